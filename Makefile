@@ -1,0 +1,45 @@
+# leadml — `make help` lists the targets.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO := .demo
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test lint format ui bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-7s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP) ## Create .venv and install leadml with its dev extra (no-op when up to date)
+
+demo: setup ## Generate a sample history, validate it and print its funnel
+	$(BIN)/leadml synth --out $(DEMO)/data --leads 5000 --seed 7
+	$(BIN)/leadml validate --data $(DEMO)/data
+	$(BIN)/leadml summary --data $(DEMO)/data
+
+test: setup ## Run the whole test suite (unit, property, doctests, notebooks)
+	$(BIN)/python -m pytest
+
+lint: setup ## Check style with ruff
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+format: setup ## Reformat the code with ruff
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+ui: setup ## Open the MLflow UI on the local tracking database
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db
+
+bench: setup ## Run the speed and memory benchmarks (minutes) and print a table
+	$(BIN)/python bench/run.py
+
+clean: ## Remove the virtual environment and generated files
+	rm -rf $(VENV) $(DEMO) .pytest_cache

@@ -1,0 +1,3 @@
+from leadml.cli import app
+
+app(prog_name="leadml")

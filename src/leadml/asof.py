@@ -1,0 +1,232 @@
+"""As-of: the one place that knows time. Every feature, rule score and label goes through here.
+
+The rules, fixed once:
+
+- A *spine* is a set of (lead_id, as_of) pairs. At a pair's ``as_of`` = T, a row is visible only
+  if its timestamp is strictly before T: an event at exactly T is not seen.
+- A w-day window at T is ``[T - w days, T)``: an event at exactly T - w days is inside it.
+- A lead exists at T if it was created before T; it is *open* at T if, before T, it had not
+  reached the target stage (or any later stage of the funnel) nor a terminal stage.
+- The label of (lead, T) is 1 if the lead reaches the target stage or a later one in
+  ``(T, T + horizon]``. A pair with ``T + horizon`` past the end of the data is *immature*: its
+  label is unknown (not 0), and training and evaluation leave it out.
+
+Everything here returns SQL over the canonical tables of :class:`leadml.data.LeadData` (or runs it),
+so that 50 M events never need to be Python objects.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import pandas as pd
+
+from leadml.config import Settings
+from leadml.data import LeadData
+from leadml.errors import DataError
+from leadml.validation import sql_str
+
+#: Order of the funnel; a lead that reached a stage has passed every lower one.
+FUNNEL_RANK = {"lead": 0, "mql": 1, "sal": 2, "srl": 2, "sql": 3, "opportunity": 4, "customer": 5}
+
+_TIME_COLUMN = {"events": "occurred_at", "stages": "entered_at"}
+
+
+def to_utc(value: pd.Timestamp | str) -> pd.Timestamp:
+    """A timestamp in UTC; naive values are taken to be UTC already."""
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def reached_stages(target: str) -> tuple[str, ...]:
+    """The stages that mean a lead has reached ``target``: it, and every later funnel stage."""
+    rank = FUNNEL_RANK[target]
+    return tuple(stage for stage, r in FUNNEL_RANK.items() if r >= rank and stage != "srl")
+
+
+def closing_stages(settings: Settings) -> tuple[str, ...]:
+    """Stages after which a lead is no longer open: the target or later, and terminal stages."""
+    reached = reached_stages(settings.target.stage)
+    return tuple(dict.fromkeys((*reached, *settings.data.terminal_stages)))
+
+
+def _in_list(stages: Sequence[str]) -> str:
+    return ", ".join(sql_str(s) for s in stages)
+
+
+# --- the spine --------------------------------------------------------------------------------
+
+
+def as_spine(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Check and normalise a spine: columns ``lead_id`` (text) and ``as_of`` (UTC), no duplicates."""
+    missing = {"lead_id", "as_of"} - set(pairs.columns)
+    if missing:
+        raise DataError(f"spine: missing column(s) {sorted(missing)}; found {list(pairs.columns)}")
+    spine = pd.DataFrame(
+        {
+            "lead_id": pairs["lead_id"].astype("str"),
+            "as_of": pd.to_datetime(pairs["as_of"], utc=True).astype("datetime64[us, UTC]"),
+        }
+    )
+    if spine["as_of"].isna().any():
+        bad = spine["as_of"].isna()
+        raise DataError(
+            f"spine.as_of: {int(bad.sum())} rows without a timestamp "
+            f"(e.g. lead {spine.loc[bad, 'lead_id'].iloc[0]!r})"
+        )
+    duplicated = spine.duplicated()
+    if duplicated.any():
+        example = spine[duplicated].iloc[0]
+        raise DataError(
+            f"spine: {int(duplicated.sum())} duplicate (lead_id, as_of) rows "
+            f"(e.g. {example['lead_id']!r} at {example['as_of']})"
+        )
+    return spine
+
+
+@contextmanager
+def registered(data: LeadData, spine: pd.DataFrame) -> Iterator[str]:
+    """Make ``spine`` queryable in ``data.con`` under a unique name for the duration of a block."""
+    name = f"spine_{uuid.uuid4().hex[:12]}"
+    data.con.register(name, as_spine(spine))
+    try:
+        yield name
+    finally:
+        data.con.unregister(name)
+
+
+def open_leads(data: LeadData, as_of: pd.Timestamp | str | Sequence) -> pd.DataFrame:
+    """The spine of leads open at each of the given instants, sorted by as_of then lead_id.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from leadml import load_data
+    >>> t = lambda *v: pd.to_datetime(list(v), utc=True)
+    >>> data = load_data({
+    ...     "accounts": pd.DataFrame({"account_id": ["A"], "industry": ["x"],
+    ...                               "employee_count": [5], "annual_revenue": [1.0],
+    ...                               "country": ["US"]}),
+    ...     "leads": pd.DataFrame({"lead_id": ["L1", "L2"], "created_at": t("2025-01-01", "2025-03-01"),
+    ...                            "lead_source": ["web", "web"]}),
+    ...     "events": pd.DataFrame({"lead_id": ["L1"], "occurred_at": t("2025-01-02"),
+    ...                             "event_type": ["page_view"]}),
+    ...     "stages": pd.DataFrame({"lead_id": ["L1"], "stage": ["sql"],
+    ...                             "entered_at": t("2025-02-01")})})
+    >>> open_leads(data, ["2025-02-01", "2025-03-02"]).astype({"as_of": str}).values.tolist()
+    [['L1', '2025-02-01 00:00:00+00:00'], ['L2', '2025-03-02 00:00:00+00:00']]
+    """
+    instants = [as_of] if isinstance(as_of, str | pd.Timestamp) else list(as_of)
+    dates = pd.DataFrame({"as_of": [to_utc(t) for t in instants]}).astype("datetime64[us, UTC]")
+    closing = _in_list(closing_stages(data.settings))
+    name = f"dates_{uuid.uuid4().hex[:12]}"
+    data.con.register(name, dates)
+    try:
+        return data.con.execute(
+            f"""
+            WITH closed AS (
+                SELECT lead_id, min(entered_at) AS closed_at
+                FROM stages WHERE stage IN ({closing}) GROUP BY lead_id
+            )
+            SELECT l.lead_id, d.as_of
+            FROM leads l CROSS JOIN {name} d LEFT JOIN closed c USING (lead_id)
+            WHERE l.created_at < d.as_of AND (c.closed_at IS NULL OR c.closed_at >= d.as_of)
+            ORDER BY d.as_of, l.lead_id
+            """
+        ).df()
+    finally:
+        data.con.unregister(name)
+
+
+# --- what a pair can see ------------------------------------------------------------------------
+
+
+def visible(
+    table: str, spine: str, *, window_days: float | None = None, of: str = "lead"
+) -> str:
+    """SQL for the rows of ``events`` or ``stages`` visible at each pair of the spine ``spine``.
+
+    Parameters
+    ----------
+    table
+        ``"events"`` or ``"stages"``.
+    spine
+        Name of a registered spine (see :func:`registered`).
+    window_days
+        Keep only rows in ``[as_of - window_days, as_of)``; ``None`` keeps all of the past.
+    of
+        ``"lead"``: the pair's own rows. ``"account"``: the rows of the *other* leads at the
+        pair's account (its buying committee), with their id in ``other_lead_id``.
+
+    The result has the spine's ``lead_id`` and ``as_of``, the table's other columns, and
+    ``age_days``: how long before ``as_of`` the row happened, in (fractional) days.
+    """
+    if table not in _TIME_COLUMN:
+        raise ValueError(f"table must be one of {list(_TIME_COLUMN)}, not {table!r}")
+    time = _TIME_COLUMN[table]
+    window = (
+        ""
+        if window_days is None
+        else f" AND t.{time} >= s.as_of - to_microseconds(CAST({window_days * 86_400e6} AS BIGINT))"
+    )
+    age = f"(epoch_us(s.as_of) - epoch_us(t.{time})) / 86400e6 AS age_days"
+    if of == "lead":
+        return (
+            f"SELECT s.lead_id, s.as_of, t.* EXCLUDE (lead_id), {age} FROM {spine} s "
+            f"JOIN {table} t ON t.lead_id = s.lead_id AND t.{time} < s.as_of{window}"
+        )
+    if of == "account":
+        return (
+            f"SELECT s.lead_id, s.as_of, t.lead_id AS other_lead_id, t.* EXCLUDE (lead_id), {age} "
+            f"FROM {spine} s JOIN leads me ON me.lead_id = s.lead_id "
+            f"JOIN leads other ON other.account_id = me.account_id AND other.lead_id <> me.lead_id "
+            f"JOIN {table} t ON t.lead_id = other.lead_id AND t.{time} < s.as_of{window}"
+        )
+    raise ValueError(f"of must be 'lead' or 'account', not {of!r}")
+
+
+def existing_leads(spine: str) -> str:
+    """SQL for the spine's leads with their attributes, only where the lead existed at as_of.
+
+    Lead and account attributes carry no history in the input contract; they are taken as known
+    from the lead's creation on. Pairs whose lead did not exist yet are dropped.
+    """
+    return (
+        f"SELECT s.as_of, l.* FROM {spine} s JOIN leads l "
+        f"ON l.lead_id = s.lead_id AND l.created_at < s.as_of"
+    )
+
+
+# --- labels -------------------------------------------------------------------------------------
+
+
+def label_pairs(
+    data: LeadData, spine: pd.DataFrame, *, end: pd.Timestamp | str | None = None
+) -> pd.DataFrame:
+    """The spine with ``label`` (1/0) and ``mature``; immature pairs have ``label`` NA.
+
+    ``end`` is the last instant whose outcomes are known (default: the latest timestamp in the
+    data). A pair is mature when ``as_of + horizon <= end``.
+    """
+    target = data.settings.target
+    end = data.end() if end is None else to_utc(end)
+    horizon = pd.Timedelta(days=target.horizon_days)
+    reached = _in_list(reached_stages(target.stage))
+    with registered(data, spine) as name:
+        labelled = data.con.execute(
+            f"""
+            SELECT s.lead_id, s.as_of,
+                   count(t.lead_id) > 0 AS reached
+            FROM {name} s LEFT JOIN stages t
+              ON t.lead_id = s.lead_id AND t.stage IN ({reached})
+             AND t.entered_at > s.as_of
+             AND t.entered_at <= s.as_of + to_days({target.horizon_days})
+            GROUP BY ALL
+            """
+        ).df()
+    labelled = as_spine(spine).merge(labelled, on=["lead_id", "as_of"], how="left")
+    labelled["mature"] = labelled["as_of"] + horizon <= end
+    labelled["label"] = labelled["reached"].astype("Int8").where(labelled["mature"])
+    return labelled.drop(columns="reached")
