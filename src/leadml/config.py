@@ -158,12 +158,177 @@ class DomainSettings(_Strict):
     competitor: tuple[str, ...] = ()
 
 
+def _default_seniority() -> dict[str, tuple[str, ...]]:
+    # First match wins, so "vice president" is tried before "president".
+    return {
+        "student": ("student", "intern", "trainee", "apprentice", "graduate assistant"),
+        "vp": ("vp", "vice president", "svp", "evp"),
+        "c_level": (
+            "chief",
+            "ceo",
+            "cto",
+            "cfo",
+            "cmo",
+            "coo",
+            "cio",
+            "ciso",
+            "cro",
+            "founder",
+            "co-founder",
+            "owner",
+            "president",
+            "partner",
+        ),
+        "director": ("director", "head of", "head"),
+        "manager": ("manager", "lead", "supervisor", "principal"),
+        "individual_contributor": (
+            "engineer",
+            "developer",
+            "analyst",
+            "specialist",
+            "coordinator",
+            "associate",
+            "consultant",
+            "designer",
+            "representative",
+            "administrator",
+            "assistant",
+            "accountant",
+            "architect",
+            "scientist",
+            "executive",
+            "officer",
+            "recruiter",
+            "strategist",
+            "writer",
+            "buyer",
+        ),
+    }
+
+
+def _default_department() -> dict[str, tuple[str, ...]]:
+    return {
+        "education": ("student", "intern", "professor", "teacher", "lecturer", "researcher"),
+        "marketing": (
+            "marketing",
+            "cmo",
+            "brand",
+            "growth",
+            "demand gen",
+            "demand generation",
+            "content",
+            "seo",
+            "communications",
+            "campaign",
+        ),
+        "sales": (
+            "sales",
+            "cro",
+            "account executive",
+            "business development",
+            "bdr",
+            "sdr",
+            "revenue",
+            "account manager",
+        ),
+        "engineering": (
+            "engineer",
+            "engineering",
+            "developer",
+            "software",
+            "devops",
+            "cto",
+            "architect",
+            "data scientist",
+            "product",
+        ),
+        "it": (
+            "it",
+            "information technology",
+            "cio",
+            "ciso",
+            "systems",
+            "infrastructure",
+            "security",
+            "network",
+            "database",
+        ),
+        "finance": ("finance", "financial", "cfo", "accounting", "accountant", "controller"),
+        "operations": ("operations", "coo", "supply chain", "logistics", "procurement", "buyer"),
+        "hr": ("hr", "human resources", "people", "talent", "recruiter", "recruiting"),
+        "executive": (
+            "ceo",
+            "founder",
+            "co-founder",
+            "owner",
+            "president",
+            "managing director",
+            "general manager",
+            "partner",
+        ),
+    }
+
+
+def _default_regions() -> dict[str, tuple[str, ...]]:
+    return {
+        "north_america": ("US", "CA"),
+        "latin_america": ("MX", "BR", "AR", "CL", "CO", "PE"),
+        "europe": (
+            "GB",
+            "DE",
+            "FR",
+            "NL",
+            "ES",
+            "IT",
+            "SE",
+            "DK",
+            "NO",
+            "FI",
+            "IE",
+            "BE",
+            "CH",
+            "AT",
+            "PL",
+            "PT",
+            "CZ",
+        ),
+        "middle_east_africa": ("AE", "SA", "IL", "ZA", "NG", "EG", "KE"),
+        "asia_pacific": ("IN", "JP", "AU", "NZ", "SG", "CN", "KR", "HK", "ID", "PH", "MY"),
+    }
+
+
+class AttributeSettings(_Strict):
+    """How raw lead and account attributes become normalised fit attributes.
+
+    ``seniority`` and ``department`` map a level to words or phrases that, found in a job title
+    (whole words, any case), place it there; the first level that matches wins. They apply only
+    when the input has no ``seniority``/``department`` value of its own.
+    """
+
+    seniority: dict[str, tuple[str, ...]] = Field(default_factory=_default_seniority)
+    department: dict[str, tuple[str, ...]] = Field(default_factory=_default_department)
+    regions: dict[str, tuple[str, ...]] = Field(default_factory=_default_regions)
+    # Upper edges of the company-size bands (employees) and revenue bands (currency units).
+    company_size_edges: tuple[float, ...] = (10, 50, 200, 1_000, 5_000)
+    revenue_edges: tuple[float, ...] = (1e6, 1e7, 5e7, 2.5e8, 1e9)
+
+    @field_validator("company_size_edges", "revenue_edges")
+    @classmethod
+    def _increasing(cls, edges: tuple[float, ...]) -> tuple[float, ...]:
+        if any(b <= a for a, b in zip(edges, edges[1:], strict=False)) or any(
+            e <= 0 for e in edges
+        ):
+            raise ValueError(f"band edges must be positive and increasing, got {list(edges)}")
+        return edges
+
+
 class Settings(_Strict):
     """All of leadml's settings; sections are added as the pipeline grows."""
 
     data: DataSettings = Field(default_factory=DataSettings)
     target: TargetSettings = Field(default_factory=TargetSettings)
     domains: DomainSettings = Field(default_factory=DomainSettings)
+    attributes: AttributeSettings = Field(default_factory=AttributeSettings)
 
 
 def load_settings(path: str | Path | None = None) -> Settings:

@@ -119,8 +119,10 @@ def _normalise(raw: RawTables, settings: Settings) -> None:
                 select.append(f"CAST(NULL AS {_SQL_TYPES[column.kind]}) AS {column.name}")
         contract = {c.name for c in spec.columns}
         select += [f't."{c}"' for c in present if c not in contract]
+        # A view, not a table: each query streams the input again instead of holding 50 M
+        # normalised events in memory.
         raw.con.execute(
-            f"CREATE OR REPLACE TABLE {name} AS SELECT {', '.join(select)} FROM raw_{name} t"
+            f"CREATE OR REPLACE VIEW {name} AS SELECT {', '.join(select)} FROM raw_{name} t"
         )
 
 
