@@ -1,0 +1,256 @@
+"""Evaluation: how well scores rank and how honest their probabilities are, model and rules alike.
+
+Pure functions of labels and scores; nothing here knows where the scores came from, so the model
+and the rule score are measured by exactly the same code on exactly the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    log_loss,
+    roc_auc_score,
+)
+
+from leadml.config import EvaluationSettings
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+    """Mean |observed rate − mean probability| over equal-count bins, weighted by bin size.
+
+    Equal-count (quantile) bins, because conversion probabilities crowd near zero and equal-width
+    bins would put almost every lead in the first one.
+
+    Examples
+    --------
+    >>> y = np.array([0, 0, 1, 1]); p = np.array([0.0, 0.0, 1.0, 1.0])
+    >>> float(expected_calibration_error(y, p, bins=2))
+    0.0
+    >>> float(expected_calibration_error(y, np.full(4, 0.5), bins=2))
+    0.0
+    >>> float(expected_calibration_error(y, np.zeros(4), bins=2))
+    0.5
+    """
+    table = reliability_table(y, p, bins)
+    weights = table["rows"] / table["rows"].sum()
+    return float((weights * (table["observed"] - table["predicted"]).abs()).sum())
+
+
+def reliability_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    """Per equal-count bin of ``p``: rows, mean predicted probability and observed rate."""
+    frame = pd.DataFrame({"y": np.asarray(y, dtype=float), "p": np.asarray(p, dtype=float)})
+    # Equal predictions always share a bin (a mapped rule score has few distinct values), so
+    # there may be fewer bins than asked for
+    # (and a constant prediction is one bin, which qcut leaves unlabelled).
+    frame["bin"] = pd.qcut(frame["p"], q=bins, labels=False, duplicates="drop")
+    frame["bin"] = frame["bin"].fillna(0)
+    table = frame.groupby("bin").agg(
+        rows=("y", "size"), predicted=("p", "mean"), observed=("y", "mean")
+    )
+    return table.reset_index(drop=True)
+
+
+def probability_metrics(y: np.ndarray, p: np.ndarray, bins: int = 10) -> dict[str, float]:
+    """ROC AUC, PR AUC, Brier score, log loss and expected calibration error."""
+    y = np.asarray(y, dtype=int)
+    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    both = len(np.unique(y)) == 2
+    return {
+        "roc_auc": float(roc_auc_score(y, p)) if both else float("nan"),
+        "pr_auc": float(average_precision_score(y, p)) if both else float("nan"),
+        "brier": float(brier_score_loss(y, p)),
+        "log_loss": float(log_loss(y, p, labels=[0, 1])),
+        "ece": expected_calibration_error(y, p, bins),
+        "base_rate": float(y.mean()),
+        "mean_probability": float(p.mean()),
+    }
+
+
+def ranking_metrics(y: np.ndarray, score: np.ndarray) -> dict[str, float]:
+    """ROC AUC and PR AUC: for scores that are not probabilities (the raw rule score)."""
+    y = np.asarray(y, dtype=int)
+    if len(np.unique(y)) < 2:
+        return {"roc_auc": float("nan"), "pr_auc": float("nan")}
+    return {
+        "roc_auc": float(roc_auc_score(y, score)),
+        "pr_auc": float(average_precision_score(y, score)),
+    }
+
+
+def _order(score: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Indices from the highest score down; ties broken at random so that a coarse score (the
+    rule score has few distinct values) is not flattered or punished by the input order."""
+    tiebreak = np.random.default_rng(seed).random(len(score))
+    return np.lexsort((tiebreak, -np.asarray(score, dtype=float)))
+
+
+def gains_table(y: np.ndarray, score: np.ndarray, groups: int = 10) -> pd.DataFrame:
+    """Lift and cumulative gains by decile (or ``groups``) of the score, best decile first."""
+    y = np.asarray(y, dtype=float)[_order(score)]
+    decile = np.arange(len(y)) * groups // max(len(y), 1) + 1
+    frame = pd.DataFrame({"decile": decile, "y": y})
+    table = frame.groupby("decile").agg(rows=("y", "size"), conversions=("y", "sum"))
+    total, base = max(y.sum(), 1), max(y.mean(), 1e-12)
+    table["conversion_rate"] = table["conversions"] / table["rows"]
+    table["lift"] = table["conversion_rate"] / base
+    table["cumulative_share_of_leads"] = table["rows"].cumsum() / len(y)
+    table["cumulative_gain"] = table["conversions"].cumsum() / total
+    return table.reset_index()
+
+
+def at_capacity(y: np.ndarray, score: np.ndarray, fractions: Sequence[float]) -> pd.DataFrame:
+    """Precision and recall if sales works the top ``fraction`` of leads by ``score``."""
+    y = np.asarray(y, dtype=float)[_order(score)]
+    total = max(y.sum(), 1)
+    rows = []
+    for fraction in fractions:
+        k = max(int(round(fraction * len(y))), 1)
+        hits = y[:k].sum()
+        rows.append(
+            {
+                "capacity": fraction,
+                "leads": k,
+                "conversions": int(hits),
+                "precision": hits / k,
+                "recall": hits / total,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def per_week_capacity(
+    frame: pd.DataFrame, score: str, per_week: int, label: str = "label"
+) -> dict[str, float]:
+    """Precision and recall if sales works the top ``per_week`` leads of each weekly snapshot."""
+    top = (
+        frame.sample(frac=1.0, random_state=0)
+        .sort_values(score, ascending=False, kind="stable")
+        .groupby("as_of")
+        .head(per_week)
+    )
+    total = max(frame[label].sum(), 1)
+    return {
+        "leads": len(top),
+        "conversions": int(top[label].sum()),
+        "precision": float(top[label].mean()) if len(top) else float("nan"),
+        "recall": float(top[label].sum() / total),
+    }
+
+
+def head_to_head(y: np.ndarray, model: np.ndarray, rule_mql: np.ndarray) -> pd.DataFrame:
+    """Model vs rules at the rules' own MQL volume.
+
+    The rules send ``n = rule_mql.sum()`` leads to sales; the model sends its top ``n``. For each:
+    leads sent, conversions among them, share of all conversions captured, and MQL→conversion rate.
+    """
+    y = np.asarray(y, dtype=float)
+    rule_mql = np.asarray(rule_mql, dtype=bool)
+    n = int(rule_mql.sum())
+    model_mql = np.zeros(len(y), dtype=bool)
+    model_mql[_order(model)[:n]] = True
+    total = max(y.sum(), 1)
+    rows = {}
+    for name, sent in (("model", model_mql), ("rules", rule_mql)):
+        hits = y[sent].sum()
+        rows[name] = {
+            "mqls": int(sent.sum()),
+            "conversions": int(hits),
+            "share_of_conversions": hits / total,
+            "mql_conversion_rate": hits / n if n else float("nan"),
+        }
+    table = pd.DataFrame(rows).T
+    table.index.name = "scored_by"
+    return table
+
+
+def by_segment(
+    frame: pd.DataFrame,
+    segments: Sequence[str],
+    scores: Mapping[str, str],
+    label: str = "label",
+    min_rows: int = 50,
+) -> pd.DataFrame:
+    """ROC AUC of each score, conversions and rows, per value of each segment column.
+
+    Segments with fewer than ``min_rows`` rows or a single class get NaN AUCs rather than noise.
+    """
+    rows = []
+    for segment in segments:
+        if segment not in frame.columns:
+            continue
+        for value, part in frame.groupby(frame[segment].astype("str").fillna("(missing)")):
+            row = {
+                "segment": segment,
+                "value": value,
+                "rows": len(part),
+                "conversions": int(part[label].sum()),
+                "conversion_rate": part[label].mean(),
+            }
+            for name, column in scores.items():
+                enough = len(part) >= min_rows and part[label].nunique() == 2
+                row[f"{name}_roc_auc"] = (
+                    roc_auc_score(part[label], part[column]) if enough else float("nan")
+                )
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class Evaluation:
+    """The test-window comparison: flat ``metrics`` (model_*, rules_*) and named ``tables``."""
+
+    metrics: dict[str, float]
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def evaluate(test: pd.DataFrame, settings: EvaluationSettings) -> Evaluation:
+    """Measure the model and the rule score on the same test rows.
+
+    ``test`` has ``label``, ``model_probability``, ``rule_score`` (raw points, for ranking),
+    ``rule_probability`` (the points mapped to a probability on the calibration window),
+    ``rule_mql`` and ``as_of``, plus any segment columns.
+    """
+    y = test["label"].to_numpy(dtype=int)
+    model, rules = test["model_probability"].to_numpy(), test["rule_probability"].to_numpy()
+    bins = settings.calibration_bins
+    metrics = {f"model_{k}": v for k, v in probability_metrics(y, model, bins).items()}
+    metrics |= {f"rules_{k}": v for k, v in probability_metrics(y, rules, bins).items()}
+    # Ranking by raw points; the mapped probability only ties or reorders nothing.
+    metrics |= {f"rules_points_{k}": v for k, v in ranking_metrics(y, test["rule_score"]).items()}
+    duel = head_to_head(y, model, test["rule_mql"].to_numpy(dtype=bool))
+    for who in ("model", "rules"):
+        metrics[f"{who}_conversions_at_rule_mql_volume"] = float(duel.loc[who, "conversions"])
+        metrics[f"{who}_mql_conversion_rate"] = float(duel.loc[who, "mql_conversion_rate"])
+    capacity = []
+    for who, score in (("model", model), ("rules", test["rule_score"].to_numpy())):
+        table = at_capacity(y, score, settings.capacity_fractions).assign(scored_by=who)
+        capacity.append(table)
+        for row in table.itertuples():
+            metrics[f"{who}_recall_at_{row.capacity:g}"] = float(row.recall)
+            metrics[f"{who}_precision_at_{row.capacity:g}"] = float(row.precision)
+        for per_week in settings.capacity_per_week:
+            column = "model_probability" if who == "model" else "rule_score"
+            figures = per_week_capacity(test, column, per_week)
+            metrics[f"{who}_recall_at_{per_week}_per_week"] = figures["recall"]
+            metrics[f"{who}_precision_at_{per_week}_per_week"] = figures["precision"]
+    segments = [s for s in settings.segments if s in test.columns]
+    tables = {
+        "head_to_head": duel.reset_index(),
+        "capacity": pd.concat(capacity, ignore_index=True),
+        "gains_model": gains_table(y, model),
+        "gains_rules": gains_table(y, test["rule_score"].to_numpy()),
+        "reliability_model": reliability_table(y, model, bins),
+        "reliability_rules": reliability_table(y, rules, bins),
+        "segments": by_segment(
+            test, segments, {"model": "model_probability", "rules": "rule_score"}
+        ),
+    }
+    metrics["test_rows"] = float(len(test))
+    metrics["test_positives"] = float(y.sum())
+    return Evaluation(metrics, tables)
