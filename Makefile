@@ -19,10 +19,15 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## Create .venv and install leadml with its dev extra (no-op when up to date)
 
-demo: setup ## Generate a sample history, validate it and print its funnel
+demo: setup ## Sample history -> validate -> funnel -> train vs rules -> promote -> nightly scores
+	rm -rf $(DEMO)
 	$(BIN)/leadml synth --out $(DEMO)/data --leads 5000 --seed 7
 	$(BIN)/leadml validate --data $(DEMO)/data
 	$(BIN)/leadml summary --data $(DEMO)/data
+	MLFLOW_TRACKING_URI=sqlite:///$(DEMO)/mlflow.db $(BIN)/leadml train --data $(DEMO)/data
+	MLFLOW_TRACKING_URI=sqlite:///$(DEMO)/mlflow.db $(BIN)/leadml promote
+	MLFLOW_TRACKING_URI=sqlite:///$(DEMO)/mlflow.db $(BIN)/leadml score --data $(DEMO)/data \
+		--as-of 2026-06-30 --out $(DEMO)/scores
 
 test: setup ## Run the whole test suite (unit, property, doctests, notebooks)
 	$(BIN)/python -m pytest
@@ -35,8 +40,8 @@ format: setup ## Reformat the code with ruff
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
 
-ui: setup ## Open the MLflow UI on the local tracking database
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db
+ui: setup ## Open the MLflow UI on the local tracking database (DB=.demo/mlflow.db for the demo's)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(or $(DB),mlflow.db)
 
 bench: setup ## Run the speed and memory benchmarks (minutes) and print a table
 	$(BIN)/python bench/run.py

@@ -60,7 +60,9 @@ def main() -> int:
     if args.child is not None:
         run_child(args.child)
         return 0
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     rows, failed = [], False
     for index, case in enumerate(load_cases()):
         if args.k.lower() not in case.name.lower():
@@ -80,9 +82,19 @@ def main() -> int:
         )
         failed |= not ok
         extra = {k: v for k, v in runs[-1].items() if k not in ("seconds", "peak_gib")}
-        notes = ", ".join(f"{k}={v:,}" if isinstance(v, int) else f"{k}={v}" for k, v in extra.items())
-        rows.append((case.name, f"{seconds:.2f}", f"{peak:.2f}", case.target,
-                     "ok" if ok else "MISSED", notes))
+        notes = ", ".join(
+            f"{k}={v:,}" if isinstance(v, int) else f"{k}={v}" for k, v in extra.items()
+        )
+        rows.append(
+            (
+                case.name,
+                f"{seconds:.2f}",
+                f"{peak:.2f}",
+                case.target,
+                "ok" if ok else "MISSED",
+                notes,
+            )
+        )
     header = ("case", "median s", "peak GiB", "target", "verdict", "notes")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, tuple("-" * w for w in widths), *rows]:

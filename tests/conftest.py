@@ -45,3 +45,13 @@ def tiny_tables() -> dict[str, pd.DataFrame]:
         }
     )
     return {"accounts": accounts, "leads": leads, "events": events, "stages": stages}
+
+
+@pytest.fixture(scope="session")
+def mlflow_template(tmp_path_factory):
+    """An initialised, empty MLflow SQLite database to copy per test (its migrations take ~10 s)."""
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path

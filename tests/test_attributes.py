@@ -59,7 +59,9 @@ def test_job_titles_map_to_seniority_and_department(tiny_tables, title, seniorit
 
 def test_input_seniority_and_department_win_over_the_title(tiny_tables):
     tables = with_leads(
-        tiny_tables, job_title=["VP Marketing", "VP Marketing"], seniority=["Director", None],
+        tiny_tables,
+        job_title=["VP Marketing", "VP Marketing"],
+        seniority=["Director", None],
         department=[" Finance", ""],
     )
     frame = attributes(tables)
@@ -68,8 +70,16 @@ def test_input_seniority_and_department_win_over_the_title(tiny_tables):
 
 
 def test_email_domains_become_flags_and_never_leave(tiny_tables):
-    emails = ["a@Gmail.com", "b@cs.stanford.edu", "c@rival.io", "d@eu.rival.io", "e@acme.com",
-              None, "not-an-email", "f@notrival.io"]
+    emails = [
+        "a@Gmail.com",
+        "b@cs.stanford.edu",
+        "c@rival.io",
+        "d@eu.rival.io",
+        "e@acme.com",
+        None,
+        "not-an-email",
+        "f@notrival.io",
+    ]
     settings = Settings(domains=DomainSettings(competitor=("rival.io",)))
     frame = attributes(with_leads(tiny_tables, email=emails), settings)
     assert list(frame["is_free_mail"]) == [True, False, False, False, False, False, False, False]
@@ -91,10 +101,20 @@ def test_bands_include_their_upper_edge(tiny_tables):
     )
     tables = with_leads(tiny_tables, account_id=["A1", "A2", "A3", "A4", None])
     frame = attributes({**tables, "accounts": accounts})
-    assert list(frame["company_size_band"].fillna("-")) == ["1-10", "11-50", "1001-5000", "5001+", "-"]
+    assert list(frame["company_size_band"].fillna("-")) == [
+        "1-10",
+        "11-50",
+        "1001-5000",
+        "5001+",
+        "-",
+    ]
     assert list(frame["revenue_band"].fillna("-")) == ["<1M", "<1M", "50M-250M", "1B+", "-"]
     assert list(frame["region"].fillna("-")) == [
-        "north_america", "europe", "latin_america", "other", "-",
+        "north_america",
+        "europe",
+        "latin_america",
+        "other",
+        "-",
     ]
     assert list(frame["industry"].fillna("-")) == ["software", "retail", "retail", "retail", "-"]
     assert list(frame["has_account"]) == [True, True, True, True, False]

@@ -30,10 +30,15 @@ def test_a_partial_file_keeps_the_other_defaults(tmp_path):
         ("target:\n  horizon_days: -3\n", "target.horizon_days: Input should be greater than 0"),
         ("target:\n  stage: signed\n", "target.stage: Input should be 'lead', 'mql'"),
         ("target:\n  stage: lead\n", "the target stage cannot be 'lead'"),
-        ("data:\n  event_types:\n    page_view: {stage: curiosity}\n",
-         "data.event_types.page_view.stage: Input should be 'awareness'"),
-        ("data:\n  event_types:\n    a: {stage: awareness, aliases: [x]}\n"
-         "    b: {stage: decision, aliases: [X]}\n", "raw event type 'X' maps to both 'a' and 'b'"),
+        (
+            "data:\n  event_types:\n    page_view: {stage: curiosity}\n",
+            "data.event_types.page_view.stage: Input should be 'awareness'",
+        ),
+        (
+            "data:\n  event_types:\n    a: {stage: awareness, aliases: [x]}\n"
+            "    b: {stage: decision, aliases: [X]}\n",
+            "raw event type 'X' maps to both 'a' and 'b'",
+        ),
         ("- just\n- a list\n", "expected a mapping at the top level"),
         ("target: [\n", "not valid YAML"),
     ],
@@ -50,7 +55,9 @@ def test_bad_settings_name_the_file_and_the_key(tmp_path, text, expected):
 def test_all_problems_in_a_file_are_reported_together(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("target:\n  horizon_day: 30\n  stage: nope\ndomains:\n  freemail: []\n")
-    message = str(pytest.raises(ConfigError, load_settings, path).value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    message = str(caught.value)
     assert "target.horizon_day" in message
     assert "target.stage" in message
     assert "domains.freemail" in message

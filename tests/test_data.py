@@ -31,15 +31,22 @@ def test_files_and_frames_load_to_the_same_tables(tiny_tables, tmp_path, fmt):
 
 def test_timestamps_become_utc_whatever_their_zone(tiny_tables):
     leads = tiny_tables["leads"].copy()
-    leads["created_at"] = ["2025-01-01T02:00:00+02:00", "2025-01-10 00:00:00", "2025-02-01T00:00:00Z"]
+    leads["created_at"] = [
+        "2025-01-01T02:00:00+02:00",
+        "2025-01-10 00:00:00",
+        "2025-02-01T00:00:00Z",
+    ]
     events = tiny_tables["events"].copy()
     events["occurred_at"] = pd.to_datetime(events["occurred_at"]).dt.tz_convert("America/New_York")
     data = load_data({**tiny_tables, "leads": leads, "events": events}, now=NOW)
     created = data.leads["created_at"]
     assert str(created.dtype) == "datetime64[us, UTC]"
-    assert list(created) == list(pd.to_datetime(["2025-01-01", "2025-01-10", "2025-02-01"], utc=True))
+    assert list(created) == list(
+        pd.to_datetime(["2025-01-01", "2025-01-10", "2025-02-01"], utc=True)
+    )
     pd.testing.assert_series_equal(
-        data.events["occurred_at"], tiny_tables["events"]["occurred_at"].astype("datetime64[us, UTC]")
+        data.events["occurred_at"],
+        tiny_tables["events"]["occurred_at"].astype("datetime64[us, UTC]"),
     )
 
 
@@ -52,7 +59,12 @@ def test_raw_event_types_and_stages_map_to_canonical_names(tiny_tables):
     event_types["page_view"] = EventType(stage="awareness", aliases=("Page View",))
     settings = Settings(data=DataSettings(event_types=event_types))
     data = load_data({**tiny_tables, "events": events, "stages": stages}, settings, now=NOW)
-    assert list(data.events["event_type"]) == ["page_view", "demo_request", "webinar_attended", "other"]
+    assert list(data.events["event_type"]) == [
+        "page_view",
+        "demo_request",
+        "webinar_attended",
+        "other",
+    ]
     assert list(data.events["buying_stage"]) == ["awareness", "decision", "consideration", "none"]
     assert list(data.stages["stage"]) == ["lead", "mql", "sql", "lead"]
     assert [p.column for p in data.report.warnings] == ["event_type"]

@@ -74,8 +74,11 @@ def test_per_week_capacity_takes_the_top_n_of_each_snapshot():
 def test_segments_report_auc_only_where_there_is_enough_data():
     rng = np.random.default_rng(1)
     frame = pd.DataFrame(
-        {"industry": ["a"] * 200 + ["b"] * 10, "label": rng.integers(0, 2, 210),
-         "s": rng.random(210)}
+        {
+            "industry": ["a"] * 200 + ["b"] * 10,
+            "label": rng.integers(0, 2, 210),
+            "s": rng.random(210),
+        }
     )
     table = by_segment(frame, ["industry", "absent"], {"model": "s"}).set_index("value")
     assert table.loc["a", "rows"] == 200 and not np.isnan(table.loc["a", "model_roc_auc"])
@@ -90,7 +93,8 @@ def test_evaluate_measures_model_and_rules_on_the_same_rows():
     rule_score = np.round(p * 10 + rng.normal(0, 1.5, n))  # a noisier, coarser view of p
     test = pd.DataFrame(
         {
-            "as_of": pd.Timestamp("2025-01-06", tz="UTC") + pd.to_timedelta(rng.integers(0, 4, n) * 7, "D"),
+            "as_of": pd.Timestamp("2025-01-06", tz="UTC")
+            + pd.to_timedelta(rng.integers(0, 4, n) * 7, "D"),
             "label": y,
             "model_probability": p,
             "rule_score": rule_score,
@@ -105,6 +109,13 @@ def test_evaluate_measures_model_and_rules_on_the_same_rows():
     assert m["model_ece"] < 0.02
     assert m["model_conversions_at_rule_mql_volume"] >= m["rules_conversions_at_rule_mql_volume"]
     assert m["test_rows"] == n
-    assert {"head_to_head", "capacity", "gains_model", "gains_rules", "reliability_model",
-            "reliability_rules", "segments"} <= set(result.tables)
+    assert {
+        "head_to_head",
+        "capacity",
+        "gains_model",
+        "gains_rules",
+        "reliability_model",
+        "reliability_rules",
+        "segments",
+    } <= set(result.tables)
     assert set(result.tables["segments"]["value"]) == {"software", "retail"}

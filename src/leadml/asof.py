@@ -60,7 +60,7 @@ def _in_list(stages: Sequence[str]) -> str:
 
 
 def as_spine(pairs: pd.DataFrame) -> pd.DataFrame:
-    """Check and normalise a spine: columns ``lead_id`` (text) and ``as_of`` (UTC), no duplicates."""
+    """Check and normalise a spine: ``lead_id`` (text) and ``as_of`` (UTC), no duplicates."""
     missing = {"lead_id", "as_of"} - set(pairs.columns)
     if missing:
         raise DataError(f"spine: missing column(s) {sorted(missing)}; found {list(pairs.columns)}")
@@ -109,7 +109,8 @@ def open_leads(data: LeadData, as_of: pd.Timestamp | str | Sequence) -> pd.DataF
     ...     "accounts": pd.DataFrame({"account_id": ["A"], "industry": ["x"],
     ...                               "employee_count": [5], "annual_revenue": [1.0],
     ...                               "country": ["US"]}),
-    ...     "leads": pd.DataFrame({"lead_id": ["L1", "L2"], "created_at": t("2025-01-01", "2025-03-01"),
+    ...     "leads": pd.DataFrame({"lead_id": ["L1", "L2"],
+    ...                            "created_at": t("2025-01-01", "2025-03-01"),
     ...                            "lead_source": ["web", "web"]}),
     ...     "events": pd.DataFrame({"lead_id": ["L1"], "occurred_at": t("2025-01-02"),
     ...                             "event_type": ["page_view"]}),
@@ -140,12 +141,23 @@ def open_leads(data: LeadData, as_of: pd.Timestamp | str | Sequence) -> pd.DataF
         data.con.unregister(name)
 
 
+def open_pairs(data: LeadData, spine: str) -> str:
+    """SQL for the pairs of the registered spine ``spine`` whose lead is open at its as_of.
+
+    Same rule as :func:`open_leads`, for a spine whose instants differ from lead to lead.
+    """
+    closing = _in_list(closing_stages(data.settings))
+    return (
+        f"SELECT s.lead_id, s.as_of FROM {spine} s JOIN leads l ON l.lead_id = s.lead_id "
+        f"AND l.created_at < s.as_of WHERE NOT EXISTS (SELECT 1 FROM stages t WHERE "
+        f"t.lead_id = s.lead_id AND t.stage IN ({closing}) AND t.entered_at < s.as_of)"
+    )
+
+
 # --- what a pair can see ------------------------------------------------------------------------
 
 
-def visible(
-    table: str, spine: str, *, window_days: float | None = None, of: str = "lead"
-) -> str:
+def visible(table: str, spine: str, *, window_days: float | None = None, of: str = "lead") -> str:
     """SQL for the rows of ``events`` or ``stages`` visible at each pair of the spine ``spine``.
 
     Parameters
@@ -196,6 +208,72 @@ def existing_leads(spine: str) -> str:
     return (
         f"SELECT s.as_of, l.* FROM {spine} s JOIN leads l "
         f"ON l.lead_id = s.lead_id AND l.created_at < s.as_of"
+    )
+
+
+def instant(as_of: pd.Timestamp | str) -> str:
+    """An instant as a SQL literal (UTC), so scans can skip row groups by it."""
+    return f"TIMESTAMPTZ '{to_utc(as_of).isoformat()}'"
+
+
+def visible_at(
+    table: str,
+    as_of: pd.Timestamp | str,
+    *,
+    leads: str | None = None,
+    window_days: float | None = None,
+) -> str:
+    """SQL for the rows of ``events`` or ``stages`` visible at the single instant ``as_of``.
+
+    The same rule as :func:`visible` -- strictly before ``as_of``, and inside ``[as_of - w, as_of)``
+    with a window -- for every lead, or for the leads the query ``leads`` returns (a ``lead_id``
+    column). Filtering by a constant instant lets the scan skip old row groups and lets callers
+    aggregate per lead *before* joining the spine: on 50 M events, aggregating every lead and then
+    joining is ~3x faster than joining first (:func:`visible`), and faster than a semi-join on
+    ``leads``, which pays off only for a spine of few leads.
+    The result has the table's columns and ``age_days``.
+    """
+    if table not in _TIME_COLUMN:
+        raise ValueError(f"table must be one of {list(_TIME_COLUMN)}, not {table!r}")
+    time, at = _TIME_COLUMN[table], instant(as_of)
+    window = (
+        ""
+        if window_days is None
+        else f" AND t.{time} >= {at} - to_microseconds(CAST({window_days * 86_400e6} AS BIGINT))"
+    )
+    return (
+        f"SELECT t.*, (epoch_us({at}) - epoch_us(t.{time})) / 86400e6 AS age_days FROM {table} t "
+        f"WHERE t.{time} < {at}{window}" + ("" if leads is None else f" AND t.lead_id IN ({leads})")
+    )
+
+
+def in_window(window_days: float, age: str = "age_days") -> str:
+    """SQL condition: a row of :func:`visible` lies in the ``window_days`` window ``[T - w, T)``.
+
+    :func:`visible` already keeps only rows strictly before T, so this bounds the other end;
+    a row exactly ``window_days`` before T is inside (its age equals ``window_days``).
+    """
+    return f"{age} <= {float(window_days)!r}"
+
+
+def between_windows(newer_days: float, older_days: float, age: str = "age_days") -> str:
+    """SQL condition: a row of :func:`visible` lies in ``[T - older_days, T - newer_days)``.
+
+    The older part of a longer window, e.g. the 30 days before the last 30 for a trend.
+    """
+    return f"({age} > {float(newer_days)!r} AND {age} <= {float(older_days)!r})"
+
+
+def account_peers(spine: str) -> str:
+    """SQL for the other leads at each pair's account that existed at ``as_of``.
+
+    One row per (``lead_id``, ``as_of``, ``other_lead_id``); a lead without an account has none.
+    """
+    return (
+        f"SELECT s.lead_id, s.as_of, other.lead_id AS other_lead_id FROM {spine} s "
+        f"JOIN leads me ON me.lead_id = s.lead_id "
+        f"JOIN leads other ON other.account_id = me.account_id AND other.lead_id <> me.lead_id "
+        f"AND other.created_at < s.as_of"
     )
 
 

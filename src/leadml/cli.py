@@ -27,13 +27,23 @@ app = typer.Typer(
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="Settings YAML (defaults: configs/default.yaml values).",
-                 exists=True, dir_okay=False),
+    typer.Option(
+        "--config",
+        "-c",
+        help="Settings YAML (defaults: configs/default.yaml values).",
+        exists=True,
+        dir_okay=False,
+    ),
 ]
 DataOption = Annotated[
     Path,
-    typer.Option("--data", "-d", help="Folder with accounts, leads, events and stages "
-                 "(.parquet, .csv or .csv.gz).", exists=True, file_okay=False),
+    typer.Option(
+        "--data",
+        "-d",
+        help="Folder with accounts, leads, events and stages (.parquet, .csv or .csv.gz).",
+        exists=True,
+        file_okay=False,
+    ),
 ]
 NowOption = Annotated[
     str | None,
@@ -78,7 +88,7 @@ def synth(
     format: Annotated[str, typer.Option(help="parquet or csv.")] = "parquet",
     config: ConfigOption = None,
 ) -> None:
-    """Generate a realistic sample history (accounts, leads, events, stages) with its hidden truth."""
+    """Generate a realistic sample history (the four tables) with its hidden truth."""
     from leadml.synth import generate_history, write_history
 
     load_settings(config)
@@ -92,7 +102,7 @@ def synth(
 
 @_command
 def summary(data: DataOption, config: ConfigOption = None, now: NowOption = None) -> None:
-    """Print row counts, the time span and the funnel (lead → MQL → SAL → SQL → opportunity → won)."""
+    """Print row counts, the time span and the funnel (lead → MQL → SAL → SQL → … → won)."""
     from leadml.data import load_data
     from leadml.reports import funnel_counts
 
@@ -103,3 +113,313 @@ def summary(data: DataOption, config: ConfigOption = None, now: NowOption = None
     table = funnel_counts(loaded)
     with pd.option_context("display.float_format", "{:.1%}".format):
         typer.echo(table.to_string())
+
+
+OutOption = Annotated[
+    Path, typer.Option("--out", "-o", help="File to write: .parquet, or .csv.", dir_okay=False)
+]
+
+
+def _write_table(frame: pd.DataFrame, out: Path) -> None:
+    if out.suffix not in (".parquet", ".csv"):
+        raise LeadmlError(f"--out must end in .parquet or .csv, not {out.name!r}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".csv":
+        frame.to_csv(out, index=False)
+    else:
+        frame.to_parquet(out, index=False)
+
+
+@_command
+def features(
+    data: DataOption,
+    as_of: Annotated[
+        str,
+        typer.Option("--as-of", help="Instant T (UTC); features see only data strictly before it."),
+    ],
+    out: OutOption,
+    config: ConfigOption = None,
+    now: NowOption = None,
+) -> None:
+    """Write the point-in-time features of the leads open at --as-of (one row per lead)."""
+    from leadml.data import load_data
+    from leadml.features import features_as_of
+
+    frame = features_as_of(load_data(data, load_settings(config), now=now), as_of)
+    _write_table(frame, out)
+    typer.echo(f"{len(frame):,} open leads x {frame.shape[1] - 2} features as of {as_of} -> {out}")
+
+
+@_command
+def trainset(
+    data: DataOption,
+    out: OutOption,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="First snapshot no earlier than this (default: first lead + trainset.warmup_days)."
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(help="Last snapshot no later than this (default: the end of the data)."),
+    ] = None,
+    config: ConfigOption = None,
+    now: NowOption = None,
+) -> None:
+    """Write a training set: open leads at every snapshot, their features and labels.
+
+    Snapshots whose horizon runs past the end of the data are immature: left out and counted.
+    """
+    from leadml.data import load_data
+    from leadml.trainset import build_trainset
+
+    ts = build_trainset(load_data(data, load_settings(config), now=now), start=start, end=end)
+    _write_table(ts.frame, out)
+    s = ts.summary()
+    typer.echo(
+        f"{s['rows']:,} rows from {s['snapshots']} snapshots, {s['positives']:,} positives "
+        f"({s['positive_rate']:.1%}); left out {s['immature_pairs']:,} immature pairs from "
+        f"{s['immature_snapshots']} snapshots -> {out}"
+    )
+
+
+@_command
+def rules(
+    data: DataOption,
+    as_of: Annotated[
+        str,
+        typer.Option(
+            "--as-of",
+            help="Score as of this instant (UTC; a date "
+            "means its midnight). Only data strictly before it counts.",
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="File to write the scores to (.parquet, .csv or .csv.gz).", dir_okay=False
+        ),
+    ],
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules",
+            "-r",
+            help="Rules YAML (default: configs/rules.yaml).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    explain: Annotated[bool, typer.Option(help="Add one points column per rule and cap.")] = True,
+    config: ConfigOption = None,
+    now: NowOption = None,
+) -> None:
+    """Score the leads open at --as-of with the rules file: fit, engagement, total, grade, MQL.
+
+    The rules file is checked first: on any problem, all are printed and nothing is scored (exit 2).
+    """
+    from leadml.asof import to_utc
+    from leadml.data import load_data
+    from leadml.rules import load_rules, rule_scores_as_of
+
+    settings = load_settings(config)
+    checked = load_rules(rules, settings)
+    suffixes = "".join(out.suffixes[-2:]).lower()
+    if not suffixes.endswith((".parquet", ".csv", ".csv.gz")):
+        raise LeadmlError(f"--out must end in .parquet, .csv or .csv.gz, not {out.name!r}")
+    scores = rule_scores_as_of(load_data(data, settings, now=now), to_utc(as_of), checked,
+                               explain=explain)  # fmt: skip
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if suffixes.endswith(".parquet"):
+        scores.to_parquet(out, index=False)
+    else:
+        scores.to_csv(out, index=False)
+    n = len(scores)
+    mql = int(scores["rule_mql"].sum())
+    typer.echo(f"{n:,} open leads scored as of {to_utc(as_of):%Y-%m-%d %H:%M} UTC; {mql:,} "
+               f"at or above the MQL threshold ({mql / max(n, 1):.1%}) -> {out}")  # fmt: skip
+    if n:
+        grades = scores["rule_grade"].value_counts().sort_index()
+        typer.echo("grades: " + ", ".join(f"{g} {c:,}" for g, c in grades.items()))
+
+
+@_command
+def train(
+    data: DataOption,
+    config: ConfigOption = None,
+    now: NowOption = None,
+    plots: Annotated[
+        bool,
+        typer.Option(
+            help="Draw and log the plots (a few seconds; the tables are logged either way)."
+        ),
+    ] = True,
+) -> None:
+    """Train, calibrate and test a model against the rule score; log the run to MLflow, register
+    the model as 'challenger' and export it (tracking.export_dir).
+
+    Prints the head-to-head table on the test window. With too few conversions (cold start)
+    nothing is registered: the reason is printed and the exit code is 0, as the rule score remains
+    the answer.
+    """
+    import time
+
+    from leadml.modelcard import comparison_table, format_value
+    from leadml.tracking import log_training
+    from leadml.training import train as train_model
+
+    start = time.perf_counter()
+    result = train_model(data, load_settings(config), now=now)
+    tracked = log_training(result, source=data, plots=plots)
+    total = time.perf_counter() - start
+    typer.echo(result.windows.map(format_value).to_string() + "\n")
+    where = f"run {tracked.run_id} in {tracked.tracking_uri} (experiment {tracked.experiment!r})"
+    if not result.trained:
+        typer.echo(f"Cold start: {result.cold_start}.\n{where}; no model registered.")
+        return
+    table = comparison_table(result.evaluation.metrics, tracked.champion_metrics)
+    if tracked.champion_version is not None:
+        table = table.rename(columns={"champion": f"champion v{tracked.champion_version}"})
+    typer.echo("Test window, same rows for all:\n" + table.map(format_value).to_string() + "\n")
+    if tracked.champion_note:
+        typer.echo(f"Champion: {tracked.champion_note}\n")
+    typer.echo(f"{where}")
+    typer.echo(f"registered {tracked.model_name} version {tracked.model_version} as 'challenger'"
+               f"; exported to {tracked.export_path}")  # fmt: skip
+    typer.echo(f"{total:.1f} s in all, of which MLflow {tracked.mlflow_seconds:.1f} s "
+               f"({tracked.mlflow_seconds / total:.0%}); next: leadml promote")  # fmt: skip
+
+
+@_command
+def promote(
+    version: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Make this version the champion without the gate (roll back or forward)."
+        ),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Make the challenger the champion if it passes the promotion gate (tracking.promotion),
+    or --version N unconditionally. Every decision is recorded in MLflow.
+
+    Exits 6 when the gate refuses, naming each failed check.
+    """
+    from leadml.errors import PromotionRefused
+    from leadml.modelcard import format_value
+    from leadml.tracking import promote as promote_model
+
+    def show(checks: pd.DataFrame) -> None:
+        if len(checks):
+            typer.echo(checks.drop(columns="reason").map(format_value).to_string(index=False))
+
+    try:
+        decision = promote_model(load_settings(config), version)
+    except PromotionRefused as refused:
+        show(refused.promotion.checks)
+        raise
+    show(decision.checks)
+    if decision.promoted:
+        was = f"v{decision.previous}" if decision.previous is not None else "none"
+        typer.echo(f"{decision.model_name} version {decision.version} is now the champion "
+                   f"(was {was}): {decision.reason}")  # fmt: skip
+        if decision.export_path is not None:
+            typer.echo(f"export: {decision.export_path}")
+    else:
+        typer.echo(decision.reason)
+
+
+@_command
+def score(
+    data: DataOption,
+    as_of: Annotated[
+        str,
+        typer.Option(
+            "--as-of",
+            help="Score the leads open at this instant "
+            "(UTC; a date means its midnight). Only data strictly before it counts.",
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Output folder; the scores go to "
+            "OUT/as_of=YYYY-MM-DD/part-0.parquet, replacing that date's partition "
+            "atomically.",
+            file_okay=False,
+        ),
+    ],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="models:/NAME@ALIAS, models:/NAME/VERSION or "
+            "an export folder (models/NAME/vN). Default: the registry's champion, or "
+            "the exported champion when the tracking store is unreachable."
+        ),
+    ] = None,
+    csv: Annotated[
+        bool, typer.Option("--csv", help="Also write _scores.csv in the partition.")
+    ] = False,
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules",
+            "-r",
+            help="Rules YAML (default: configs/rules.yaml).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    track: Annotated[
+        bool, typer.Option(help="Log the run summary to MLflow (tracking.scoring_experiment).")
+    ] = True,
+    top: Annotated[int, typer.Option(min=0, help="Leads of the comparison to print.")] = 10,
+    config: ConfigOption = None,
+    now: NowOption = None,
+) -> None:
+    """Nightly scoring: probability, tier and top reasons for every open lead, next to the rule
+    score, with a run summary (tiers, agreement, expected conversions, drift).
+
+    Exit codes: 0 done (drift and other warnings are logged), 2 configuration or rules file,
+    3 input data invalid (nothing written), 4 model and features do not match, 5 no model to
+    score with, 7 another run holds the partition's lock, 8 the output could not be written
+    (the previous partition is untouched).
+    """
+    import logging
+    import sys
+
+    from leadml.scoring import score_to
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    progress, bar = None, None
+    if sys.stderr.isatty():
+        bar = typer.progressbar(length=1, label="scoring", file=sys.stderr)
+
+        def progress(step: str, done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        bar.__enter__()
+    try:
+        result = score_to(data, as_of, out, model, load_settings(config), rules=rules,
+                          csv=csv, track=track, progress=progress, now=now)  # fmt: skip
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    summary = result.summary
+    typer.echo(f"{summary['open_leads']:,} open leads scored as of {result.as_of:%Y-%m-%d} with "
+               f"{result.model.name} v{result.model.version}; expected conversions "
+               f"{summary['expected_conversions']:,.1f} -> {result.path}")  # fmt: skip
+    cells = ", ".join(f"{c['agreement']} {c['leads']:,}" for c in summary["agreement"])
+    tiers = ", ".join(f"{t['tier']} {t['leads']:,}" for t in summary["tiers"])
+    typer.echo(f"tiers: {tiers}\nmodel vs rules: {cells}")
+    if top:
+        head = result.scores.nsmallest(top, "model_rank")
+        columns = ["lead_id", "mql_probability", "model_tier", "rule_score", "rule_grade",
+                   "agreement", "top_reasons"]  # fmt: skip
+        with pd.option_context("display.max_colwidth", 90, "display.width", 200):
+            typer.echo("\n" + head[columns].to_string(index=False))
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)

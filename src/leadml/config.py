@@ -6,6 +6,7 @@ instead of silently falling back to a default.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Literal
 
@@ -315,11 +316,208 @@ class AttributeSettings(_Strict):
     @field_validator("company_size_edges", "revenue_edges")
     @classmethod
     def _increasing(cls, edges: tuple[float, ...]) -> tuple[float, ...]:
-        if any(b <= a for a, b in zip(edges, edges[1:], strict=False)) or any(
-            e <= 0 for e in edges
-        ):
+        if any(b <= a for a, b in itertools.pairwise(edges)) or any(e <= 0 for e in edges):
             raise ValueError(f"band edges must be positive and increasing, got {list(edges)}")
         return edges
+
+
+class PassthroughSettings(_Strict):
+    """Extra input columns (beyond the contract) copied into the features as they are.
+
+    Lead and account attributes carry no history, so they are taken as known from the lead's
+    creation on. A lead column ``x`` becomes feature ``lead_x``, an account column ``account_x``.
+    PII columns (e-mail, names, phone) are refused.
+    """
+
+    leads: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+
+    @field_validator("leads", "accounts")
+    @classmethod
+    def _no_pii(cls, columns: tuple[str, ...]) -> tuple[str, ...]:
+        from leadml.contract import PII_COLUMNS
+
+        pii = sorted({c for c in columns if c.strip().lower() in PII_COLUMNS})
+        if pii:
+            raise ValueError(f"PII column(s) {pii} may never become features")
+        return columns
+
+
+class FeatureSettings(_Strict):
+    """Point-in-time features: windows of the engagement counts and what else goes in.
+
+    A ``w``-day window at ``T`` is ``[T - w days, T)``.
+    """
+
+    # Count windows of the lead's own engagement (per event type, per buying stage, active days,
+    # distinct content).
+    windows_days: tuple[int, ...] = Field(default=(7, 30, 90), min_length=1)
+    # Trend: events in the last trend_days vs the trend_days before them.
+    trend_days: int = Field(default=30, gt=0)
+    # Count windows of the buying committee's engagement (the other leads at the account).
+    account_windows_days: tuple[int, ...] = Field(default=(30, 90), min_length=1)
+    passthrough: PassthroughSettings = Field(default_factory=PassthroughSettings)
+
+    @field_validator("windows_days", "account_windows_days")
+    @classmethod
+    def _windows(cls, days: tuple[int, ...]) -> tuple[int, ...]:
+        if any(d <= 0 for d in days) or len(set(days)) != len(days):
+            raise ValueError(f"windows must be distinct positive numbers of days, got {list(days)}")
+        return tuple(sorted(days))
+
+
+class TrainsetSettings(_Strict):
+    """The training spine: snapshots of the open leads every ``cadence_days``.
+
+    Snapshots fall at midnight UTC, counted back from the end of the data (or the ``end`` given),
+    so the latest snapshot is as fresh as the data allows; snapshots whose horizon runs past the
+    end of the data are immature and left out (and counted).
+    """
+
+    cadence_days: int = Field(default=7, gt=0)
+    # Snapshots start this many days after the first lead was created, so the first ones are
+    # not made of a handful of brand-new leads.
+    warmup_days: int = Field(default=30, ge=0)
+
+
+ModelFamily = Literal["logistic", "hist_gradient_boosting"]
+CalibrationMethod = Literal["sigmoid", "isotonic", "temperature"]
+
+
+class SplitSettings(_Strict):
+    """Time windows, by snapshot date: train | gap | calibrate | gap | test (latest).
+
+    Each gap is one horizon, so no training label peeks into the calibration window and no
+    calibration label into the test window.
+    """
+
+    calibration_days: int = Field(default=91, gt=0)
+    test_days: int = Field(default=91, gt=0)
+
+
+class ModelSettings(_Strict):
+    """Which models compete, how they are searched and calibrated, and when not to trust one."""
+
+    candidates: tuple[ModelFamily, ...] = Field(
+        default=("logistic", "hist_gradient_boosting"), min_length=1
+    )
+    # Time-ordered folds inside the training window for the hyper-parameter search.
+    search_folds: int = Field(default=3, ge=2)
+    # The search runs on at most this many training rows (sampled by lead); the winner is then
+    # refitted on the whole training window.
+    search_max_rows: int = Field(default=100_000, gt=0)
+    calibration_methods: tuple[CalibrationMethod, ...] = Field(
+        default=("sigmoid", "isotonic", "temperature"), min_length=1
+    )
+    # Isotonic calibration overfits on few positives; below this many it is not tried.
+    isotonic_min_positives: int = Field(default=500, ge=0)
+    # Cold start: with fewer conversions than this in the training window, no model is
+    # registered and the rule score remains the answer.
+    min_training_positives: int = Field(default=100, ge=1)
+    random_state: int = 0
+
+
+class EvaluationSettings(_Strict):
+    """What the test-window comparison of model and rules reports."""
+
+    # Sales capacity as a share of the scored leads, and as leads per weekly snapshot.
+    capacity_fractions: tuple[float, ...] = (0.05, 0.10, 0.20)
+    capacity_per_week: tuple[int, ...] = (100,)
+    segments: tuple[str, ...] = ("industry", "company_size_band", "lead_source")
+    calibration_bins: int = Field(default=10, ge=2)
+
+    @field_validator("capacity_fractions")
+    @classmethod
+    def _fractions(cls, values: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0 < v <= 1 for v in values):
+            raise ValueError(f"capacity fractions must be in (0, 1], got {list(values)}")
+        return values
+
+
+class PromotionSettings(_Strict):
+    """The gate a challenger must pass to become champion, on the challenger's test window."""
+
+    # Metric -> how much worse than the current champion the challenger may be (0 = not worse).
+    # Higher is better for roc_auc and pr_auc; lower is better for log_loss, brier and ece.
+    tolerances: dict[Literal["roc_auc", "pr_auc", "log_loss", "brier", "ece"], float] = Field(
+        default_factory=lambda: {"roc_auc": 0.0, "log_loss": 0.0}
+    )
+    # The challenger must also rank better than the rule score on the same rows.
+    must_beat_rules: bool = True
+
+
+class TrackingSettings(_Strict):
+    """Where runs and models go. ``uri`` None: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db."""
+
+    uri: str | None = None
+    experiment: str = "leadml"
+    scoring_experiment: str = "leadml-scoring"
+    model_name: str = "leadml-mql"
+    export_dir: str = "models"
+    promotion: PromotionSettings = Field(default_factory=PromotionSettings)
+
+
+class TierSettings(_Strict):
+    """Model tiers, best first: by probability bands or by sales capacity.
+
+    ``probability``: tier -> lowest probability of the tier (the last must be 0, so every lead
+    gets one). ``capacity``: tier -> cumulative share of the open leads, ranked by probability,
+    that the tier and the tiers above it hold (the last must be 1). Both name the same tiers.
+    """
+
+    by: Literal["probability", "capacity"] = "probability"
+    probability: dict[str, float] = Field(
+        default_factory=lambda: {"A": 0.30, "B": 0.15, "C": 0.05, "D": 0.0}
+    )
+    capacity: dict[str, float] = Field(
+        default_factory=lambda: {"A": 0.02, "B": 0.10, "C": 0.30, "D": 1.0}
+    )
+    # A lead in one of these tiers is a model MQL (compared with the rules' MQL).
+    mql: tuple[str, ...] = ("A", "B")
+
+    @model_validator(mode="after")
+    def _bands(self) -> TierSettings:
+        from itertools import pairwise
+
+        low = list(self.probability.values())
+        share = list(self.capacity.values())
+        if not low or any(b >= a for a, b in pairwise(low)) or low[-1] != 0:
+            raise ValueError(f"probability bands must decrease to 0, got {self.probability}")
+        if any(v < 0 or v > 1 for v in low):
+            raise ValueError(f"probability bands must lie in [0, 1], got {self.probability}")
+        if not share or any(b <= a for a, b in pairwise(share)) or share[0] <= 0 or share[-1] != 1:
+            raise ValueError(f"capacity shares must increase to 1, got {self.capacity}")
+        if list(self.probability) != list(self.capacity):
+            raise ValueError(
+                f"probability and capacity must name the same tiers in the same order, got "
+                f"{list(self.probability)} and {list(self.capacity)}"
+            )
+        unknown = [t for t in self.mql if t not in self.probability]
+        if unknown:
+            raise ValueError(
+                f"mql names unknown tier(s) {unknown}; tiers: {list(self.probability)}"
+            )
+        return self
+
+
+class ScoringSettings(_Strict):
+    """The nightly batch scorer: tiers, reasons, drift and the run summary."""
+
+    tiers: TierSettings = Field(default_factory=TierSettings)
+    # Reasons: the features whose value moved the lead's probability most against a reference
+    # lead (training median; 0 for counts), among the `reason_features` most important ones.
+    reasons: int = Field(default=3, ge=0, le=10)
+    reason_features: int = Field(default=30, ge=1)
+    # Effects smaller than this in log-odds (0.05: the odds change by about 5%) are not named.
+    reason_min_log_odds: float = Field(default=0.05, ge=0)
+    # Drift against the model's training data: population stability index (PSI) of the score and
+    # of the `drift_features` most important features; a warning past the threshold.
+    drift_features: int = Field(default=10, ge=0)
+    psi_warning: float = Field(default=0.2, gt=0)
+    # The summary lists the ids of this many leads the rules miss that the model ranks highest.
+    top_missed: int = Field(default=25, ge=0)
+    # Leads scored per chunk: bounds the memory of prediction and reasons.
+    chunk_rows: int = Field(default=100_000, ge=1_000)
 
 
 class Settings(_Strict):
@@ -329,6 +527,13 @@ class Settings(_Strict):
     target: TargetSettings = Field(default_factory=TargetSettings)
     domains: DomainSettings = Field(default_factory=DomainSettings)
     attributes: AttributeSettings = Field(default_factory=AttributeSettings)
+    features: FeatureSettings = Field(default_factory=FeatureSettings)
+    trainset: TrainsetSettings = Field(default_factory=TrainsetSettings)
+    split: SplitSettings = Field(default_factory=SplitSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    scoring: ScoringSettings = Field(default_factory=ScoringSettings)
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
@@ -361,10 +566,7 @@ def format_validation_error(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors():
         where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        if error["type"] == "extra_forbidden":
-            message = "unknown key"
-        else:
-            message = error["msg"]
+        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
         got = error.get("input")
         shown = "" if isinstance(got, dict) or error["type"] == "missing" else f" (got {got!r})"
         lines.append(f"  {where}: {message}{shown}")

@@ -57,13 +57,26 @@ LEADS = TableSpec(
         Column("lead_source", "text", "how the lead arrived, e.g. paid_search, referral"),
         Column("account_id", "id", "the lead's company (accounts.account_id)", required=False),
         Column("job_title", "text", "free-text job title", required=False),
-        Column("seniority", "text", "seniority, if the CRM has it; else derived from the title",
-               required=False),
-        Column("department", "text", "department, if the CRM has it; else derived from the title",
-               required=False),
+        Column(
+            "seniority",
+            "text",
+            "seniority, if the CRM has it; else derived from the title",
+            required=False,
+        ),
+        Column(
+            "department",
+            "text",
+            "department, if the CRM has it; else derived from the title",
+            required=False,
+        ),
         Column("country", "text", "ISO-3166 alpha-2 country code of the person", required=False),
-        Column("email", "text", "e-mail address: used only to derive domain flags", required=False,
-               pii=True),
+        Column(
+            "email",
+            "text",
+            "e-mail address: used only to derive domain flags",
+            required=False,
+            pii=True,
+        ),
     ),
     key="lead_id",
 )
@@ -73,7 +86,9 @@ EVENTS = TableSpec(
     (
         Column("lead_id", "id", "who acted (leads.lead_id)"),
         Column("occurred_at", "timestamp", "when the action happened"),
-        Column("event_type", "text", "raw action name, mapped to a canonical type by configuration"),
+        Column(
+            "event_type", "text", "raw action name, mapped to a canonical type by configuration"
+        ),
         Column("channel", "text", "web, email, social, event, ...", required=False),
         Column("campaign", "text", "marketing campaign", required=False),
         Column("content_id", "text", "asset viewed or downloaded", required=False),

@@ -59,14 +59,20 @@ class LeadData:
     def end(self) -> pd.Timestamp:
         """The latest timestamp in the data: outcomes after it are not known yet."""
         # .df() rather than fetchall(): DuckDB needs pytz to hand out aware Python datetimes.
-        return self.con.execute(
-            "SELECT greatest((SELECT max(created_at) FROM leads),"
-            " (SELECT max(occurred_at) FROM events), (SELECT max(entered_at) FROM stages)) AS end"
-        ).df()["end"].iloc[0]
+        return (
+            self.con.execute(
+                "SELECT greatest((SELECT max(created_at) FROM leads),"
+                " (SELECT max(occurred_at) FROM events),"
+                " (SELECT max(entered_at) FROM stages)) AS end"
+            )
+            .df()["end"]
+            .iloc[0]
+        )
 
     def row_counts(self) -> dict[str, int]:
         return {
-            name: self.con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0] for name in TABLES
+            name: self.con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
+            for name in TABLES
         }
 
 
@@ -92,17 +98,21 @@ def load_data(
         raise DataValidationError(report)
     _normalise(raw, settings)
     contract = {name: {c.name for c in spec.columns} for name, spec in TABLES.items()}
-    extra = {name: [c for c in cols if c not in contract[name]] for name, cols in raw.columns.items()}
+    extra = {
+        name: [c for c in cols if c not in contract[name]] for name, cols in raw.columns.items()
+    }
     return LeadData(raw.con, settings, report, extra)
 
 
 def _normalise(raw: RawTables, settings: Settings) -> None:
-    # Lookups are CASE expressions, not joins: they keep the input's row order and cost no hash table.
+    # Lookups are CASE expressions, not joins: they keep the input's row order, need no hash table.
     event_types = settings.data.event_type_lookup()
     stage_of = settings.data.buying_stage_lookup()
     event_type = _lookup("t.event_type", event_types, "'other'")
     buying_stage = _lookup(
-        "t.event_type", {raw: stage_of[canonical] for raw, canonical in event_types.items()}, "'none'"
+        "t.event_type",
+        {raw: stage_of[canonical] for raw, canonical in event_types.items()},
+        "'none'",
     )
     stage = _lookup("t.stage", settings.data.stage_lookup(), "NULL")
     for name, spec in TABLES.items():
@@ -114,7 +124,9 @@ def _normalise(raw: RawTables, settings: Settings) -> None:
             elif name == "stages" and column.name == "stage":
                 select.append(f"{stage} AS stage")
             elif column.name in present:
-                select.append(f"CAST(t.{column.name} AS {_SQL_TYPES[column.kind]}) AS {column.name}")
+                select.append(
+                    f"CAST(t.{column.name} AS {_SQL_TYPES[column.kind]}) AS {column.name}"
+                )
             else:
                 select.append(f"CAST(NULL AS {_SQL_TYPES[column.kind]}) AS {column.name}")
         contract = {c.name for c in spec.columns}

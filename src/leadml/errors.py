@@ -1,4 +1,4 @@
-"""Exceptions a user can act on. The CLI turns them into a message and an exit code, never a traceback."""
+"""Exceptions a user can act on; the CLI turns them into a message and an exit code."""
 
 from __future__ import annotations
 
@@ -32,3 +32,20 @@ class DataValidationError(DataError):
     def __init__(self, report: ValidationReport):
         self.report = report
         super().__init__(report.format())
+
+
+class TrackingError(LeadmlError):
+    """The tracking store or model registry cannot do what was asked (no challenger, unknown
+    version, unreachable server, a model file that is not safe to load)."""
+
+    exit_code = 5
+
+
+class PromotionRefused(TrackingError):
+    """The challenger did not pass the promotion gate; ``promotion`` holds every check."""
+
+    exit_code = 6
+
+    def __init__(self, message: str, promotion=None):
+        self.promotion = promotion
+        super().__init__(message)

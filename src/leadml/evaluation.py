@@ -110,7 +110,7 @@ def at_capacity(y: np.ndarray, score: np.ndarray, fractions: Sequence[float]) ->
     total = max(y.sum(), 1)
     rows = []
     for fraction in fractions:
-        k = max(int(round(fraction * len(y))), 1)
+        k = max(round(fraction * len(y)), 1)
         hits = y[:k].sum()
         rows.append(
             {

@@ -1,8 +1,8 @@
 """Readers: bring CSV files, Parquet files or DataFrames into one in-process DuckDB database.
 
-This is the only module that touches input files. Each table lands as a view ``raw_<table>`` with the
-columns exactly as they came (CSV as text, so nothing is guessed away); validation and normalisation
-then work in SQL, which keeps 50 M events out of Python memory.
+This is the only module that touches input files. Each table lands as a view ``raw_<table>``
+with the columns exactly as they came (CSV as text, so nothing is guessed away); validation and
+normalisation then work in SQL, which keeps 50 M events out of Python memory.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def connect(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection that reads naive timestamps as UTC."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # a library must not draw on the terminal
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     return con

@@ -1,4 +1,4 @@
-"""Reports: tables that summarise a lead history (the funnel), computed from the canonical tables."""
+"""Reports: tables that summarise a lead history (the funnel), from the canonical tables."""
 
 from __future__ import annotations
 
@@ -32,7 +32,9 @@ def funnel_counts(data: LeadData) -> pd.DataFrame:
     counts = reached.set_index("stage")["leads"].reindex([*FUNNEL, "srl"], fill_value=0)
     counts["lead"] = n_leads  # every lead is a lead, whether or not a 'lead' row was recorded
     table = counts.to_frame("leads")
-    previous = counts.reindex(["lead", "lead", "mql", "sal", "sql", "opportunity", "mql"]).to_numpy()
+    previous = counts.reindex(
+        ["lead", "lead", "mql", "sal", "sql", "opportunity", "mql"]
+    ).to_numpy()
     table["rate_from_previous"] = counts.to_numpy() / previous.clip(min=1)
     table["rate_from_lead"] = counts / max(n_leads, 1)
     table.index.name = "stage"

@@ -1,4 +1,4 @@
-"""Validation of the input contract: every problem at once, each naming table, column, rows, example.
+"""Validation of the input contract: all problems at once, each with table, column, rows, example.
 
 All checks on one table run as a single SQL aggregate, so validating 50 M events costs a few scans,
 not a few dozen.
@@ -53,9 +53,8 @@ class ValidationReport:
 
     def format(self) -> str:
         counts = ", ".join(f"{name} {n:,}" for name, n in self.row_counts.items())
-        head = (
-            f"{len(self.errors)} error(s), {len(self.warnings)} warning(s)"
-            + (f" in {counts} rows" if counts else "")
+        head = f"{len(self.errors)} error(s), {len(self.warnings)} warning(s)" + (
+            f" in {counts} rows" if counts else ""
         )
         return "\n".join([head, *(p.format() for p in self.problems)])
 
@@ -224,7 +223,8 @@ class _Checks:
             yield _Check(
                 "warning",
                 "event_type",
-                f"t.event_type IS NULL OR lower(trim(CAST(t.event_type AS VARCHAR))) NOT IN ({known})",
+                f"t.event_type IS NULL"
+                f" OR lower(trim(CAST(t.event_type AS VARCHAR))) NOT IN ({known})",
                 "t.event_type",
                 "unknown event type, counted as 'other' (map it in data.event_types)",
             )
@@ -242,7 +242,8 @@ class _Checks:
             "warning",
             time,
             f"TRY_CAST(t.{time} AS TIMESTAMPTZ) < l.created_at",
-            f"CAST(t.lead_id AS VARCHAR) || ' at ' || CAST(TRY_CAST(t.{time} AS TIMESTAMPTZ) AS VARCHAR)",
+            f"CAST(t.lead_id AS VARCHAR) || ' at '"
+            f" || CAST(TRY_CAST(t.{time} AS TIMESTAMPTZ) AS VARCHAR)",
             "before the lead was created",
         )
 
@@ -257,7 +258,9 @@ class _Checks:
         problems = []
         for check, n, example in zip(checks, values[::2], values[1::2], strict=True):
             if n:
-                problems.append(Problem(check.severity, name, check.column, n, check.message, example))
+                problems.append(
+                    Problem(check.severity, name, check.column, n, check.message, example)
+                )
         return problems
 
     def _duplicates(self, name: str, key: str) -> list[Problem]:

@@ -1,0 +1,27 @@
+"""Fit features: who the lead is and what its company looks like (see :mod:`leadml.attributes`).
+
+The attributes are shared with the fit rules, so a job title or an e-mail domain is read the same
+way by both; the raw e-mail never becomes a feature, only the three domain flags.
+"""
+
+from __future__ import annotations
+
+from leadml.attributes import ATTRIBUTES, lead_attributes
+from leadml.data import LeadData
+from leadml.features._spec import Feature, Kind
+
+_NUMBERS = {"employee_count", "annual_revenue", "lead_age_days"}
+_FLAGS = {"is_free_mail", "is_student", "is_competitor", "has_account"}
+
+
+def _kind(name: str) -> Kind:
+    return "number" if name in _NUMBERS else "flag" if name in _FLAGS else "category"
+
+
+def catalogue() -> list[Feature]:
+    return [Feature(name, meaning, _kind(name)) for name, meaning in ATTRIBUTES.items()]
+
+
+def sql(data: LeadData, spine: str) -> str:
+    """SQL: one row per pair of ``spine`` whose lead existed at as_of -- the base of every row."""
+    return lead_attributes(data, spine)

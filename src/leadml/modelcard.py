@@ -1,0 +1,218 @@
+"""The head-to-head table and the model card: what a training run found, in words and numbers.
+
+Pure functions of a :class:`~leadml.training.TrainingResult`; no files, no MLflow. The card is
+Markdown, short enough to read before trusting a model, and carries no personal data (only
+window dates, counts and metrics).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from leadml.training import TrainingResult
+
+#: Probability metrics the promotion gate may compare; higher is better only for the first two.
+GATE_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece")
+HIGHER_IS_BETTER = frozenset({"roc_auc", "pr_auc"})
+
+# (row label, model metric, rules metric, champion metric or None). The rule score ranks by its
+# raw points; its probability metrics use the points mapped on the calibration window.
+_ROWS = (
+    ("ROC AUC", "model_roc_auc", "rules_points_roc_auc", "roc_auc"),
+    ("PR AUC", "model_pr_auc", "rules_points_pr_auc", "pr_auc"),
+    ("Brier score", "model_brier", "rules_brier", "brier"),
+    ("Log loss", "model_log_loss", "rules_log_loss", "log_loss"),
+    ("Expected calibration error", "model_ece", "rules_ece", "ece"),
+    (
+        "Conversions at the rules' MQL volume",
+        "model_conversions_at_rule_mql_volume",
+        "rules_conversions_at_rule_mql_volume",
+        None,
+    ),
+    ("MQL→conversion rate", "model_mql_conversion_rate", "rules_mql_conversion_rate", None),
+)
+
+
+def comparison_table(
+    metrics: Mapping[str, float], champion: Mapping[str, float] | None = None
+) -> pd.DataFrame:
+    """Model against rule score (and the current champion, when given) on the test window.
+
+    One row per measure; columns ``model``, ``rules`` and, with ``champion`` (metric name →
+    value, on the same test rows), ``champion``.
+
+    Examples
+    --------
+    >>> table = comparison_table({"model_roc_auc": 0.81, "rules_points_roc_auc": 0.7})
+    >>> table.loc["ROC AUC"].tolist()
+    [0.81, 0.7]
+    """
+    rows = []
+    for label, model_key, rules_key, champion_key in _ROWS:
+        if model_key not in metrics and rules_key not in metrics:
+            continue
+        row = {
+            "measure": label,
+            "model": metrics.get(model_key, math.nan),
+            "rules": metrics.get(rules_key, math.nan),
+        }
+        if champion:
+            row["champion"] = champion.get(champion_key, math.nan) if champion_key else math.nan
+        rows.append(row)
+    for key in sorted(metrics):
+        found = re.fullmatch(r"model_(recall|precision)_at_(.+)", key)
+        if found:
+            what, capacity = found.groups()
+            try:
+                where = f"top {float(capacity):.0%}"
+            except ValueError:
+                where = capacity.replace("_", " ")
+            row = {
+                "measure": f"{what.capitalize()} at {where}",
+                "model": metrics[key],
+                "rules": metrics.get(f"rules_{what}_at_{capacity}", math.nan),
+            }
+            if champion:
+                row["champion"] = math.nan
+            rows.append(row)
+    return pd.DataFrame(rows).set_index("measure")
+
+
+def format_value(value, floatfmt: str = ".4f") -> str:
+    """A table cell as text: counts without decimals, other numbers to 4 places, dates as days.
+
+    Examples
+    --------
+    >>> [format_value(v) for v in (124.0, 0.81234, float("nan"), "rules")]
+    ['124', '0.8123', '–', 'rules']
+    """
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "–"
+        # Counts (conversions, rows) read better without decimals.
+        if value.is_integer() and abs(value) >= 1:
+            return f"{value:,.0f}"
+        return format(value, floatfmt)
+    if isinstance(value, pd.Timestamp):
+        return f"{value:%Y-%m-%d}"
+    return str(value)
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    """A plain Markdown table (no dependency on ``tabulate``)."""
+    frame = table.reset_index() if table.index.name else table
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = [
+        "| " + " | ".join(format_value(v) for v in row) + " |"
+        for row in frame.itertuples(index=False)
+    ]
+    return "\n".join([header, rule, *body])
+
+
+def windows_text(windows: pd.DataFrame) -> str:
+    """The train / calibration / test windows as a Markdown table."""
+    table = windows.copy()
+    for column in ("first_snapshot", "last_snapshot"):
+        if column in table:
+            table[column] = [f"{v:%Y-%m-%d}" if pd.notna(v) else "–" for v in table[column]]
+    table.index.name = "window"
+    return _markdown(table)
+
+
+def model_card(
+    result: TrainingResult,
+    *,
+    name: str | None = None,
+    version: int | None = None,
+    run_id: str | None = None,
+    champion: Mapping[str, float] | None = None,
+    champion_version: int | None = None,
+    champion_note: str | None = None,
+) -> str:
+    """A short Markdown model card: data window, target, horizon, metrics against the rules and
+    the champion, and the caveats a reader must know before trusting the numbers."""
+    settings = result.settings
+    target, horizon = settings.target.stage.upper(), settings.target.horizon_days
+    title = f"{name} v{version}" if name and version else name or "leadml model"
+    lines = [f"# Model card: {title}", ""]
+    if run_id:
+        lines += [f"MLflow run `{run_id}`.", ""]
+    lines += [
+        "## What it predicts",
+        "",
+        f"The probability that an open lead reaches **{target}** within **{horizon} days** of the "
+        "scoring date, from fit and engagement features computed strictly before that date.",
+        "",
+        "## Data",
+        "",
+        "Weekly snapshots of open leads, split by time; each later window starts one horizon after "
+        "the previous one ends, so no label looks into a later window. Snapshots whose horizon "
+        "runs past the end of the data are left out (their outcome is unknown).",
+        "",
+        windows_text(result.windows),
+        "",
+    ]
+    if not result.trained:
+        lines += [
+            "## No model",
+            "",
+            f"**Cold start:** {result.cold_start}.",
+            "",
+            "Score leads with the rule score until enough conversions have accumulated, then "
+            "retrain.",
+            "",
+        ]
+        return "\n".join(lines)
+    calibration = result.calibration
+    method = calibration.loc[0, "method"] if calibration is not None and len(calibration) else "?"
+    params = ", ".join(f"{k.split('__')[-1]}={v}" for k, v in result.params.items()) or "defaults"
+    lines += [
+        "## Model",
+        "",
+        f"- Family: {result.family} ({params}), chosen by time-ordered cross-validated log loss.",
+        f"- Calibration: {method}, fitted on the calibration window "
+        "(`CalibratedClassifierCV` around the frozen model).",
+        f"- Features: {len(result.feature_names)} "
+        "(see `metadata.json`; no e-mail, name or other personal data).",
+        "",
+        "## Test window: model against the rule score",
+        "",
+    ]
+    metrics = result.evaluation.metrics
+    lines += [
+        f"{int(metrics.get('test_rows', 0)):,} snapshot rows, "
+        f"{int(metrics.get('test_positives', 0)):,} conversions.",
+        "",
+        _markdown(comparison_table(metrics, champion)),
+        "",
+    ]
+    if champion_version is not None:
+        lines += [f"Champion: version {champion_version}, scored on the same test rows.", ""]
+    if champion_note:
+        lines += [f"Champion: {champion_note}", ""]
+    lines += [
+        "## Caveats",
+        "",
+        "- Probabilities are calibrated on a past window; if the lead mix or the funnel changes, "
+        "recheck calibration (expected calibration error) before acting on absolute values.",
+        "- The rule score's probability metrics use its points mapped to a probability on the "
+        "calibration window; its ranking metrics use the raw points.",
+        "- Segments with few leads or conversions have noisy metrics; see `segments.csv`.",
+        "- Associations, not causes: a feature that raises the score is not a lever that raises "
+        "conversion.",
+        f"- Trained on history up to {_last(result.windows)}; retrain regularly.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _last(windows: pd.DataFrame) -> str:
+    last = windows["last_snapshot"].max()
+    return f"{last:%Y-%m-%d}" if pd.notna(last) else "?"

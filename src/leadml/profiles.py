@@ -1,0 +1,112 @@
+"""Reference distributions and population stability: is tonight's population the one the model
+was trained for?
+
+:func:`reference_profile` summarises a feature frame and its scores in a few numbers per column
+(quantile bin edges and shares, the top categories, the median or most common value), small
+enough for a model's ``metadata.json``; :func:`psi` compares new values with such a summary.
+
+Population stability index, per column, over the reference bins (plus one for missing values):
+``PSI = sum((new - ref) * ln(new / ref))``. Rule of thumb: below 0.1 stable, 0.1-0.2 a moderate
+shift, above 0.2 a large one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+PROFILE_VERSION = 1
+#: Smallest share a bin is given, so an empty bin does not make the index infinite.
+_FLOOR = 1e-4
+
+
+def _is_number(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
+def column_profile(values: pd.Series, bins: int = 10, top: int = 20) -> dict:
+    """The distribution of one column: numbers by quantile bins, anything else by category."""
+    missing = values.isna().to_numpy()
+    n = max(len(values), 1)
+    present = values[~missing]
+    if _is_number(values):
+        x = present.to_numpy(dtype="float64")
+        if len(x):
+            edges = np.unique(np.quantile(x, np.linspace(0, 1, bins + 1)[1:-1]))
+            counts = np.bincount(np.searchsorted(edges, x, side="left"), minlength=len(edges) + 1)
+            median = float(np.median(x))
+        else:
+            edges, counts, median = np.array([]), np.array([0]), None
+        return {
+            "kind": "number",
+            "edges": [float(e) for e in edges],
+            "shares": [float(c) / n for c in counts],
+            "missing": float(missing.sum()) / n,
+            "median": median,
+        }
+    text = present.astype("str")
+    counts = text.value_counts()
+    kept = counts.iloc[:top]
+    return {
+        "kind": "flag" if pd.api.types.is_bool_dtype(values) else "category",
+        "shares": {str(k): float(v) / n for k, v in kept.items()},
+        "other": float(counts.iloc[top:].sum()) / n,
+        "missing": float(missing.sum()) / n,
+        "mode": str(counts.index[0]) if len(counts) else None,
+    }
+
+
+def reference_profile(
+    features: pd.DataFrame, scores: np.ndarray | pd.Series | None = None, *, bins: int = 10
+) -> dict:
+    """A JSON-serialisable summary of ``features`` (and of the model's ``scores`` on them).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"visits": [0, 0, 1, 2, 5, 9], "tier": list("aabbbc")})
+    >>> profile = reference_profile(frame, bins=4)
+    >>> profile["features"]["visits"]["median"], profile["features"]["tier"]["mode"]
+    (1.5, 'b')
+    >>> round(psi(frame["visits"], profile["features"]["visits"]), 6)
+    0.0
+    """
+    profile = {
+        "version": PROFILE_VERSION,
+        "rows": len(features),
+        "features": {str(c): column_profile(features[c], bins) for c in features.columns},
+    }
+    if scores is not None:
+        profile["score"] = column_profile(pd.Series(np.asarray(scores, dtype="float64")), bins)
+    return profile
+
+
+def shares(values: pd.Series, reference: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(new shares, reference shares) over the reference's bins, missing values last."""
+    missing = values.isna().to_numpy()
+    n = max(len(values), 1)
+    if reference["kind"] == "number":
+        x = pd.to_numeric(values[~missing], errors="coerce").to_numpy(dtype="float64")
+        edges = np.asarray(reference["edges"], dtype="float64")
+        counts = np.bincount(np.searchsorted(edges, x, side="left"), minlength=len(edges) + 1)
+        new = np.append(counts / n, missing.sum() / n)
+        ref = np.append(np.asarray(reference["shares"], dtype="float64"), reference["missing"])
+        return new, ref
+    known = list(reference["shares"])
+    text = values[~missing].astype("str")
+    counts = text.value_counts()
+    found = np.array([counts.get(k, 0) for k in known], dtype="float64")
+    other = len(text) - found.sum()
+    new = np.append(found, [other, missing.sum()]) / n
+    ref = np.array([*reference["shares"].values(), reference["other"], reference["missing"]])
+    return new, ref
+
+
+def psi(values: pd.Series, reference: dict) -> float:
+    """Population stability index of ``values`` against one column of a reference profile."""
+    new, ref = shares(values, reference)
+    new, ref = np.maximum(new, _FLOOR), np.maximum(ref, _FLOOR)
+    value = float(np.sum((new - ref) * np.log(new / ref)))
+    return 0.0 if math.isclose(value, 0.0, abs_tol=1e-12) else value

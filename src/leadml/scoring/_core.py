@@ -1,0 +1,467 @@
+"""Scoring the open leads as of a date: probability, tier, reasons, and the rule score beside."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leadml.asof import open_leads, to_utc
+from leadml.config import Settings
+from leadml.data import LeadData, load_data
+from leadml.errors import DataError
+from leadml.readers import Source
+from leadml.scoring._errors import ModelMismatchError
+from leadml.scoring._explain import Explainer, top_reasons
+from leadml.scoring._model import ScoringModel, resolve_model
+from leadml.scoring._phrases import Phrasebook
+
+log = logging.getLogger("leadml.scoring")
+
+#: progress(step, done, total): called as chunks of leads are scored.
+Progress = Callable[[str, int, int], None]
+
+AGREEMENT = ("both", "model_only", "rules_only", "neither")
+RULE_COLUMNS = ("rule_fit_score", "rule_engagement_score", "rule_score", "rule_grade", "rule_mql")
+_EMAIL_SQL = r"regexp_matches(lead_id, '[^@\s]+@[^@\s]+\.[A-Za-z]{2,}')"
+
+
+@dataclass
+class ScoringResult:
+    """What a scoring run produced.
+
+    ``scores`` has one row per lead open at ``as_of`` (see the README for every column);
+    ``summary`` is the run summary (JSON-serialisable) and ``markdown`` the same for people.
+    """
+
+    scores: pd.DataFrame
+    summary: dict
+    markdown: str
+    as_of: pd.Timestamp
+    scored_at: pd.Timestamp
+    model: ScoringModel
+    reason_method: str
+    importance: pd.Series
+    timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    path: Path | None = None  # the partition written, if any
+    tracking_run_id: str | None = None
+
+    @property
+    def drift_warnings(self) -> list[str]:
+        return list(self.summary.get("drift", {}).get("warnings", []))
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, step: str, message: str = "", *args) -> None:
+        now = time.perf_counter()
+        self.seconds[step] = round(self.seconds.get(step, 0.0) + now - self._last, 3)
+        self._last = now
+        log.info("%s: " + (message or "done") + " (%.1f s)", step, *args, self.seconds[step])
+
+
+@dataclass
+class Prepared:
+    """A run whose inputs passed every check: nothing computed or written yet."""
+
+    data: LeadData
+    as_of: pd.Timestamp
+    model: ScoringModel
+    rules: Any
+    settings: Settings
+    clock: _Clock
+    warnings: list[str] = field(default_factory=list)
+
+
+def prepare(
+    data: LeadData | Source,
+    as_of: pd.Timestamp | str,
+    model: Any = None,
+    settings: Settings | None = None,
+    *,
+    rules: Any = None,
+    now: pd.Timestamp | str | None = None,
+) -> Prepared:
+    """Check everything a run needs before it computes or writes anything.
+
+    Raises
+    ------
+    DataValidationError, DataError
+        The input breaks the contract, no lead is open at ``as_of``, or lead ids are e-mail
+        addresses (they would carry PII into the score files).
+    ConfigError
+        The rules file is invalid.
+    TrackingError
+        No model can be found.
+    """
+    from leadml.rules import load_rules
+
+    clock = _Clock()
+    try:
+        as_of = to_utc(as_of)
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"as_of {as_of!r} is not a date or instant: {exc}") from None
+    settings = settings or (data.settings if isinstance(data, LeadData) else Settings())
+    loaded = load_data(data, settings, now=now)
+    if loaded.settings is not settings:  # loaded earlier with other settings: these win
+        loaded = dataclasses.replace(loaded, settings=settings)
+    checked_rules = load_rules(rules, settings)
+    clock.lap("validate", "input valid: %s", _counts(loaded))
+    warnings = [p.format() for p in loaded.report.warnings]
+    emails, example = loaded.con.execute(
+        f"SELECT count(*), any_value(lead_id) FROM leads WHERE {_EMAIL_SQL}"
+    ).fetchone()
+    if emails:
+        raise DataError(
+            f"leads.lead_id: {emails:,} ids are e-mail addresses (e.g. {_mask(example)}); score "
+            "files and summaries carry lead ids, and e-mail addresses may not leave the "
+            "pipeline: key the leads by a CRM id instead"
+        )
+    end = loaded.end()
+    if pd.notna(end) and as_of - end > pd.Timedelta(days=2):
+        warnings.append(
+            f"the data ends {end:%Y-%m-%d %H:%M} UTC, {(as_of - end).days} days before as_of: "
+            "recent engagement is missing (a stale export?)"
+        )
+        log.warning(warnings[-1])
+    resolved = resolve_model(model, settings)
+    clock.lap("model", "%s version %s from %s", resolved.name, resolved.version, resolved.source)
+    return Prepared(loaded, as_of, resolved, checked_rules, settings, clock, warnings)
+
+
+def score(
+    data: LeadData | Source,
+    as_of: pd.Timestamp | str,
+    model: Any = None,
+    settings: Settings | None = None,
+    *,
+    rules: Any = None,
+    progress: Progress | None = None,
+    now: pd.Timestamp | str | None = None,
+) -> ScoringResult:
+    """Score every lead open at ``as_of``: calibrated probability, tier, reasons, rule score.
+
+    Parameters
+    ----------
+    data
+        Loaded data or anything :func:`leadml.load_data` reads (validated first).
+    as_of
+        The instant (a date means its midnight UTC); only data strictly before it is seen.
+    model
+        ``None`` for the registry's champion (the export's, with a warning, when the tracking
+        store is unreachable); see :func:`leadml.scoring.resolve_model` for the other forms.
+    settings
+        Settings (default: the data's, else the built-in ones); ``scoring`` holds the tiers,
+        reasons and drift thresholds.
+    rules
+        The rules file or object (default: ``configs/rules.yaml``).
+    progress
+        Called as ``progress(step, done, total)`` while chunks of leads are scored.
+
+    Returns
+    -------
+    ScoringResult
+        Nothing is written; :func:`score_to` writes a partition and records the run.
+    """
+    return run(prepare(data, as_of, model, settings, rules=rules, now=now), progress=progress)
+
+
+def run(prepared: Prepared, *, progress: Progress | None = None) -> ScoringResult:
+    """Compute a prepared run (see :func:`prepare`)."""
+    from leadml.features import build_features, feature_catalogue, feature_specs
+    from leadml.rules import rule_scores
+
+    p, clock, settings = prepared, prepared.clock, prepared.settings
+    scoring = settings.scoring
+    scored_at = pd.Timestamp(datetime.now(UTC)).floor("s")
+    spine = open_leads(p.data, p.as_of)
+    if not len(spine):
+        raise DataError(f"no lead is open at {p.as_of:%Y-%m-%d %H:%M} UTC: nothing to score")
+    clock.lap("open_leads", "%s leads open at %s", f"{len(spine):,}", f"{p.as_of:%Y-%m-%d}")
+
+    features = build_features(p.data, spine)
+    names = p.model.feature_names
+    missing = [f for f in names if f not in features.columns]
+    if missing:
+        raise ModelMismatchError(
+            f"model {p.model.name} version {p.model.version} needs {len(missing)} feature(s) "
+            f"tonight's features lack, e.g. {missing[:5]}: retrain it with the current "
+            "configuration, or score with the settings it was trained with"
+        )
+    clock.lap("features", "%s × %d features", f"{len(features):,}", len(names))
+
+    ruled = rule_scores(p.data, spine, p.rules, explain=True)
+    if len(ruled) != len(features) or not np.array_equal(
+        ruled["lead_id"].to_numpy(), features["lead_id"].to_numpy()
+    ):
+        ruled = features[["lead_id"]].merge(ruled, on="lead_id", how="left", validate="1:1")
+    clock.lap("rules", "%s leads", f"{len(ruled):,}")
+
+    specs = {f.name: f for f in feature_specs(settings, p.data)}
+    reference, reference_note = _reference_values(names, specs, p.model.reference, features)
+    explainer = Explainer(
+        p.model.model, names, reference,
+        candidates=scoring.reason_features, sample=features.iloc[:2_000],
+    )  # fmt: skip
+    n, chunk = len(features), scoring.chunk_rows
+    probability = np.empty(n)
+    top_index = np.empty((n, scoring.reasons), dtype="int32")
+    top_effect = np.empty((n, scoring.reasons), dtype="float32")
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        part = explainer.explain(features.iloc[start:stop])
+        probability[start:stop] = part.probability
+        # Ranked by log-odds, so a lead at 0.5% has reasons as clear as one at 50%; reported
+        # in probability points.
+        index, _ = top_reasons(
+            _log_odds(part.probability, part.effects), scoring.reasons, scoring.reason_min_log_odds
+        )
+        top_index[start:stop] = index
+        top_effect[start:stop] = np.where(
+            index >= 0, np.take_along_axis(part.effects, np.maximum(index, 0), axis=1), 0.0
+        )
+        if progress is not None:
+            progress("score", stop, n)
+    clock.lap("probability", "%s leads, reasons by %s over %d features",
+              f"{n:,}", explainer.method, len(explainer.features))  # fmt: skip
+
+    phrasebook = Phrasebook(settings, feature_catalogue(settings))
+    scores = _assemble(p, features, ruled, probability, top_index, top_effect, explainer,
+                       phrasebook, scored_at)  # fmt: skip
+    clock.lap("assemble", "tiers, agreement and reason texts")
+
+    from leadml.scoring._summary import render_markdown, summarise
+
+    summary = summarise(
+        scores, features, p, explainer, reference_note, scored_at, prepared.warnings
+    )
+    clock.lap("summary", "expected conversions %.1f", summary["expected_conversions"])
+    summary["timings_seconds"] = dict(clock.seconds)
+    return ScoringResult(
+        scores=scores,
+        summary=summary,
+        markdown=render_markdown(summary),
+        as_of=p.as_of,
+        scored_at=scored_at,
+        model=p.model,
+        reason_method=explainer.method,
+        importance=explainer.importance,
+        timings=clock.seconds,
+        warnings=list(summary["warnings"]),
+    )
+
+
+def _log_odds(p: np.ndarray, effects: np.ndarray) -> np.ndarray:
+    """How much each effect moved the log-odds: logit(p) - logit(p - effect)."""
+    eps = 1e-9
+    now = np.clip(p, eps, 1 - eps)[:, None]
+    without = np.clip(now - effects, eps, 1 - eps)
+    return (np.log(now / (1 - now)) - np.log(without / (1 - without))).astype("float32")
+
+
+def _counts(data: LeadData) -> str:
+    counts = data.report.row_counts or data.row_counts()  # validation counted them already
+    return ", ".join(f"{name} {count:,}" for name, count in counts.items())
+
+
+def _mask(value: str) -> str:
+    """``a***@example.com``: enough to find the row, not the person."""
+    local, _, domain = str(value).partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def _reference_values(names, specs, profile, features) -> tuple[dict, str]:
+    """Reference value per feature: the feature's own empty value for counts and flags with a
+    fill (0, False, 'lead'), else the training median or most common value from the model's
+    metadata, else tonight's."""
+    stored = (profile or {}).get("features", {})
+    out, from_tonight = {}, []
+    for name in names:
+        spec = specs.get(name)
+        if spec is not None and spec.fill is not None:
+            out[name] = spec.fill
+            continue
+        column = stored.get(name)
+        if column is not None:
+            out[name] = column.get("median") if column["kind"] == "number" else column.get("mode")
+            continue
+        values = features[name]
+        from_tonight.append(name)
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            out[name] = float(values.median()) if values.notna().any() else None
+        else:
+            mode = values.mode(dropna=True)
+            out[name] = mode.iloc[0] if len(mode) else None
+    if not from_tonight:
+        note = "counts and flags against none; other features against the training median or mode"
+    else:
+        note = (f"{len(from_tonight)} feature(s) without a training reference in the model's "
+                "metadata are compared with tonight's median or mode")  # fmt: skip
+    return out, note
+
+
+def assign_tiers(probability: np.ndarray, lead_ids: np.ndarray, settings: Settings):
+    """(tier, rank): rank 1 is the highest probability (ties: lead id); the tier by the
+    configured bands, of probability or of capacity (share of the ranked leads)."""
+    tiers = settings.scoring.tiers
+    # Ties broken by lead id: a stable sort of rows already in lead-id order does it without
+    # comparing a million strings.
+    by_id = np.argsort(lead_ids, kind="stable")
+    order = by_id[np.argsort(-probability[by_id], kind="stable")]
+    rank = np.empty(len(probability), dtype="int64")
+    rank[order] = np.arange(1, len(probability) + 1)
+    names = list(tiers.probability)
+    if tiers.by == "probability":
+        lows = np.array(list(tiers.probability.values()))
+        # The first tier (best first) whose lowest probability the lead reaches.
+        index = np.argmax(probability[:, None] >= lows[None, :], axis=1)
+    else:
+        shares = np.array(list(tiers.capacity.values()))
+        limits = np.ceil(shares * len(probability)).astype("int64")
+        index = np.searchsorted(limits, rank, side="left")
+    return pd.Categorical.from_codes(index, categories=names, ordered=True), rank
+
+
+def _texts(
+    index: np.ndarray,
+    effect: np.ndarray,
+    features: pd.DataFrame,
+    names: list[str],
+    phrasebook: Phrasebook,
+) -> tuple[list[pd.Categorical], list[pd.Categorical]]:
+    """Per reason slot: the phrase with its sign, and the feature name (categoricals)."""
+    n, slots = index.shape
+    phrases: dict[str, int] = {}
+    texts, features_out = [], []
+    for j in range(slots):
+        codes = np.full(n, -1, dtype="int64")
+        for k in np.unique(index[:, j]):
+            if k < 0:
+                continue
+            rows = np.flatnonzero(index[:, j] == k)
+            feature = names[k]
+            shown = phrasebook.shown(feature, features[feature].iloc[rows])
+            values, inverse = _factorize(shown)
+            negative = (effect[rows, j] < 0).astype("int64")
+            table = []
+            for value in values:
+                text = phrasebook.phrase(feature, value)
+                table += [phrases.setdefault(f"{text} (+)", len(phrases)),
+                          phrases.setdefault(f"{text} (-)", len(phrases))]  # fmt: skip
+            codes[rows] = np.asarray(table, dtype="int64")[2 * inverse + negative]
+        texts.append(codes)
+        features_out.append(
+            pd.Categorical.from_codes(np.where(index[:, j] < 0, -1, index[:, j]), categories=names)
+        )
+    categories = list(phrases)
+    return [pd.Categorical.from_codes(c, categories=categories) for c in texts], features_out
+
+
+def _factorize(values: pd.Series) -> tuple[list, np.ndarray]:
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    return list(uniques), codes.astype("int64")
+
+
+def _joined(parts: list[pd.Categorical], separator: str = "; ") -> pd.Categorical:
+    """One text per row joining the non-empty parts, written once per distinct combination."""
+    n = len(parts[0]) if parts else 0
+    if not parts:
+        return pd.Categorical([""] * n)
+    base = max(len(p.categories) for p in parts) + 1
+    key = np.zeros(n, dtype="int64")
+    for part in parts:
+        key = key * base + (np.asarray(part.codes, dtype="int64") + 1)
+    combo, uniques = pd.factorize(key)
+    texts = []
+    for value in uniques:
+        items = []
+        for part in reversed(parts):
+            value, code = divmod(int(value), base)
+            if code:
+                items.append(str(part.categories[code - 1]))
+        texts.append(separator.join(reversed(items)))
+    categories, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
+    return pd.Categorical.from_codes(inverse[combo], categories=categories)
+
+
+def _fired(ruled: pd.DataFrame, count: int = 3) -> pd.Categorical:
+    """The rules that gave or took most points, e.g. ``vp_or_c_level +25; pricing_page +7.5``."""
+    columns = [c for c in ruled.columns if c.startswith(("points__", "cap__"))]
+    if not columns:
+        return pd.Categorical([""] * len(ruled))
+    points = ruled[columns].to_numpy(dtype="float32", na_value=0.0)
+    index, value = top_reasons(points, count, 1e-6)
+    labels = [c.removeprefix("points__").replace("cap__", "cap:") for c in columns]
+    parts = []
+    for j in range(index.shape[1]):
+        tenths = np.round(value[:, j].astype("float64") * 10).astype("int64")
+        rule = index[:, j].astype("int64")
+        key = np.where(rule < 0, -1, rule * 100_000_000 + tenths + 50_000_000)
+        codes, uniques = pd.factorize(key)
+        texts = [
+            "" if k < 0 else f"{labels[k // 100_000_000]} {(k % 100_000_000 - 50_000_000) / 10:+g}"
+            for k in uniques
+        ]
+        empty = [i for i, t in enumerate(texts) if not t]
+        codes = np.where(np.isin(codes, empty), -1, codes)
+        parts.append(pd.Categorical.from_codes(codes, categories=_unique_labels(texts)))
+    return _joined(parts)
+
+
+def _unique_labels(texts: list[str]) -> list[str]:
+    # Categories must be unique and non-empty; empty texts are never referenced by a code.
+    return [t or f"\0{i}" for i, t in enumerate(texts)]
+
+
+def _assemble(p, features, ruled, probability, top_index, top_effect, explainer, phrasebook,
+              scored_at) -> pd.DataFrame:  # fmt: skip
+    settings = p.settings
+    lead_ids = features["lead_id"].to_numpy()
+    tier, rank = assign_tiers(probability, lead_ids, settings)
+    model_mql = np.isin(np.asarray(tier.codes), [list(tier.categories).index(t)
+                                                  for t in settings.scoring.tiers.mql])  # fmt: skip
+    rule_mql = ruled["rule_mql"].to_numpy(dtype=bool)
+    agreement = np.where(model_mql, np.where(rule_mql, 0, 1), np.where(rule_mql, 2, 3))
+    texts, reason_features = _texts(top_index, top_effect, features, explainer.features, phrasebook)
+    n = len(features)
+
+    def constant(value) -> pd.Categorical:
+        return pd.Categorical.from_codes(np.zeros(n, dtype="int8"), categories=[str(value)])
+
+    columns: dict[str, Any] = {
+        "lead_id": features["lead_id"].to_numpy(),
+        "as_of": features["as_of"].to_numpy(),
+        "mql_probability": probability,
+        "model_tier": tier,
+        "model_rank": rank,
+        "model_mql": model_mql,
+    }
+    for column in RULE_COLUMNS:
+        columns[column] = ruled[column].to_numpy()
+    columns["rule_grade"] = pd.Categorical(ruled["rule_grade"].astype("str"))
+    columns["rules_fired"] = _fired(ruled)
+    columns["agreement"] = pd.Categorical.from_codes(agreement, categories=list(AGREEMENT))
+    columns["top_reasons"] = _joined(texts)
+    for j, (text, feature) in enumerate(zip(texts, reason_features, strict=True), start=1):
+        columns[f"reason_{j}"] = text
+        columns[f"reason_{j}_feature"] = feature
+        columns[f"reason_{j}_effect"] = top_effect[:, j - 1]
+    columns["model_name"] = constant(p.model.name)
+    columns["model_version"] = constant(p.model.version)
+    columns["model_run_id"] = constant(p.model.run_id)
+    columns["scored_at"] = np.full(n, scored_at.to_datetime64(), dtype="datetime64[us]")
+    frame = pd.DataFrame(columns)
+    frame["scored_at"] = frame["scored_at"].dt.tz_localize("UTC")
+    return frame

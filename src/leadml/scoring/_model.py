@@ -1,0 +1,136 @@
+"""Which model scores tonight: the registry's champion, an export, or one given in Python."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from leadml.config import Settings
+from leadml.errors import TrackingError
+
+log = logging.getLogger("leadml.scoring")
+
+_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
+
+
+@dataclass
+class ScoringModel:
+    """A fitted model with what scoring needs to know about it.
+
+    ``metadata`` is the export's ``metadata.json`` (feature names, training reference
+    distributions under ``reference``); ``source`` says where the model came from.
+    """
+
+    model: Any
+    feature_names: list[str]
+    name: str
+    version: str | None = None
+    run_id: str | None = None
+    source: str = "object"
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def reference(self) -> dict | None:
+        """The training distributions stored with the model, if any."""
+        return self.metadata.get("reference")
+
+    @classmethod
+    def from_export(cls, exported, source: str) -> ScoringModel:
+        meta = exported.metadata
+        version = meta.get("version")
+        return cls(
+            exported.model,
+            list(meta["feature_names"]),
+            meta.get("name", "unknown"),
+            None if version is None else str(version),
+            meta.get("run_id"),
+            source,
+            meta,
+        )
+
+
+def resolve_model(model: Any, settings: Settings) -> ScoringModel:
+    """The model to score with.
+
+    ``model`` may be ``None`` (the registry's ``champion``, else the exported champion with a
+    warning when the tracking store cannot be reached), a ``models:/<name>@<alias>`` or
+    ``models:/<name>/<version>`` URI (same fallback), the folder of an export (``models/<name>/
+    v<N>``), a :class:`ScoringModel`, an exported model from :func:`leadml.tracking.load_exported`,
+    or a fitted estimator taking the feature frame (its ``feature_names_in_`` name the features).
+
+    Raises
+    ------
+    TrackingError
+        No model can be found: the message says where it looked.
+    """
+    if isinstance(model, ScoringModel):
+        return model
+    if hasattr(model, "predict_proba") and not hasattr(model, "metadata"):
+        return _from_estimator(model)
+    from leadml import tracking  # imports MLflow: only when a stored model is wanted
+
+    if isinstance(model, tracking.ExportedModel):
+        return ScoringModel.from_export(model, f"export {model.path}")
+    if model is None or isinstance(model, str | Path):
+        text = "" if model is None else str(model)
+        if text and not text.startswith("models:/"):
+            return _from_folder(Path(text))
+        name, alias, version = settings.tracking.model_name, tracking.CHAMPION, None
+        if text:
+            match = _URI.match(text)
+            if match is None:
+                raise TrackingError(
+                    f"--model {text!r}: expected models:/<name>@<alias>, models:/<name>/<version> "
+                    "or the folder of an exported model (e.g. models/leadml-mql/v3)"
+                )
+            name, alias = match["name"], match["alias"]
+            version = int(match["version"]) if match["version"] else None
+        wanted = f"models:/{name}" + (f"/{version}" if version is not None else f"@{alias}")
+        try:
+            found = tracking.load_registered(settings, alias, version, name=name)
+            return ScoringModel.from_export(found, f"registry {wanted}")
+        except tracking.TrackingUnavailable as exc:
+            unreachable = exc
+        export_dir = settings.tracking.export_dir
+        try:
+            found = tracking.load_exported(export_dir, name, alias or tracking.CHAMPION, version)
+        except TrackingError as exc:
+            raise TrackingError(
+                f"no model to score with: the tracking store is unreachable ({unreachable}) "
+                f"and the export has none either ({exc})"
+            ) from None
+        log.warning(
+            "tracking store unreachable (%s): scoring with the exported %s from %s",
+            unreachable, wanted, found.path,
+        )  # fmt: skip
+        return ScoringModel.from_export(found, f"export {found.path} (tracking store unreachable)")
+    if not hasattr(model, "predict_proba"):
+        raise TrackingError(f"cannot score with a {type(model).__name__}: it has no predict_proba")
+    return _from_estimator(model)
+
+
+def _from_estimator(model: Any) -> ScoringModel:
+    if not hasattr(model, "predict_proba"):
+        raise TrackingError(f"cannot score with a {type(model).__name__}: it has no predict_proba")
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        raise TrackingError(
+            f"cannot tell which features the {type(model).__name__} takes: fit it on a "
+            "DataFrame (feature_names_in_) or wrap it in a ScoringModel"
+        )
+    return ScoringModel(model, [str(n) for n in names], type(model).__name__)
+
+
+def _from_folder(folder: Path) -> ScoringModel:
+    from leadml.tracking import load_exported
+
+    if not (folder / "metadata.json").exists():
+        raise TrackingError(f"--model {folder}: not an exported model (no metadata.json in it)")
+    version = folder.name.removeprefix("v")
+    if not version.isdigit():
+        raise TrackingError(f"--model {folder}: an export folder is named v<version>")
+    exported = load_exported(folder.parent.parent, folder.parent.name, version=int(version))
+    return ScoringModel.from_export(exported, f"export {folder}")

@@ -1,0 +1,125 @@
+"""The nightly job: check the inputs, take the partition's lock, score, write, record."""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from leadml.config import Settings
+from leadml.data import LeadData
+from leadml.readers import Source
+from leadml.scoring import _output
+from leadml.scoring._core import Progress, ScoringResult, prepare, run
+
+log = logging.getLogger("leadml.scoring")
+
+
+def score_to(
+    data: LeadData | Source,
+    as_of: pd.Timestamp | str,
+    out: str | Path,
+    model: Any = None,
+    settings: Settings | None = None,
+    *,
+    rules: Any = None,
+    csv: bool = False,
+    track: bool = True,
+    progress: Progress | None = None,
+    now: pd.Timestamp | str | None = None,
+) -> ScoringResult:
+    """Score the leads open at ``as_of`` and write partition ``out/as_of=YYYY-MM-DD``.
+
+    In order: the inputs, rules and model are checked (on any problem nothing is written);
+    the partition's lock is taken (another run on it: :class:`OutputLockedError`); the leads
+    are scored; the partition is written to a staging folder and swapped in atomically (a
+    failure leaves the previous partition as it was); the summary is logged to MLflow
+    (``tracking.scoring_experiment``) unless ``track`` is False. A tracking store that cannot
+    be reached is a warning, not a failure: the scores are already written.
+
+    The partition holds ``part-0.parquet`` (``as_of`` is the partition column: read the folder
+    with ``pd.read_parquet(out)``), ``_summary.json``, ``_summary.md``, and ``_scores.csv``
+    with ``csv``.
+    """
+    from leadml.scoring._summary import metrics
+
+    prepared = prepare(data, as_of, model, settings, rules=rules, now=now)
+    out = Path(out)
+    name = _output.partition_name(prepared.as_of)
+    with _output.partition_lock(out, name):
+        _output.recover(out, name)
+        result = run(prepared, progress=progress)
+        clock = prepared.clock
+        writers = {
+            _output.PARQUET_FILE: lambda path: _write_parquet(result, path),
+            _output.SUMMARY_JSON: lambda path: path.write_text(
+                json.dumps(result.summary, indent=2, default=str) + "\n"
+            ),
+            _output.SUMMARY_MD: lambda path: path.write_text(result.markdown),
+        }
+        if csv:
+            writers[_output.CSV_FILE] = lambda path: _write_csv(result.scores, path)
+        result.path = _output.write_partition(out, name, writers)
+        clock.lap("write", "%s", result.path)
+    if track and _reachable(prepared):
+        result.tracking_run_id = _track(prepared.settings, result, metrics(result.summary))
+        clock.lap("mlflow", "run %s", result.tracking_run_id)
+    result.summary["timings_seconds"] = dict(prepared.clock.seconds)
+    return result
+
+
+def _reachable(prepared) -> bool:
+    # A model from the export fallback means the store was unreachable a moment ago.
+    return "unreachable" not in prepared.model.source
+
+
+def _track(settings: Settings, result: ScoringResult, numbers: dict) -> str | None:
+    from leadml.errors import TrackingError
+    from leadml.tracking import log_scoring
+
+    model = result.model
+    try:
+        return log_scoring(
+            settings, result.summary, result.markdown, metrics=numbers,
+            model_name=model.name, model_version=model.version, model_run_id=model.run_id,
+        )  # fmt: skip
+    except TrackingError as exc:
+        message = f"the run summary was not logged to MLflow: {exc}"
+        log.warning(message)
+        result.warnings.append(message)
+        return None
+
+
+def _table(scores: pd.DataFrame, *, partitioned: bool) -> pa.Table:
+    frame = scores.drop(columns="as_of") if partitioned else scores
+    with warnings.catch_warnings():
+        # pyarrow reads timezone-aware columns through Series.values, which pandas 3.1 flags.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message="Series.values returning an ndarray")
+        return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _write_parquet(result: ScoringResult, path: Path) -> None:
+    table = _table(result.scores, partitioned=True)
+    meta = dict(table.schema.metadata or {})
+    meta[b"leadml.as_of"] = result.as_of.isoformat().encode()
+    pq.write_table(table.replace_schema_metadata(meta), path, compression="zstd",
+                   compression_level=1)  # fmt: skip
+
+
+def _write_csv(scores: pd.DataFrame, path: Path) -> None:
+    table = _table(scores, partitioned=False)
+    plain = pa.table({
+        name: column.cast(column.type.value_type)
+        if pa.types.is_dictionary(column.type)
+        else column
+        for name, column in zip(table.column_names, table.columns, strict=True)
+    })  # fmt: skip
+    pacsv.write_csv(plain, path)

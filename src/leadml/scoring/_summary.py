@@ -1,0 +1,185 @@
+"""The run summary: what tonight's scores say, in numbers (JSON) and for people (Markdown).
+
+Only counts, distributions and lead ids: no attribute of any lead, so it may go to MLflow.
+"""
+
+from __future__ import annotations
+
+import math
+
+from leadml.profiles import psi
+
+
+def summarise(scores, features, prepared, explainer, reference_note, scored_at, warnings) -> dict:
+    settings = prepared.settings.scoring
+    model = prepared.model
+    p = scores["mql_probability"].to_numpy()
+    tiers = []
+    for tier in scores["model_tier"].cat.categories:
+        mask = (scores["model_tier"] == tier).to_numpy()
+        tiers.append({
+            "tier": str(tier), "leads": int(mask.sum()),
+            "expected_conversions": float(p[mask].sum()),
+            "mean_probability": float(p[mask].mean()) if mask.any() else None,
+            "rule_mql": int(scores["rule_mql"].to_numpy()[mask].sum()),
+        })  # fmt: skip
+    cells = []
+    for cell in scores["agreement"].cat.categories:
+        mask = (scores["agreement"] == cell).to_numpy()
+        cells.append({"agreement": str(cell), "leads": int(mask.sum()),
+                      "expected_conversions": float(p[mask].sum())})  # fmt: skip
+    missed = scores.loc[~scores["rule_mql"].to_numpy()].nsmallest(settings.top_missed, "model_rank")
+    drift = _drift(scores, features, model.reference, explainer.importance, settings)
+    importance = explainer.importance.head(15)
+    all_warnings = [*warnings, *drift["warnings"]]
+    return {
+        "as_of": prepared.as_of.isoformat(),
+        "scored_at": scored_at.isoformat(),
+        "model": {
+            "name": model.name,
+            "version": model.version,
+            "run_id": model.run_id,
+            "source": model.source,
+            "family": model.metadata.get("family"),
+            "calibration": model.metadata.get("calibration"),
+        },
+        "open_leads": len(scores),
+        "expected_conversions": float(p.sum()),
+        "target": f"{prepared.settings.target.stage} within "
+        f"{prepared.settings.target.horizon_days} days",
+        "tiers_by": settings.tiers.by,
+        "tiers": tiers,
+        "model_mql": int(scores["model_mql"].sum()),
+        "rule_mql": int(scores["rule_mql"].sum()),
+        "agreement": cells,
+        "missed_by_rules": {
+            "description": f"the {settings.top_missed} leads the rules do not make MQL that the "
+            "model ranks highest",
+            "lead_ids": [str(i) for i in missed["lead_id"]],
+            "probabilities": [round(float(v), 6) for v in missed["mql_probability"]],
+        },
+        "reasons": {
+            "method": explainer.method,
+            "features_explained": len(explainer.features),
+            "reference": reference_note,
+            "top_features": {str(k): float(v) for k, v in importance.items()},
+        },
+        "drift": drift,
+        "warnings": all_warnings,
+    }
+
+
+def _drift(scores, features, reference, importance, settings) -> dict:
+    threshold = settings.psi_warning
+    if not reference:
+        return {
+            "threshold": threshold, "score_psi": None, "features": {},
+            "warnings": [], "note": "the model's metadata holds no training reference: drift "
+            "was not measured (models trained before reference profiles were stored)",
+        }  # fmt: skip
+    out: dict = {"threshold": threshold, "features": {}, "warnings": []}
+    score_reference = reference.get("score")
+    out["score_psi"] = (
+        None if score_reference is None else _round(psi(scores["mql_probability"], score_reference))
+    )
+    stored = reference.get("features", {})
+    main = [f for f in importance.index if f in stored and f in features.columns]
+    main = main[: settings.drift_features]
+    for feature in main:
+        out["features"][feature] = _round(psi(features[feature], stored[feature]))
+    if out["score_psi"] is not None and out["score_psi"] > threshold:
+        out["warnings"].append(
+            f"drift: the score's population stability index is {out['score_psi']:.3f} (> "
+            f"{threshold:g}): tonight's probabilities are distributed unlike the training data's"
+        )
+    for feature, value in out["features"].items():
+        if value is not None and value > threshold:
+            out["warnings"].append(
+                f"drift: feature {feature} has a population stability index of {value:.3f} "
+                f"(> {threshold:g}) against the training data"
+            )
+    out["reference_rows"] = reference.get("rows")
+    return out
+
+
+def _round(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), 4)
+
+
+def metrics(summary: dict) -> dict[str, float]:
+    """The summary's numbers, flat, for MLflow."""
+    out = {
+        "open_leads": summary["open_leads"],
+        "expected_conversions": summary["expected_conversions"],
+        "model_mql": summary["model_mql"],
+        "rule_mql": summary["rule_mql"],
+    }
+    for row in summary["tiers"]:
+        out[f"tier_{row['tier']}_leads"] = row["leads"]
+        out[f"tier_{row['tier']}_expected_conversions"] = row["expected_conversions"]
+    for row in summary["agreement"]:
+        out[f"agreement_{row['agreement']}_leads"] = row["leads"]
+    drift = summary["drift"]
+    if drift.get("score_psi") is not None:
+        out["psi_score"] = drift["score_psi"]
+    for feature, value in drift.get("features", {}).items():
+        if value is not None:
+            out[f"psi_{feature}"] = value
+    for step, seconds in summary.get("timings_seconds", {}).items():
+        out[f"seconds_{step}"] = seconds
+    return {k: float(v) for k, v in out.items()}
+
+
+def render_markdown(summary: dict) -> str:
+    model = summary["model"]
+    lines = [
+        f"# Nightly scoring as of {summary['as_of'][:10]}",
+        "",
+        f"Scored at {summary['scored_at']} with **{model['name']}** version "
+        f"{model['version']} (run `{model['run_id']}`, {model['source']}).",
+        "",
+        f"- open leads: **{summary['open_leads']:,}**",
+        f"- expected conversions ({summary['target']}): **{summary['expected_conversions']:,.1f}**",
+        f"- model MQLs: {summary['model_mql']:,}; rule MQLs: {summary['rule_mql']:,}",
+        "",
+        f"## Tiers (by {summary['tiers_by']})",
+        "",
+        "| tier | leads | expected conversions | mean probability | rule MQLs |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for row in summary["tiers"]:
+        mean = "" if row["mean_probability"] is None else f"{row['mean_probability']:.1%}"
+        lines.append(f"| {row['tier']} | {row['leads']:,} | {row['expected_conversions']:,.1f} "
+                     f"| {mean} | {row['rule_mql']:,} |")  # fmt: skip
+    lines += ["", "## Model and rules", "", "| agreement | leads | expected conversions |",
+              "|---|---:|---:|"]  # fmt: skip
+    for row in summary["agreement"]:
+        lines.append(f"| {row['agreement']} | {row['leads']:,} | "
+                     f"{row['expected_conversions']:,.1f} |")  # fmt: skip
+    missed = summary["missed_by_rules"]
+    lines += ["", "## Missed by the rules", "", missed["description"] + ":", ""]
+    pairs = zip(missed["lead_ids"], missed["probabilities"], strict=True)
+    lines += [f"{i}. `{lead}` ({prob:.1%})" for i, (lead, prob) in enumerate(pairs, 1)]
+    drift = summary["drift"]
+    lines += ["", "## Drift against the training data", ""]
+    if drift.get("note"):
+        lines.append(drift["note"])
+    else:
+        score_psi = drift["score_psi"]
+        lines += [f"Population stability index (warning above {drift['threshold']:g}):", "",
+                  "| what | PSI |", "|---|---:|",
+                  f"| score | {'' if score_psi is None else f'{score_psi:.3f}'} |"]  # fmt: skip
+        lines += [f"| {f} | {'' if v is None else f'{v:.3f}'} |"
+                  for f, v in drift["features"].items()]  # fmt: skip
+    reasons = summary["reasons"]
+    lines += ["", "## Reasons", "",
+              f"Method: {reasons['method']} over {reasons['features_explained']} features; "
+              f"reference: {reasons['reference']}. Features that moved tonight's probabilities "
+              "most (mean absolute effect):", ""]  # fmt: skip
+    lines += [f"- {f}: {v:.2%}" for f, v in reasons["top_features"].items()]
+    if summary["warnings"]:
+        lines += ["", "## Warnings", ""] + [f"- {w}" for w in summary["warnings"]]
+    timings = summary.get("timings_seconds")
+    if timings:
+        lines += ["", "## Timings", "", ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())]
+    return "\n".join(lines) + "\n"

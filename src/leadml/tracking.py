@@ -1,0 +1,1169 @@
+"""MLflow: one run per training, the datasets' lineage, artifacts, the registry and the export.
+
+The only module of leadml that imports :mod:`mlflow`. What it records:
+
+- **Run** (experiment ``tracking.experiment``): the flattened settings as parameters, every
+  evaluation metric (``model_*``, ``rules_*``, and ``champion_*`` when a champion exists), the
+  lineage of the train, calibration and test windows (feature frames only: a digest of the whole
+  frame, its schema, rows and positives; never the lead or account tables), and artifacts:
+  ``plots/*.png``, ``tables/*.csv``, ``MODEL_CARD.md`` and ``export/`` (what was exported).
+- **Registry**: the calibrated model, logged with a signature and a PII-free input example and
+  predicting probabilities (``predict_proba``), registered under ``tracking.model_name`` with the
+  alias ``challenger``. Its version tags (``leadml.*``) hold the run id, the test window, the
+  gate metrics of the challenger and of the rule score, and those of the champion of the time
+  **scored on the challenger's own test rows**, so that :func:`promote` compares like with like.
+- **Promotions**: :func:`promote` moves the alias ``champion``; every decision (promotion,
+  refusal, explicit version) is tagged on the version and recorded as a small run of the
+  experiment ``<experiment>-registry`` whose artifact ``promotions.json`` is the whole history
+  so far (:func:`promotion_history` reads it back).
+- **Export** (``tracking.export_dir``, default ``models/``): ``<model_name>/v<N>/`` with
+  ``model.skops``, ``metadata.json`` and ``MODEL_CARD.md``, plus ``<model_name>/aliases.json``
+  naming the challenger and champion versions, so scoring can run without a tracking server
+  (:func:`load_exported`). Written atomically (a temporary folder renamed into place).
+
+Models are stored with skops, not pickle: loading one runs no arbitrary code, and the only
+types trusted beyond skops' defaults are scikit-learn, NumPy and SciPy internals (checked, never
+trusted blindly).
+
+Tracking URI: ``tracking.uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``.
+With a SQLite store, artifacts go to ``mlartifacts/`` next to the database file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as installed_version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+import skops.io
+from mlflow.data.code_dataset_source import CodeDatasetSource
+from mlflow.data.dataset_source_registry import resolve_dataset_source
+from mlflow.data.meta_dataset import MetaDataset
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+from leadml.errors import PromotionRefused, TrackingError
+from leadml.evaluation import probability_metrics
+from leadml.modelcard import GATE_METRICS, HIGHER_IS_BETTER, comparison_table, model_card
+
+if TYPE_CHECKING:
+    from leadml.config import Settings
+    from leadml.training import TrainingResult
+
+CHALLENGER, CHAMPION = "challenger", "champion"
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+#: Parameter values are cut to this length: within the limit of every MLflow server version.
+PARAM_VALUE_LIMIT = 500
+_PARAMS_PER_BATCH = 100  # MLflow's limit per log_batch request
+MODEL_FILE, METADATA_FILE, CARD_FILE, ALIASES_FILE = (
+    "model.skops",
+    "metadata.json",
+    "MODEL_CARD.md",
+    "aliases.json",
+)
+HISTORY_FILE = "promotions.json"
+WINDOWS = ("train", "calibration", "test")
+#: Types a stored model may reference beyond skops' defaults: library internals only.
+_SAFE_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
+_SAFE_TYPES = frozenset({"functools.partial"})  # skops checks the function it wraps separately
+_REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "numpy", "scipy", "pandas")
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class TrackedRun:
+    """Where a training run went: the MLflow run, the registered version and the export."""
+
+    run_id: str
+    experiment: str
+    tracking_uri: str
+    model_name: str
+    model_version: int | None = None  # None: nothing registered (cold start)
+    export_path: Path | None = None
+    champion_version: int | None = None  # the champion when this run was logged, if any
+    champion_metrics: dict[str, float] | None = None  # on this run's test rows
+    champion_note: str | None = None  # why the champion could not be compared, if so
+    cold_start: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per step
+
+    @property
+    def mlflow_seconds(self) -> float:
+        """Seconds spent in MLflow calls: logging, the model, the registry, and loading and
+        scoring the champion (not the plots, nor the export's file copies)."""
+        return sum(
+            v for k, v in self.timings.items() if k in ("log", "model", "registry", "champion")
+        )
+
+
+@dataclass
+class Promotion:
+    """One decision of :func:`promote`; ``checks`` has one row per gate check."""
+
+    model_name: str
+    version: int
+    previous: int | None  # champion before the decision
+    promoted: bool
+    reason: str
+    explicit: bool = False  # --version: no gate
+    checks: pd.DataFrame = field(default_factory=pd.DataFrame)
+    record_run_id: str | None = None
+    export_path: Path | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Connection
+
+
+def resolve_tracking_uri(settings: Settings | None = None) -> str:
+    """``tracking.uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``."""
+    configured = settings.tracking.uri if settings is not None else None
+    return configured or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def _without_credentials(uri: str) -> str:
+    """``uri`` without a ``user:password@`` part, fit to be written down."""
+    return re.sub(r"//[^/@]*@", "//", uri)
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    if not uri.startswith("sqlite:///") or ":memory:" in uri:
+        return None
+    return Path(uri[len("sqlite:///") :])
+
+
+@contextlib.contextmanager
+def _connected(uri: str) -> Iterator[MlflowClient]:
+    """A client for ``uri``; fluent calls inside (``log_model`` has no other form) go there too.
+
+    ``mlflow.set_tracking_uri`` also writes ``$MLFLOW_TRACKING_URI``; both the global URI and
+    the variable are put back as they were, so leadml leaves no trace in the caller's process.
+    """
+    from mlflow.tracking._tracking_service import utils as tracking_state
+
+    environment = os.environ.get("MLFLOW_TRACKING_URI")
+    previous = getattr(tracking_state, "_tracking_uri", None)
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield MlflowClient(tracking_uri=uri)
+    except MlflowException as exc:
+        raise TrackingError(f"MLflow at {_without_credentials(uri)}: {exc.message}") from exc
+    finally:
+        mlflow.set_tracking_uri(previous)
+        if environment is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = environment
+
+
+def _experiment_id(client: MlflowClient, name: str, uri: str) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        if experiment.lifecycle_stage == "deleted":
+            client.restore_experiment(experiment.experiment_id)
+        return experiment.experiment_id
+    location = None
+    database = _sqlite_path(uri)
+    if database is not None:
+        folder = re.sub(r"[^0-9A-Za-z._-]+", "_", name)
+        location = (database.resolve().parent / "mlartifacts" / folder).as_uri()
+    return client.create_experiment(name, artifact_location=location)
+
+
+# --------------------------------------------------------------------------------------------
+# Parameters, frames and lineage
+
+
+def flatten_settings(settings: Settings) -> dict[str, str]:
+    """Settings as MLflow parameters: nested keys joined with dots, values as JSON text (strings
+    as they are), cut to :data:`PARAM_VALUE_LIMIT` characters.
+
+    Examples
+    --------
+    >>> from leadml.config import Settings
+    >>> params = flatten_settings(Settings())
+    >>> params["target.horizon_days"], params["tracking.promotion.must_beat_rules"]
+    ('90', 'true')
+    """
+    flat: dict[str, str] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict) and value:
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+            return
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        if len(text) > PARAM_VALUE_LIMIT:
+            text = text[: PARAM_VALUE_LIMIT - 1] + "…"
+        flat[prefix] = text
+
+    walk("", settings.model_dump(mode="json"))
+    return flat
+
+
+def model_input(frame: pd.DataFrame) -> pd.DataFrame:
+    """Features as the logged model's signature expects them: pandas ``category`` columns as
+    plain text (MLflow silently drops a signature inferred from categories and refuses them at
+    prediction), integers as floats (so a later missing value is not a schema error)."""
+    out = {}
+    for name, column in frame.items():
+        dtype = column.dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            column = column.astype(object).where(column.notna(), None)
+        elif pd.api.types.is_integer_dtype(dtype) or (
+            pd.api.types.is_bool_dtype(dtype) and column.isna().any()
+        ):
+            column = column.astype("float64")
+        out[name] = column
+    return pd.DataFrame(out, index=frame.index)
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """A fingerprint of the whole frame (values, column names and dtypes), 16 hex digits.
+
+    MLflow's own pandas digest hashes only the first 10,000 rows and, like its schema
+    inference, costs minutes on a million rows; this one reads every row in about a second.
+    """
+    digest = hashlib.sha256()
+    digest.update(json.dumps([[str(c), str(t)] for c, t in frame.dtypes.items()]).encode())
+    digest.update(np.int64(len(frame)).tobytes())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _dataset_source(source: str | os.PathLike | None):
+    if source is None:
+        return CodeDatasetSource(tags={})
+    text = str(source)
+    if "://" not in text:
+        text = Path(text).resolve().as_uri()
+    with warnings.catch_warnings():
+        # MLflow registers its local-file source twice and warns that it cannot choose.
+        warnings.simplefilter("ignore", UserWarning)
+        return resolve_dataset_source(text)
+
+
+def _log_lineage(result: TrainingResult, experiment: str, source) -> None:
+    """One dataset per window: digest of the full feature frame, schema from a sample, counts.
+
+    Only the feature frames (features, label, as_of) are described; lead and account tables,
+    e-mails and names never reach MLflow.
+    """
+    frames = getattr(result, "frames", None) or {}
+    dataset_source = _dataset_source(source)
+    for window in WINDOWS:
+        frame = frames.get(window)
+        if frame is None:
+            continue
+        sample = model_input(frame.head(1_000))
+        with warnings.catch_warnings():
+            # MLflow's hints (integer columns) and its own pandas 3 deprecations: not ours.
+            warnings.simplefilter("ignore")
+            schema = infer_signature(sample).inputs
+        dataset = MetaDataset(
+            dataset_source,
+            name=f"{experiment}-{window}",
+            digest=frame_digest(frame),
+            schema=schema,
+        )
+        row = result.windows.loc[window]
+        tags = {
+            "rows": str(len(frame)),
+            "positives": str(int(frame["label"].sum())) if "label" in frame else "",
+            "first_snapshot": f"{row['first_snapshot']}",
+            "last_snapshot": f"{row['last_snapshot']}",
+        }
+        mlflow.log_input(dataset, context=window, tags=tags)
+
+
+# --------------------------------------------------------------------------------------------
+# skops: safe model files
+
+
+def trusted_types(path: str | os.PathLike) -> list[str]:
+    """The types a skops file needs trusted beyond skops' defaults, if all are safe.
+
+    Raises
+    ------
+    TrackingError
+        If the file references anything but scikit-learn, NumPy or SciPy internals.
+    """
+    untrusted = skops.io.get_untrusted_types(file=path)
+    unsafe = [t for t in untrusted if not (t.startswith(_SAFE_TYPE_PREFIXES) or t in _SAFE_TYPES)]
+    if unsafe:
+        raise TrackingError(
+            f"{path}: the model file references types leadml does not trust: "
+            f"{', '.join(unsafe)}; refusing to load it"
+        )
+    return untrusted
+
+
+def load_model_file(path: str | os.PathLike):
+    """Load a skops model file after checking every type it references (see
+    :func:`trusted_types`)."""
+    return skops.io.load(path, trusted=trusted_types(path))
+
+
+def _requirements() -> list[str]:
+    pins = []
+    for package in _REQUIREMENTS:
+        try:
+            pins.append(f"{package}=={installed_version(package)}")
+        except PackageNotFoundError:
+            pins.append(package)
+    return pins
+
+
+# --------------------------------------------------------------------------------------------
+# Logging a training run
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, step: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - start
+
+
+def _fmt(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "nan"
+    return f"{value:.6g}"
+
+
+def _gate_tags(result: TrainingResult, run_id: str, champion: TrackedRun) -> dict[str, str]:
+    metrics = result.evaluation.metrics
+    test = result.windows.loc["test"]
+    tags = {
+        "leadml.run_id": run_id,
+        "leadml.family": str(result.family),
+        "leadml.target": f"{result.settings.target.stage} within "
+        f"{result.settings.target.horizon_days} days",
+        "leadml.test_window": (
+            f"{test['first_snapshot']:%Y-%m-%d}..{test['last_snapshot']:%Y-%m-%d}"
+        ),
+    }
+    frames = getattr(result, "frames", None) or {}
+    if "test" in frames:
+        tags["leadml.test_digest"] = frame_digest(frames["test"])
+    for metric in GATE_METRICS:
+        tags[f"leadml.challenger.{metric}"] = _fmt(metrics.get(f"model_{metric}"))
+        # Ranking metrics of the rules use their raw points; the others their mapped probability.
+        rules_key = f"rules_points_{metric}" if metric in HIGHER_IS_BETTER else f"rules_{metric}"
+        tags[f"leadml.rules.{metric}"] = _fmt(metrics.get(rules_key))
+    if champion.champion_version is not None:
+        tags["leadml.champion.version"] = str(champion.champion_version)
+        for metric, value in (champion.champion_metrics or {}).items():
+            tags[f"leadml.champion.{metric}"] = _fmt(value)
+        if champion.champion_note:
+            tags["leadml.champion.note"] = champion.champion_note
+    else:
+        tags["leadml.champion.version"] = "none"
+    return tags
+
+
+def _score_champion(client: MlflowClient, result: TrainingResult, tracked: TrackedRun) -> None:
+    """Score the current champion, if any, on the challenger's test rows (same window, same
+    labels), so that the promotion gate compares like with like."""
+    name = tracked.model_name
+    try:
+        champion = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return  # no registered model, or no champion yet
+    tracked.champion_version = int(champion.version)
+    test = (getattr(result, "frames", None) or {}).get("test")
+    if test is None:
+        tracked.champion_note = "not compared: the training result kept no test features"
+        return
+    try:
+        model = mlflow.sklearn.load_model(f"models:/{name}/{champion.version}")
+    except Exception as exc:  # a missing or unreadable artifact must not stop the training run
+        tracked.champion_note = f"not compared: version {champion.version} could not be loaded "
+        tracked.champion_note += f"({type(exc).__name__}: {str(exc)[:200]})"
+        return
+    needed = list(getattr(model, "feature_names_in_", result.feature_names))
+    missing = [c for c in needed if c not in test.columns]
+    if missing:
+        tracked.champion_note = (
+            f"not compared: version {champion.version} needs {len(missing)} feature(s) this "
+            f"test window lacks, e.g. {missing[0]!r}"
+        )
+        return
+    p = model.predict_proba(test[needed])[:, 1]
+    found = probability_metrics(
+        test["label"].to_numpy(), p, result.settings.evaluation.calibration_bins
+    )
+    tracked.champion_metrics = {m: found[m] for m in GATE_METRICS}
+
+
+def log_training(
+    result: TrainingResult,
+    *,
+    source: str | os.PathLike | None = None,
+    export: bool = True,
+    plots: bool = True,
+) -> TrackedRun:
+    """Record a training run in MLflow; register and export its model unless it is a cold start.
+
+    Parameters
+    ----------
+    result
+        What :func:`leadml.training.train` returned.
+    source
+        Where the data came from (a folder or URI), recorded as the datasets' source; None
+        records the calling code instead.
+    export
+        Also export the model to ``tracking.export_dir``.
+    plots
+        Draw and log the plots. Most of their cost is the permutation importance (one
+        prediction per feature and sampled row: about 5 s for 126 features); the tables are
+        logged either way.
+
+    Returns
+    -------
+    TrackedRun
+        Run id, registered version (None on cold start), export folder, the champion's metrics
+        on the same test rows, and seconds per step.
+    """
+    settings = result.settings
+    uri = resolve_tracking_uri(settings)
+    name = settings.tracking.model_name
+    timer = _Timer()
+    with _connected(uri) as client, contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="leadml-run-")))
+        with timer("log"):
+            experiment_id = _experiment_id(client, settings.tracking.experiment, uri)
+        tracked = TrackedRun(
+            run_id="",
+            experiment=settings.tracking.experiment,
+            tracking_uri=uri,
+            model_name=name,
+            cold_start=result.cold_start,
+        )
+        if result.trained:
+            with timer("champion"):
+                _score_champion(client, result, tracked)
+        with timer("plots"):
+            artifacts = _write_artifacts(result, tmp / "artifacts", plots=plots)
+        with timer("log"):
+            run = stack.enter_context(
+                mlflow.start_run(
+                    experiment_id=experiment_id,
+                    run_name=_run_name(result),
+                    nested=mlflow.active_run() is not None,
+                )
+            )
+            tracked.run_id = run.info.run_id
+            _log_run(result, tracked, source, artifacts)
+        if not result.trained:
+            card = model_card(result, name=name, run_id=tracked.run_id)
+            mlflow.log_text(card, CARD_FILE)
+            tracked.timings = timer.seconds
+            return tracked
+
+        with timer("model"):
+            model_file = tmp / MODEL_FILE
+            skops.io.dump(result.model, model_file)
+            types = trusted_types(model_file)
+            example = model_input(result.input_example)
+            signature = infer_signature(example, result.model.predict_proba(example))
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", category=DeprecationWarning, module="mlflow")
+                info = mlflow.sklearn.log_model(
+                    result.model,
+                    name="model",
+                    signature=signature,
+                    input_example=example,
+                    pip_requirements=_requirements(),
+                    pyfunc_predict_fn="predict_proba",
+                    skops_trusted_types=types,
+                )
+        with timer("registry"):
+            version = _register(client, result, tracked, info.model_uri)
+            tracked.model_version = version
+            card = model_card(
+                result,
+                name=name,
+                version=version,
+                run_id=tracked.run_id,
+                champion=tracked.champion_metrics,
+                champion_version=tracked.champion_version,
+                champion_note=tracked.champion_note,
+            )
+            mlflow.log_text(card, CARD_FILE)
+        with timer("export"):
+            metadata = _metadata(result, tracked, types)
+            bundle = tmp / "export"
+            _write_bundle(bundle, model_file, metadata, card)
+            mlflow.log_artifacts(str(bundle), "export")
+            if export:
+                tracked.export_path = _install_export(
+                    Path(settings.tracking.export_dir), name, version, bundle
+                )
+                _set_export_alias(Path(settings.tracking.export_dir), name, CHALLENGER, version)
+        tracked.timings = timer.seconds
+        mlflow.log_metrics({f"leadml_seconds_{k}": v for k, v in timer.seconds.items()})
+    return tracked
+
+
+def _run_name(result: TrainingResult) -> str:
+    target = f"{result.settings.target.stage}@{result.settings.target.horizon_days}d"
+    if not result.trained:
+        return f"cold start {target}"
+    return f"{result.family} {target}"
+
+
+def _write_artifacts(result: TrainingResult, folder: Path, plots: bool = True) -> Path:
+    """Plots (PNG) and tables (CSV) in ``folder``; no lead ids, e-mails or names."""
+    (folder / "tables").mkdir(parents=True)
+    result.windows.to_csv(folder / "tables" / "windows.csv")
+    if not result.trained:
+        return folder
+    from leadml.plots import training_figures
+
+    figures, importance = training_figures(result) if plots else ({}, None)
+    (folder / "plots").mkdir()
+    for stem, figure in figures.items():
+        figure.savefig(folder / "plots" / f"{stem}.png", dpi=110)
+    tables = dict(result.evaluation.tables)
+    tables["search"] = result.search
+    tables["calibration_methods"] = result.calibration
+    if importance is not None:
+        tables["feature_importance"] = importance
+    for stem, table in tables.items():
+        if table is not None:
+            table.to_csv(folder / "tables" / f"{stem}.csv", index=False)
+    comparison_table(result.evaluation.metrics).to_csv(
+        folder / "tables" / "head_to_head_metrics.csv"
+    )
+    return folder
+
+
+def _log_run(result: TrainingResult, tracked: TrackedRun, source, artifacts: Path) -> None:
+    settings = result.settings
+    tags = {
+        "leadml.target": settings.target.stage,
+        "leadml.horizon_days": str(settings.target.horizon_days),
+        "leadml.model_name": settings.tracking.model_name,
+    }
+    if result.cold_start:
+        tags["leadml.cold_start"] = result.cold_start
+        mlflow.set_tag("mlflow.note.content", f"Cold start: {result.cold_start}")
+    else:
+        tags["leadml.family"] = str(result.family)
+        tags["leadml.champion_version"] = str(tracked.champion_version or "none")
+    mlflow.set_tags(tags)
+    params = list(flatten_settings(settings).items())
+    params += [(f"model.chosen.{k}", json.dumps(v, default=str)) for k, v in result.params.items()]
+    if result.calibration is not None and len(result.calibration):
+        params.append(("model.chosen.calibration", str(result.calibration.loc[0, "method"])))
+    for start in range(0, len(params), _PARAMS_PER_BATCH):
+        mlflow.log_params(dict(params[start : start + _PARAMS_PER_BATCH]))
+    metrics = {}
+    for window, row in result.windows.iterrows():
+        metrics[f"{window}_rows"] = float(row["rows"])
+        metrics[f"{window}_positives"] = float(row["positives"])
+    if result.evaluation is not None:
+        metrics |= {k: float(v) for k, v in result.evaluation.metrics.items()}
+    for metric, value in (tracked.champion_metrics or {}).items():
+        metrics[f"champion_{metric}"] = float(value)
+    mlflow.log_metrics(metrics)
+    _log_lineage(result, settings.tracking.experiment, source)
+    mlflow.log_artifacts(str(artifacts))
+
+
+def _register(client: MlflowClient, result: TrainingResult, tracked: TrackedRun, uri: str) -> int:
+    name = tracked.model_name
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(
+            name,
+            description="leadml: calibrated probability that an open lead converts; aliases "
+            "'challenger' (latest trained) and 'champion' (what scoring uses).",
+        )
+    version = client.create_model_version(name, uri, run_id=tracked.run_id)
+    number = int(version.version)
+    metrics = result.evaluation.metrics
+    client.update_model_version(
+        name,
+        version.version,
+        description=(
+            f"{result.family}, ROC AUC {metrics['model_roc_auc']:.3f} vs rules "
+            f"{metrics.get('rules_points_roc_auc', math.nan):.3f}, ECE {metrics['model_ece']:.4f}"
+            f" on the test window {result.windows.loc['test', 'first_snapshot']:%Y-%m-%d}.."
+            f"{result.windows.loc['test', 'last_snapshot']:%Y-%m-%d}"
+        ),
+    )
+    for key, value in _gate_tags(result, tracked.run_id, tracked).items():
+        client.set_model_version_tag(name, version.version, key, value)
+    client.set_registered_model_alias(name, CHALLENGER, version.version)
+    return number
+
+
+# --------------------------------------------------------------------------------------------
+# Export: scoring without a tracking server
+
+
+def _metadata(result: TrainingResult, tracked: TrackedRun, types: list[str]) -> dict:
+    settings = result.settings
+    example = result.input_example
+    windows = {
+        window: {
+            "first_snapshot": f"{row['first_snapshot']}",
+            "last_snapshot": f"{row['last_snapshot']}",
+            "snapshots": int(row["snapshots"]),
+            "rows": int(row["rows"]),
+            "positives": int(row["positives"]),
+        }
+        for window, row in result.windows.iterrows()
+    }
+    metrics = {
+        k: (None if isinstance(v, float) and math.isnan(v) else float(v))
+        for k, v in result.evaluation.metrics.items()
+    }
+    return {
+        "name": tracked.model_name,
+        "version": tracked.model_version,
+        "run_id": tracked.run_id,
+        "tracking_uri": _without_credentials(tracked.tracking_uri),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model_file": MODEL_FILE,
+        "format": "skops",
+        "skops_trusted_types": types,
+        "predicts": "predict_proba(features)[:, 1] = probability of conversion",
+        "family": result.family,
+        "params": {k: v for k, v in result.params.items()},
+        "calibration": (
+            str(result.calibration.loc[0, "method"]) if result.calibration is not None else None
+        ),
+        "feature_names": list(result.feature_names),
+        "feature_dtypes": (
+            {c: str(example[c].dtype) for c in result.feature_names} if example is not None else {}
+        ),
+        "target": {
+            "stage": settings.target.stage,
+            "horizon_days": settings.target.horizon_days,
+        },
+        "windows": windows,
+        "metrics": metrics,
+        "champion_at_training": {
+            "version": tracked.champion_version,
+            "metrics": tracked.champion_metrics,
+            "note": tracked.champion_note,
+        },
+        "leadml_version": _version("leadml"),
+        "requirements": _requirements(),
+        # For nightly scoring (leadml.scoring): drift and reasons compare against this.
+        "reference": _reference_profile(result),
+    }
+
+
+def _reference_profile(result: TrainingResult) -> dict | None:
+    """Distributions of the features and of the probability on the test window (scored out of
+    sample, so like tonight's leads), at most 200,000 rows; None without a test window."""
+    from leadml.profiles import reference_profile
+
+    frame = (getattr(result, "frames", None) or {}).get("test")
+    if frame is None or result.test is None or not len(frame):
+        return None
+    features = frame[list(result.feature_names)]
+    scores = result.test["model_probability"].to_numpy()
+    if len(features) > 200_000:
+        keep = np.random.default_rng(0).choice(len(features), 200_000, replace=False)
+        features, scores = features.iloc[np.sort(keep)], scores[np.sort(keep)]
+    return reference_profile(features, scores if len(scores) == len(frame) else None)
+
+
+def _version(package: str) -> str | None:
+    try:
+        return installed_version(package)
+    except PackageNotFoundError:
+        return None
+
+
+def _write_bundle(folder: Path, model_file: Path, metadata: dict, card: str) -> None:
+    folder.mkdir(parents=True)
+    shutil.copyfile(model_file, folder / MODEL_FILE)
+    (folder / METADATA_FILE).write_text(json.dumps(metadata, indent=2, default=str) + "\n")
+    (folder / CARD_FILE).write_text(card)
+
+
+def _install_export(export_dir: Path, name: str, version: int, bundle: Path) -> Path:
+    """Copy ``bundle`` to ``export_dir/name/v<version>`` atomically: readers see the old
+    folder or the new one, never half of either."""
+    home = export_dir / name
+    home.mkdir(parents=True, exist_ok=True)
+    target = home / f"v{version}"
+    staging = Path(tempfile.mkdtemp(prefix=f".v{version}-", dir=home))
+    try:
+        shutil.copytree(bundle, staging, dirs_exist_ok=True)
+        if target.exists():
+            # A version number can come back with a new tracking database: replace the old one.
+            retired = Path(tempfile.mkdtemp(prefix=f".old-v{version}-", dir=home))
+            os.replace(target, retired / "v")
+            os.replace(staging, target)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _set_export_alias(export_dir: Path, name: str, alias: str, version: int) -> None:
+    home = export_dir / name
+    path = home / ALIASES_FILE
+    aliases = json.loads(path.read_text()) if path.exists() else {}
+    aliases[alias] = version
+    fd, staging = tempfile.mkstemp(prefix=".aliases-", suffix=".json", dir=home)
+    with os.fdopen(fd, "w") as out:
+        json.dump(aliases, out, indent=2)
+        out.write("\n")
+    os.replace(staging, path)
+
+
+@dataclass
+class ExportedModel:
+    """A model exported by :func:`log_training`: the estimator, its metadata and folder."""
+
+    model: Any
+    metadata: dict
+    path: Path
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        """Conversion probability per row, columns in the order of the training features."""
+        return self.model.predict_proba(features[self.metadata["feature_names"]])[:, 1]
+
+
+def load_exported(
+    export_dir: str | os.PathLike = "models",
+    model_name: str = "leadml-mql",
+    alias: str = CHAMPION,
+    version: int | None = None,
+) -> ExportedModel:
+    """Load an exported model without a tracking server: by ``version``, else by ``alias``.
+
+    Raises
+    ------
+    TrackingError
+        If nothing was exported under that alias or version, or the file is not safe to load.
+    """
+    home = Path(export_dir) / model_name
+    if version is None:
+        aliases_path = home / ALIASES_FILE
+        aliases = json.loads(aliases_path.read_text()) if aliases_path.exists() else {}
+        if alias not in aliases:
+            known = ", ".join(f"{k} → v{v}" for k, v in aliases.items()) or "none"
+            raise TrackingError(
+                f"no exported {alias!r} model for {model_name!r} in {home} (aliases: {known}); "
+                f"train one, or promote a version with 'leadml promote'"
+            )
+        version = int(aliases[alias])
+    folder = home / f"v{version}"
+    if not (folder / METADATA_FILE).exists():
+        raise TrackingError(f"no exported model version {version} in {folder}")
+    metadata = json.loads((folder / METADATA_FILE).read_text())
+    model = load_model_file(folder / metadata.get("model_file", MODEL_FILE))
+    return ExportedModel(model, metadata, folder)
+
+
+# --------------------------------------------------------------------------------------------
+# Promotion
+
+
+def _version_or_none(client: MlflowClient, name: str, alias: str):
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def _number(tags: Mapping[str, str], key: str) -> float:
+    try:
+        return float(tags.get(key, "nan"))
+    except ValueError:
+        return math.nan
+
+
+def gate_checks(
+    tags: Mapping[str, str], settings: Settings, champion_version: int | None
+) -> pd.DataFrame:
+    """The promotion gate for a challenger's version tags against the current champion.
+
+    One row per check: ``check``, ``metric``, ``challenger``, ``reference`` (the champion's value
+    on the challenger's test rows, or the rule score's), ``tolerance``, ``passed`` and
+    ``reason`` (a sentence for failed checks). Without a champion only the rules check applies.
+    """
+    gate = settings.tracking.promotion
+    rows = []
+    if champion_version is not None:
+        recorded = tags.get("leadml.champion.version", "none")
+        note = tags.get("leadml.champion.note")
+        if recorded != str(champion_version):
+            rows.append({
+                "check": "same test window", "metric": "", "passed": False,
+                "reason": f"the challenger was compared at training time with champion "
+                f"{'version ' + recorded if recorded != 'none' else '(none)'}, but the champion "
+                f"is now version {champion_version}; retrain to compare on the same rows, or "
+                "promote explicitly with --version",
+            })  # fmt: skip
+        elif note:
+            rows.append({"check": "same test window", "metric": "", "passed": False,
+                         "reason": f"champion version {champion_version} {note}"})  # fmt: skip
+        else:
+            for metric, tolerance in gate.tolerances.items():
+                new = _number(tags, f"leadml.challenger.{metric}")
+                old = _number(tags, f"leadml.champion.{metric}")
+                if metric in HIGHER_IS_BETTER:
+                    passed, worse = new >= old - tolerance, old - new
+                else:
+                    passed, worse = new <= old + tolerance, new - old
+                direction = "higher" if metric in HIGHER_IS_BETTER else "lower"
+                rows.append({
+                    "check": f"vs champion v{champion_version}", "metric": metric,
+                    "challenger": new, "reference": old, "tolerance": tolerance,
+                    "passed": bool(passed),
+                    "reason": "" if passed else (
+                        f"{metric} {new:.4f} is worse than the champion's {old:.4f} (version "
+                        f"{champion_version}, same test rows) by {worse:.4f}; the tolerance is "
+                        f"{tolerance:g} ({direction} is better)"
+                    ),
+                })  # fmt: skip
+    if gate.must_beat_rules:
+        new = _number(tags, "leadml.challenger.roc_auc")
+        rules = _number(tags, "leadml.rules.roc_auc")
+        passed = new > rules
+        rows.append({
+            "check": "beats the rule score", "metric": "roc_auc", "challenger": new,
+            "reference": rules, "tolerance": 0.0, "passed": bool(passed),
+            "reason": "" if passed else (
+                f"roc_auc {new:.4f} does not beat the rule score's {rules:.4f} on the same "
+                "test rows (must_beat_rules)"
+            ),
+        })  # fmt: skip
+    columns = ["check", "metric", "challenger", "reference", "tolerance", "passed", "reason"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def promote(settings: Settings, version: int | None = None) -> Promotion:
+    """Move the alias ``champion``: to the challenger if it passes the gate, or to ``version``.
+
+    Without ``version`` the challenger must pass ``tracking.promotion`` (each metric within its
+    tolerance of the champion's, both measured on the challenger's test rows; and, with
+    ``must_beat_rules``, a higher ROC AUC than the rule score). With ``version`` (a rollback or
+    roll-forward) the alias moves without the gate. Every decision is recorded (see the module
+    docstring) and the export's ``aliases.json`` follows the champion.
+
+    Raises
+    ------
+    PromotionRefused
+        The challenger failed the gate; the message names every failed check and
+        ``.promotion`` holds the decision.
+    TrackingError
+        No challenger, unknown version, or an unreachable store.
+    """
+    uri = resolve_tracking_uri(settings)
+    name = settings.tracking.model_name
+    with _connected(uri) as client:
+        current = _version_or_none(client, name, CHAMPION)
+        previous = int(current.version) if current is not None else None
+        if version is not None:
+            try:
+                target = client.get_model_version(name, str(version))
+            except MlflowException:
+                raise TrackingError(
+                    f"model {name!r} has no version {version} in {_without_credentials(uri)}"
+                ) from None
+            decision = Promotion(
+                name, int(target.version), previous, promoted=True, explicit=True,
+                reason=(
+                    f"version {version} set as champion explicitly (no gate)"
+                    + (f"; it replaces version {previous}" if previous is not None else "")
+                ),
+            )  # fmt: skip
+            tags = target.tags
+        else:
+            target = _version_or_none(client, name, CHALLENGER)
+            if target is None:
+                raise TrackingError(
+                    f"model {name!r} has no challenger in {_without_credentials(uri)}: run "
+                    "'leadml train' first"
+                )
+            number = int(target.version)
+            if previous == number:
+                return Promotion(
+                    name, number, previous, promoted=False,
+                    reason=f"version {number} is already the champion; nothing to do",
+                )  # fmt: skip
+            checks = gate_checks(target.tags, settings, previous)
+            failed = checks[~checks["passed"]]
+            if len(failed):
+                reason = f"version {number} was not promoted: " + "; ".join(failed["reason"])
+            else:
+                reason = f"version {number} passed the gate" + (
+                    f" and replaces version {previous}"
+                    if previous is not None
+                    else " and is the first champion"
+                )
+            decision = Promotion(
+                name, number, previous, promoted=not len(failed), reason=reason, checks=checks
+            )
+            tags = target.tags
+        if decision.promoted:
+            client.set_registered_model_alias(name, CHAMPION, str(decision.version))
+        _record(client, settings, uri, decision, tags)
+    if decision.promoted:
+        decision.export_path = _export_champion(settings, decision.version, tags)
+    if not decision.promoted:
+        raise PromotionRefused(decision.reason, decision)
+    return decision
+
+
+def _record(client, settings: Settings, uri: str, decision: Promotion, tags) -> None:
+    """Tag the version and append the decision to the history run of ``<experiment>-registry``."""
+    name, version = decision.model_name, str(decision.version)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    action = "explicit" if decision.explicit else ("promoted" if decision.promoted else "refused")
+    for key, value in {
+        "leadml.promotion.status": action,
+        "leadml.promotion.at": now,
+        "leadml.promotion.reason": decision.reason[:5000],
+    }.items():
+        client.set_model_version_tag(name, version, key, value)
+    entry = {
+        "at": now,
+        "model": name,
+        "version": decision.version,
+        "previous_champion": decision.previous,
+        "champion_after": decision.version if decision.promoted else decision.previous,
+        "action": action,
+        "reason": decision.reason,
+        "run_id": tags.get("leadml.run_id"),
+        "checks": json.loads(decision.checks.to_json(orient="records"))
+        if len(decision.checks)
+        else [],
+    }
+    experiment_id = _experiment_id(client, f"{settings.tracking.experiment}-registry", uri)
+    history = [*_history(client, experiment_id), entry]
+    run = client.create_run(
+        experiment_id,
+        run_name=f"{action} {name} v{version}",
+        tags={"leadml.action": action, "leadml.model_name": name, "leadml.version": version},
+    )
+    client.log_dict(run.info.run_id, history, HISTORY_FILE)
+    client.set_terminated(run.info.run_id)
+    decision.record_run_id = run.info.run_id
+
+
+def _history(client: MlflowClient, experiment_id: str) -> list[dict]:
+    """The history in the latest decision run that has one (an interrupted run may not)."""
+    runs = client.search_runs(
+        [experiment_id], order_by=["attributes.start_time DESC"], max_results=20
+    )
+    for run in runs:
+        try:
+            return mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/{HISTORY_FILE}")
+        except Exception:  # no file in that run (interrupted): look at the one before
+            continue
+    return []
+
+
+def promotion_history(settings: Settings) -> pd.DataFrame:
+    """Every promotion decision recorded so far, oldest first (empty if none)."""
+    uri = resolve_tracking_uri(settings)
+    with _connected(uri) as client:
+        experiment = client.get_experiment_by_name(f"{settings.tracking.experiment}-registry")
+        if experiment is None:
+            return pd.DataFrame()
+        return pd.DataFrame(_history(client, experiment.experiment_id))
+
+
+def _export_champion(settings: Settings, version: int, tags: Mapping[str, str]) -> Path | None:
+    """Point the export's ``champion`` at ``version``, fetching its bundle from the run if this
+    machine has not exported it yet."""
+    export_dir = Path(settings.tracking.export_dir)
+    name = settings.tracking.model_name
+    folder = export_dir / name / f"v{version}"
+    if not (folder / METADATA_FILE).exists():
+        run_id = tags.get("leadml.run_id")
+        if not run_id:
+            return None
+        uri = resolve_tracking_uri(settings)
+        with _connected(uri), tempfile.TemporaryDirectory(prefix="leadml-export-") as tmp:
+            try:
+                bundle = mlflow.artifacts.download_artifacts(
+                    run_id=run_id, artifact_path="export", dst_path=tmp
+                )
+            except Exception:
+                return None
+            _install_export(export_dir, name, version, Path(bundle))
+    _set_export_alias(export_dir, name, CHAMPION, version)
+    return folder
+
+
+# --------------------------------------------------------------------------------------------
+# Nightly scoring (leadml.scoring): load the model it scores with, record the run it made.
+
+
+class TrackingUnavailable(TrackingError):
+    """The tracking store cannot be reached (or, for SQLite, its file does not exist)."""
+
+
+_NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}
+
+
+@contextlib.contextmanager
+def _quick_failure() -> Iterator[None]:
+    """No retries and a short timeout: a nightly run falls back to the export rather than wait
+    minutes for a server that is down."""
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+                                            "MLFLOW_HTTP_REQUEST_TIMEOUT")}  # fmt: skip
+    os.environ.update(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="15")
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def load_registered(
+    settings: Settings, alias: str | None = CHAMPION, version: int | None = None,
+    name: str | None = None,
+) -> ExportedModel:  # fmt: skip
+    """The bundle (model and metadata) a registered version's run exported, by ``version``, else
+    by ``alias``; read from ``tracking.export_dir`` when that holds the same run's export.
+
+    Raises
+    ------
+    TrackingUnavailable
+        The store cannot be reached (a SQLite file that does not exist counts: it is never
+        created here).
+    TrackingError
+        No such alias or version, or its run has no export.
+    """
+    uri = resolve_tracking_uri(settings)
+    name = name or settings.tracking.model_name
+    shown = _without_credentials(uri)
+    database = _sqlite_path(uri)
+    if database is not None and not database.exists():
+        raise TrackingUnavailable(f"no tracking database at {database}")
+    wanted = f"version {version}" if version is not None else f"alias {alias!r}"
+    with _quick_failure():
+        client = MlflowClient(tracking_uri=uri)
+        try:
+            found = (client.get_model_version(name, str(version)) if version is not None
+                     else client.get_model_version_by_alias(name, alias))  # fmt: skip
+        except MlflowException as exc:
+            if exc.error_code in _NOT_FOUND:
+                raise TrackingError(
+                    f"model {name!r} has no {wanted} in {shown}: train one ('leadml train') "
+                    f"and promote it ('leadml promote')"
+                ) from None
+            raise TrackingUnavailable(f"MLflow at {shown}: {exc.message}") from exc
+        except Exception as exc:  # connection refused, DNS, timeouts: all mean "unreachable"
+            raise TrackingUnavailable(f"MLflow at {shown}: {type(exc).__name__}: {exc}") from exc
+        number, run_id = int(found.version), found.run_id
+        local = Path(settings.tracking.export_dir) / name / f"v{number}"
+        if (local / METADATA_FILE).exists():
+            metadata = json.loads((local / METADATA_FILE).read_text())
+            if metadata.get("run_id") == run_id:
+                return load_exported(settings.tracking.export_dir, name, version=number)
+        with tempfile.TemporaryDirectory(prefix="leadml-registered-") as tmp:
+            try:
+                previous = mlflow.get_tracking_uri()
+                mlflow.set_tracking_uri(uri)
+                try:
+                    folder = Path(mlflow.artifacts.download_artifacts(
+                        run_id=run_id, artifact_path="export", dst_path=tmp))  # fmt: skip
+                finally:
+                    mlflow.set_tracking_uri(previous)
+                metadata = json.loads((folder / METADATA_FILE).read_text())
+                model = load_model_file(folder / metadata.get("model_file", MODEL_FILE))
+            except (OSError, MlflowException) as exc:
+                raise TrackingError(
+                    f"model {name!r} version {number} (run {run_id}): its export cannot be "
+                    f"read from {shown}: {exc}"
+                ) from None
+        return ExportedModel(model, metadata, Path(f"models:/{name}/{number}"))
+
+
+def log_scoring(
+    settings: Settings,
+    summary: Mapping[str, Any],
+    markdown: str,
+    *,
+    metrics: Mapping[str, float],
+    model_name: str | None,
+    model_version: str | int | None,
+    model_run_id: str | None,
+) -> str:
+    """Record a nightly scoring run in the experiment ``tracking.scoring_experiment``: the
+    summary (``summary.json``, ``summary.md``), its numbers as metrics, and its lineage (tags
+    naming the model version and its training run; the registered model as the run's input).
+
+    Only what the summary holds is logged: counts, distributions, lead ids -- no lead table.
+    Returns the run id.
+    """
+    uri = resolve_tracking_uri(settings)
+    as_of = str(summary.get("as_of", ""))[:10]
+    with _quick_failure(), _connected(uri) as client:
+        experiment_id = _experiment_id(client, settings.tracking.scoring_experiment, uri)
+        tags = {
+            "leadml.as_of": str(summary.get("as_of", "")),
+            "leadml.model_name": str(model_name),
+            "leadml.model_version": str(model_version),
+            "leadml.model_run_id": str(model_run_id),
+        }
+        run = client.create_run(experiment_id, run_name=f"score {as_of}", tags=tags)
+        run_id = run.info.run_id
+        try:
+            finite = {k: float(v) for k, v in metrics.items() if math.isfinite(float(v))}
+            for start in range(0, len(finite), 500):
+                chunk = dict(list(finite.items())[start : start + 500])
+                client.log_batch(run_id, metrics=[
+                    mlflow.entities.Metric(k, v, int(time.time() * 1000), 0)
+                    for k, v in chunk.items()
+                ])  # fmt: skip
+            client.log_dict(run_id, dict(summary), "summary.json")
+            client.log_text(run_id, markdown, "summary.md")
+            if model_name and model_version not in (None, "", "None"):
+                with contextlib.suppress(Exception):  # lineage is a bonus, not a failure
+                    version = client.get_model_version(model_name, str(model_version))
+                    if getattr(version, "model_id", None):
+                        client.log_inputs(run_id, models=[
+                            mlflow.entities.LoggedModelInput(version.model_id)])  # fmt: skip
+            client.set_terminated(run_id)
+        except Exception:
+            client.set_terminated(run_id, status="FAILED")
+            raise
+    return run_id

@@ -1,0 +1,184 @@
+"""Training: training set → time split → search → calibration → test against the rule score.
+
+Nothing here knows MLflow; :mod:`leadml.tracking` records what this returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.isotonic import IsotonicRegression
+
+from leadml.config import Settings
+from leadml.data import LeadData, load_data
+from leadml.errors import DataError
+from leadml.evaluation import Evaluation, evaluate
+from leadml.models import calibrate, search
+from leadml.readers import Source
+from leadml.rules import Rules, load_rules, rule_scores
+from leadml.trainset import build_trainset
+
+KEYS = ["lead_id", "as_of"]
+WINDOWS = ("train", "calibration", "test")
+
+
+@dataclass
+class TrainingResult:
+    """Everything a training run produced; ``model`` is None when there was too little history."""
+
+    settings: Settings
+    windows: pd.DataFrame  # per window: first and last snapshot, rows, positives
+    feature_names: list[str]
+    model: CalibratedClassifierCV | None = None
+    family: str | None = None
+    params: dict = field(default_factory=dict)
+    search: pd.DataFrame | None = None
+    calibration: pd.DataFrame | None = None
+    evaluation: Evaluation | None = None
+    test: pd.DataFrame | None = None  # keys, label, both scores and the segment columns
+    input_example: pd.DataFrame | None = None
+    cold_start: str | None = None  # why no model was trained, in plain words
+    # Per window: as_of, the features and label (no keys, no PII): for the datasets' lineage
+    # and for scoring the current champion on the same test rows (leadml.tracking).
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def trained(self) -> bool:
+        return self.model is not None
+
+
+def assign_windows(as_of: pd.Series, settings: Settings) -> pd.Series:
+    """Label each snapshot date train, calibration, test, or NA (inside a gap).
+
+    Latest first: the test window is the last ``split.test_days`` of snapshots; one horizon
+    before it ends the calibration window; one horizon before that ends the training window.
+    """
+    horizon = pd.Timedelta(days=settings.target.horizon_days)
+    last = as_of.max()
+    test_start = last - pd.Timedelta(days=settings.split.test_days) + pd.Timedelta(microseconds=1)
+    calibration_end = test_start - horizon
+    calibration_start = calibration_end - pd.Timedelta(days=settings.split.calibration_days)
+    train_end = calibration_start - horizon
+    window = pd.Series(pd.NA, index=as_of.index, dtype="string")
+    window[as_of >= test_start] = "test"
+    window[(as_of > calibration_start) & (as_of <= calibration_end)] = "calibration"
+    window[as_of <= train_end] = "train"
+    return window
+
+
+def train(
+    source: Source | LeadData,
+    settings: Settings | None = None,
+    *,
+    rules: Rules | str | Path | None = None,
+    now: pd.Timestamp | str | None = None,
+) -> TrainingResult:
+    """Build the training set, fit and calibrate the best candidate, test it against the rules.
+
+    ``rules`` is the rules file the model is compared with (default: ``configs/rules.yaml``).
+    """
+    data = load_data(source, settings, now=now)
+    settings = data.settings
+    rules = load_rules(rules, settings)
+    trainset = build_trainset(data)
+    frame = trainset.frame
+    frame = frame.assign(window=assign_windows(frame["as_of"], settings))
+    windows = _describe_windows(frame)
+    missing = [w for w in WINDOWS if windows.loc[w, "rows"] == 0]
+    if missing:
+        span = f"{frame['as_of'].min():%Y-%m-%d} to {frame['as_of'].max():%Y-%m-%d}"
+        raise DataError(
+            f"the history is too short for the {', '.join(missing)} window(s): mature snapshots "
+            f"span {span}, and the split needs training + {settings.split.calibration_days} "
+            f"calibration + {settings.split.test_days} test days with a "
+            f"{settings.target.horizon_days}-day gap before each of the last two"
+        )
+    features = [c for c in frame.columns if c not in (*KEYS, "label", "window")]
+    result = TrainingResult(settings, windows, features)
+    positives = int(windows.loc["train", "positives"])
+    needed = settings.model.min_training_positives
+    if positives < needed:
+        result.cold_start = (
+            f"only {positives} conversions in the training window (at least {needed} are needed "
+            "for a model to beat the rules reliably): no model was trained or registered; the "
+            "rule score remains the answer"
+        )
+        return result
+
+    parts = {w: frame[frame["window"] == w].reset_index(drop=True) for w in WINDOWS}
+    train_part = _sample_by_lead(parts["train"], settings.model.search_max_rows, settings)
+    horizon = pd.Timedelta(days=settings.target.horizon_days)
+    found = search(
+        train_part[features], train_part["label"], train_part["as_of"], settings.model, horizon
+    )
+    model = found.best.fit(parts["train"][features], parts["train"]["label"])
+    calibration = parts["calibration"]
+    calibrated, calibration_table = calibrate(
+        model,
+        calibration[features],
+        calibration["label"],
+        calibration["as_of"],
+        settings.model.calibration_methods,
+        settings.model.isotonic_min_positives,
+    )
+
+    rules_calibration = rule_scores(data, calibration[KEYS], rules, explain=False)
+    rules_test = rule_scores(data, parts["test"][KEYS], rules, explain=False)
+    rule_to_probability = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4)
+    rule_to_probability.fit(
+        calibration[KEYS].merge(rules_calibration, on=KEYS)["rule_score"],
+        calibration["label"],
+    )
+    test = parts["test"].merge(rules_test, on=KEYS, how="left", validate="one_to_one")
+    test["model_probability"] = calibrated.predict_proba(test[features])[:, 1]
+    test["rule_probability"] = rule_to_probability.predict(test["rule_score"])
+    segments = [s for s in settings.evaluation.segments if s in test.columns]
+    result.test = test[
+        [
+            *KEYS,
+            "label",
+            "model_probability",
+            "rule_score",
+            "rule_probability",
+            "rule_mql",
+            *segments,
+        ]
+    ]
+    result.model = calibrated
+    result.family, result.params = found.family, found.params
+    result.search, result.calibration = found.table, calibration_table
+    result.evaluation = evaluate(result.test, settings.evaluation)
+    result.input_example = parts["test"][features].head(5)
+    result.frames = {w: parts[w][["as_of", *features, "label"]] for w in WINDOWS}
+    return result
+
+
+def _describe_windows(frame: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for window in WINDOWS:
+        part = frame[frame["window"] == window]
+        rows.append(
+            {
+                "window": window,
+                "first_snapshot": part["as_of"].min(),
+                "last_snapshot": part["as_of"].max(),
+                "snapshots": part["as_of"].nunique(),
+                "rows": len(part),
+                "positives": int(part["label"].sum()),
+            }
+        )
+    return pd.DataFrame(rows).set_index("window")
+
+
+def _sample_by_lead(frame: pd.DataFrame, max_rows: int, settings: Settings) -> pd.DataFrame:
+    """At most about ``max_rows`` rows, keeping whole leads so folds stay honest."""
+    if len(frame) <= max_rows:
+        return frame
+    leads = frame["lead_id"].unique()
+    rng = np.random.default_rng(settings.model.random_state)
+    keep = rng.choice(leads, size=int(len(leads) * max_rows / len(frame)), replace=False)
+    return frame[frame["lead_id"].isin(keep)].reset_index(drop=True)
