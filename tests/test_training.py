@@ -1,0 +1,86 @@
+"""Training end to end on the sample history: the model must beat the rules and stay honest."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from leadml import Settings, generate_history
+from leadml.config import ModelSettings
+from leadml.training import assign_windows, train
+
+SEED, LEADS = 7, 5_000  # the demo's sample
+# A lighter search than the default, so the test takes seconds; the pipeline is the same.
+FAST = Settings(model=ModelSettings(search_folds=2, search_max_rows=30_000))
+
+
+@pytest.fixture(scope="module")
+def trained():
+    history = generate_history(n_leads=LEADS, seed=SEED)
+    return train(history.tables(), FAST)
+
+
+@pytest.mark.slow
+def test_the_calibrated_model_beats_the_rules_and_approaches_the_truth(trained):
+    m = trained.evaluation.metrics
+    assert m["test_positives"] >= 200, "too few conversions for the margins below to mean much"
+    assert m["model_ece"] <= 0.02
+    assert m["model_roc_auc"] >= m["rules_points_roc_auc"] + 0.03
+    assert m["model_log_loss"] < m["rules_log_loss"]
+    assert m["model_conversions_at_rule_mql_volume"] > m["rules_conversions_at_rule_mql_volume"]
+    # The generator's exact probabilities on the very same (lead, as_of) pairs are the ceiling.
+    test = trained.test
+    dates = sorted(test["as_of"].unique())
+    truth = generate_history(n_leads=LEADS, seed=SEED, truth_as_of=dates).truth
+    same = test.merge(truth, on=["lead_id", "as_of"], validate="one_to_one")
+    assert len(same) == len(test)
+    assert (same["converted"].astype(int) == same["label"]).all()
+    truth_auc = roc_auc_score(same["label"], same["p_true"])
+    model_auc = roc_auc_score(same["label"], same["model_probability"])
+    assert truth_auc - 0.08 <= model_auc <= truth_auc + 0.01, (model_auc, truth_auc)
+
+
+@pytest.mark.slow
+def test_training_reports_its_windows_search_and_calibration(trained):
+    windows = trained.windows
+    assert list(windows.index) == ["train", "calibration", "test"]
+    horizon = pd.Timedelta(days=FAST.target.horizon_days)
+    assert (
+        windows.loc["train", "last_snapshot"] + horizon
+        <= windows.loc["calibration", "first_snapshot"]
+    )
+    assert (
+        windows.loc["calibration", "last_snapshot"] + horizon
+        <= windows.loc["test", "first_snapshot"]
+    )
+    assert set(trained.search["family"]) == {"logistic", "hist_gradient_boosting"}
+    assert trained.calibration["method"].iloc[0] in {"sigmoid", "isotonic", "temperature"}
+    p = trained.test["model_probability"]
+    assert ((p > 0) & (p < 1)).all()
+
+
+@pytest.mark.slow
+def test_cold_start_trains_nothing_and_says_why():
+    history = generate_history(n_leads=1_500, seed=3)
+    settings = Settings(model=ModelSettings(min_training_positives=10**6))
+    result = train(history.tables(), settings)
+    assert not result.trained and result.model is None
+    assert "conversions in the training window" in result.cold_start
+    assert "rule score remains the answer" in result.cold_start
+
+
+def test_windows_are_in_time_order_with_a_horizon_between_them():
+    dates = pd.Series(pd.date_range("2024-01-01", "2025-12-29", freq="7D", tz="UTC"))
+    settings = Settings()
+    window = assign_windows(dates, settings)
+    horizon = pd.Timedelta(days=settings.target.horizon_days)
+    first = {w: dates[window == w].min() for w in ("train", "calibration", "test")}
+    last = {w: dates[window == w].max() for w in ("train", "calibration", "test")}
+    assert last["train"] + horizon <= first["calibration"]
+    assert last["calibration"] + horizon <= first["test"]
+    assert last["test"] == dates.max()
+    assert (last["test"] - first["test"]).days < settings.split.test_days
+    assert window.isna().sum() > 0  # the gaps are left out
+    assert np.all(np.diff(dates[window.notna()].map({d: i for i, d in enumerate(dates)})) > 0)
