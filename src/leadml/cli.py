@@ -45,6 +45,16 @@ DataOption = Annotated[
         file_okay=False,
     ),
 ]
+RulesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--rules",
+        "-r",
+        help="Rules YAML (default: configs/rules.yaml).",
+        exists=True,
+        dir_okay=False,
+    ),
+]
 NowOption = Annotated[
     str | None,
     typer.Option(help="Treat timestamps after this instant as 'in the future' (default: now)."),
@@ -201,16 +211,7 @@ def rules(
             help="File to write the scores to (.parquet, .csv or .csv.gz).", dir_okay=False
         ),
     ],
-    rules: Annotated[
-        Path | None,
-        typer.Option(
-            "--rules",
-            "-r",
-            help="Rules YAML (default: configs/rules.yaml).",
-            exists=True,
-            dir_okay=False,
-        ),
-    ] = None,
+    rules: RulesOption = None,
     explain: Annotated[bool, typer.Option(help="Add one points column per rule and cap.")] = True,
     config: ConfigOption = None,
     now: NowOption = None,
@@ -361,16 +362,7 @@ def score(
     csv: Annotated[
         bool, typer.Option("--csv", help="Also write _scores.csv in the partition.")
     ] = False,
-    rules: Annotated[
-        Path | None,
-        typer.Option(
-            "--rules",
-            "-r",
-            help="Rules YAML (default: configs/rules.yaml).",
-            exists=True,
-            dir_okay=False,
-        ),
-    ] = None,
+    rules: RulesOption = None,
     track: Annotated[
         bool, typer.Option(help="Log the run summary to MLflow (tracking.scoring_experiment).")
     ] = True,

@@ -51,6 +51,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from leadml.config import LIFECYCLE_STAGES
 from leadml.errors import LeadmlError
 
 __all__ = ["SampleHistory", "generate_history", "write_history"]
@@ -102,17 +103,6 @@ _CHANNEL_OF = {"email_open": "email", "email_click": "email", "unsubscribe": "em
                "webinar_attended": "event", "consultation_request": "sales"}  # fmt: skip
 _EVENT_CHANNEL = np.array([CHANNELS.index(_CHANNEL_OF.get(e, "web")) for e in EVENT_TYPES])
 
-LIFECYCLE_STAGES = (
-    "lead",
-    "mql",
-    "sal",
-    "srl",
-    "sql",
-    "opportunity",
-    "customer",
-    "lost",
-    "disqualified",
-)
 _S = {name: i for i, name in enumerate(LIFECYCLE_STAGES)}
 ALLOWED_TRANSITIONS = {
     "lead": {"mql"},
