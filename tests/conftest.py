@@ -55,3 +55,14 @@ def mlflow_template(tmp_path_factory):
     path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
     MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
     return path
+
+
+@pytest.fixture
+def store(tmp_path, mlflow_template, monkeypatch):
+    """Settings pointing at a fresh MLflow store in tmp_path, which is also the working folder."""
+    from tracking_helpers import fresh_store, settings_for
+
+    fresh_store(mlflow_template, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return settings_for(tmp_path)

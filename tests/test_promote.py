@@ -14,7 +14,7 @@ from leadml.cli import app
 from leadml.config import Settings
 from leadml.errors import PromotionRefused, TrackingError
 from leadml.tracking import log_training, promote, promotion_history
-from tracking_helpers import fresh_store, make_result, settings_for
+from tracking_helpers import make_result
 
 # Plots are tested in test_tracking.py; here they would only cost time.
 
@@ -28,14 +28,6 @@ def good():
 def worse():
     """The same test rows, a model trained on mostly scrambled labels."""
     return make_result(Settings(), seed=1, scramble=0.8)
-
-
-@pytest.fixture
-def store(tmp_path, mlflow_template, monkeypatch):
-    fresh_store(mlflow_template, tmp_path)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    return settings_for(tmp_path)
 
 
 def _champion(settings: Settings) -> int:

@@ -43,15 +43,6 @@ def trained():
     return make_result(Settings())
 
 
-@pytest.fixture
-def store(tmp_path, mlflow_template, monkeypatch):
-    """Settings pointing at a fresh store in tmp_path; the working folder is tmp_path too."""
-    fresh_store(mlflow_template, tmp_path)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    return settings_for(tmp_path)
-
-
 @dataclasses.dataclass
 class Logged:
     settings: Settings

@@ -26,18 +26,13 @@ import pandas as pd
 from leadml.config import Settings
 from leadml.data import LeadData
 from leadml.errors import DataError
+from leadml.readers import to_utc
 from leadml.validation import sql_str
 
 #: Order of the funnel; a lead that reached a stage has passed every lower one.
 FUNNEL_RANK = {"lead": 0, "mql": 1, "sal": 2, "srl": 2, "sql": 3, "opportunity": 4, "customer": 5}
 
 _TIME_COLUMN = {"events": "occurred_at", "stages": "entered_at"}
-
-
-def to_utc(value: pd.Timestamp | str) -> pd.Timestamp:
-    """A timestamp in UTC; naive values are taken to be UTC already."""
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def reached_stages(target: str) -> tuple[str, ...]:

@@ -36,6 +36,12 @@ class RawTables:
         return [name for name in TABLES if name not in self.columns]
 
 
+def to_utc(value: pd.Timestamp | str) -> pd.Timestamp:
+    """A timestamp in UTC; naive values are taken to be UTC already."""
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
 def connect(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection that reads naive timestamps as UTC."""
     con = duckdb.connect()

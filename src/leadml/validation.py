@@ -13,7 +13,7 @@ import pandas as pd
 
 from leadml.config import Settings
 from leadml.contract import TABLES
-from leadml.readers import RawTables, Source, read_raw
+from leadml.readers import RawTables, Source, read_raw, to_utc
 
 Severity = Literal["error", "warning"]
 
@@ -85,7 +85,7 @@ def validate_raw(
     raw: RawTables, settings: Settings, *, now: pd.Timestamp | str | None = None
 ) -> ValidationReport:
     """Validate tables already registered by :func:`leadml.readers.read_raw`."""
-    now = pd.Timestamp.now(tz="UTC") if now is None else _utc(now)
+    now = pd.Timestamp.now(tz="UTC") if now is None else to_utc(now)
     latest = now + pd.Timedelta(seconds=settings.data.future_tolerance_seconds)
     report = ValidationReport()
     for name in raw.missing:
@@ -109,11 +109,6 @@ def validate_raw(
         if name in usable:
             report.problems.extend(checks.run(name, usable))
     return report
-
-
-def _utc(value: pd.Timestamp | str) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def sql_str(value: object) -> str:
