@@ -35,10 +35,14 @@ class LeadData:
     extra_columns: dict[str, list[str]]
 
     def table(self, name: str) -> pd.DataFrame:
-        """One canonical table as a DataFrame (for notebooks and tests; avoid on 50 M events)."""
+        """One canonical table as a DataFrame (for notebooks and tests; avoid on 50 M events).
+
+        Sorted by its columns in order (ids, then time), so the same data gives the same frame
+        whatever the order of the input's rows.
+        """
         if name not in TABLES:
             raise KeyError(f"unknown table {name!r}; expected one of {list(TABLES)}")
-        return self.con.execute(f"SELECT * FROM {name}").df()
+        return self.con.execute(f"SELECT * FROM {name} ORDER BY ALL").df()
 
     @property
     def accounts(self) -> pd.DataFrame:
@@ -105,22 +109,18 @@ def load_data(
 
 
 def _normalise(raw: RawTables, settings: Settings) -> None:
-    # Lookups are CASE expressions, not joins: they keep the input's row order, need no hash table.
-    event_types = settings.data.event_type_lookup()
-    stage_of = settings.data.buying_stage_lookup()
-    event_type = _lookup("t.event_type", event_types, "'other'")
-    buying_stage = _lookup(
-        "t.event_type",
-        {raw: stage_of[canonical] for raw, canonical in event_types.items()},
-        "'none'",
-    )
     stage = _lookup("t.stage", settings.data.stage_lookup(), "NULL")
+    _register_event_types(raw, settings)
     for name, spec in TABLES.items():
         present = raw.columns[name]
-        select = []
+        select, source = [], f"raw_{name} t"
         for column in spec.columns:
             if name == "events" and column.name == "event_type":
-                select += [f"{event_type} AS event_type", f"{buying_stage} AS buying_stage"]
+                select += [
+                    "coalesce(m.event_type, 'other') AS event_type",
+                    "coalesce(m.buying_stage, 'none') AS buying_stage",
+                ]
+                source += f" LEFT JOIN {EVENT_TYPES} m ON m.raw = CAST(t.event_type AS VARCHAR)"
             elif name == "stages" and column.name == "stage":
                 select.append(f"{stage} AS stage")
             elif column.name in present:
@@ -134,8 +134,34 @@ def _normalise(raw: RawTables, settings: Settings) -> None:
         # A view, not a table: each query streams the input again instead of holding 50 M
         # normalised events in memory.
         raw.con.execute(
-            f"CREATE OR REPLACE VIEW {name} AS SELECT {', '.join(select)} FROM raw_{name} t"
+            f"CREATE OR REPLACE VIEW {name} AS SELECT {', '.join(select)} FROM {source}"
         )
+
+
+#: The table mapping each raw event type of the input to its canonical type and buying stage.
+EVENT_TYPES = "event_type_map"
+
+
+def _register_event_types(raw: RawTables, settings: Settings) -> None:
+    """Map the input's distinct raw event types once, in Python, into a small table.
+
+    The events view joins it instead of evaluating a text CASE per row: on 50 M events a filter
+    on the buying stage then costs a hash probe, not ~10 s of string comparisons.
+    """
+    lookup, stage_of = settings.data.event_type_lookup(), settings.data.buying_stage_lookup()
+    distinct = raw.con.execute(
+        "SELECT DISTINCT CAST(event_type AS VARCHAR) FROM raw_events WHERE event_type IS NOT NULL"
+    ).fetchall()
+    rows = []
+    for (value,) in distinct:
+        canonical = lookup.get(value.strip().lower(), "other")
+        rows.append((value, canonical, stage_of.get(canonical, "none")))
+    raw.con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {EVENT_TYPES} "
+        "(raw VARCHAR PRIMARY KEY, event_type VARCHAR, buying_stage VARCHAR)"
+    )
+    if rows:
+        raw.con.executemany(f"INSERT INTO {EVENT_TYPES} VALUES (?, ?, ?)", rows)
 
 
 def _lookup(column: str, mapping: dict[str, str], default: str) -> str:
