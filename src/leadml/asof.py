@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+import numpy as np
 import pandas as pd
 
 from leadml.config import Settings
@@ -152,7 +153,7 @@ def open_pairs(data: LeadData, spine: str) -> str:
 # --- what a pair can see ------------------------------------------------------------------------
 
 
-def visible(table: str, spine: str, *, window_days: float | None = None, of: str = "lead") -> str:
+def visible(table: str, spine: str, *, window_days: float | None = None) -> str:
     """SQL for the rows of ``events`` or ``stages`` visible at each pair of the spine ``spine``.
 
     Parameters
@@ -163,9 +164,6 @@ def visible(table: str, spine: str, *, window_days: float | None = None, of: str
         Name of a registered spine (see :func:`registered`).
     window_days
         Keep only rows in ``[as_of - window_days, as_of)``; ``None`` keeps all of the past.
-    of
-        ``"lead"``: the pair's own rows. ``"account"``: the rows of the *other* leads at the
-        pair's account (its buying committee), with their id in ``other_lead_id``.
 
     The result has the spine's ``lead_id`` and ``as_of``, the table's other columns, and
     ``age_days``: how long before ``as_of`` the row happened, in (fractional) days.
@@ -179,19 +177,10 @@ def visible(table: str, spine: str, *, window_days: float | None = None, of: str
         else f" AND t.{time} >= s.as_of - to_microseconds(CAST({window_days * 86_400e6} AS BIGINT))"
     )
     age = f"(epoch_us(s.as_of) - epoch_us(t.{time})) / 86400e6 AS age_days"
-    if of == "lead":
-        return (
-            f"SELECT s.lead_id, s.as_of, t.* EXCLUDE (lead_id), {age} FROM {spine} s "
-            f"JOIN {table} t ON t.lead_id = s.lead_id AND t.{time} < s.as_of{window}"
-        )
-    if of == "account":
-        return (
-            f"SELECT s.lead_id, s.as_of, t.lead_id AS other_lead_id, t.* EXCLUDE (lead_id), {age} "
-            f"FROM {spine} s JOIN leads me ON me.lead_id = s.lead_id "
-            f"JOIN leads other ON other.account_id = me.account_id AND other.lead_id <> me.lead_id "
-            f"JOIN {table} t ON t.lead_id = other.lead_id AND t.{time} < s.as_of{window}"
-        )
-    raise ValueError(f"of must be 'lead' or 'account', not {of!r}")
+    return (
+        f"SELECT s.lead_id, s.as_of, t.* EXCLUDE (lead_id), {age} FROM {spine} s "
+        f"JOIN {table} t ON t.lead_id = s.lead_id AND t.{time} < s.as_of{window}"
+    )
 
 
 def existing_leads(spine: str) -> str:
@@ -204,6 +193,14 @@ def existing_leads(spine: str) -> str:
         f"SELECT s.as_of, l.* FROM {spine} s JOIN leads l "
         f"ON l.lead_id = s.lead_id AND l.created_at < s.as_of"
     )
+
+
+def existed(created_at: pd.DatetimeIndex, as_of: pd.Timestamp) -> np.ndarray:
+    """Which leads existed at ``as_of`` given their creation times: created strictly before.
+
+    The same rule as :func:`existing_leads`, for leads already fetched (numpy, not SQL).
+    """
+    return np.asarray(created_at < to_utc(as_of))
 
 
 def instant(as_of: pd.Timestamp | str) -> str:
@@ -257,19 +254,6 @@ def between_windows(newer_days: float, older_days: float, age: str = "age_days")
     The older part of a longer window, e.g. the 30 days before the last 30 for a trend.
     """
     return f"({age} > {float(newer_days)!r} AND {age} <= {float(older_days)!r})"
-
-
-def account_peers(spine: str) -> str:
-    """SQL for the other leads at each pair's account that existed at ``as_of``.
-
-    One row per (``lead_id``, ``as_of``, ``other_lead_id``); a lead without an account has none.
-    """
-    return (
-        f"SELECT s.lead_id, s.as_of, other.lead_id AS other_lead_id FROM {spine} s "
-        f"JOIN leads me ON me.lead_id = s.lead_id "
-        f"JOIN leads other ON other.account_id = me.account_id AND other.lead_id <> me.lead_id "
-        f"AND other.created_at < s.as_of"
-    )
 
 
 # --- labels -------------------------------------------------------------------------------------

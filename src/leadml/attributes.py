@@ -42,16 +42,16 @@ def lead_attributes(data: LeadData, spine: str) -> str:
     settings = data.settings
     a = settings.attributes
     domain = "lower(regexp_extract(l.email, '@([^@]+)$', 1))"
-    seniority = _first_match("l.job_title", a.seniority)
-    department = _first_match("l.job_title", a.department)
+    seniority = _first_match("job_title", a.seniority)
+    department = _first_match("job_title", a.department)
     country = "upper(trim(coalesce(l.country, acc.country)))"
     return f"""
         SELECT l.lead_id, l.as_of,
             lower(trim(l.lead_source)) AS lead_source,
             {country} AS country,
             {_region(country, a.regions)} AS region,
-            coalesce(nullif(lower(trim(l.seniority)), ''), {seniority}) AS seniority,
-            coalesce(nullif(lower(trim(l.department)), ''), {department}) AS department,
+            coalesce(nullif(lower(trim(l.seniority)), ''), titles.seniority) AS seniority,
+            coalesce(nullif(lower(trim(l.department)), ''), titles.department) AS department,
             coalesce({domain} IN ({_list(settings.domains.free_mail)}), false) AS is_free_mail,
             coalesce({_ends_with_any(domain, settings.domains.student_suffixes)}, false)
                 AS is_student,
@@ -65,6 +65,11 @@ def lead_attributes(data: LeadData, spine: str) -> str:
             (epoch_us(l.as_of) - epoch_us(l.created_at)) / 86400e6 AS lead_age_days
         FROM ({existing_leads(spine)}) l
         LEFT JOIN accounts acc ON acc.account_id = l.account_id
+        -- job titles repeat: match the regular expressions once per distinct title
+        LEFT JOIN (
+            SELECT job_title, {seniority} AS seniority, {department} AS department
+            FROM (SELECT DISTINCT job_title FROM leads WHERE job_title IS NOT NULL)
+        ) titles ON titles.job_title = l.job_title
     """
 
 

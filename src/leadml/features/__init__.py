@@ -14,7 +14,8 @@ passthrough extra input columns named in ``features.passthrough``
 
 Everything runs in DuckDB over the canonical views, one instant at a time, so events stay in
 Parquet/CSV (or the caller's DataFrame) and only the feature table is materialised; the
-engagement counts come back from DuckDB as small integer-keyed tallies that numpy pivots.
+engagement and account counts come from one integer-keyed tally of every lead's events per
+instant, which numpy pivots (:mod:`leadml.features._tally`).
 Numbers come back as float32, flags as bool, categories as text; :data:`FEATURES` lists every
 name with its meaning.
 """
@@ -28,6 +29,7 @@ from leadml.config import Settings
 from leadml.data import LeadData, load_data
 from leadml.features import account, engagement, fit, lifecycle, passthrough
 from leadml.features._spec import SQL_TYPE, Feature, check_unique, quote
+from leadml.features._tally import EventTally, LeadRows, numbered_leads
 from leadml.readers import Source
 from leadml.validation import sql_str
 
@@ -91,52 +93,57 @@ def build_features(data: LeadData | Source, spine: pd.DataFrame) -> pd.DataFrame
     data = load_data(data)
     passthrough.check(data)
     specs = feature_specs(data.settings, data)
-    kinds = {f.name: f.kind for f in specs}
     spine = as_spine(spine)
     parts = []
-    # One query per instant: each aggregates per lead before joining (see asof.visible_at), so a
-    # training spine costs what its snapshots would cost one by one, nightly.
-    for as_of, pairs in spine.groupby("as_of", sort=True):
-        parts.append(_at_instant(data, pairs, as_of, specs, kinds))
-    if not parts:
-        parts.append(_at_instant(data, spine, pd.Timestamp(0, tz="UTC"), specs, kinds))
+    with numbered_leads(data) as leads:
+        # One pass per instant: each aggregates per lead before joining (see asof.visible_at),
+        # so a training spine costs what its snapshots would cost one by one, nightly.
+        for as_of, pairs in spine.groupby("as_of", sort=True):
+            parts.append(_at_instant(data, leads, pairs, as_of, specs))
+        if not parts:
+            parts.append(_at_instant(data, leads, spine, pd.Timestamp(0, tz="UTC"), specs))
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+_COUNTED = {"engagement": engagement, "account": account}  # families computed from the tally
 
 
 def _at_instant(
     data: LeadData,
+    leads: LeadRows,
     pairs: pd.DataFrame,
     as_of: pd.Timestamp,
     specs: list[Feature],
-    kinds: dict[str, str],
 ) -> pd.DataFrame:
     with registered(data, pairs) as name:
-        frame = data.con.execute(features_sql(data, name, as_of, specs, kinds)).df()
-    engaged = engagement.compute(data, frame[["lead_id"]], as_of)
-    frame = pd.concat([frame, engaged.set_axis(frame.index)], axis=1)
+        # Through Arrow: pandas 3 takes its text columns as they are (.df() copies them).
+        frame = data.con.sql(features_sql(data, name, as_of, specs)).to_arrow_table()
+    frame = frame.to_pandas()
+    rows = leads.rows_of(frame["lead_id"])
+    tally = EventTally.at(data, leads, as_of)
+    counted = [
+        family.compute(data, leads, tally, rows, as_of).set_axis(frame.index)
+        for family in _COUNTED.values()
+    ]
+    frame = pd.concat([frame, *counted], axis=1)
     return frame[["lead_id", "as_of", *(f.name for f in specs)]]
 
 
-def features_sql(
-    data: LeadData,
-    spine: str,
-    as_of: pd.Timestamp,
-    specs: list[Feature],
-    kinds: dict[str, str],
-) -> str:
-    """The query behind :func:`build_features` (all but the engagement family) for a registered
-    spine whose pairs are all at ``as_of``, sorted by lead_id."""
+def features_sql(data: LeadData, spine: str, as_of: pd.Timestamp, specs: list[Feature]) -> str:
+    """The query behind :func:`build_features` for the families not counted from the event
+    tally (fit, lifecycle, passthrough), for a registered spine whose pairs are all at one
+    instant, sorted by lead_id."""
     settings = data.settings
+    kinds = {f.name: f.kind for f in specs}
     parts = {
         "fit": fit.sql(data, spine),
         "lifecycle": lifecycle.sql(settings, spine, as_of),
-        "account": account.sql(settings, spine, as_of),
         "passthrough": passthrough.sql(data, spine, kinds),
     }
     family_of = {f.name: fam for fam, fs in _by_family(settings, data).items() for f in fs}
     select = []
     for f in specs:
-        if family_of[f.name] == "engagement":  # computed apart: see engagement.compute
+        if family_of[f.name] in _COUNTED:
             continue
         value = f"{family_of[f.name]}.{quote(f.name)}"
         if f.fill is not None:

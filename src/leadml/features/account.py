@@ -6,11 +6,14 @@ them had become MQL, SQL, opportunity or customer, or were lost, before ``as_of`
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from leadml.asof import FUNNEL_RANK, account_peers, in_window, reached_stages, visible_at
+from leadml.asof import FUNNEL_RANK, existed, reached_stages, visible_at
 from leadml.config import Settings
+from leadml.data import LeadData
 from leadml.features._spec import Feature
+from leadml.features._tally import EventTally, LeadRows, event_types
 from leadml.validation import sql_str
 
 #: feature suffix -> (stages that count, meaning)
@@ -49,45 +52,54 @@ def catalogue(settings: Settings) -> list[Feature]:
     return out
 
 
-def sql(settings: Settings, spine: str, as_of: pd.Timestamp) -> str:
-    """SQL: one row per pair of ``spine`` (all at ``as_of``) with other leads at its account.
+def compute(
+    data: LeadData, leads: LeadRows, tally: EventTally, rows: np.ndarray, as_of: pd.Timestamp
+) -> pd.DataFrame:
+    """The features of :func:`catalogue` for the leads at ``rows`` of ``leads``, row for row.
 
-    Aggregates per other lead first (their events in the widest account window, their stages),
-    then sums over each pair's peers.
+    Each is a sum over the lead's peers, computed as the sum over everyone at its account who
+    existed at ``as_of``, minus the lead itself.
     """
-    windows = settings.features.account_windows_days
-    leads = "SELECT other_lead_id FROM peers"
-    acts = ", ".join(
-        f"count(*) FILTER ({in_window(w)}) AS e_{w}, "
-        f"count(*) FILTER ({in_window(w)} AND buying_stage = 'decision') AS d_{w}"
-        for w in windows
-    )
+    member = existed(leads.created_at, as_of) & (leads.account >= 0)
+    account = leads.account[rows]
+    totals_size = int(leads.account.max(initial=-1)) + 1
+
+    def over_peers(per_lead: np.ndarray) -> np.ndarray:
+        per_lead = np.where(member, per_lead, 0.0)
+        totals = np.bincount(leads.account[member], weights=per_lead[member], minlength=totals_size)
+        return np.where(account >= 0, totals[np.maximum(account, 0)] - per_lead[rows], 0.0)
+
+    out = {"account_other_leads": over_peers(np.ones(len(leads)))}
+    events = tally.per_lead(len(leads))
+    decisions = tally.per_lead(len(leads), types=_decision_types(data))
+    for w in data.settings.features.account_windows_days:
+        out[f"account_events_{w}d"] = over_peers(events[:, tally.window(w)])
+        out[f"account_decision_actions_{w}d"] = over_peers(decisions[:, tally.window(w)])
+        out[f"account_active_leads_{w}d"] = over_peers(events[:, tally.window(w)] > 0)
+    reached = _stages_reached(data, leads, as_of)
+    for name in LIFECYCLE:
+        out[f"account_leads_{name}"] = over_peers(reached[name])
+    names = [feature.name for feature in catalogue(data.settings)]
+    return pd.DataFrame({name: out[name].astype(np.float32) for name in names})
+
+
+def _decision_types(data: LeadData) -> list[str]:
+    return [t for t, stage in event_types(data.settings).items() if stage == "decision"]
+
+
+def _stages_reached(data: LeadData, leads: LeadRows, as_of: pd.Timestamp) -> dict[str, np.ndarray]:
+    """Per lead row: whether it had entered each :data:`LIFECYCLE` group of stages before as_of."""
     flags = ", ".join(
         f"bool_or(stage IN ({', '.join(map(sql_str, names))})) AS {name}"
         for name, (names, _) in LIFECYCLE.items()
     )
-    sums = ", ".join(
-        f"coalesce(sum(e_{w}), 0) AS account_events_{w}d, "
-        f"coalesce(sum(d_{w}), 0) AS account_decision_actions_{w}d, "
-        f"count(*) FILTER (e_{w} > 0) AS account_active_leads_{w}d"
-        for w in windows
-    )
-    counts = ", ".join(f"count(*) FILTER ({name}) AS account_leads_{name}" for name in LIFECYCLE)
-    return f"""
-        WITH peers AS ({account_peers(spine)}),
-        acts AS (
-            SELECT lead_id AS other_lead_id, {acts}
-            FROM ({visible_at("events", as_of, leads=leads, window_days=max(windows))}) v
-            GROUP BY ALL
-        ),
-        history AS (
-            SELECT lead_id AS other_lead_id, {flags}
-            FROM ({visible_at("stages", as_of, leads=leads)}) v
-            GROUP BY ALL
-        )
-        SELECT p.lead_id, p.as_of, count(*) AS account_other_leads, {sums}, {counts}
-        FROM peers p
-        LEFT JOIN acts USING (other_lead_id)
-        LEFT JOIN history USING (other_lead_id)
-        GROUP BY p.lead_id, p.as_of
-    """
+    found = data.con.execute(
+        f"SELECT i.row, {flags} FROM ({visible_at('stages', as_of)}) v "
+        f"JOIN {leads.name} i USING (lead_id) GROUP BY i.row"
+    ).fetchnumpy()
+    out = {}
+    for name in LIFECYCLE:
+        reached = np.zeros(len(leads))
+        reached[found["row"]] = np.asarray(found[name], dtype=np.float64)
+        out[name] = reached
+    return out

@@ -1,0 +1,137 @@
+"""What the engagement and account families share: every lead numbered, and one event tally.
+
+Both families count events per lead over windows -- engagement for the lead itself, account for
+the other leads at its account -- so one query per instant counts the events of *every* lead per
+(lead row, canonical event type, age bucket), keyed by small integers, and numpy derives both
+families from that tally: window counts are cumulative sums over the age buckets, and the buying
+committee's counts are per-account sums minus the lead's own.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from leadml.asof import in_window, visible_at
+from leadml.config import Settings
+from leadml.data import LeadData
+from leadml.validation import sql_str
+
+
+def event_types(settings: Settings) -> dict[str, str]:
+    """Canonical event type -> buying stage, including ``other`` for unmapped raw names."""
+    return {**settings.data.buying_stage_lookup(), "other": "none"}
+
+
+@dataclass(frozen=True)
+class LeadRows:
+    """Every lead of the data, numbered: table ``name`` (``lead_id``, ``row``) in the connection,
+    and per row the lead's account (``-1``: none) and creation time."""
+
+    name: str
+    ids: pd.Index
+    account: np.ndarray
+    created_at: pd.DatetimeIndex
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def rows_of(self, lead_ids: pd.Series) -> np.ndarray:
+        return self.ids.get_indexer(lead_ids)
+
+
+@contextmanager
+def numbered_leads(data: LeadData) -> Iterator[LeadRows]:
+    """Number the leads for the duration of a block (one build, however many snapshots)."""
+    leads = data.con.execute("SELECT lead_id, account_id, created_at FROM leads").df()
+    account, _ = pd.factorize(leads["account_id"])  # -1 for a lead without an account
+    name = f"lead_rows_{uuid.uuid4().hex[:12]}"
+    rows = pd.DataFrame({"lead_id": leads["lead_id"], "row": np.arange(len(leads), dtype=np.int32)})
+    data.con.register(name, rows)
+    try:
+        yield LeadRows(
+            name, pd.Index(leads["lead_id"]), account, pd.DatetimeIndex(leads["created_at"])
+        )
+    finally:
+        data.con.unregister(name)
+
+
+def age_edges(settings: Settings) -> list[float]:
+    """Upper edges of the age buckets: every engagement and account window, both trend halves."""
+    f = settings.features
+    return sorted({*f.windows_days, *f.account_windows_days, f.trend_days, 2 * f.trend_days})
+
+
+def age_bucket(edges: list[float]) -> str:
+    """SQL: the index of the first window edge a visible row's age falls within."""
+    cases = " ".join(f"WHEN {in_window(e)} THEN {i}" for i, e in enumerate(edges))
+    return f"CASE {cases} END"
+
+
+def positions(rows: np.ndarray, n_leads: int) -> np.ndarray:
+    """Lead row -> its position in ``rows`` (-1: not among them)."""
+    position = np.full(n_leads, -1, dtype=np.int64)
+    position[rows[rows >= 0]] = np.flatnonzero(rows >= 0)
+    return position
+
+
+@dataclass(frozen=True)
+class EventTally:
+    """Events visible at one instant, counted per (lead row, event type code, age bucket), sparse.
+
+    ``types[code]`` is the canonical event type; bucket ``i`` holds ages in
+    ``(edges[i - 1], edges[i]]`` days, so counts over a window are cumulative over buckets.
+    """
+
+    types: list[str]
+    edges: list[float]
+    row: np.ndarray
+    code: np.ndarray
+    bucket: np.ndarray
+    n: np.ndarray
+
+    @classmethod
+    def at(cls, data: LeadData, leads: LeadRows, as_of: pd.Timestamp) -> EventTally:
+        types, edges = list(event_types(data.settings)), age_edges(data.settings)
+        codes = "[" + ", ".join(sql_str(t) for t in types) + "]"
+        recent = visible_at("events", as_of, window_days=edges[-1])
+        found = data.con.execute(
+            f"SELECT i.row, coalesce(list_position({codes}, v.event_type), {len(types)}) - 1 "
+            f"AS code, {age_bucket(edges)} AS bucket, count(*) AS n "
+            f"FROM ({recent}) v JOIN {leads.name} i USING (lead_id) GROUP BY ALL"
+        ).fetchnumpy()
+        return cls(
+            types,
+            edges,
+            *(np.asarray(found[c], dtype=np.int64) for c in ("row", "code", "bucket", "n")),
+        )
+
+    def window(self, days: float) -> int:
+        """The bucket index whose cumulative count covers the ``days`` window."""
+        return self.edges.index(days)
+
+    def per_lead(self, n_leads: int, types: list[str] | None = None) -> np.ndarray:
+        """Counts per (lead row, window edge) over ``types`` (default: all), cumulative."""
+        keep = slice(None) if types is None else np.isin(self.code, self._codes(types))
+        b = len(self.edges)
+        flat = self.row[keep] * b + self.bucket[keep]
+        counts = np.bincount(flat, weights=self.n[keep], minlength=n_leads * b)
+        return np.cumsum(counts.reshape(n_leads, b), axis=1)
+
+    def per_type(self, rows: np.ndarray, n_leads: int) -> np.ndarray:
+        """Counts per (position in ``rows``, type code, window edge), cumulative over buckets."""
+        at = positions(rows, n_leads)[self.row]
+        keep = at >= 0
+        k, b = len(self.types), len(self.edges)
+        flat = (at[keep] * k + self.code[keep]) * b + self.bucket[keep]
+        cube = np.bincount(flat, weights=self.n[keep], minlength=len(rows) * k * b)
+        cube = cube.reshape(len(rows), k, b)
+        return np.cumsum(cube, axis=2, out=cube)
+
+    def _codes(self, types: list[str]) -> list[int]:
+        return [self.types.index(t) for t in types if t in self.types]
