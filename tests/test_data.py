@@ -87,3 +87,19 @@ def test_missing_folder_and_unknown_table_are_clear_errors(tiny_tables, tmp_path
         load_data(tmp_path / "nope")
     with pytest.raises(DataError, match=r"unknown table name\(s\) \['lead'\]"):
         load_data({"lead": tiny_tables["leads"]})
+
+
+def test_a_table_held_in_memory_reads_the_same_and_is_released(tiny_tables):
+    data = load_data(tiny_tables, now=NOW)
+    before = data.table("events")
+    with data.in_memory("events"), data.in_memory("events"):  # nested: held once
+        pd.testing.assert_frame_equal(data.table("events"), before)
+        held = data.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'events_held_%'"
+        ).fetchall()
+        assert held == [(1,)]
+    pd.testing.assert_frame_equal(data.table("events"), before)
+    left = data.con.execute("SELECT count(*) FROM duckdb_tables()").fetchall()
+    assert left == [(1,)]  # only the event-type map; the held copy is gone
+    with pytest.raises(KeyError, match="unknown table"), data.in_memory("evnts"):
+        pass

@@ -7,6 +7,9 @@ exist (null when the input lacked them), so no later step has to ask what the in
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import duckdb
@@ -72,6 +75,32 @@ class LeadData:
             .df()["end"]
             .iloc[0]
         )
+
+    @contextmanager
+    def in_memory(self, name: str) -> Iterator[None]:
+        """Hold one canonical table in DuckDB's memory for the duration of a block.
+
+        For work that reads a table many times, such as a training set's weekly snapshots
+        (100 k leads, a year of snapshots: ~25 % faster than decoding the input each time), at
+        the cost of the table's size in memory; DuckDB spills to disk past its memory limit.
+        Nested blocks hold it once.
+        """
+        if name not in TABLES:
+            raise KeyError(f"unknown table {name!r}; expected one of {list(TABLES)}")
+        (definition,) = self.con.execute(
+            "SELECT sql FROM duckdb_views() WHERE view_name = ? AND NOT internal", [name]
+        ).fetchall()[0]
+        if "_held_" in definition:
+            yield
+            return
+        held = f"{name}_held_{uuid.uuid4().hex[:12]}"
+        self.con.execute(f"CREATE TEMP TABLE {held} AS SELECT * FROM {name}")
+        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {held}")
+        try:
+            yield
+        finally:
+            self.con.execute(definition.replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1))
+            self.con.execute(f"DROP TABLE {held}")
 
     def row_counts(self) -> dict[str, int]:
         return {

@@ -22,6 +22,8 @@ name with its meaning.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import pandas as pd
 
 from leadml.asof import as_spine, open_leads, registered
@@ -95,7 +97,8 @@ def build_features(data: LeadData | Source, spine: pd.DataFrame) -> pd.DataFrame
     specs = feature_specs(data.settings, data)
     spine = as_spine(spine)
     parts = []
-    with numbered_leads(data) as leads:
+    many = spine["as_of"].nunique() > 1
+    with numbered_leads(data) as leads, data.in_memory("events") if many else nullcontext():
         # One pass per instant: each aggregates per lead before joining (see asof.visible_at),
         # so a training spine costs what its snapshots would cost one by one, nightly.
         for as_of, pairs in spine.groupby("as_of", sort=True):
