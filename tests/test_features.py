@@ -223,3 +223,13 @@ def test_the_catalogue_describes_every_feature():
 def test_an_empty_spine_gives_an_empty_frame_with_every_column(tables):
     frame = build_features(tables, pd.DataFrame({"lead_id": [], "as_of": []}))
     assert frame.empty and list(frame.columns) == ["lead_id", "as_of", *FEATURES]
+
+
+def test_a_spine_with_a_repeated_pair_is_refused_with_an_example(tables):
+    t = pd.Timestamp("2025-06-01", tz="UTC")
+    spine = pd.DataFrame({"lead_id": ["L1", "L2", "L1", "L1"], "as_of": [t, t, t + T_DAY, t]})
+    with pytest.raises(DataError, match=r"1 duplicate \(lead_id, as_of\) rows \(e.g. 'L1' at"):
+        build_features(tables, spine)
+
+
+T_DAY = pd.Timedelta(days=1)
