@@ -1,7 +1,7 @@
 """Validation of the input contract: all problems at once, each with table, column, rows, example.
 
-All checks on one table run as a single SQL aggregate, so validating 50 M events costs a few scans,
-not a few dozen.
+The row checks of one table run as a single SQL aggregate, so validating 50 M events costs a few
+scans, not a few dozen; names (event types, stages) are checked per distinct value.
 """
 
 from __future__ import annotations
@@ -158,6 +158,7 @@ class _Checks:
                 )
             )
         problems = self._aggregate(name, source, checks)
+        problems += self._names(name)
         key = TABLES[name].key
         if key:
             problems += self._duplicates(name, key)
@@ -204,25 +205,6 @@ class _Checks:
                     f"CAST({c} AS VARCHAR)",
                     "negative value",
                 )
-        if name == "stages":
-            known = ", ".join(sql_str(k) for k in self.settings.data.stage_lookup())
-            yield _Check(
-                "error",
-                "stage",
-                f"t.stage IS NULL OR lower(trim(CAST(t.stage AS VARCHAR))) NOT IN ({known})",
-                "t.stage",
-                "unknown stage name (map it in data.stage_aliases)",
-            )
-        if name == "events":
-            known = ", ".join(sql_str(k) for k in self.settings.data.event_type_lookup())
-            yield _Check(
-                "warning",
-                "event_type",
-                f"t.event_type IS NULL"
-                f" OR lower(trim(CAST(t.event_type AS VARCHAR))) NOT IN ({known})",
-                "t.event_type",
-                "unknown event type, counted as 'other' (map it in data.event_types)",
-            )
 
     def _lead_checks(self, name: str):
         time = TABLES[name].timestamps[0]
@@ -243,20 +225,45 @@ class _Checks:
         )
 
     def _aggregate(self, name: str, source: str, checks: list[_Check]) -> list[Problem]:
+        """Count every check's rows in one scan; fetch an example only for the checks that fail.
+
+        On 50 M events, ``count_if`` over the rows is ~10x faster than pairs of filtered
+        ``count`` and ``any_value``, and clean input (every night, one hopes) needs no example.
+        """
         if not checks:
             return []
-        columns = []
-        for check in checks:
-            columns.append(f"count(*) FILTER (WHERE {check.condition})")
-            columns.append(f"any_value({check.example}) FILTER (WHERE {check.condition})")
-        values = self.raw.con.execute(f"SELECT {', '.join(columns)} FROM {source}").fetchall()[0]
+        counts = ", ".join(f"count_if({check.condition})" for check in checks)
+        values = self.raw.con.execute(f"SELECT {counts} FROM {source}").fetchall()[0]
         problems = []
-        for check, n, example in zip(checks, values[::2], values[1::2], strict=True):
+        for check, n in zip(checks, values, strict=True):
             if n:
+                example = self.raw.con.execute(
+                    f"SELECT {check.example} FROM {source} WHERE {check.condition} LIMIT 1"
+                ).fetchall()[0][0]
                 problems.append(
                     Problem(check.severity, name, check.column, n, check.message, example)
                 )
         return problems
+
+    def _names(self, name: str) -> list[Problem]:
+        """Lifecycle stage and event type names not in the configuration, checked per distinct
+        name (a few dozen) rather than per row."""
+        data = self.settings.data
+        if name == "stages":
+            column, known, severity = "stage", data.stage_lookup(), "error"
+            message = "unknown stage name (map it in data.stage_aliases)"
+        elif name == "events":
+            column, known, severity = "event_type", data.event_type_lookup(), "warning"
+            message = "unknown event type, counted as 'other' (map it in data.event_types)"
+        else:
+            return []
+        listed = ", ".join(sql_str(k) for k in known)
+        n, example = self.raw.con.execute(
+            f"SELECT sum(n), any_value(v) FROM ("
+            f"  SELECT {column} AS v, count(*) AS n FROM raw_{name} GROUP BY 1"
+            f") WHERE v IS NULL OR lower(trim(CAST(v AS VARCHAR))) NOT IN ({listed})"
+        ).fetchall()[0]
+        return [Problem(severity, name, column, int(n), message, example)] if n else []
 
     def _duplicates(self, name: str, key: str) -> list[Problem]:
         n, example = self.raw.con.execute(
