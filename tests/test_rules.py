@@ -312,6 +312,23 @@ def test_default_rules_file_scores_the_open_leads(tiny_tables):
     assert len(load_rules().all_rules()) == frame.columns.str.startswith("points__").sum()
 
 
+def test_one_instant_at_a_time_or_all_at_once_gives_the_same_scores(tiny_tables):
+    """Each pair sees its own past, whichever other pairs share the query."""
+    from leadml import load_data
+    from leadml.asof import open_leads
+
+    data = load_data(tiny_tables, now="2026-01-01")
+    spine_all = open_leads(data, ["2025-01-20", "2025-02-10", "2025-03-01"])
+    at_once = rule_scores(data, spine_all, DEFAULT_RULES)
+    one_by_one = pd.concat(
+        [rule_scores(data, pairs, DEFAULT_RULES) for _, pairs in spine_all.groupby("as_of")],
+        ignore_index=True,
+    )
+    assert spine_all["as_of"].nunique() == 3 and len(at_once) == len(spine_all)
+    assert at_once["rule_engagement_score"].gt(0).any()
+    pd.testing.assert_frame_equal(at_once, one_by_one)
+
+
 # --- the dangerous property -----------------------------------------------------------------------
 
 _EVENT_TYPES = ["page_view", "pricing_page_view", "demo_request", "unsubscribe", "webinar_attended"]
