@@ -208,9 +208,7 @@ def agreement_table(outcomes: pd.DataFrame) -> pd.DataFrame | None:
     if both_defs["definition"].nunique() < 2:
         return None
     earliest = both_defs.sort_values("flagged_at").groupby("lead_id", sort=False)
-    per_lead = earliest.agg(
-        definitions=("definition", lambda d: frozenset(d)), converted=("converted", "first")
-    )
+    per_lead = earliest.agg(definitions=("definition", frozenset), converted=("converted", "first"))
     group = per_lead["definitions"].map(
         lambda d: "both" if len(d) == 2 else ("model_only" if "model" in d else "rules_only")
     )

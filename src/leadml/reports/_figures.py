@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from leadml.plots import LABELS, PALETTE, _figure
@@ -247,10 +248,7 @@ def comparison_figure(summary: pd.DataFrame, target: str = "sql", days: int = 90
     volume.set_ylabel("MQLs in the period (leads)")
     volume.set_title("MQLs by definition")
     width = 0.38
-    for offset, rate, name, hatch in (
-        (-width / 2, "acceptance", "Accepted by sales (of reviewed)", ""),
-        (width / 2, "conversion", f"Reached {target.upper()} within {days} days", "//"),
-    ):
+    for offset, rate, hatch in ((-width / 2, "acceptance", ""), (width / 2, "conversion", "//")):
         values = summary.loc[definitions, rate].to_numpy(dtype=float)
         low = summary.loc[definitions, f"{rate}_low"].to_numpy(dtype=float)
         high = summary.loc[definitions, f"{rate}_high"].to_numpy(dtype=float)
@@ -265,7 +263,6 @@ def comparison_figure(summary: pd.DataFrame, target: str = "sql", days: int = 90
             yerr=errors,
             ecolor="#333333",
             capsize=3,
-            label=name,
         )
     rates.set_xticks(x, [DEFINITION_LABELS[d] for d in definitions])
     rates.yaxis.set_major_formatter(PercentFormatter(1.0))
@@ -273,7 +270,16 @@ def comparison_figure(summary: pd.DataFrame, target: str = "sql", days: int = 90
     rates.set_xlabel("MQL definition")
     rates.set_ylabel("Share of the MQLs (%; bars: 95 % interval)")
     rates.set_title("Acceptance (plain) and conversion (hatched)")
-    rates.legend(loc="upper right", fontsize=8)
+    # The legend explains the hatching; the colours are the definitions', named on the axis.
+    rates.legend(
+        handles=[
+            Patch(facecolor="#bbbbbb", label="Accepted by sales (of those reviewed)"),
+            Patch(facecolor="#bbbbbb", hatch="//", edgecolor="white",
+                  label=f"Reached {target.upper()} within {days} days"),
+        ],
+        loc="upper right",
+        fontsize=8,
+    )  # fmt: skip
     return fig
 
 
