@@ -64,10 +64,11 @@ def _cell(column: str, value) -> tuple[str, bool]:
     return str(value), False
 
 
-def _key(value) -> str:
+def _key(level: str | None, value) -> str:
+    """An index value as the page shows it: dates as dates, definitions by their names."""
     if isinstance(value, pd.Timestamp):
         return f"{value:%Y-%m-%d}"
-    return DEFINITION_LABELS.get(value, str(value)) if isinstance(value, str) else str(value)
+    return DEFINITION_LABELS.get(value, str(value)) if level == "definition" else str(value)
 
 
 def table(frame: pd.DataFrame, columns: list[str], index_names: list[str]) -> dict:
@@ -82,7 +83,7 @@ def table(frame: pd.DataFrame, columns: list[str], index_names: list[str]) -> di
     rows = []
     for key, row in frame.iterrows():
         keys = key if isinstance(key, tuple) else (key,)
-        cells = [(_key(k), False) for k in keys]
+        cells = [(_key(level, k), False) for level, k in zip(frame.index.names, keys, strict=True)]
         cells += [_cell(c, row[c]) for c in shown]
         rows.append(cells)
     return {"head": [*index_names, *[_COLUMNS.get(c, c) for c in shown]], "rows": rows}
