@@ -19,15 +19,25 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## Create .venv and install leadml with its dev extra (no-op when up to date)
 
-demo: setup ## Sample history -> validate -> funnel -> train vs rules -> promote -> nightly scores
+# Past nights the demo scores so its report can compare the model's MQLs with the rules' on
+# known outcomes: every third Monday of the model's test window (out of sample).
+DEMO_NIGHTS := 2026-01-05 2026-01-26 2026-02-16 2026-03-09 2026-03-30
+
+demo: setup ## Sample history -> validate -> funnel -> train vs rules -> promote -> nightly scores -> report
 	rm -rf $(DEMO)
 	$(BIN)/leadml synth --out $(DEMO)/data --leads 5000 --seed 7
 	$(BIN)/leadml validate --data $(DEMO)/data
 	$(BIN)/leadml summary --data $(DEMO)/data
 	MLFLOW_TRACKING_URI=sqlite:///$(DEMO)/mlflow.db $(BIN)/leadml train --data $(DEMO)/data
 	MLFLOW_TRACKING_URI=sqlite:///$(DEMO)/mlflow.db $(BIN)/leadml promote
+	for night in $(DEMO_NIGHTS); do \
+		MLFLOW_TRACKING_URI=sqlite:///$(DEMO)/mlflow.db $(BIN)/leadml score --data $(DEMO)/data \
+			--as-of $$night --out $(DEMO)/scores --no-track --top 0 || exit 1; \
+	done
 	MLFLOW_TRACKING_URI=sqlite:///$(DEMO)/mlflow.db $(BIN)/leadml score --data $(DEMO)/data \
 		--as-of 2026-06-30 --out $(DEMO)/scores
+	$(BIN)/leadml report --data $(DEMO)/data --scores $(DEMO)/scores --out $(DEMO)/report
+	@echo "Open $(DEMO)/report/index.html; the notebooks in notebooks/ read $(DEMO) too."
 
 test: setup ## Run the whole test suite (unit, property, doctests, notebooks)
 	$(BIN)/python -m pytest

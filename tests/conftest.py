@@ -66,3 +66,76 @@ def store(tmp_path, mlflow_template, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return settings_for(tmp_path)
+
+
+# --- one small sample history for the reports and notebooks, built once per session ------------
+
+#: Settings that train in seconds on the sample: monthly snapshots, one model family.
+FAST_SETTINGS = {
+    "trainset": {"cadence_days": 28},
+    "model": {
+        "candidates": ["logistic"],
+        "search_folds": 2,
+        "calibration_methods": ["sigmoid"],
+        "min_training_positives": 50,
+    },
+}
+#: Nights the sample's model scores: every other Monday of the quarter whose outcomes are known
+#: (its test window, so out of sample), and the last night of the data.
+SCORED_NIGHTS = ("2026-01-05", "2026-01-19", "2026-02-02", "2026-02-16", "2026-03-02",
+                 "2026-03-16", "2026-03-30", "2026-06-29")  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def sample_history():
+    """1,500 leads over two years (~0.1 s): big enough for every window, small enough to share."""
+    from leadml.synth import generate_history
+
+    return generate_history(n_leads=1_500, seed=3)
+
+
+@pytest.fixture(scope="session")
+def sample_dir(sample_history, tmp_path_factory):
+    """The sample history written as Parquet files, as `leadml synth` writes it."""
+    from leadml.synth import write_history
+
+    folder = tmp_path_factory.mktemp("sample") / "data"
+    write_history(sample_history, folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def sample_data(sample_dir):
+    """The sample, loaded with :data:`FAST_SETTINGS` (shared: do not change its tables)."""
+    from leadml import Settings, load_data
+
+    return load_data(sample_dir, Settings.model_validate(FAST_SETTINGS))
+
+
+@pytest.fixture(scope="session")
+def trained_sample(sample_data):
+    """A model trained, calibrated and tested on the sample (~15 s, one thread)."""
+    from threadpoolctl import threadpool_limits
+
+    from leadml.training import train
+
+    with threadpool_limits(limits=1):
+        return train(sample_data)
+
+
+@pytest.fixture(scope="session")
+def nightly_scores(sample_data, trained_sample, tmp_path_factory):
+    """A scores folder as the nightly job writes it: the sample's model at :data:`SCORED_NIGHTS`
+    (real `score_to` runs, no tracking)."""
+    from leadml.profiles import reference_profile
+    from leadml.scoring import ScoringModel, score_to
+
+    result = trained_sample
+    test = result.frames["test"]
+    reference = reference_profile(test[result.feature_names], result.test["model_probability"])
+    model = ScoringModel(result.model, result.feature_names, "sample-model", "1", None, "object",
+                         {"family": result.family, "reference": reference})  # fmt: skip
+    folder = tmp_path_factory.mktemp("nightly") / "scores"
+    for night in SCORED_NIGHTS:
+        score_to(sample_data, night, folder, model, track=False)
+    return folder

@@ -258,7 +258,11 @@ def test_train_command_end_to_end_on_the_sample_history(tmp_path, mlflow_templat
     run = client.get_run(version.run_id)
     assert run.data.params["target.horizon_days"] == "30"
     assert 0.5 < run.data.metrics["model_roc_auc"] <= 1
-    assert {"tables/head_to_head.csv", "MODEL_CARD.md"} <= _artifact_paths(client, run.info.run_id)
+    artifacts = _artifact_paths(client, run.info.run_id)
+    assert {"tables/head_to_head.csv", "MODEL_CARD.md"} <= artifacts
+    # The test window's funnel report goes with the run: the page, its figures and tables.
+    assert {"report/index.html", "report/mql_comparison.png",
+            "report/tables/mql_comparison.csv"} <= artifacts  # fmt: skip
 
     assert history.leads["email"].notna().any()
     assert scan_for_emails(tmp_path / "mlartifacts", tmp_path / "models") == []

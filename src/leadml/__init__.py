@@ -14,7 +14,7 @@ from leadml.config import Settings, load_settings
 from leadml.data import LeadData, load_data
 from leadml.errors import ConfigError, DataError, DataValidationError, LeadmlError
 from leadml.features import FEATURES, build_features, feature_catalogue, features_as_of
-from leadml.reports import funnel_counts
+from leadml.reports import build_report, funnel_counts, funnel_table, lead_journeys, write_report
 from leadml.rules import (
     Rules,
     fired_rules,
@@ -47,12 +47,15 @@ __all__ = [
     "ValidationReport",
     "__version__",
     "build_features",
+    "build_report",
     "build_trainset",
     "feature_catalogue",
     "features_as_of",
     "fired_rules",
     "funnel_counts",
+    "funnel_table",
     "generate_history",
+    "lead_journeys",
     "load_data",
     "load_rules",
     "load_settings",
@@ -63,4 +66,5 @@ __all__ = [
     "score_to",
     "validate_data",
     "write_history",
+    "write_report",
 ]

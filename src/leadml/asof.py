@@ -290,3 +290,69 @@ def label_pairs(
     labelled["mature"] = labelled["as_of"] + horizon <= end
     labelled["label"] = labelled["reached"].astype("Int8").where(labelled["mature"])
     return labelled.drop(columns="reached")
+
+
+# --- what became of a lead afterwards ------------------------------------------------------------
+
+#: Lifecycle stages at which sales has looked at a lead (its first "touch").
+SALES_TOUCH_STAGES = ("sal", "srl", "sql", "opportunity")
+
+
+def follow_up(
+    data: LeadData,
+    spine: pd.DataFrame,
+    days: float,
+    *,
+    end: pd.Timestamp | str | None = None,
+) -> pd.DataFrame:
+    """What became of each pair's lead in the ``days`` after its as_of (its follow-up).
+
+    The same windows as the label: a stage counts in ``(as_of, as_of + days]``. For each pair:
+
+    - ``converted``: reached the target stage (or a later one) in the follow-up; with
+      ``days = target.horizon_days`` this is the pair's label;
+    - ``reached_sql``, ``reached_opportunity``, ``reached_customer``: the same for those stages;
+    - ``accepted``: sales accepted the lead (SAL or a later stage) at any time up to the end of
+      the follow-up, before as_of included: sales's verdict on the lead so far;
+    - ``rejected``: sales rejected it (SRL) by then and has not accepted it;
+    - ``touched_before``: sales had touched the lead (:data:`SALES_TOUCH_STAGES`) before as_of;
+    - ``touch_hours``: hours from as_of to the first sales touch in ``[as_of, as_of + days]``
+      (missing when there was none);
+    - ``mature``: ``as_of + days`` is no later than ``end`` (default: the end of the data);
+      outcomes of immature pairs are not known yet and must not be read as "did not happen".
+    """
+    end = data.end() if end is None else to_utc(end)
+    until = f"s.as_of + to_microseconds(CAST({float(days) * 86_400e6!r} AS BIGINT))"
+    target = _in_list(reached_stages(data.settings.target.stage))
+
+    def within(stages: str) -> str:
+        return (
+            f"coalesce(bool_or(t.stage IN ({stages}) AND t.entered_at > s.as_of "
+            f"AND t.entered_at <= {until}), false)"
+        )
+
+    with registered(data, spine) as name:
+        frame = data.con.execute(
+            f"""
+            SELECT s.lead_id, s.as_of,
+                {within(target)} AS converted,
+                {within(_in_list(reached_stages("sql")))} AS reached_sql,
+                {within(_in_list(reached_stages("opportunity")))} AS reached_opportunity,
+                {within(_in_list(reached_stages("customer")))} AS reached_customer,
+                coalesce(bool_or(t.stage IN ({_in_list(reached_stages("sal"))})
+                    AND t.entered_at <= {until}), false) AS accepted,
+                coalesce(bool_or(t.stage = 'srl' AND t.entered_at <= {until}), false)
+                    AS rejected_once,
+                coalesce(bool_or(t.stage IN ({_in_list(SALES_TOUCH_STAGES)})
+                    AND t.entered_at < s.as_of), false) AS touched_before,
+                (epoch_us(min(t.entered_at) FILTER (WHERE t.stage IN
+                    ({_in_list(SALES_TOUCH_STAGES)}) AND t.entered_at >= s.as_of
+                    AND t.entered_at <= {until})) - epoch_us(s.as_of)) / 3600e6 AS touch_hours
+            FROM {name} s LEFT JOIN stages t ON t.lead_id = s.lead_id
+            GROUP BY s.lead_id, s.as_of
+            """
+        ).df()
+    frame["rejected"] = frame.pop("rejected_once") & ~frame["accepted"]
+    frame = as_spine(spine).merge(frame, on=["lead_id", "as_of"], how="left", validate="1:1")
+    frame["mature"] = frame["as_of"] + pd.Timedelta(days=days) <= end
+    return frame

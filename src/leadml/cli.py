@@ -256,6 +256,13 @@ def train(
             help="Draw and log the plots (a few seconds; the tables are logged either way)."
         ),
     ] = True,
+    report: Annotated[
+        bool,
+        typer.Option(
+            help="Log the funnel report of the test window (the model's MQLs against the "
+            "rules') with the run, under report/ (a few seconds)."
+        ),
+    ] = True,
 ) -> None:
     """Train, calibrate and test a model against the rule score; log the run to MLflow, register
     the model as 'challenger' and export it (tracking.export_dir).
@@ -264,15 +271,26 @@ def train(
     nothing is registered: the reason is printed and the exit code is 0, as the rule score remains
     the answer.
     """
+    import tempfile
     import time
 
+    from leadml.data import load_data
     from leadml.modelcard import comparison_table, format_value
+    from leadml.reports import build_report, training_scores, write_report
     from leadml.tracking import log_training
     from leadml.training import train as train_model
 
     start = time.perf_counter()
-    result = train_model(data, load_settings(config), now=now)
-    tracked = log_training(result, source=data, plots=plots)
+    loaded = load_data(data, load_settings(config), now=now)
+    result = train_model(loaded)
+    with tempfile.TemporaryDirectory(prefix="leadml-report-") as folder:
+        written = None
+        if report and result.trained:
+            written = write_report(
+                build_report(loaded, training_scores(result), title="Training run: test window"),
+                folder,
+            ).parent
+        tracked = log_training(result, source=data, plots=plots, report=written)
     total = time.perf_counter() - start
     typer.echo(result.windows.map(format_value).to_string() + "\n")
     where = f"run {tracked.run_id} in {tracked.tracking_uri} (experiment {tracked.experiment!r})"
@@ -290,6 +308,70 @@ def train(
                f"; exported to {tracked.export_path}")  # fmt: skip
     typer.echo(f"{total:.1f} s in all, of which MLflow {tracked.mlflow_seconds:.1f} s "
                f"({tracked.mlflow_seconds / total:.0%}); next: leadml promote")  # fmt: skip
+
+
+def _log_nightly_report(data, scores: Path, rules, run_id: str) -> list[str]:
+    """Attach the report of every night in ``scores`` to the scoring run; a report that cannot
+    be made or logged is a warning: tonight's scores are written already."""
+    import tempfile
+
+    from leadml.reports import build_report, write_report
+    from leadml.tracking import log_report
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="leadml-report-") as folder:
+            page = write_report(build_report(data, scores, rules=rules,
+                                             title="Nightly scores"), folder)  # fmt: skip
+            log_report(data.settings, run_id, page.parent)
+    except LeadmlError as exc:
+        return [f"the funnel report was not logged to MLflow: {exc}"]
+    return []
+
+
+@_command
+def report(
+    data: DataOption,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder to write the report into: index.html, its figures (PNG) next to it "
+            "and tables/*.csv. Created if missing; an earlier report there is replaced.",
+            file_okay=False,
+        ),
+    ],
+    scores: Annotated[
+        Path | None,
+        typer.Option(
+            help="Nightly scores folder (leadml score --out): adds the model's MQLs, compared "
+            "with the rules' on the same nights.",
+            exists=True,
+            file_okay=False,
+        ),
+    ] = None,
+    rules: RulesOption = None,
+    config: ConfigOption = None,
+    now: NowOption = None,
+) -> None:
+    """Write the funnel report: a static HTML page with its figures as PNG.
+
+    The funnel as recorded (lead → MQL → SAL/SRL → SQL → opportunity → won, conversion rates,
+    MQL acceptance, speed to lead), per week and per segment (report.segments); and the MQLs of
+    the CRM, the rules and, with --scores, the model over the last report.period_days whose
+    outcomes are known: what sales would have seen had it worked the model's MQLs instead.
+
+    Exit codes: 0 written, 2 configuration or rules file, 3 input data or scores unreadable.
+    """
+    from leadml.data import load_data
+    from leadml.reports import build_report, write_report
+
+    settings = load_settings(config)
+    built = build_report(load_data(data, settings, now=now), scores, rules=rules)
+    page = write_report(built, out)
+    typer.echo(f"{built.comparison.headline()}\n\nreport: {page}")
+    for note in built.comparison.notes:
+        typer.echo(f"note: {note}", err=True)
 
 
 @_command
@@ -367,11 +449,18 @@ def score(
         bool, typer.Option(help="Log the run summary to MLflow (tracking.scoring_experiment).")
     ] = True,
     top: Annotated[int, typer.Option(min=0, help="Leads of the comparison to print.")] = 10,
+    report: Annotated[
+        bool,
+        typer.Option(
+            help="With --track: log the funnel report of every night in --out (the model's "
+            "MQLs against the rules') with the run, under report/."
+        ),
+    ] = True,
     config: ConfigOption = None,
     now: NowOption = None,
 ) -> None:
     """Nightly scoring: probability, tier and top reasons for every open lead, next to the rule
-    score, with a run summary (tiers, agreement, expected conversions, drift).
+    score, with a run summary (tiers, agreement, expected conversions, drift) and a funnel report.
 
     Exit codes: 0 done (drift and other warnings are logged), 2 configuration or rules file,
     3 input data invalid (nothing written), 4 model and features do not match, 5 no model to
@@ -381,6 +470,7 @@ def score(
     import logging
     import sys
 
+    from leadml.data import load_data
     from leadml.scoring import score_to
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
@@ -394,12 +484,16 @@ def score(
             bar.update(done - bar.pos)
 
         bar.__enter__()
+    settings = load_settings(config)
+    loaded = load_data(data, settings, now=now)
     try:
-        result = score_to(data, as_of, out, model, load_settings(config), rules=rules,
+        result = score_to(loaded, as_of, out, model, settings, rules=rules,
                           csv=csv, track=track, progress=progress, now=now)  # fmt: skip
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
+    if report and result.tracking_run_id:
+        result.warnings += _log_nightly_report(loaded, out, rules, result.tracking_run_id)
     summary = result.summary
     typer.echo(f"{summary['open_leads']:,} open leads scored as of {result.as_of:%Y-%m-%d} with "
                f"{result.model.name} v{result.model.version}; expected conversions "

@@ -520,6 +520,24 @@ class ScoringSettings(_Strict):
     chunk_rows: int = Field(default=100_000, ge=1_000)
 
 
+#: Lead attributes a report can break the funnel down by (see ``leadml.attributes``).
+ReportSegment = Literal[
+    "lead_source", "industry", "company_size_band", "revenue_band", "country", "region",
+    "seniority", "department",
+]  # fmt: skip
+
+
+class ReportSettings(_Strict):
+    """The funnel report (``leadml report``): its period and how it breaks the funnel down.
+
+    The report compares the MQLs of each definition (the CRM's, the rules', the model's) over the
+    last ``period_days`` whose outcomes are known: each MQL is followed for one target horizon.
+    """
+
+    period_days: int = Field(default=91, gt=0)
+    segments: tuple[ReportSegment, ...] = ("lead_source", "industry", "company_size_band")
+
+
 class Settings(_Strict):
     """All of leadml's settings; sections are added as the pipeline grows."""
 
@@ -534,6 +552,7 @@ class Settings(_Strict):
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
 
 
 def load_settings(path: str | Path | None = None) -> Settings:

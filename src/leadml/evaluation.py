@@ -143,6 +143,61 @@ def per_week_capacity(
     }
 
 
+def capacity_curve(
+    frame: pd.DataFrame,
+    scores: Mapping[str, str],
+    label: str = "label",
+    by: str = "as_of",
+    points: int = 200,
+) -> pd.DataFrame:
+    """Sales capacity against conversions reached: if sales works the top ``k`` leads of each
+    snapshot by each score, how many conversions does it reach per snapshot, on average?
+
+    Parameters
+    ----------
+    frame
+        One row per (lead, snapshot): the ``label``, the snapshot column ``by`` and a column per
+        score (higher is better).
+    scores
+        Curve name -> score column, e.g. ``{"model": "model_probability", "rules": "rule_score"}``.
+    points
+        At most this many capacities, spread from 0 to the largest snapshot.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``leads_per_snapshot`` (the capacity k); a column per score, ``random``
+        (k leads picked at random) and ``all_conversions`` (what working every lead reaches).
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"as_of": [1, 1, 1, 2, 2], "label": [1, 0, 0, 0, 1],
+    ...                   "s": [0.9, 0.1, 0.2, 0.3, 0.8]})
+    >>> capacity_curve(f, {"model": "s"}).loc[1, "model"]
+    np.float64(1.0)
+    """
+    groups = [g for _, g in frame.groupby(by, sort=True)]
+    largest = max((len(g) for g in groups), default=0)
+    k = np.unique(np.linspace(0, largest, min(points, largest + 1)).round().astype(int))
+    out = pd.DataFrame(index=pd.Index(k, name="leads_per_snapshot"))
+    for name, column in scores.items():
+        reached = np.zeros(len(k))
+        for group in groups:
+            y = group[label].to_numpy(dtype=float)[_order(group[column].to_numpy())]
+            cumulative = np.concatenate([[0.0], np.cumsum(y)])
+            reached += cumulative[np.minimum(k, len(y))]
+        out[name] = reached / max(len(groups), 1)
+    random = np.zeros(len(k))
+    total = 0.0
+    for group in groups:
+        y = group[label].to_numpy(dtype=float)
+        random += y.mean() * np.minimum(k, len(y)) if len(y) else 0.0
+        total += y.sum()
+    out["random"] = random / max(len(groups), 1)
+    out["all_conversions"] = total / max(len(groups), 1)
+    return out
+
+
 def head_to_head(y: np.ndarray, model: np.ndarray, rule_mql: np.ndarray) -> pd.DataFrame:
     """Model vs rules at the rules' own MQL volume.
 

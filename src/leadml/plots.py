@@ -26,9 +26,27 @@ if TYPE_CHECKING:
     from leadml.evaluation import Evaluation
     from leadml.training import TrainingResult
 
-#: One colour per score, used by every figure (Okabe-Ito: readable by colour-blind readers).
-PALETTE = {"model": "#0072B2", "rules": "#E69F00", "champion": "#009E73", "reference": "#999999"}
-LABELS = {"model": "Model (calibrated)", "rules": "Rule score", "champion": "Champion"}
+#: One colour per score or series, used by every figure of leadml (training plots, reports,
+#: notebooks): blue is always the model, orange always the rule score, purple what the CRM
+#: recorded. Okabe-Ito colours where they are distinct, so colour-blind readers can tell them
+#: apart; the buying stages are shades of one grey-green, darker as intent grows.
+PALETTE = {
+    "model": "#0072B2",
+    "rules": "#E69F00",
+    "champion": "#009E73",
+    "recorded": "#CC79A7",
+    "reference": "#999999",
+    "awareness": "#C7D9CF",
+    "consideration": "#7FA88F",
+    "decision": "#2F5E44",
+    "none": "#D55E00",
+}
+LABELS = {
+    "model": "Model (calibrated)",
+    "rules": "Rule score",
+    "champion": "Champion",
+    "recorded": "Recorded in the CRM",
+}
 
 
 def _figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, list]:
@@ -149,6 +167,37 @@ def roc_pr_figure(test: pd.DataFrame) -> Figure:
     pr_ax.set_ylabel("Precision (% of flagged leads that convert)")
     pr_ax.set_title("Precision-recall curve")
     pr_ax.legend(loc="upper right")
+    return fig
+
+
+def capacity_figure(
+    curve: pd.DataFrame, rule_mqls: float | None = None, cadence_days: int | None = None
+) -> Figure:
+    """The capacity trade-off: leads sales works per snapshot against the conversions reached,
+    highest score first, for the model and the rule score
+    (:func:`leadml.evaluation.capacity_curve`).
+
+    ``rule_mqls`` (the rules' MQLs per snapshot) marks today's volume; ``cadence_days`` (days
+    between snapshots, ``trainset.cadence_days``) names the period in the axis labels.
+    """
+    fig, (ax,) = _figure(7.5, 5.0)
+    per = {None: "per snapshot", 7: "per week"}.get(cadence_days, f"per {cadence_days} days")
+    x = curve.index.to_numpy()
+    for who in ("model", "rules"):
+        if who in curve:
+            ax.plot(x, curve[who], color=PALETTE[who], label=LABELS[who], linewidth=2)
+    ax.plot(x, curve["random"], linestyle="--", color=PALETTE["reference"], label="Random order")
+    ax.axhline(curve["all_conversions"].iloc[0], linestyle=":", color="#555555",
+               label="Every lead worked")  # fmt: skip
+    if rule_mqls is not None:
+        ax.axvline(rule_mqls, color=PALETTE["rules"], linestyle=":", linewidth=1.2,
+                   label=f"Rules' MQL volume ({rule_mqls:,.0f} {per})")  # fmt: skip
+    ax.set_xlim(0, max(x.max(), 1))
+    ax.set_ylim(0, None)
+    ax.set_xlabel(f"Leads sales works {per}, highest score first (leads)")
+    ax.set_ylabel(f"Conversions reached {per} (leads)")
+    ax.set_title("Capacity trade-off: leads worked vs conversions reached")
+    ax.legend(loc="lower right")
     return fig
 
 

@@ -46,7 +46,10 @@ def connect(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection that reads naive timestamps as UTC."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET enable_progress_bar = false")  # a library must not draw on the terminal
+    # A library must not draw on the terminal. In Jupyter the bar is off already, and DuckDB
+    # refuses to change the setting there without ipywidgets: only switch it off when it is on.
+    if con.execute("SELECT current_setting('enable_progress_bar')").fetchall()[0][0]:
+        con.execute("SET enable_progress_bar = false")
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     return con

@@ -6,7 +6,9 @@ The only module of leadml that imports :mod:`mlflow`. What it records:
   evaluation metric (``model_*``, ``rules_*``, and ``champion_*`` when a champion exists), the
   lineage of the train, calibration and test windows (feature frames only: a digest of the whole
   frame, its schema, rows and positives; never the lead or account tables), and artifacts:
-  ``plots/*.png``, ``tables/*.csv``, ``MODEL_CARD.md`` and ``export/`` (what was exported).
+  ``plots/*.png``, ``tables/*.csv``, ``MODEL_CARD.md``, ``export/`` (what was exported) and,
+  when given, ``report/`` (the funnel report of the test window's MQLs; a nightly scoring run
+  gets its own through :func:`log_report`).
 - **Registry**: the calibrated model, logged with a signature and a PII-free input example and
   predicting probabilities (``predict_proba``), registered under ``tracking.model_name`` with the
   alias ``challenger``. Its version tags (``leadml.*``) hold the run id, the test window, the
@@ -80,6 +82,7 @@ MODEL_FILE, METADATA_FILE, CARD_FILE, ALIASES_FILE = (
     "aliases.json",
 )
 HISTORY_FILE = "promotions.json"
+REPORT_PATH = "report"  # where a run's funnel report goes among its artifacts
 WINDOWS = ("train", "calibration", "test")
 #: Types a stored model may reference beyond skops' defaults: library internals only.
 _SAFE_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
@@ -428,6 +431,7 @@ def log_training(
     source: str | os.PathLike | None = None,
     export: bool = True,
     plots: bool = True,
+    report: str | os.PathLike | None = None,
 ) -> TrackedRun:
     """Record a training run in MLflow; register and export its model unless it is a cold start.
 
@@ -444,6 +448,9 @@ def log_training(
         Draw and log the plots. Most of their cost is the permutation importance (one
         prediction per feature and sampled row: about 5 s for 126 features); the tables are
         logged either way.
+    report
+        A report folder (:func:`leadml.reports.write_report`, e.g. of the test window's MQLs)
+        to log under ``report/``.
 
     Returns
     -------
@@ -481,6 +488,8 @@ def log_training(
             )
             tracked.run_id = run.info.run_id
             _log_run(result, tracked, source, artifacts)
+            if report is not None:
+                mlflow.log_artifacts(str(report), REPORT_PATH)
         if not result.trained:
             card = model_card(result, name=name, run_id=tracked.run_id)
             mlflow.log_text(card, CARD_FILE)
@@ -1167,3 +1176,19 @@ def log_scoring(
             client.set_terminated(run_id, status="FAILED")
             raise
     return run_id
+
+
+def log_report(settings: Settings, run_id: str, folder: str | os.PathLike) -> None:
+    """Attach a report folder (:func:`leadml.reports.write_report`) to an existing run, under
+    ``report/``: how the nightly job adds its report to the scoring run it just recorded.
+
+    The report holds aggregates only (no lead id, e-mail address or name).
+
+    Raises
+    ------
+    TrackingError
+        The store cannot be reached or has no such run.
+    """
+    uri = resolve_tracking_uri(settings)
+    with _quick_failure(), _connected(uri) as client:
+        client.log_artifacts(run_id, str(folder), REPORT_PATH)

@@ -20,7 +20,7 @@ from leadml.evaluation import Evaluation, evaluate
 from leadml.models import calibrate, search
 from leadml.readers import Source
 from leadml.rules import Rules, load_rules, rule_scores
-from leadml.trainset import build_trainset
+from leadml.trainset import TrainingSet, build_trainset
 
 KEYS = ["lead_id", "as_of"]
 WINDOWS = ("train", "calibration", "test")
@@ -76,15 +76,18 @@ def train(
     *,
     rules: Rules | str | Path | None = None,
     now: pd.Timestamp | str | None = None,
+    trainset: TrainingSet | None = None,
 ) -> TrainingResult:
     """Build the training set, fit and calibrate the best candidate, test it against the rules.
 
-    ``rules`` is the rules file the model is compared with (default: ``configs/rules.yaml``).
+    ``rules`` is the rules file the model is compared with (default: ``configs/rules.yaml``);
+    ``trainset`` a training set already built from the same data (e.g. to look at it first in a
+    notebook), so it is not built twice.
     """
     data = load_data(source, settings, now=now)
     settings = data.settings
     rules = load_rules(rules, settings)
-    trainset = build_trainset(data)
+    trainset = build_trainset(data) if trainset is None else trainset
     frame = trainset.frame
     frame = frame.assign(window=assign_windows(frame["as_of"], settings))
     windows = _describe_windows(frame)

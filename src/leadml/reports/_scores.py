@@ -1,0 +1,225 @@
+"""Reading what nightly scoring wrote: one partition per night (``as_of=YYYY-MM-DD``), each with
+its scores (``part-0.parquet``) and run summary (``_summary.json``).
+
+Also the same nights' MQL flags as a *score history*: which leads the model and the rules made
+MQLs on each night, from a scores folder or from a DataFrame (e.g. a training run's test window,
+:func:`training_scores`), so a report can ask what happened to them afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from leadml.errors import DataError
+from leadml.readers import connect, to_utc
+from leadml.scoring import assign_tiers
+from leadml.scoring._output import PARQUET_FILE, SUMMARY_JSON
+
+if TYPE_CHECKING:
+    from leadml.training import TrainingResult
+
+_PARTITION = re.compile(r"^as_of=(\d{4}-\d{2}-\d{2})$")
+#: Columns a score history needs: one row per (lead, night) with both MQL flags.
+HISTORY_COLUMNS = ("lead_id", "as_of", "model_mql", "rule_mql")
+
+
+def score_partitions(folder: str | Path) -> pd.Series:
+    """The nightly partitions of a scores folder: the file of each night, by as-of instant.
+
+    Raises
+    ------
+    DataError
+        The folder does not exist or holds no partition (``as_of=YYYY-MM-DD/part-0.parquet``).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"scores folder {folder} does not exist or is not a folder")
+    files = {}
+    for path in sorted(folder.iterdir()):
+        match = _PARTITION.match(path.name)
+        if match and (path / PARQUET_FILE).is_file():
+            files[_night(path / PARQUET_FILE, match.group(1))] = path / PARQUET_FILE
+    if not files:
+        raise DataError(
+            f"scores folder {folder}: no nightly scores in it (expected partitions "
+            f"as_of=YYYY-MM-DD/{PARQUET_FILE}, as 'leadml score --out {folder}' writes them)"
+        )
+    return pd.Series(list(files.values()), index=pd.DatetimeIndex(list(files)), name="file")
+
+
+def _night(path: Path, date: str) -> pd.Timestamp:
+    """The as-of instant a partition was scored at: stored in the file, else its date."""
+    try:
+        stored = (pq.read_schema(path).metadata or {}).get(b"leadml.as_of")
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
+    return to_utc(stored.decode() if stored else date)
+
+
+def _partition(folder: str | Path, as_of: pd.Timestamp | str | None) -> tuple[pd.Timestamp, Path]:
+    partitions = score_partitions(folder)
+    if as_of is None:
+        return partitions.index[-1], partitions.iloc[-1]
+    wanted = to_utc(as_of)
+    same_day = partitions[partitions.index.floor("D") == wanted.floor("D")]
+    if not len(same_day):
+        nights = ", ".join(f"{t:%Y-%m-%d}" for t in partitions.index[-5:])
+        raise DataError(f"scores folder {folder}: no scores as of {wanted:%Y-%m-%d} "
+                        f"(latest nights: {nights})")  # fmt: skip
+    return same_day.index[0], same_day.iloc[0]
+
+
+def read_scores(folder: str | Path, as_of: pd.Timestamp | str | None = None) -> pd.DataFrame:
+    """One night's scores (default: the latest night), with its ``as_of`` as a UTC timestamp.
+
+    Examples
+    --------
+    >>> read_scores("no/such/folder")
+    Traceback (most recent call last):
+    ...
+    leadml.errors.DataError: scores folder no/such/folder does not exist or is not a folder
+    """
+    night, path = _partition(folder, as_of)
+    scores = pd.read_parquet(path)
+    scores["as_of"] = pd.Series(night, index=scores.index).astype("datetime64[us, UTC]")
+    return scores
+
+
+def read_summary(folder: str | Path, as_of: pd.Timestamp | str | None = None) -> dict:
+    """One night's run summary (default: the latest night): tiers, agreement, drift, warnings."""
+    _, path = _partition(folder, as_of)
+    summary = path.parent / SUMMARY_JSON
+    if not summary.is_file():
+        raise DataError(f"{path.parent}: the night's run summary {SUMMARY_JSON} is missing")
+    return json.loads(summary.read_text())
+
+
+def nightly_counts(folder: str | Path) -> pd.DataFrame:
+    """Per night, from the run summaries: open leads, model and rule MQLs, leads both make MQLs,
+    and expected conversions. Nights without a summary are left out."""
+    rows = []
+    for night, path in score_partitions(folder).items():
+        summary_path = path.parent / SUMMARY_JSON
+        if not summary_path.is_file():
+            continue
+        summary = json.loads(summary_path.read_text())
+        cells = {c["agreement"]: c["leads"] for c in summary.get("agreement", [])}
+        rows.append({
+            "as_of": night, "open_leads": summary["open_leads"],
+            "model_mql": summary["model_mql"], "rule_mql": summary["rule_mql"],
+            "both_mql": cells.get("both", 0),
+            "expected_conversions": summary["expected_conversions"],
+        })  # fmt: skip
+    columns = ["open_leads", "model_mql", "rule_mql", "both_mql", "expected_conversions"]
+    return pd.DataFrame(rows, columns=["as_of", *columns]).set_index("as_of")
+
+
+def training_scores(result: TrainingResult) -> pd.DataFrame:
+    """A training run's test window as a score history: the model's MQLs on each snapshot are
+    the leads nightly scoring would have put in the MQL tiers (``scoring.tiers``), next to the
+    rules' MQLs, so a report can compare them on outcomes the model never saw.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``lead_id``, ``as_of``, ``mql_probability``, ``model_tier``, ``model_mql``, ``rule_mql``.
+    """
+    if result.test is None:
+        raise DataError("the training run has no test window (cold start): no model MQLs")
+    test = result.test.sort_values(["as_of", "lead_id"], ignore_index=True)
+    tiers = result.settings.scoring.tiers
+    parts = []
+    for _, night in test.groupby("as_of", sort=True):
+        tier, _ = assign_tiers(
+            night["model_probability"].to_numpy(), night["lead_id"].to_numpy(), result.settings
+        )
+        parts.append(pd.Series(np.asarray(tier.astype("str")), index=night.index))
+    tier = pd.concat(parts).reindex(test.index)
+    return pd.DataFrame({
+        "lead_id": test["lead_id"], "as_of": test["as_of"],
+        "mql_probability": test["model_probability"], "model_tier": tier,
+        "model_mql": tier.isin(tiers.mql), "rule_mql": test["rule_mql"].astype(bool),
+    })  # fmt: skip
+
+
+@dataclass
+class ScoreHistory:
+    """The nights of a scores folder or score-history DataFrame, and their MQL flags on demand.
+
+    ``nights`` are the as-of instants (UTC, sorted); :meth:`first_flags` reads only what it needs.
+    """
+
+    nights: pd.DatetimeIndex
+    source: str
+    files: pd.Series | None = None  # night -> part-0.parquet, for a folder
+    frame: pd.DataFrame | None = None  # for a DataFrame
+
+    @classmethod
+    def of(cls, scores: str | Path | pd.DataFrame | ScoreHistory) -> ScoreHistory:
+        """A score history from a scores folder or a DataFrame with :data:`HISTORY_COLUMNS`."""
+        if isinstance(scores, ScoreHistory):
+            return scores
+        if isinstance(scores, pd.DataFrame):
+            missing = [c for c in HISTORY_COLUMNS if c not in scores.columns]
+            if missing:
+                raise DataError(f"score history: missing column(s) {missing}; it needs "
+                                f"{list(HISTORY_COLUMNS)}")  # fmt: skip
+            frame = scores[list(HISTORY_COLUMNS)].copy()
+            frame["as_of"] = pd.to_datetime(frame["as_of"], utc=True)
+            nights = pd.DatetimeIndex(sorted(frame["as_of"].unique()))
+            return cls(nights, f"{len(nights)} scored snapshots", frame=frame)
+        files = score_partitions(scores)
+        return cls(files.index, f"nightly scores in {scores}", files=files)
+
+    def first_flags(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+        """The first night in ``[start, end)`` each score made each lead an MQL.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``lead_id``, ``definition`` (``"model"`` or ``"rules"``) and ``flagged_at``.
+        """
+        con = connect()
+        nights = self.nights[(self.nights >= start) & (self.nights < end)]
+        if self.frame is not None:
+            inside = self.frame[self.frame["as_of"].isin(nights)]
+            con.register("history", inside)
+            relation = "SELECT lead_id, as_of, model_mql, rule_mql FROM history"
+        else:
+            files = pd.DataFrame({"file": [str(f) for f in self.files[nights]], "as_of": nights})
+            if not len(files):
+                return pd.DataFrame({"lead_id": [], "definition": [], "flagged_at": []})
+            name = f"files_{uuid.uuid4().hex[:8]}"
+            con.register(name, files.astype({"as_of": "datetime64[us, UTC]"}))
+            listed = ", ".join(f"'{f}'" for f in files["file"].str.replace("'", "''"))
+            relation = (
+                f"SELECT p.lead_id, f.as_of, p.model_mql, p.rule_mql "
+                f"FROM read_parquet([{listed}], filename = true) p "
+                f"JOIN {name} f ON f.file = p.filename"
+            )
+        try:
+            flags = con.execute(
+                f"""
+                SELECT lead_id, min(as_of) FILTER (WHERE model_mql) AS model,
+                       min(as_of) FILTER (WHERE rule_mql) AS rules
+                FROM ({relation}) WHERE model_mql OR rule_mql GROUP BY lead_id
+                """
+            ).df()
+        except duckdb.Error as exc:
+            raise DataError(f"{self.source}: cannot read the MQL flags: {exc}") from None
+        finally:
+            con.close()
+        long = flags.melt("lead_id", var_name="definition", value_name="flagged_at").dropna()
+        long["lead_id"] = long["lead_id"].astype("str")
+        return long.sort_values(["definition", "flagged_at", "lead_id"], ignore_index=True)
