@@ -14,6 +14,8 @@ from leadml.config import Settings, load_settings
 from leadml.data import LeadData, load_data
 from leadml.errors import ConfigError, DataError, DataValidationError, LeadmlError
 from leadml.features import FEATURES, build_features, feature_catalogue, features_as_of
+from leadml.flat import read_flat, score_flat, train_flat
+from leadml.leakage import LeakageReport, check_leakage
 from leadml.reports import funnel_counts
 from leadml.rules import (
     Rules,
@@ -37,6 +39,7 @@ __all__ = [
     "DataValidationError",
     "LeadData",
     "LeadmlError",
+    "LeakageReport",
     "Problem",
     "Rules",
     "SampleHistory",
@@ -48,6 +51,7 @@ __all__ = [
     "__version__",
     "build_features",
     "build_trainset",
+    "check_leakage",
     "feature_catalogue",
     "features_as_of",
     "fired_rules",
@@ -56,11 +60,14 @@ __all__ = [
     "load_data",
     "load_rules",
     "load_settings",
+    "read_flat",
     "rule_mql_history",
     "rule_scores",
     "rule_scores_as_of",
     "score",
+    "score_flat",
     "score_to",
+    "train_flat",
     "validate_data",
     "write_history",
 ]

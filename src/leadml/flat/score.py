@@ -191,9 +191,8 @@ def _predict(model, frame: pd.DataFrame, chunk: int) -> np.ndarray:
 
 
 def _preprocessor(model) -> FlatPreprocessor | None:
-    """The export's column handling inside a calibrated flat model, if it is one."""
-    inner = getattr(getattr(model, "estimator", None), "estimator", model)
-    steps = getattr(inner, "steps", None)
+    """The export's column handling: the first step of a flat model, if it is one."""
+    steps = getattr(model, "steps", None)
     if steps and isinstance(steps[0][1], FlatPreprocessor):
         return steps[0][1]
     return None

@@ -10,9 +10,10 @@ Validation:
   a model (searched, fitted and calibrated) that never saw it; the registered model is the same
   recipe run on all rows (its calibration share held out of its fit).
 
-The registered model is one scikit-learn estimator that takes the export's columns as read
-(:class:`~leadml.flat.preprocess.FlatPreprocessor` first), so scoring a new export applies the
-very same column handling.
+The registered model is one scikit-learn pipeline that takes the export's columns as read:
+:class:`~leadml.flat.preprocess.FlatPreprocessor`, then the calibrated candidate
+(``CalibratedClassifierCV(FrozenEstimator(...))``, as for the event history), so scoring a new
+export applies the very same column handling.
 """
 
 from __future__ import annotations
@@ -237,7 +238,7 @@ def _summary(export, plan: ColumnPlan, leakage: LeakageReport, rows_used, exclud
 
 @dataclass
 class _Fitted:
-    model: object  # CalibratedClassifierCV over Pipeline(flat, prepare, classifier)
+    model: Pipeline  # FlatPreprocessor, then CalibratedClassifierCV(FrozenEstimator(candidate))
     family: str
     params: dict
     search: pd.DataFrame
@@ -285,22 +286,29 @@ def _recipe(raw, y, prep, settings: Settings) -> tuple[_Fitted, np.ndarray, np.n
 
 
 def _fit(raw, y, fit, searched, folds, cal, order_cal, prep, settings: Settings) -> _Fitted:
-    """Search on the ``searched`` rows' ``folds``, fit the winner behind the export's
-    preprocessing on every ``fit`` row, calibrate it on the ``cal`` rows (in ``order_cal``
-    for the calibration's cross-fitting halves)."""
-    features = clone(prep).fit_transform(raw.iloc[searched].reset_index(drop=True))
-    found = search_folds(features, pd.Series(y[searched]), folds, settings.model)
-    pipeline = Pipeline([("flat", clone(prep)), ("model", found.best)])
-    pipeline.fit(raw.iloc[fit].reset_index(drop=True), y[fit])
+    """Search on the ``searched`` rows' ``folds``, fit the winner on every ``fit`` row,
+    calibrate it on the ``cal`` rows (in ``order_cal`` for the calibration's cross-fitting
+    halves), and put the export's column handling in front.
+
+    The column handling is fitted on the fit rows and applied once per part, not at every
+    prediction the search and the calibration make.
+    """
+    step = clone(prep).fit(raw.iloc[fit])
+    features = step.transform(raw).reset_index(drop=True)
+    searched_features = features.iloc[searched].reset_index(drop=True)
+    found = search_folds(searched_features, pd.Series(y[searched]), folds, settings.model)
+    model = found.best.fit(features.iloc[fit].reset_index(drop=True), y[fit])
     calibrated, table = calibrate(
-        pipeline,
-        raw.iloc[cal].reset_index(drop=True),
+        model,
+        features.iloc[cal].reset_index(drop=True),
         pd.Series(y[cal]),
         order_cal,
         settings.model.calibration_methods,
         settings.model.isotonic_min_positives,
     )
-    return _Fitted(calibrated, found.family, found.params, found.table, table)
+    # One estimator that takes the export's columns as read and returns probabilities.
+    pipeline = Pipeline([("flat", step), ("calibrated", calibrated)])
+    return _Fitted(pipeline, found.family, found.params, found.table, table)
 
 
 def _cold(settings, windows, inputs, leakage, summary, validation, reason) -> TrainingResult:
