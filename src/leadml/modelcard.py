@@ -228,6 +228,7 @@ def _leakage(result: TrainingResult) -> list[str]:
 
 def _model_and_test(result, champion, champion_version, champion_note) -> list[str]:
     flat = getattr(result, "flat", None)
+    by_time = getattr(result, "validation", "time") == "time"
     calibration = result.calibration
     method = calibration.loc[0, "method"] if calibration is not None and len(calibration) else "?"
     params = ", ".join(f"{k.split('__')[-1]}={v}" for k, v in result.params.items()) or "defaults"
@@ -235,10 +236,10 @@ def _model_and_test(result, champion, champion_version, champion_note) -> list[s
         "## Model",
         "",
         f"- Family: {result.family} ({params}), chosen by "
-        f"{'time-ordered' if result.validation == 'time' else 'stratified'} cross-validated "
+        f"{'time-ordered' if by_time else 'stratified'} cross-validated "
         "log loss.",
         f"- Calibration: {method}, fitted on the calibration "
-        f"{'window' if result.validation == 'time' else 'rows'} "
+        f"{'window' if by_time else 'rows'} "
         "(`CalibratedClassifierCV` around the frozen model).",
         f"- {'Export columns read' if flat is not None else 'Features'}: "
         f"{len(result.feature_names)} (see `metadata.json`; no e-mail, name or other personal "

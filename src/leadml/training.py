@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.isotonic import IsotonicRegression
+from sklearn.pipeline import Pipeline
 
 from leadml.config import Settings
 from leadml.data import LeadData, load_data
@@ -40,7 +41,9 @@ class TrainingResult:
     settings: Settings
     windows: pd.DataFrame  # per window: first and last snapshot, rows, positives
     feature_names: list[str]
-    model: CalibratedClassifierCV | None = None
+    # A calibrated classifier taking the feature frame (a flat export's model: a Pipeline whose
+    # first step reads the export's columns).
+    model: CalibratedClassifierCV | Pipeline | None = None
     family: str | None = None
     params: dict = field(default_factory=dict)
     search: pd.DataFrame | None = None

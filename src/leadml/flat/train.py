@@ -154,24 +154,18 @@ def train_flat(
     y = plan.label.loc[kept].to_numpy(dtype="int64")
     times = None if plan.times is None else plan.times.loc[kept].reset_index(drop=True)
     leakage = _guard(raw, y, plan, settings, allow)
-    identifiers = {r.name for r in plan.roles if r.role == "identifier"}
-    inputs = [c for c in (*plan.used, *identifiers) if c not in leakage.excluded]
-    inputs = [c for c in raw.columns if c in inputs]  # the export's order
-    summary = _summary(export, plan, leakage, len(raw), exclude)
+    # Identifiers are model inputs only when kept on purpose (--allow-column).
+    kept_ids = [r.name for r in plan.roles if r.role == "identifier" and r.name in leakage.allowed]
+    chosen = {*plan.used, *kept_ids} - set(leakage.excluded)
+    inputs = [c for c in raw.columns if c in chosen]  # the export's order
+    summary = _summary(export, plan, leakage, len(raw), exclude, inputs)
     if not inputs:
         raise DataError(
             f"{export.source}: no column is left to learn from ({len(plan.used)} usable "
             f"column(s), {len(leakage.excluded)} left out by the leakage guard)\n"
             + leakage.format()
         )
-    prep = FlatPreprocessor(
-        plan.spec(inputs),
-        placeholders=list(settings.flat.placeholders),
-        true_values=list(settings.flat.true_values),
-        false_values=list(settings.flat.false_values),
-        time_column=plan.time,
-        time_format=plan.time_format or "ISO8601",
-    )
+    prep = _preprocessor(plan, inputs, settings)
     small = len(raw) < _ONE_THREAD_BELOW
     with threadpool_limits(limits=1) if small else contextlib.nullcontext():
         if times is not None:
@@ -192,18 +186,22 @@ def _check_allowed(export: FlatExport, plan: ColumnPlan, allow: Collection[str])
             )
 
 
-def _guard(raw, y, plan: ColumnPlan, settings: Settings, allow) -> LeakageReport:
-    """The guard sees every candidate input as the model would (parsed), plus the identifiers
-    (as text) so that the report names them."""
-    used = plan.used
-    parsed = FlatPreprocessor(
-        plan.spec(used),
+def _preprocessor(plan: ColumnPlan, names, settings: Settings) -> FlatPreprocessor:
+    """The column handling of ``names``, as the plan and the ``flat`` settings say."""
+    return FlatPreprocessor(
+        plan.spec(names),
         placeholders=list(settings.flat.placeholders),
         true_values=list(settings.flat.true_values),
         false_values=list(settings.flat.false_values),
         time_column=plan.time,
         time_format=plan.time_format or "ISO8601",
-    ).fit_transform(raw)
+    )
+
+
+def _guard(raw, y, plan: ColumnPlan, settings: Settings, allow) -> LeakageReport:
+    """The guard sees every candidate input as the model would (parsed), plus the identifiers
+    (as text) so that the report names them."""
+    parsed = _preprocessor(plan, plan.used, settings).fit_transform(raw)
     for role in plan.roles:
         if role.role == "identifier":
             parsed[role.name] = clean_text(raw[role.name], settings.flat.placeholders)
@@ -213,22 +211,19 @@ def _guard(raw, y, plan: ColumnPlan, settings: Settings, allow) -> LeakageReport
     )
 
 
-def _summary(export, plan: ColumnPlan, leakage: LeakageReport, rows_used, exclude) -> FlatSummary:
+def _summary(export, plan, leakage, rows_used, exclude, inputs) -> FlatSummary:
     columns = plan.to_frame()
     fate = []
     for r in plan.roles:
+        checks = dict.fromkeys(f.check for f in leakage.reasons(r.name))
         if r.name in leakage.excluded:
-            fate.append("excluded: " + "; ".join(f.check for f in leakage.reasons(r.name)))
-        elif r.name in leakage.allowed and leakage.reasons(r.name):
+            fate.append("excluded: " + "; ".join(checks))
+        elif checks:
             fate.append("flagged, kept (allowed)")
         else:
             fate.append("")
     columns["leakage"] = fate
-    columns["used"] = [
-        (r.used or (r.role == "identifier" and r.name in leakage.allowed))
-        and r.name not in leakage.excluded
-        for r in plan.roles
-    ]
+    columns["used"] = columns["column"].isin(inputs)
     return FlatSummary(
         source=export.source,
         target=plan.target,
