@@ -196,6 +196,8 @@ def test_train_promote_and_score_a_flat_export_from_the_command_line(store, tmp_
             "Converted",
             "--id",
             "Lead ID",
+            "--allow-column",
+            "Call Duration",
             "--config",
             str(config),
             "--no-plots",
@@ -204,6 +206,8 @@ def test_train_promote_and_score_a_flat_export_from_the_command_line(store, tmp_
     assert done.exit_code == 0, done.output
     assert "Data quality of leads.csv: 400 rows x 17 columns" in done.output
     assert "Leakage guard: 5 of" in done.output and "Deal Amount: excluded" in done.output
+    assert "4 left out, 1 kept on purpose" in done.output
+    assert "Call Duration: KEPT (allowed)" in done.output
     assert "Out of fold" in done.output
     assert "registered leadml-mql-flat version 1 as 'challenger'" in done.output
 
@@ -213,11 +217,12 @@ def test_train_promote_and_score_a_flat_export_from_the_command_line(store, tmp_
     assert run.data.tags["leadml.input"] == "flat"
     assert run.data.tags["leadml.validation"] == "cross-validation"
     assert run.data.params["flat.run.target"] == '"Converted"'
-    assert run.data.metrics["leakage_columns_excluded"] == 5
+    assert run.data.metrics["leakage_columns_excluded"] == 4
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"leakage.md", "leakage.json", "data_quality.md", "MODEL_CARD.md"} <= artifacts
     leakage = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/leakage.json")
-    assert set(leakage["excluded"]) == set(LEAKS)
+    assert set(leakage["excluded"]) == set(LEAKS) - {"Call Duration"}
+    assert leakage["allowed"] == ["Call Duration"]
     assert leakage["flagged"]["Deal Amount"]["reasons"][0]["check"] == "presence"
     quality = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/data_quality.md")
     assert "Windows line endings" in quality and "'Select'" in quality
