@@ -43,6 +43,11 @@ class Case:
 CASES: list[Case] = []
 
 
+class Skip(Exception):
+    """Raised by a case that cannot run here (e.g. a data file that is absent): ``bench/run.py``
+    reports the message and moves on without counting it as a failure."""
+
+
 def case(
     name: str,
     *,

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 
-from bench.harness import CASES, Case  # noqa: E402
+from bench.harness import CASES, Case, Skip  # noqa: E402
 
 
 def load_cases() -> list[Case]:
@@ -33,7 +33,11 @@ def load_cases() -> list[Case]:
 def run_child(index: int) -> None:
     case = load_cases()[index]
     start = time.perf_counter()
-    extra = case.func() or {}
+    try:
+        extra = case.func() or {}
+    except Skip as skip:
+        print(json.dumps({"skipped": str(skip)}))
+        return
     seconds = time.perf_counter() - start
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
     print(json.dumps({"seconds": seconds, "peak_gib": peak_gib, **extra}))
@@ -69,7 +73,10 @@ def main() -> int:
             continue
         print(f"running: {case.name} ...", file=sys.stderr, flush=True)
         try:
-            measure(index)  # warm-up
+            warm_up = measure(index)
+            if "skipped" in warm_up:
+                rows.append((case.name, "-", "-", case.target, "skipped", warm_up["skipped"]))
+                continue
             runs = [measure(index) for _ in range(args.repeats or case.repeats)]
         except RuntimeError as exc:
             rows.append((case.name, "error", "", case.target, str(exc).splitlines()[-1], ""))

@@ -14,6 +14,8 @@ from leadml.config import Settings, load_settings
 from leadml.data import LeadData, load_data
 from leadml.errors import ConfigError, DataError, DataValidationError, LeadmlError
 from leadml.features import FEATURES, build_features, feature_catalogue, features_as_of
+from leadml.flat import read_flat, score_flat, train_flat
+from leadml.leakage import LeakageReport, check_leakage
 from leadml.reports import build_report, funnel_counts, funnel_table, lead_journeys, write_report
 from leadml.rules import (
     Rules,
@@ -37,6 +39,7 @@ __all__ = [
     "DataValidationError",
     "LeadData",
     "LeadmlError",
+    "LeakageReport",
     "Problem",
     "Rules",
     "SampleHistory",
@@ -49,6 +52,7 @@ __all__ = [
     "build_features",
     "build_report",
     "build_trainset",
+    "check_leakage",
     "feature_catalogue",
     "features_as_of",
     "fired_rules",
@@ -59,11 +63,14 @@ __all__ = [
     "load_data",
     "load_rules",
     "load_settings",
+    "read_flat",
     "rule_mql_history",
     "rule_scores",
     "rule_scores_as_of",
     "score",
+    "score_flat",
     "score_to",
+    "train_flat",
     "validate_data",
     "write_history",
     "write_report",

@@ -245,9 +245,74 @@ def rules(
         typer.echo("grades: " + ", ".join(f"{g} {c:,}" for g, c in grades.items()))
 
 
+FlatOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--flat",
+        help="A flat CRM export (.csv, .csv.gz or .parquet): one row per lead, its attributes, "
+        "activity columns and a converted flag. Instead of --data.",
+        dir_okay=False,
+    ),
+]
+AllowOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow-column",
+        help="Keep this column although the leakage guard flags it: a knowing decision, recorded "
+        "in the report (repeat for more).",
+    ),
+]
+
+
+def _one_input(data: Path | None, flat: Path | None) -> None:
+    if (data is None) == (flat is None):
+        raise typer.BadParameter("give either --data DIR (event history) or --flat FILE")
+
+
+def _flat_only(flat: Path | None, **given) -> None:
+    used = [f"--{name.replace('_', '-')}" for name, value in given.items() if value]
+    if flat is None and used:
+        raise typer.BadParameter(f"{', '.join(used)} only apply with --flat FILE")
+
+
 @_command
 def train(
-    data: DataOption,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            "-d",
+            help="Folder with accounts, leads, events and stages (.parquet, .csv or .csv.gz).",
+            exists=True,
+            file_okay=False,
+        ),
+    ] = None,
+    flat: FlatOption = None,
+    target: Annotated[
+        str | None,
+        typer.Option(help="With --flat: the converted flag (1/0, yes/no, true/false)."),
+    ] = None,
+    id: Annotated[
+        str | None,
+        typer.Option("--id", help="With --flat: the lead's key column (never a feature)."),
+    ] = None,
+    time: Annotated[
+        str | None,
+        typer.Option(
+            "--time",
+            help="With --flat: the lead's date (e.g. created); validation by time instead of "
+            "stratified folds.",
+        ),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(help="With --flat: a column to leave out (repeat for more)."),
+    ] = None,
+    positive: Annotated[
+        str | None,
+        typer.Option(help="With --flat: the target value meaning converted, if not yes/true/1."),
+    ] = None,
+    allow_column: AllowOption = None,
     config: ConfigOption = None,
     now: NowOption = None,
     plots: Annotated[
@@ -264,34 +329,69 @@ def train(
         ),
     ] = True,
 ) -> None:
-    """Train, calibrate and test a model against the rule score; log the run to MLflow, register
-    the model as 'challenger' and export it (tracking.export_dir).
+    """Train, calibrate and test a model; log the run to MLflow, register the model as
+    'challenger' and export it (tracking.export_dir).
 
-    Prints the head-to-head table on the test window. With too few conversions (cold start)
-    nothing is registered: the reason is printed and the exit code is 0, as the rule score remains
-    the answer.
+    With --data (event history) the model is tested against the rule score on a later window;
+    with --flat FILE --target COLUMN on a flat export, validated by time (--time) or by
+    stratified cross-validation. The leakage guard runs first on both and its report is
+    printed; flagged columns are left out unless given with --allow-column. With too little
+    data (cold start) nothing is registered: the reason is printed and the exit code is 0.
     """
     import tempfile
-    import time
+    import time as clock
 
-    from leadml.data import load_data
-    from leadml.modelcard import comparison_table, format_value
-    from leadml.reports import build_report, training_scores, write_report
     from leadml.tracking import log_training
-    from leadml.training import train as train_model
 
-    start = time.perf_counter()
-    loaded = load_data(data, load_settings(config), now=now)
-    result = train_model(loaded)
+    _one_input(data, flat)
+    _flat_only(flat, target=target, id=id, time=time, exclude=exclude, positive=positive)
+    if flat is not None and target is None:
+        raise typer.BadParameter("--flat needs --target COLUMN (the converted flag)")
+    settings = load_settings(config)
+    allow = allow_column or []
+    start = clock.perf_counter()
     with tempfile.TemporaryDirectory(prefix="leadml-report-") as folder:
         written = None
-        if report and result.trained:
-            written = write_report(
-                build_report(loaded, training_scores(result), title="Training run: test window"),
-                folder,
-            ).parent
-        tracked = log_training(result, source=data, plots=plots, report=written)
-    total = time.perf_counter() - start
+        if flat is not None:
+            from leadml.flat import train_flat
+
+            result = train_flat(flat, target, id=id, time=time, exclude=exclude or [],
+                                allow=allow, positive=positive, settings=settings)  # fmt: skip
+            typer.echo(result.flat.quality.format() + "\n")
+            typer.echo(_roles_line(result.flat.columns) + "\n")
+        else:
+            from leadml.data import load_data
+            from leadml.reports import build_report, training_scores, write_report
+            from leadml.training import train as train_model
+
+            loaded = load_data(data, settings, now=now)
+            result = train_model(loaded, allow=allow)
+            if report and result.trained:
+                scores = training_scores(result)
+                page = build_report(loaded, scores, title="Training run: test window")
+                written = write_report(page, folder).parent
+        typer.echo(result.leakage.format() + "\n")
+        tracked = log_training(result, source=flat or data, plots=plots, report=written)
+    _report_training(result, tracked, clock.perf_counter() - start)
+
+
+def _roles_line(columns: pd.DataFrame) -> str:
+    used = columns[columns["used"]]["role"].value_counts()
+    unused = columns[~columns["used"]]
+    reasons = unused["leakage"].where(unused["leakage"] == "", "leakage guard")
+    reasons = reasons.where(reasons != "", unused["role"]).value_counts()
+    return (
+        f"Columns: {int(columns['used'].sum())} used ("
+        + ", ".join(f"{role} {n}" for role, n in used.items())
+        + "); not used: "
+        + ", ".join(f"{why} {n}" for why, n in reasons.items())
+    )
+
+
+def _report_training(result, tracked, total: float) -> None:
+    from leadml.modelcard import comparison_table, format_value
+
+    flat = result.flat is not None
     typer.echo(result.windows.map(format_value).to_string() + "\n")
     where = f"run {tracked.run_id} in {tracked.tracking_uri} (experiment {tracked.experiment!r})"
     if not result.trained:
@@ -300,14 +400,20 @@ def train(
     table = comparison_table(result.evaluation.metrics, tracked.champion_metrics)
     if tracked.champion_version is not None:
         table = table.rename(columns={"champion": f"champion v{tracked.champion_version}"})
-    typer.echo("Test window, same rows for all:\n" + table.map(format_value).to_string() + "\n")
+    title = (
+        "Out of fold (every row predicted by a model that never saw it):"
+        if result.validation == "cross-validation"
+        else "Test window, same rows for all:"
+    )
+    typer.echo(f"{title}\n" + table.map(format_value).to_string() + "\n")
     if tracked.champion_note:
         typer.echo(f"Champion: {tracked.champion_note}\n")
     typer.echo(f"{where}")
     typer.echo(f"registered {tracked.model_name} version {tracked.model_version} as 'challenger'"
                f"; exported to {tracked.export_path}")  # fmt: skip
+    step = "leadml promote --flat" if flat else "leadml promote"
     typer.echo(f"{total:.1f} s in all, of which MLflow {tracked.mlflow_seconds:.1f} s "
-               f"({tracked.mlflow_seconds / total:.0%}); next: leadml promote")  # fmt: skip
+               f"({tracked.mlflow_seconds / total:.0%}); next: {step}")  # fmt: skip
 
 
 def _log_nightly_report(data, scores: Path, rules, run_id: str) -> list[str]:
@@ -382,6 +488,9 @@ def promote(
             min=1, help="Make this version the champion without the gate (roll back or forward)."
         ),
     ] = None,
+    flat: Annotated[
+        bool, typer.Option("--flat", help="Promote the flat-export model (flat.model_name).")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Make the challenger the champion if it passes the promotion gate (tracking.promotion),
@@ -397,8 +506,13 @@ def promote(
         if len(checks):
             typer.echo(checks.drop(columns="reason").map(format_value).to_string(index=False))
 
+    settings = load_settings(config)
+    if flat:
+        from leadml.flat import flat_settings
+
+        settings = flat_settings(settings)
     try:
-        decision = promote_model(load_settings(config), version)
+        decision = promote_model(settings, version)
     except PromotionRefused as refused:
         show(refused.promotion.checks)
         raise
@@ -415,24 +529,40 @@ def promote(
 
 @_command
 def score(
-    data: DataOption,
-    as_of: Annotated[
-        str,
-        typer.Option(
-            "--as-of",
-            help="Score the leads open at this instant "
-            "(UTC; a date means its midnight). Only data strictly before it counts.",
-        ),
-    ],
     out: Annotated[
         Path,
         typer.Option(
-            help="Output folder; the scores go to "
+            help="With --data: output folder; the scores go to "
             "OUT/as_of=YYYY-MM-DD/part-0.parquet, replacing that date's partition "
-            "atomically.",
-            file_okay=False,
+            "atomically. With --flat: the scores file (.parquet, .csv or .csv.gz), "
+            "replaced atomically.",
         ),
     ],
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            "-d",
+            help="Folder with accounts, leads, events and stages (.parquet, .csv or .csv.gz).",
+            exists=True,
+            file_okay=False,
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="With --data: score the leads open at this instant "
+            "(UTC; a date means its midnight). Only data strictly before it counts.",
+        ),
+    ] = None,
+    flat: FlatOption = None,
+    id: Annotated[
+        str | None,
+        typer.Option(
+            "--id", help="With --flat: the column naming each row (default: the model's --id)."
+        ),
+    ] = None,
     model: Annotated[
         str | None,
         typer.Option(
@@ -461,6 +591,8 @@ def score(
 ) -> None:
     """Nightly scoring: probability, tier and top reasons for every open lead, next to the rule
     score, with a run summary (tiers, agreement, expected conversions, drift) and a funnel report.
+    With --flat FILE: probability, tier and rank for every row of a flat export, with the flat
+    model (flat.model_name; the registry's champion by default).
 
     Exit codes: 0 done (drift and other warnings are logged), 2 configuration or rules file,
     3 input data invalid (nothing written), 4 model and features do not match, 5 no model to
@@ -472,6 +604,16 @@ def score(
 
     from leadml.data import load_data
     from leadml.scoring import score_to
+
+    _one_input(data, flat)
+    _flat_only(flat, id=id)
+    if flat is not None:
+        _score_flat(flat, out, model, load_settings(config), id, top)
+        return
+    if as_of is None:
+        raise typer.BadParameter("--data needs --as-of DATE")
+    if out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"--out {out} is a file; with --data it names a folder")
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
@@ -507,5 +649,25 @@ def score(
                    "agreement", "top_reasons"]  # fmt: skip
         with pd.option_context("display.max_colwidth", 90, "display.width", 200):
             typer.echo("\n" + head[columns].to_string(index=False))
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+
+
+def _score_flat(flat: Path, out: Path, model, settings, id: str | None, top: int) -> None:
+    from leadml.flat import score_flat_to
+
+    result = score_flat_to(flat, out, model, settings, id=id)
+    scores = result.scores
+    typer.echo(f"{len(scores):,} rows of {result.source} scored with {result.model.name} "
+               f"v{result.model.version}; expected conversions "
+               f"{scores['mql_probability'].sum():,.1f} -> {result.path}")  # fmt: skip
+    tiers = scores["model_tier"].value_counts().sort_index()
+    typer.echo("tiers: " + ", ".join(f"{t} {n:,}" for t, n in tiers.items()))
+    if top:
+        head = scores.nsmallest(top, "model_rank")
+        columns = [scores.columns[0], "mql_probability", "model_tier", "model_rank"]
+        typer.echo("\n" + head[columns].to_string(index=False))
+    for finding in result.quality.findings:
+        typer.echo(f"note: {finding.format()}", err=True)
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)

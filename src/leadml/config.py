@@ -411,10 +411,106 @@ class ModelSettings(_Strict):
     )
     # Isotonic calibration overfits on few positives; below this many it is not tried.
     isotonic_min_positives: int = Field(default=500, ge=0)
-    # Cold start: with fewer conversions than this in the training window, no model is
-    # registered and the rule score remains the answer.
+    # Data sufficiency (both inputs): with fewer rows or fewer conversions (or non-conversions)
+    # than this to train on, no model is registered and the rule score remains the answer.
+    min_training_rows: int = Field(default=500, ge=1)
     min_training_positives: int = Field(default=100, ge=1)
     random_state: int = 0
+
+
+Role = Literal["numeric", "categorical", "boolean", "date", "identifier", "free_text", "ignore"]
+
+
+def _default_placeholders() -> tuple[str, ...]:
+    # Form defaults and spreadsheet markers that mean "no answer"; compared ignoring case and
+    # surrounding spaces. Empty strings are always missing.
+    return ("Select", "N/A", "NA", "#N/A", "null", "None", "nan", "-", "--", "?")
+
+
+class FlatSettings(_Strict):
+    """Flat CRM exports (``leadml train --flat``): one row per lead, its attributes, aggregated
+    activity columns and a converted flag.
+
+    Column roles are inferred from the values; ``roles`` overrides them by column name.
+    """
+
+    # Column -> role (numeric, categorical, boolean, date, identifier, free_text, ignore).
+    roles: dict[str, Role] = Field(default_factory=dict)
+    placeholders: tuple[str, ...] = Field(default_factory=_default_placeholders)
+    # Spellings of yes/no (ignoring case): a column whose values are all among them is boolean.
+    true_values: tuple[str, ...] = ("yes", "y", "true", "t", "1")
+    false_values: tuple[str, ...] = ("no", "n", "false", "f", "0")
+    # A column is numeric (or a date) when at least this share of its present values parse as
+    # one; the others are mixed types, reported and read as missing.
+    parse_min_share: float = Field(default=0.95, gt=0.5, le=1)
+    # Text whose values average at least this many characters, mostly distinct, is free text
+    # (notes, comments): reported, not modelled.
+    free_text_min_length: int = Field(default=40, ge=1)
+    # Validation without a time column: stratified folds, every row predicted out of fold.
+    cv_folds: int = Field(default=5, ge=2)
+    # Share of the rows a model is calibrated on (held out from its fit), and, with a time
+    # column, share of the latest rows it is tested on.
+    calibration_share: float = Field(default=0.2, gt=0, lt=0.5)
+    test_share: float = Field(default=0.2, gt=0, lt=0.5)
+    # Models trained on flat exports are registered under their own name: they take an export's
+    # columns, not the event features, so they must never become the nightly scorer's champion.
+    model_name: str = "leadml-mql-flat"
+
+    @model_validator(mode="after")
+    def _yes_is_not_no(self) -> FlatSettings:
+        both = {v.lower() for v in self.true_values} & {v.lower() for v in self.false_values}
+        if both:
+            raise ValueError(f"true_values and false_values share {sorted(both)}")
+        return self
+
+
+def _default_post_outcome_names() -> tuple[str, ...]:
+    # Words of column names that are usually filled in after contact or after the outcome
+    # (a sales status or stage, tags, a lead quality set by a rep, deal and call fields), and
+    # "last"/"latest": in an export, such fields describe the lead when it was exported, which
+    # for old leads is after they converted or not.
+    return (
+        "status",
+        "stage",
+        "tag",
+        "quality",
+        "closed",
+        "won",
+        "lost",
+        "duration",
+        "outcome",
+        "disposition",
+        "last",
+        "latest",
+    )
+
+
+class LeakageSettings(_Strict):
+    """The leakage guard, run before every training (flat exports and the event features).
+
+    A flagged column is left out unless listed in ``allow`` (or ``--allow-column``).
+    """
+
+    # Out-of-fold ROC AUC of one column's values alone at or above this: "almost perfect".
+    max_single_column_auc: float = Field(default=0.95, gt=0.5, le=1)
+    # Values whose rows have the rarer outcome at least this often are "pure"; a column whose
+    # pure values hold at least max_pure_share of all rows with that outcome is flagged.
+    purity: float = Field(default=0.95, gt=0.5, le=1)
+    max_pure_share: float = Field(default=0.25, gt=0, le=1)
+    # Filled in for one class at most this fraction as often as for the other (e.g. 0.05: a
+    # deal amount present for 30% of converted leads and under 1.5% of the others).
+    presence_ratio: float = Field(default=0.05, ge=0, lt=1)
+    # A value (or a presence pattern) needs this many rows before it can count as evidence.
+    min_rows_per_value: int = Field(default=20, ge=1)
+    # (Almost) one value per lead: an identifier, which lets a model memorise rows.
+    identifier_unique_share: float = Field(default=0.95, gt=0.5, le=1)
+    # Whole words of column names (ignoring case and a plural s); phrases match word runs.
+    post_outcome_names: tuple[str, ...] = Field(default_factory=_default_post_outcome_names)
+    # Columns kept although flagged: a knowing decision, recorded in the report.
+    allow: tuple[str, ...] = ()
+    # The statistics use at most this many rows (sampled) and this many folds.
+    max_rows: int = Field(default=200_000, ge=1_000)
+    folds: int = Field(default=5, ge=2)
 
 
 class EvaluationSettings(_Strict):
@@ -553,6 +649,8 @@ class Settings(_Strict):
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    flat: FlatSettings = Field(default_factory=FlatSettings)
+    leakage: LeakageSettings = Field(default_factory=LeakageSettings)
 
 
 def load_settings(path: str | Path | None = None) -> Settings:

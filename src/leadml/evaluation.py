@@ -267,45 +267,55 @@ class Evaluation:
 def evaluate(test: pd.DataFrame, settings: EvaluationSettings) -> Evaluation:
     """Measure the model and the rule score on the same test rows.
 
-    ``test`` has ``label``, ``model_probability``, ``rule_score`` (raw points, for ranking),
-    ``rule_probability`` (the points mapped to a probability on the calibration window),
-    ``rule_mql`` and ``as_of``, plus any segment columns.
+    ``test`` has ``label``, ``model_probability`` and, for the comparison with the rules,
+    ``rule_score`` (raw points, for ranking), ``rule_probability`` (the points mapped to a
+    probability on the calibration window) and ``rule_mql``; ``as_of`` for the per-week
+    capacity, plus any segment columns. Without ``rule_score`` (a flat export has no rule
+    score) only the model is measured; without ``as_of``, capacity is by share only.
     """
     y = test["label"].to_numpy(dtype=int)
-    model, rules = test["model_probability"].to_numpy(), test["rule_probability"].to_numpy()
+    model = test["model_probability"].to_numpy()
+    has_rules = "rule_score" in test.columns
     bins = settings.calibration_bins
     metrics = {f"model_{k}": v for k, v in probability_metrics(y, model, bins).items()}
-    metrics |= {f"rules_{k}": v for k, v in probability_metrics(y, rules, bins).items()}
-    # Ranking by raw points; the mapped probability only ties or reorders nothing.
-    metrics |= {f"rules_points_{k}": v for k, v in ranking_metrics(y, test["rule_score"]).items()}
-    duel = head_to_head(y, model, test["rule_mql"].to_numpy(dtype=bool))
-    for who in ("model", "rules"):
-        metrics[f"{who}_conversions_at_rule_mql_volume"] = float(duel.loc[who, "conversions"])
-        metrics[f"{who}_mql_conversion_rate"] = float(duel.loc[who, "mql_conversion_rate"])
+    scores = {"model": model}
+    tables: dict[str, pd.DataFrame] = {}
+    if has_rules:
+        rules = test["rule_probability"].to_numpy()
+        metrics |= {f"rules_{k}": v for k, v in probability_metrics(y, rules, bins).items()}
+        # Ranking by raw points; the mapped probability only ties or reorders nothing.
+        metrics |= {
+            f"rules_points_{k}": v for k, v in ranking_metrics(y, test["rule_score"]).items()
+        }
+        duel = head_to_head(y, model, test["rule_mql"].to_numpy(dtype=bool))
+        for who in ("model", "rules"):
+            metrics[f"{who}_conversions_at_rule_mql_volume"] = float(duel.loc[who, "conversions"])
+            metrics[f"{who}_mql_conversion_rate"] = float(duel.loc[who, "mql_conversion_rate"])
+        tables["head_to_head"] = duel.reset_index()
+        scores["rules"] = test["rule_score"].to_numpy()
     capacity = []
-    for who, score in (("model", model), ("rules", test["rule_score"].to_numpy())):
+    for who, score in scores.items():
         table = at_capacity(y, score, settings.capacity_fractions).assign(scored_by=who)
         capacity.append(table)
         for row in table.itertuples():
             metrics[f"{who}_recall_at_{row.capacity:g}"] = float(row.recall)
             metrics[f"{who}_precision_at_{row.capacity:g}"] = float(row.precision)
-        for per_week in settings.capacity_per_week:
+        for per_week in settings.capacity_per_week if "as_of" in test.columns else ():
             column = "model_probability" if who == "model" else "rule_score"
             figures = per_week_capacity(test, column, per_week)
             metrics[f"{who}_recall_at_{per_week}_per_week"] = figures["recall"]
             metrics[f"{who}_precision_at_{per_week}_per_week"] = figures["precision"]
     segments = [s for s in settings.segments if s in test.columns]
-    tables = {
-        "head_to_head": duel.reset_index(),
-        "capacity": pd.concat(capacity, ignore_index=True),
-        "gains_model": gains_table(y, model),
-        "gains_rules": gains_table(y, test["rule_score"].to_numpy()),
-        "reliability_model": reliability_table(y, model, bins),
-        "reliability_rules": reliability_table(y, rules, bins),
-        "segments": by_segment(
-            test, segments, {"model": "model_probability", "rules": "rule_score"}
-        ),
-    }
+    tables["capacity"] = pd.concat(capacity, ignore_index=True)
+    tables["gains_model"] = gains_table(y, model)
+    tables["reliability_model"] = reliability_table(y, model, bins)
+    if has_rules:
+        tables["gains_rules"] = gains_table(y, test["rule_score"].to_numpy())
+        tables["reliability_rules"] = reliability_table(
+            y, test["rule_probability"].to_numpy(), bins
+        )
+    columns = {"model": "model_probability"} | ({"rules": "rule_score"} if has_rules else {})
+    tables["segments"] = by_segment(test, segments, columns)
     metrics["test_rows"] = float(len(test))
     metrics["test_positives"] = float(y.sum())
     return Evaluation(metrics, tables)

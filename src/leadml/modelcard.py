@@ -44,8 +44,9 @@ def comparison_table(
 ) -> pd.DataFrame:
     """Model against rule score (and the current champion, when given) on the test window.
 
-    One row per measure; columns ``model``, ``rules`` and, with ``champion`` (metric name →
-    value, on the same test rows), ``champion``.
+    One row per measure; columns ``model``, ``rules`` (left out when no rule score was measured,
+    as for a flat export) and, with ``champion`` (metric name → value, on the same test rows),
+    ``champion``.
 
     Examples
     --------
@@ -81,7 +82,10 @@ def comparison_table(
             if champion:
                 row["champion"] = math.nan
             rows.append(row)
-    return pd.DataFrame(rows).set_index("measure")
+    table = pd.DataFrame(rows).set_index("measure")
+    if not any(k.startswith("rules_") for k in metrics):
+        table = table.drop(columns="rules")
+    return table
 
 
 def format_value(value, floatfmt: str = ".4f") -> str:
@@ -144,7 +148,28 @@ def model_card(
     lines = [f"# Model card: {title}", ""]
     if run_id:
         lines += [f"MLflow run `{run_id}`.", ""]
-    lines += [
+    flat = getattr(result, "flat", None)
+    if flat is not None:
+        lines += _flat_data(result)
+    else:
+        lines += _event_data(result, target, horizon)
+    lines += _leakage(result)
+    if not result.trained:
+        lines += [
+            "## No model",
+            "",
+            f"**Cold start:** {result.cold_start}.",
+            "",
+            "Score leads with the rule score until enough conversions have accumulated, then "
+            "retrain.",
+            "",
+        ]
+        return "\n".join(lines)
+    return "\n".join(lines + _model_and_test(result, champion, champion_version, champion_note))
+
+
+def _event_data(result: TrainingResult, target: str, horizon: int) -> list[str]:
+    return [
         "## What it predicts",
         "",
         f"The probability that an open lead reaches **{target}** within **{horizon} days** of the "
@@ -159,35 +184,75 @@ def model_card(
         windows_text(result.windows),
         "",
     ]
-    if not result.trained:
-        lines += [
-            "## No model",
-            "",
-            f"**Cold start:** {result.cold_start}.",
-            "",
-            "Score leads with the rule score until enough conversions have accumulated, then "
-            "retrain.",
-            "",
-        ]
-        return "\n".join(lines)
+
+
+def _flat_data(result: TrainingResult) -> list[str]:
+    flat = result.flat
+    columns = flat.columns
+    used = int(columns["used"].sum())
+    how = (
+        f"by time ({flat.time}): trained on the earliest rows, calibrated on the next, tested on "
+        "the latest"
+        if result.validation == "time"
+        else f"by {int(result.evaluation.metrics.get('cv_folds', 0)) or 'k'}-fold stratified "
+        "cross-validation: every row predicted by a model (searched, fitted and calibrated) "
+        "that never saw it"
+        if result.evaluation is not None
+        else "by stratified cross-validation"
+    )
+    return [
+        "## What it predicts",
+        "",
+        f"The probability that a lead converts (`{flat.target}` = `{flat.positive}`), from the "
+        f"columns of a flat export like `{flat.source}`, each read the way it was in training.",
+        "",
+        "## Data",
+        "",
+        f"`{flat.source}`: {flat.rows:,} rows, {flat.rows_used:,} with a target"
+        + (" and a date" if flat.time else "")
+        + f"; {used} of {len(columns)} columns used (roles in `tables/columns.csv`, data "
+        f"quality in `data_quality.md`: {len(flat.quality.findings)} finding(s)). Validated "
+        f"{how}.",
+        "",
+        windows_text(result.windows),
+        "",
+    ]
+
+
+def _leakage(result: TrainingResult) -> list[str]:
+    leakage = getattr(result, "leakage", None)
+    if leakage is None:
+        return []
+    return ["## Leakage guard", "", leakage.markdown(), ""]
+
+
+def _model_and_test(result, champion, champion_version, champion_note) -> list[str]:
+    flat = getattr(result, "flat", None)
+    by_time = getattr(result, "validation", "time") == "time"
     calibration = result.calibration
     method = calibration.loc[0, "method"] if calibration is not None and len(calibration) else "?"
     params = ", ".join(f"{k.split('__')[-1]}={v}" for k, v in result.params.items()) or "defaults"
-    lines += [
+    lines = [
         "## Model",
         "",
-        f"- Family: {result.family} ({params}), chosen by time-ordered cross-validated log loss.",
-        f"- Calibration: {method}, fitted on the calibration window "
+        f"- Family: {result.family} ({params}), chosen by "
+        f"{'time-ordered' if by_time else 'stratified'} cross-validated "
+        "log loss.",
+        f"- Calibration: {method}, fitted on the calibration "
+        f"{'window' if by_time else 'rows'} "
         "(`CalibratedClassifierCV` around the frozen model).",
-        f"- Features: {len(result.feature_names)} "
-        "(see `metadata.json`; no e-mail, name or other personal data).",
+        f"- {'Export columns read' if flat is not None else 'Features'}: "
+        f"{len(result.feature_names)} (see `metadata.json`; no e-mail, name or other personal "
+        "data).",
         "",
-        "## Test window: model against the rule score",
+        "## Validation: the model on rows it never saw"
+        if flat is not None
+        else "## Test window: model against the rule score",
         "",
     ]
     metrics = result.evaluation.metrics
     lines += [
-        f"{int(metrics.get('test_rows', 0)):,} snapshot rows, "
+        f"{int(metrics.get('test_rows', 0)):,} {'rows' if flat is not None else 'snapshot rows'}, "
         f"{int(metrics.get('test_positives', 0)):,} conversions.",
         "",
         _markdown(comparison_table(metrics, champion)),
@@ -197,22 +262,38 @@ def model_card(
         lines += [f"Champion: version {champion_version}, scored on the same test rows.", ""]
     if champion_note:
         lines += [f"Champion: {champion_note}", ""]
+    caveats = [
+        "- A flat export is a snapshot taken after many outcomes were known: the leakage guard "
+        "catches the usual post-outcome columns, not every one; read the column list before "
+        "trusting the figures.",
+        "- Recent leads in an export may not have had time to convert yet; they count as not "
+        "converted.",
+    ]
     lines += [
         "## Caveats",
         "",
+        *(caveats if flat is not None else []),
         "- Probabilities are calibrated on a past window; if the lead mix or the funnel changes, "
         "recheck calibration (expected calibration error) before acting on absolute values.",
-        "- The rule score's probability metrics use its points mapped to a probability on the "
-        "calibration window; its ranking metrics use the raw points.",
+        *(
+            [
+                "- The rule score's probability metrics use its points mapped to a probability on "
+                "the calibration window; its ranking metrics use the raw points."
+            ]
+            if any(k.startswith("rules_") for k in metrics)
+            else []
+        ),
         "- Segments with few leads or conversions have noisy metrics; see `segments.csv`.",
         "- Associations, not causes: a feature that raises the score is not a lever that raises "
         "conversion.",
         f"- Trained on history up to {_last(result.windows)}; retrain regularly.",
         "",
     ]
-    return "\n".join(lines)
+    return lines
 
 
 def _last(windows: pd.DataFrame) -> str:
+    if "last_snapshot" not in windows:
+        return "the export's date"
     last = windows["last_snapshot"].max()
     return f"{last:%Y-%m-%d}" if pd.notna(last) else "?"

@@ -66,7 +66,7 @@ def reliability_figure(evaluation: Evaluation) -> Figure:
     """
     fig, (ax,) = _figure(6.0, 5.5)
     top = 0.0
-    for who in ("model", "rules"):
+    for who in _scored(evaluation):
         table = evaluation.tables[f"reliability_{who}"]
         ece = evaluation.metrics.get(f"{who}_ece", float("nan"))
         ax.plot(
@@ -92,11 +92,18 @@ def reliability_figure(evaluation: Evaluation) -> Figure:
     return fig
 
 
+def _scored(evaluation: Evaluation) -> tuple[str, ...]:
+    """The model, and the rule score when it was measured (a flat export has none)."""
+    return ("model", "rules") if "reliability_rules" in evaluation.tables else ("model",)
+
+
 def gains_figure(evaluation: Evaluation) -> Figure:
     """Lift by decile (left) and cumulative gains (right), model and rule score."""
     fig, (lift_ax, gain_ax) = _figure(11.0, 4.5, ncols=2)
-    width = 0.4
-    for offset, who in ((-width / 2, "model"), (width / 2, "rules")):
+    scored = _scored(evaluation)
+    width = 0.8 / len(scored)
+    for offset, who in zip((-width / 2, width / 2) if len(scored) == 2 else (0.0,), scored,
+                           strict=True):  # fmt: skip
         table = evaluation.tables[f"gains_{who}"]
         lift_ax.bar(
             table["decile"] + offset,
@@ -136,7 +143,7 @@ def roc_pr_figure(test: pd.DataFrame) -> Figure:
     fig, (roc_ax, pr_ax) = _figure(11.0, 4.5, ncols=2)
     both = len(np.unique(y)) == 2
     for who, column in (("model", "model_probability"), ("rules", "rule_score")):
-        if not both:
+        if not both or column not in test.columns:  # a flat export has no rule score
             break
         score = test[column].to_numpy(dtype=float)
         fpr, tpr, _ = roc_curve(y, score)

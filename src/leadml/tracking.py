@@ -86,7 +86,11 @@ REPORT_PATH = "report"  # where a run's funnel report goes among its artifacts
 WINDOWS = ("train", "calibration", "test")
 #: Types a stored model may reference beyond skops' defaults: library internals only.
 _SAFE_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
-_SAFE_TYPES = frozenset({"functools.partial"})  # skops checks the function it wraps separately
+_SAFE_TYPES = frozenset({
+    "functools.partial",  # skops checks the function it wraps separately
+    # The column handling of flat-export models: leadml's own class, whose state is plain data.
+    "leadml.flat.preprocess.FlatPreprocessor",
+})  # fmt: skip
 _REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "numpy", "scipy", "pandas")
 
 
@@ -293,8 +297,8 @@ def _log_lineage(result: TrainingResult, experiment: str, source) -> None:
         tags = {
             "rows": str(len(frame)),
             "positives": str(int(frame["label"].sum())) if "label" in frame else "",
-            "first_snapshot": f"{row['first_snapshot']}",
-            "last_snapshot": f"{row['last_snapshot']}",
+            "first_snapshot": f"{row.get('first_snapshot', '')}",
+            "last_snapshot": f"{row.get('last_snapshot', '')}",
         }
         mlflow.log_input(dataset, context=window, tags=tags)
 
@@ -327,9 +331,12 @@ def load_model_file(path: str | os.PathLike):
     return skops.io.load(path, trusted=trusted_types(path))
 
 
-def _requirements() -> list[str]:
+def _requirements(result: TrainingResult | None = None) -> list[str]:
+    """Pinned requirements of a logged model; a flat-export model also needs leadml itself (its
+    first step is :class:`leadml.flat.FlatPreprocessor`)."""
+    packages = (*_REQUIREMENTS, "leadml") if _is_flat(result) else _REQUIREMENTS
     pins = []
-    for package in _REQUIREMENTS:
+    for package in packages:
         try:
             pins.append(f"{package}=={installed_version(package)}")
         except PackageNotFoundError:
@@ -339,6 +346,27 @@ def _requirements() -> list[str]:
 
 # --------------------------------------------------------------------------------------------
 # Logging a training run
+
+
+def _is_flat(result: TrainingResult | None) -> bool:
+    return getattr(result, "flat", None) is not None
+
+
+def _target_text(result: TrainingResult) -> str:
+    """What the model predicts, in a few words."""
+    if _is_flat(result):
+        return f"{result.flat.target} = {result.flat.positive!r} ({result.flat.source})"
+    target = result.settings.target
+    return f"{target.stage} within {target.horizon_days} days"
+
+
+def _test_window_text(result: TrainingResult) -> str:
+    """The test rows: their date span, or how they were predicted when they have none."""
+    test = result.windows.loc["test"]
+    first, last = test.get("first_snapshot"), test.get("last_snapshot")
+    if first is None or pd.isna(first):
+        return f"{getattr(result, 'validation', 'time')}, {int(test['rows']):,} rows"
+    return f"{first:%Y-%m-%d}..{last:%Y-%m-%d}"
 
 
 class _Timer:
@@ -362,15 +390,13 @@ def _fmt(value: float | None) -> str:
 
 def _gate_tags(result: TrainingResult, run_id: str, champion: TrackedRun) -> dict[str, str]:
     metrics = result.evaluation.metrics
-    test = result.windows.loc["test"]
     tags = {
         "leadml.run_id": run_id,
         "leadml.family": str(result.family),
-        "leadml.target": f"{result.settings.target.stage} within "
-        f"{result.settings.target.horizon_days} days",
-        "leadml.test_window": (
-            f"{test['first_snapshot']:%Y-%m-%d}..{test['last_snapshot']:%Y-%m-%d}"
-        ),
+        "leadml.target": _target_text(result),
+        "leadml.test_window": _test_window_text(result),
+        "leadml.validation": getattr(result, "validation", "time"),
+        "leadml.input": "flat" if _is_flat(result) else "events",
     }
     frames = getattr(result, "frames", None) or {}
     if "test" in frames:
@@ -401,6 +427,15 @@ def _score_champion(client: MlflowClient, result: TrainingResult, tracked: Track
         return  # no registered model, or no champion yet
     tracked.champion_version = int(champion.version)
     test = (getattr(result, "frames", None) or {}).get("test")
+    if getattr(result, "validation", "time") == "cross-validation":
+        # Out-of-fold rows are every row of the export: the champion may have trained on them,
+        # so its figures on them would flatter it; there is no like-for-like comparison.
+        tracked.champion_note = (
+            "not compared: the challenger was validated by cross-validation on every row, which "
+            "the champion may have been trained on; compare them on a later export, or promote "
+            "explicitly with --version"
+        )
+        return
     if test is None:
         tracked.champion_note = "not compared: the training result kept no test features"
         return
@@ -509,7 +544,7 @@ def log_training(
                     name="model",
                     signature=signature,
                     input_example=example,
-                    pip_requirements=_requirements(),
+                    pip_requirements=_requirements(result),
                     pyfunc_predict_fn="predict_proba",
                     skops_trusted_types=types,
                 )
@@ -543,6 +578,8 @@ def log_training(
 
 def _run_name(result: TrainingResult) -> str:
     target = f"{result.settings.target.stage}@{result.settings.target.horizon_days}d"
+    if _is_flat(result):
+        target = f"flat {result.flat.source}: {result.flat.target}"
     if not result.trained:
         return f"cold start {target}"
     return f"{result.family} {target}"
@@ -552,6 +589,7 @@ def _write_artifacts(result: TrainingResult, folder: Path, plots: bool = True) -
     """Plots (PNG) and tables (CSV) in ``folder``; no lead ids, e-mails or names."""
     (folder / "tables").mkdir(parents=True)
     result.windows.to_csv(folder / "tables" / "windows.csv")
+    _write_checks(result, folder)
     if not result.trained:
         return folder
     from leadml.plots import training_figures
@@ -574,6 +612,22 @@ def _write_artifacts(result: TrainingResult, folder: Path, plots: bool = True) -
     return folder
 
 
+def _write_checks(result: TrainingResult, folder: Path) -> None:
+    """The leakage guard's report and, for a flat export, its data quality and column roles:
+    written for cold starts too, since they often explain them."""
+    leakage = getattr(result, "leakage", None)
+    if leakage is not None:
+        (folder / "leakage.md").write_text("# Leakage guard\n\n" + leakage.markdown() + "\n")
+        (folder / "leakage.json").write_text(json.dumps(leakage.to_dict(), indent=2) + "\n")
+        leakage.to_frame().to_csv(folder / "tables" / "leakage.csv", index=False)
+        leakage.columns.to_csv(folder / "tables" / "leakage_columns.csv", index=False)
+    if _is_flat(result):
+        quality = result.flat.quality
+        (folder / "data_quality.md").write_text("# Data quality\n\n" + quality.markdown() + "\n")
+        quality.to_frame().to_csv(folder / "tables" / "data_quality.csv", index=False)
+        result.flat.columns.to_csv(folder / "tables" / "columns.csv", index=False)
+
+
 def _log_run(result: TrainingResult, tracked: TrackedRun, source, artifacts: Path) -> None:
     settings = result.settings
     tags = {
@@ -581,6 +635,13 @@ def _log_run(result: TrainingResult, tracked: TrackedRun, source, artifacts: Pat
         "leadml.horizon_days": str(settings.target.horizon_days),
         "leadml.model_name": settings.tracking.model_name,
     }
+    tags["leadml.input"] = "flat" if _is_flat(result) else "events"
+    tags["leadml.validation"] = getattr(result, "validation", "time")
+    if _is_flat(result):
+        tags["leadml.target"] = _target_text(result)
+    leakage = getattr(result, "leakage", None)
+    if leakage is not None:
+        tags["leadml.leakage.excluded"] = ", ".join(leakage.excluded)[:5000] or "none"
     if result.cold_start:
         tags["leadml.cold_start"] = result.cold_start
         mlflow.set_tag("mlflow.note.content", f"Cold start: {result.cold_start}")
@@ -589,6 +650,11 @@ def _log_run(result: TrainingResult, tracked: TrackedRun, source, artifacts: Pat
         tags["leadml.champion_version"] = str(tracked.champion_version or "none")
     mlflow.set_tags(tags)
     params = list(flatten_settings(settings).items())
+    if _is_flat(result):
+        about = result.flat.metadata()
+        params += [(f"flat.run.{key}", json.dumps(about[key], default=str)[:PARAM_VALUE_LIMIT])
+                   for key in ("source", "target", "positive", "id_column", "time_column",
+                               "exclude", "rows", "rows_used")]  # fmt: skip
     params += [(f"model.chosen.{k}", json.dumps(v, default=str)) for k, v in result.params.items()]
     if result.calibration is not None and len(result.calibration):
         params.append(("model.chosen.calibration", str(result.calibration.loc[0, "method"])))
@@ -600,6 +666,9 @@ def _log_run(result: TrainingResult, tracked: TrackedRun, source, artifacts: Pat
         metrics[f"{window}_positives"] = float(row["positives"])
     if result.evaluation is not None:
         metrics |= {k: float(v) for k, v in result.evaluation.metrics.items()}
+    if leakage is not None:
+        metrics["leakage_columns_checked"] = float(len(leakage.columns))
+        metrics["leakage_columns_excluded"] = float(len(leakage.excluded))
     for metric, value in (tracked.champion_metrics or {}).items():
         metrics[f"champion_{metric}"] = float(value)
     mlflow.log_metrics(metrics)
@@ -626,8 +695,7 @@ def _register(client: MlflowClient, result: TrainingResult, tracked: TrackedRun,
         description=(
             f"{result.family}, ROC AUC {metrics['model_roc_auc']:.3f} vs rules "
             f"{metrics.get('rules_points_roc_auc', math.nan):.3f}, ECE {metrics['model_ece']:.4f}"
-            f" on the test window {result.windows.loc['test', 'first_snapshot']:%Y-%m-%d}.."
-            f"{result.windows.loc['test', 'last_snapshot']:%Y-%m-%d}"
+            f" on the test rows ({_test_window_text(result)}); predicts {_target_text(result)}"
         ),
     )
     for key, value in _gate_tags(result, tracked.run_id, tracked).items():
@@ -645,9 +713,9 @@ def _metadata(result: TrainingResult, tracked: TrackedRun, types: list[str]) -> 
     example = result.input_example
     windows = {
         window: {
-            "first_snapshot": f"{row['first_snapshot']}",
-            "last_snapshot": f"{row['last_snapshot']}",
-            "snapshots": int(row["snapshots"]),
+            "first_snapshot": f"{row.get('first_snapshot')}",
+            "last_snapshot": f"{row.get('last_snapshot')}",
+            "snapshots": int(row["snapshots"]) if pd.notna(row.get("snapshots")) else None,
             "rows": int(row["rows"]),
             "positives": int(row["positives"]),
         }
@@ -657,9 +725,16 @@ def _metadata(result: TrainingResult, tracked: TrackedRun, types: list[str]) -> 
         k: (None if isinstance(v, float) and math.isnan(v) else float(v))
         for k, v in result.evaluation.metrics.items()
     }
+    leakage = getattr(result, "leakage", None)
     return {
         "name": tracked.model_name,
         "version": tracked.model_version,
+        # What the model reads: "events" (leadml's point-in-time features) or "flat" (the
+        # columns of a flat export, as read by leadml.flat.read_flat).
+        "input": "flat" if _is_flat(result) else "events",
+        "validation": getattr(result, "validation", "time"),
+        "flat": result.flat.metadata() if _is_flat(result) else None,
+        "leakage": leakage.to_dict() if leakage is not None else None,
         "run_id": tracked.run_id,
         "tracking_uri": _without_credentials(tracked.tracking_uri),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -688,7 +763,7 @@ def _metadata(result: TrainingResult, tracked: TrackedRun, types: list[str]) -> 
             "note": tracked.champion_note,
         },
         "leadml_version": _version("leadml"),
-        "requirements": _requirements(),
+        "requirements": _requirements(result),
         # For nightly scoring (leadml.scoring): drift and reasons compare against this.
         "reference": _reference_profile(result),
     }
@@ -865,9 +940,17 @@ def gate_checks(
                         f"{tolerance:g} ({direction} is better)"
                     ),
                 })  # fmt: skip
-    if gate.must_beat_rules:
+    rules = _number(tags, "leadml.rules.roc_auc")
+    if gate.must_beat_rules and tags.get("leadml.input") == "flat" and math.isnan(rules):
+        # A flat export carries no rule score: there is nothing to beat, and the table says so.
+        rows.append({
+            "check": "beats the rule score", "metric": "roc_auc",
+            "challenger": _number(tags, "leadml.challenger.roc_auc"), "reference": rules,
+            "tolerance": 0.0, "passed": True,
+            "reason": "not applicable: no rule score was measured on these rows (flat export)",
+        })  # fmt: skip
+    elif gate.must_beat_rules:
         new = _number(tags, "leadml.challenger.roc_auc")
-        rules = _number(tags, "leadml.rules.roc_auc")
         passed = new > rules
         rows.append({
             "check": "beats the rule score", "metric": "roc_auc", "challenger": new,

@@ -5,22 +5,30 @@ Nothing here knows MLflow; :mod:`leadml.tracking` records what this returns.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.isotonic import IsotonicRegression
+from sklearn.pipeline import Pipeline
 
 from leadml.config import Settings
 from leadml.data import LeadData, load_data
 from leadml.errors import DataError
 from leadml.evaluation import Evaluation, evaluate
+from leadml.leakage import LeakageReport, check_leakage
 from leadml.models import calibrate, search
 from leadml.readers import Source
 from leadml.rules import Rules, load_rules, rule_scores
+from leadml.sufficiency import insufficiency
 from leadml.trainset import TrainingSet, build_trainset
+
+if TYPE_CHECKING:
+    from leadml.flat import FlatSummary
 
 KEYS = ["lead_id", "as_of"]
 WINDOWS = ("train", "calibration", "test")
@@ -33,7 +41,9 @@ class TrainingResult:
     settings: Settings
     windows: pd.DataFrame  # per window: first and last snapshot, rows, positives
     feature_names: list[str]
-    model: CalibratedClassifierCV | None = None
+    # A calibrated classifier taking the feature frame (a flat export's model: a Pipeline whose
+    # first step reads the export's columns).
+    model: CalibratedClassifierCV | Pipeline | None = None
     family: str | None = None
     params: dict = field(default_factory=dict)
     search: pd.DataFrame | None = None
@@ -45,6 +55,13 @@ class TrainingResult:
     # Per window: as_of, the features and label (no keys, no PII): for the datasets' lineage
     # and for scoring the current champion on the same test rows (leadml.tracking).
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # What the leakage guard found before training (columns it left out, and why).
+    leakage: LeakageReport | None = None
+    # How the test rows were predicted: "time" (a later window than training) or
+    # "cross-validation" (every row by a model that did not see it; flat exports without time).
+    validation: str = "time"
+    # Flat exports only: the file, target, column roles and data-quality findings.
+    flat: FlatSummary | None = None
 
     @property
     def trained(self) -> bool:
@@ -77,12 +94,17 @@ def train(
     rules: Rules | str | Path | None = None,
     now: pd.Timestamp | str | None = None,
     trainset: TrainingSet | None = None,
+    allow: Collection[str] = (),
 ) -> TrainingResult:
     """Build the training set, fit and calibrate the best candidate, test it against the rules.
 
     ``rules`` is the rules file the model is compared with (default: ``configs/rules.yaml``);
     ``trainset`` a training set already built from the same data (e.g. to look at it first in a
     notebook), so it is not built twice.
+    The leakage guard (:func:`leadml.leakage.check_leakage`) examines the training window's
+    features first; passthrough columns get every check, leadml's own point-in-time features
+    the single-column one. Flagged features are left out unless in ``allow`` (or
+    ``leakage.allow``).
     """
     data = load_data(source, settings, now=now)
     settings = data.settings
@@ -101,14 +123,18 @@ def train(
             f"{settings.target.horizon_days}-day gap before each of the last two"
         )
     features = [c for c in frame.columns if c not in (*KEYS, "label", "window")]
-    result = TrainingResult(settings, windows, features)
-    positives = int(windows.loc["train", "positives"])
-    needed = settings.model.min_training_positives
-    if positives < needed:
+    leakage = _guard(frame[frame["window"] == "train"], features, settings, allow)
+    features = [f for f in features if f not in leakage.excluded]
+    result = TrainingResult(settings, windows, features, leakage=leakage)
+    short = insufficiency(
+        int(windows.loc["train", "rows"]),
+        int(windows.loc["train", "positives"]),
+        settings.model,
+        "the training window",
+    )
+    if short:
         result.cold_start = (
-            f"only {positives} conversions in the training window (at least {needed} are needed "
-            "for a model to beat the rules reliably): no model was trained or registered; the "
-            "rule score remains the answer"
+            f"{short}: no model was trained or registered; the rule score remains the answer"
         )
         return result
 
@@ -158,6 +184,25 @@ def train(
     result.input_example = parts["test"][features].head(5)
     result.frames = {w: parts[w][["as_of", *features, "label"]] for w in WINDOWS}
     return result
+
+
+def _guard(
+    train: pd.DataFrame, features: list[str], settings: Settings, allow: Collection[str]
+) -> LeakageReport:
+    """The leakage guard on the training window: only passthrough columns come from outside
+    leadml's point-in-time feature code, so only they get every check."""
+    from leadml.features.passthrough import columns as passthrough_columns
+
+    outside = {name for _, _, name in passthrough_columns(settings.features.passthrough)}
+    return check_leakage(
+        train[features],
+        train["label"],
+        settings.leakage,
+        trusted=[f for f in features if f not in outside],
+        groups=train["lead_id"],
+        allow=allow,
+        random_state=settings.model.random_state,
+    )
 
 
 def _describe_windows(frame: pd.DataFrame) -> pd.DataFrame:
