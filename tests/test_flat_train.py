@@ -21,7 +21,7 @@ from leadml.cli import app
 from leadml.errors import DataError
 from leadml.flat import flat_settings, plan_columns, read_flat, score_flat, train_flat
 from leadml.tracking import load_exported, log_training
-from tracking_helpers import scan_for_emails
+from tracking_helpers import scan_for_emails, tracking_uri
 
 runner = CliRunner()
 FAST = fast_settings()
@@ -265,7 +265,7 @@ def test_train_promote_and_score_a_flat_export_from_the_command_line(store, tmp_
     assert sorted(scores["model_rank"]) == list(range(1, 201))
 
     # The logged MLflow model takes the export's columns as text, like the scorer.
-    with _tracking(store.tracking.uri):
+    with tracking_uri(store.tracking.uri):
         pyfunc = mlflow.pyfunc.load_model("models:/leadml-mql-flat@champion")
     frame = read_flat(tmp_path / "new.csv").frame[exported.metadata["feature_names"]]
     assert np.allclose(np.asarray(pyfunc.predict(frame))[:, 1], expected)
@@ -371,15 +371,3 @@ def test_flat_models_have_their_own_registry_name():
     settings = flat_settings(FAST)
     assert settings.tracking.model_name == "leadml-mql-flat"
     assert FAST.tracking.model_name == "leadml-mql"
-
-
-class _tracking:
-    def __init__(self, uri: str):
-        self.uri = uri
-
-    def __enter__(self):
-        self.previous = mlflow.get_tracking_uri()
-        mlflow.set_tracking_uri(self.uri)
-
-    def __exit__(self, *exc):
-        mlflow.set_tracking_uri(self.previous)

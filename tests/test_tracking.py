@@ -35,6 +35,7 @@ from tracking_helpers import (
     make_result,
     scan_for_emails,
     settings_for,
+    tracking_uri,
 )
 
 
@@ -116,7 +117,7 @@ def test_a_training_run_is_logged_registered_and_exported(logged):
     assert aliases == [("challenger", 1)]
 
     # The registered model reloads as a pyfunc and returns probabilities.
-    with _uri(store.tracking.uri):
+    with tracking_uri(store.tracking.uri):
         pyfunc = mlflow.pyfunc.load_model(f"models:/{store.tracking.model_name}@challenger")
     features = result.frames["test"][FEATURES].head(200)
     features = features.assign(industry=features["industry"].astype(str))
@@ -207,20 +208,6 @@ def _artifact_paths(client: MlflowClient, run_id: str, path: str | None = None) 
     for item in client.list_artifacts(run_id, path):
         found |= _artifact_paths(client, run_id, item.path) if item.is_dir else {item.path}
     return found
-
-
-class _uri:
-    """Point fluent MLflow calls at ``uri`` for a block."""
-
-    def __init__(self, uri: str):
-        self.uri = uri
-
-    def __enter__(self):
-        self.previous = mlflow.get_tracking_uri()
-        mlflow.set_tracking_uri(self.uri)
-
-    def __exit__(self, *exc):
-        mlflow.set_tracking_uri(self.previous)
 
 
 @pytest.mark.slow

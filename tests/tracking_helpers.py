@@ -164,3 +164,21 @@ def scan_for_emails(*roots: Path) -> list[str]:
             if path.is_file():
                 found += [f"{path}: {m.decode()}" for m in EMAIL.findall(path.read_bytes())]
     return found
+
+
+class tracking_uri:
+    """Point fluent MLflow calls at ``uri`` for a block."""
+
+    def __init__(self, uri: str):
+        self.uri = uri
+
+    def __enter__(self):
+        import mlflow
+
+        self.previous = mlflow.get_tracking_uri()
+        mlflow.set_tracking_uri(self.uri)
+
+    def __exit__(self, *exc):
+        import mlflow
+
+        mlflow.set_tracking_uri(self.previous)

@@ -35,16 +35,15 @@ ConfigOption = Annotated[
         dir_okay=False,
     ),
 ]
-DataOption = Annotated[
-    Path,
-    typer.Option(
-        "--data",
-        "-d",
-        help="Folder with accounts, leads, events and stages (.parquet, .csv or .csv.gz).",
-        exists=True,
-        file_okay=False,
-    ),
-]
+_DATA = typer.Option(
+    "--data",
+    "-d",
+    help="Folder with accounts, leads, events and stages (.parquet, .csv or .csv.gz).",
+    exists=True,
+    file_okay=False,
+)
+DataOption = Annotated[Path, _DATA]
+OptionalDataOption = Annotated[Path | None, _DATA]  # commands that also take --flat FILE
 RulesOption = Annotated[
     Path | None,
     typer.Option(
@@ -277,16 +276,7 @@ def _flat_only(flat: Path | None, **given) -> None:
 
 @_command
 def train(
-    data: Annotated[
-        Path | None,
-        typer.Option(
-            "--data",
-            "-d",
-            help="Folder with accounts, leads, events and stages (.parquet, .csv or .csv.gz).",
-            exists=True,
-            file_okay=False,
-        ),
-    ] = None,
+    data: OptionalDataOption = None,
     flat: FlatOption = None,
     target: Annotated[
         str | None,
@@ -538,16 +528,7 @@ def score(
             "replaced atomically.",
         ),
     ],
-    data: Annotated[
-        Path | None,
-        typer.Option(
-            "--data",
-            "-d",
-            help="Folder with accounts, leads, events and stages (.parquet, .csv or .csv.gz).",
-            exists=True,
-            file_okay=False,
-        ),
-    ] = None,
+    data: OptionalDataOption = None,
     as_of: Annotated[
         str | None,
         typer.Option(
