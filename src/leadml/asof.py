@@ -87,9 +87,14 @@ def as_spine(pairs: pd.DataFrame) -> pd.DataFrame:
 
 @contextmanager
 def registered(data: LeadData, spine: pd.DataFrame) -> Iterator[str]:
-    """Make ``spine`` queryable in ``data.con`` under a unique name for the duration of a block."""
+    """Make ``spine`` queryable in ``data.con`` under a unique name for the duration of a block.
+
+    Besides ``lead_id`` and ``as_of`` it has ``pos``, each pair's position in ``spine``, so a
+    query can hand its rows back in the spine's order without a merge in pandas.
+    """
     name = f"spine_{uuid.uuid4().hex[:12]}"
-    data.con.register(name, as_spine(spine))
+    checked = as_spine(spine)
+    data.con.register(name, checked.assign(pos=np.arange(len(checked), dtype=np.int64)))
     try:
         yield name
     finally:
@@ -124,8 +129,10 @@ def open_leads(data: LeadData, as_of: pd.Timestamp | str | Sequence) -> pd.DataF
     name = f"dates_{uuid.uuid4().hex[:12]}"
     data.con.register(name, dates)
     try:
-        return data.con.execute(
-            f"""
+        # Through Arrow: pandas 3 takes the text column as it is (.df() copies it).
+        return (
+            data.con.sql(
+                f"""
             WITH closed AS (
                 SELECT lead_id, min(entered_at) AS closed_at
                 FROM stages WHERE stage IN ({closing}) GROUP BY lead_id
@@ -135,7 +142,10 @@ def open_leads(data: LeadData, as_of: pd.Timestamp | str | Sequence) -> pd.DataF
             WHERE l.created_at < d.as_of AND (c.closed_at IS NULL OR c.closed_at >= d.as_of)
             ORDER BY d.as_of, l.lead_id
             """
-        ).df()
+            )
+            .to_arrow_table()
+            .to_pandas()
+        )
     finally:
         data.con.unregister(name)
 
@@ -274,22 +284,22 @@ def label_pairs(
     end = data.end() if end is None else to_utc(end)
     horizon = pd.Timedelta(days=target.horizon_days)
     reached = _in_list(reached_stages(target.stage))
-    with registered(data, spine) as name:
-        labelled = data.con.execute(
+    labelled = as_spine(spine).reset_index(drop=True)
+    with registered(data, labelled) as name:
+        found = data.con.execute(
             f"""
-            SELECT s.lead_id, s.as_of,
-                   count(t.lead_id) > 0 AS reached
+            SELECT count(t.lead_id) > 0 AS reached
             FROM {name} s LEFT JOIN stages t
               ON t.lead_id = s.lead_id AND t.stage IN ({reached})
              AND t.entered_at > s.as_of
              AND t.entered_at <= s.as_of + to_days({target.horizon_days})
-            GROUP BY ALL
+            GROUP BY s.pos ORDER BY s.pos
             """
-        ).df()
-    labelled = as_spine(spine).merge(labelled, on=["lead_id", "as_of"], how="left")
+        ).fetchnumpy()["reached"]
     labelled["mature"] = labelled["as_of"] + horizon <= end
-    labelled["label"] = labelled["reached"].astype("Int8").where(labelled["mature"])
-    return labelled.drop(columns="reached")
+    labelled["label"] = pd.array(found, dtype="Int8")
+    labelled["label"] = labelled["label"].where(labelled["mature"])
+    return labelled
 
 
 # --- what became of a lead afterwards ------------------------------------------------------------
@@ -334,8 +344,7 @@ def follow_up(
     with registered(data, spine) as name:
         frame = data.con.execute(
             f"""
-            SELECT s.lead_id, s.as_of,
-                {within(target)} AS converted,
+            SELECT {within(target)} AS converted,
                 {within(_in_list(reached_stages("sql")))} AS reached_sql,
                 {within(_in_list(reached_stages("opportunity")))} AS reached_opportunity,
                 {within(_in_list(reached_stages("customer")))} AS reached_customer,
@@ -349,10 +358,10 @@ def follow_up(
                     ({_in_list(SALES_TOUCH_STAGES)}) AND t.entered_at >= s.as_of
                     AND t.entered_at <= {until})) - epoch_us(s.as_of)) / 3600e6 AS touch_hours
             FROM {name} s LEFT JOIN stages t ON t.lead_id = s.lead_id
-            GROUP BY s.lead_id, s.as_of
+            GROUP BY s.pos, s.as_of ORDER BY s.pos
             """
         ).df()
     frame["rejected"] = frame.pop("rejected_once") & ~frame["accepted"]
-    frame = as_spine(spine).merge(frame, on=["lead_id", "as_of"], how="left", validate="1:1")
+    frame = pd.concat([as_spine(spine).reset_index(drop=True), frame], axis=1)
     frame["mature"] = frame["as_of"] + pd.Timedelta(days=days) <= end
     return frame
