@@ -157,12 +157,24 @@ def fresh_store(template: Path, folder: Path) -> None:
 
 
 def scan_for_emails(*roots: Path) -> list[str]:
-    """Every e-mail address found in any file under ``roots`` (binary-safe)."""
+    """Every e-mail address found in any file under ``roots`` (binary-safe).
+
+    A PNG can carry text only in its metadata chunks; its compressed pixels are left out, as they
+    can match the pattern by chance.
+    """
     found = []
     for root in roots:
         for path in Path(root).rglob("*"):
-            if path.is_file():
-                found += [f"{path}: {m.decode()}" for m in EMAIL.findall(path.read_bytes())]
+            if not path.is_file():
+                continue
+            if path.suffix.lower() == ".png":
+                from PIL import Image
+
+                with Image.open(path) as image:
+                    content = "\n".join(f"{k}: {v}" for k, v in image.text.items()).encode()
+            else:
+                content = path.read_bytes()
+            found += [f"{path}: {m.decode()}" for m in EMAIL.findall(content)]
     return found
 
 
