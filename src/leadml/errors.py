@@ -49,3 +49,24 @@ class PromotionRefused(TrackingError):
     def __init__(self, message: str, promotion=None):
         self.promotion = promotion
         super().__init__(message)
+
+
+# The batch scorer's own failures (see ``leadml score --help``).
+
+
+class ModelMismatchError(LeadmlError):
+    """The model needs features tonight's feature frame does not have (or cannot be explained)."""
+
+    exit_code = 4
+
+
+class OutputLockedError(LeadmlError):
+    """Another run is writing the same as-of partition; nothing was written by this one."""
+
+    exit_code = 7
+
+
+class OutputError(LeadmlError):
+    """The scores could not be written; the previous partition, if any, is untouched."""
+
+    exit_code = 8

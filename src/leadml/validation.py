@@ -38,6 +38,8 @@ class Problem:
 class ValidationReport:
     problems: list[Problem] = field(default_factory=list)
     row_counts: dict[str, int] = field(default_factory=dict)
+    # The distinct raw names seen ("events": event types, "stages": stages), which loading maps.
+    names: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Problem]:
@@ -108,6 +110,7 @@ def validate_raw(
     for name in ("accounts", "leads", "events", "stages"):
         if name in usable:
             report.problems.extend(checks.run(name, usable))
+    report.names = checks.names
     return report
 
 
@@ -131,6 +134,7 @@ class _Checks:
         self.raw = raw
         self.settings = settings
         self.latest = f"TIMESTAMPTZ '{latest.isoformat()}'"
+        self.names: dict[str, list[str]] = {}
 
     def run(self, name: str, usable: set[str]) -> list[Problem]:
         checks = list(self._row_checks(name))
@@ -257,13 +261,15 @@ class _Checks:
             message = "unknown event type, counted as 'other' (map it in data.event_types)"
         else:
             return []
-        listed = ", ".join(sql_str(k) for k in known)
-        n, example = self.raw.con.execute(
-            f"SELECT sum(n), any_value(v) FROM ("
-            f"  SELECT {column} AS v, count(*) AS n FROM raw_{name} GROUP BY 1"
-            f") WHERE v IS NULL OR lower(trim(CAST(v AS VARCHAR))) NOT IN ({listed})"
-        ).fetchall()[0]
-        return [Problem(severity, name, column, int(n), message, example)] if n else []
+        counts = self.raw.con.execute(
+            f"SELECT CAST({column} AS VARCHAR), count(*) FROM raw_{name} GROUP BY 1"
+        ).fetchall()
+        self.names[name] = [value for value, _ in counts if value is not None]
+        unknown = [(v, n) for v, n in counts if v is None or v.strip().lower() not in known]
+        if not unknown:
+            return []
+        rows = sum(n for _, n in unknown)
+        return [Problem(severity, name, column, rows, message, unknown[0][0])]
 
     def _duplicates(self, name: str, key: str) -> list[Problem]:
         n, example = self.raw.con.execute(

@@ -73,6 +73,17 @@ def age_bucket(edges: list[float]) -> str:
     return f"CASE {cases} END"
 
 
+def cumulative(
+    key: np.ndarray, bucket: np.ndarray, n: np.ndarray, shape: tuple[int, ...], edges: list[float]
+) -> np.ndarray:
+    """Sparse counts (flat ``key`` into ``shape``, age ``bucket``, count ``n``) as a dense array
+    of ``shape`` x window edges, cumulative over the edges: a window's count at its edge."""
+    b = len(edges)
+    size = int(np.prod(shape)) * b
+    dense = np.bincount(key * b + bucket, weights=n, minlength=size).reshape(*shape, b)
+    return np.cumsum(dense, axis=-1, out=dense)
+
+
 def positions(rows: np.ndarray, n_leads: int) -> np.ndarray:
     """Lead row -> its position in ``rows`` (-1: not among them)."""
     position = np.full(n_leads, -1, dtype=np.int64)
@@ -118,20 +129,17 @@ class EventTally:
     def per_lead(self, n_leads: int, types: list[str] | None = None) -> np.ndarray:
         """Counts per (lead row, window edge) over ``types`` (default: all), cumulative."""
         keep = slice(None) if types is None else np.isin(self.code, self._codes(types))
-        b = len(self.edges)
-        flat = self.row[keep] * b + self.bucket[keep]
-        counts = np.bincount(flat, weights=self.n[keep], minlength=n_leads * b)
-        return np.cumsum(counts.reshape(n_leads, b), axis=1)
+        return cumulative(self.row[keep], self.bucket[keep], self.n[keep], (n_leads,), self.edges)
 
-    def per_type(self, rows: np.ndarray, n_leads: int) -> np.ndarray:
-        """Counts per (position in ``rows``, type code, window edge), cumulative over buckets."""
-        at = positions(rows, n_leads)[self.row]
+    def per_type(self, position: np.ndarray, size: int) -> np.ndarray:
+        """Counts per (position, type code, window edge), cumulative; ``position`` maps a lead
+        row to its place among the ``size`` leads wanted (-1: not wanted, see :func:`positions`)."""
+        at = position[self.row]
         keep = at >= 0
-        k, b = len(self.types), len(self.edges)
-        flat = (at[keep] * k + self.code[keep]) * b + self.bucket[keep]
-        cube = np.bincount(flat, weights=self.n[keep], minlength=len(rows) * k * b)
-        cube = cube.reshape(len(rows), k, b)
-        return np.cumsum(cube, axis=2, out=cube)
+        k = len(self.types)
+        return cumulative(
+            at[keep] * k + self.code[keep], self.bucket[keep], self.n[keep], (size, k), self.edges
+        )
 
     def _codes(self, types: list[str]) -> list[int]:
         return [self.types.index(t) for t in types if t in self.types]

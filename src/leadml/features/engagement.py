@@ -21,7 +21,14 @@ from leadml.asof import visible_at
 from leadml.config import Settings
 from leadml.data import LeadData
 from leadml.features._spec import Feature, identifier
-from leadml.features._tally import EventTally, LeadRows, age_bucket, event_types, positions
+from leadml.features._tally import (
+    EventTally,
+    LeadRows,
+    age_bucket,
+    cumulative,
+    event_types,
+    positions,
+)
 
 BUYING_STAGES = {
     "awareness": "awareness",
@@ -146,18 +153,16 @@ def compute(
     ).fetchnumpy()
 
     # Counts in [T - edge_i, T) per lead and type: cumulative over the age buckets.
-    counts = tally.per_type(rows, len(leads))
+    position = positions(rows, len(leads))
+    counts = tally.per_type(position, n)
     at = tally.window
     out: dict[str, np.ndarray] = {}
     stage_mask = {stage: np.array([stage_of[t] == stage for t in types]) for stage in BUYING_STAGES}
-    position = positions(rows, len(leads))
 
     def spread_counts(result: dict) -> np.ndarray:
         at_row = position[result["row"]]
         keep = at_row >= 0
-        flat = at_row[keep] * len(edges) + result["bucket"][keep]
-        cube = np.bincount(flat, weights=result["n"][keep], minlength=n * len(edges))
-        return cube.reshape(n, len(edges)).cumsum(axis=1)
+        return cumulative(at_row[keep], result["bucket"][keep], result["n"][keep], (n,), edges)
 
     spreads = {name: spread_counts(r) for name, r in spread.items()}
     for w in windows:

@@ -5,8 +5,8 @@ with a run summary (tiers, agreement with the rules, expected conversions, drift
 ``score`` computes (nothing written); ``score_to`` is the nightly job behind ``leadml score``.
 """
 
+from leadml.errors import ModelMismatchError, OutputError, OutputLockedError
 from leadml.scoring._core import AGREEMENT, ScoringResult, assign_tiers, prepare, run, score
-from leadml.scoring._errors import ModelMismatchError, OutputError, OutputLockedError
 from leadml.scoring._explain import Explainer, top_reasons
 from leadml.scoring._model import ScoringModel, resolve_model
 from leadml.scoring._nightly import score_to

@@ -17,9 +17,8 @@ import pandas as pd
 from leadml.asof import open_leads, to_utc
 from leadml.config import Settings
 from leadml.data import LeadData, load_data
-from leadml.errors import DataError
+from leadml.errors import DataError, ModelMismatchError
 from leadml.readers import Source
-from leadml.scoring._errors import ModelMismatchError
 from leadml.scoring._explain import Explainer, top_reasons
 from leadml.scoring._model import ScoringModel, resolve_model
 from leadml.scoring._phrases import Phrasebook

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from leadml.scoring._errors import OutputError, OutputLockedError
+from leadml.errors import OutputError, OutputLockedError
 
 log = logging.getLogger("leadml.scoring")
 
