@@ -46,7 +46,7 @@ def window_counts_duckdb():
     spine = open_leads(data, NIGHT)
     with numbered_leads(data) as leads:
         rows = leads.rows_of(spine["lead_id"])
-        counts = compute(data, leads, EventTally.at(data, leads, NIGHT), rows, NIGHT)
+        counts = pd.DataFrame(compute(data, leads, EventTally.at(data, leads, NIGHT), rows, NIGHT))
     return {"rows": len(counts)}
 
 

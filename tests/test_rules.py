@@ -313,7 +313,8 @@ def test_default_rules_file_scores_the_open_leads(tiny_tables):
 
 
 def test_one_instant_at_a_time_or_all_at_once_gives_the_same_scores(tiny_tables):
-    """Each pair sees its own past, whichever other pairs share the query."""
+    """Each pair sees its own past, whichever other pairs share the query; one instant at a time
+    takes the nightly plan (events aggregated per lead first), all at once the general one."""
     from leadml import load_data
     from leadml.asof import open_leads
 

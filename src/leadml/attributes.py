@@ -41,7 +41,7 @@ def lead_attributes(data: LeadData, spine: str) -> str:
     """
     settings = data.settings
     a = settings.attributes
-    domain = "lower(regexp_extract(l.email, '@([^@]+)$', 1))"
+    domain = "l.email_domain"
     seniority = _first_match("job_title", a.seniority)
     department = _first_match("job_title", a.department)
     country = "upper(trim(coalesce(l.country, acc.country)))"
@@ -63,7 +63,11 @@ def lead_attributes(data: LeadData, spine: str) -> str:
             {_band("acc.employee_count", a.company_size_edges, _count_label)} AS company_size_band,
             {_band("acc.annual_revenue", a.revenue_edges, _money_label)} AS revenue_band,
             (epoch_us(l.as_of) - epoch_us(l.created_at)) / 86400e6 AS lead_age_days
-        FROM ({existing_leads(spine)}) l
+        FROM (
+            -- the domain once per lead: each flag tests it against several names
+            SELECT *, lower(regexp_extract(email, '@([^@]+)$', 1)) AS email_domain
+            FROM ({existing_leads(spine)})
+        ) l
         LEFT JOIN accounts acc ON acc.account_id = l.account_id
         -- job titles repeat: match the regular expressions once per distinct title
         LEFT JOIN (

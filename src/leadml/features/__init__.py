@@ -118,24 +118,25 @@ def _at_instant(
     as_of: pd.Timestamp,
     specs: list[Feature],
 ) -> pd.DataFrame:
-    with registered(data, pairs) as name:
+    with registered(data, pairs, checked=True) as name:
         # Through Arrow: pandas 3 takes its text columns as they are (.df() copies them).
-        frame = data.con.sql(features_sql(data, name, as_of, specs)).to_arrow_table()
-    frame = frame.to_pandas()
-    rows = leads.rows_of(frame["lead_id"])
+        table = data.con.sql(features_sql(data, name, leads.name, as_of, specs)).to_arrow_table()
+    frame = table.to_pandas()
+    rows = frame.pop("row").to_numpy()
     tally = EventTally.at(data, leads, as_of)
-    counted = [
-        family.compute(data, leads, tally, rows, as_of).set_axis(frame.index)
-        for family in _COUNTED.values()
-    ]
-    frame = pd.concat([frame, *counted], axis=1)
-    return frame[["lead_id", "as_of", *(f.name for f in specs)]]
+    columns = {c: frame[c] for c in frame.columns}
+    for family in _COUNTED.values():
+        columns.update(family.compute(data, leads, tally, rows, as_of))
+    return pd.DataFrame({c: columns[c] for c in ["lead_id", "as_of", *(f.name for f in specs)]})
 
 
-def features_sql(data: LeadData, spine: str, as_of: pd.Timestamp, specs: list[Feature]) -> str:
+def features_sql(
+    data: LeadData, spine: str, numbered: str, as_of: pd.Timestamp, specs: list[Feature]
+) -> str:
     """The query behind :func:`build_features` for the families not counted from the event
     tally (fit, lifecycle, passthrough), for a registered spine whose pairs are all at one
-    instant, sorted by lead_id."""
+    instant, with each lead's ``row`` in the table of :func:`numbered_leads` ``numbered`` and
+    sorted by it (that is, by lead_id)."""
     settings = data.settings
     kinds = {f.name: f.kind for f in specs}
     parts = {
@@ -158,10 +159,11 @@ def features_sql(data: LeadData, spine: str, as_of: pd.Timestamp, specs: list[Fe
         if family != "fit" and sql is not None
     )
     return f"""
-        SELECT fit.lead_id, fit.as_of, {", ".join(select)}
+        SELECT i.row, fit.lead_id, fit.as_of, {", ".join(select)}
         FROM ({parts["fit"]}) fit
+        JOIN {numbered} i USING (lead_id)
         {joins}
-        ORDER BY fit.lead_id
+        ORDER BY i.row
     """
 
 

@@ -54,8 +54,9 @@ def catalogue(settings: Settings) -> list[Feature]:
 
 def compute(
     data: LeadData, leads: LeadRows, tally: EventTally, rows: np.ndarray, as_of: pd.Timestamp
-) -> pd.DataFrame:
-    """The features of :func:`catalogue` for the leads at ``rows`` of ``leads``, row for row.
+) -> dict[str, np.ndarray]:
+    """The features of :func:`catalogue` (name -> float32 values) for the leads at ``rows`` of
+    ``leads``, row for row.
 
     Each is a sum over the lead's peers, computed as the sum over everyone at its account who
     existed at ``as_of``, minus the lead itself.
@@ -79,8 +80,7 @@ def compute(
     reached = _stages_reached(data, leads, as_of)
     for name in LIFECYCLE:
         out[f"account_leads_{name}"] = over_peers(reached[name])
-    names = [feature.name for feature in catalogue(data.settings)]
-    return pd.DataFrame({name: out[name].astype(np.float32) for name in names})
+    return {f.name: out[f.name].astype(np.float32) for f in catalogue(data.settings)}
 
 
 def _decision_types(data: LeadData) -> list[str]:

@@ -119,8 +119,9 @@ def _by_stage(stage: str) -> str:
 
 def compute(
     data: LeadData, leads: LeadRows, tally: EventTally, rows: np.ndarray, as_of: pd.Timestamp
-) -> pd.DataFrame:
-    """The features of :func:`catalogue` for the leads at ``rows`` of ``leads``, row for row."""
+) -> dict[str, np.ndarray]:
+    """The features of :func:`catalogue` (name -> float32 values) for the leads at ``rows`` of
+    ``leads``, row for row."""
     settings = data.settings
     f = settings.features
     windows, trend = f.windows_days, f.trend_days
@@ -201,5 +202,5 @@ def compute(
                 top = counts[:, types.index(num), at(widest)]
                 bottom = counts[:, types.index(den), at(widest)]
                 out[f"{name}_{widest}d"] = np.where(bottom > 0, top / np.maximum(bottom, 1), np.nan)
-    names = [feature.name for feature in catalogue(settings)]
-    return pd.DataFrame({name: out[name].astype(np.float32) for name in names})
+    names = [f.name for f in catalogue(settings)]
+    return {name: np.ascontiguousarray(out[name], dtype=np.float32) for name in names}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from leadml.asof import open_leads, registered, visible
+from leadml.asof import as_spine, open_leads, registered, visible, visible_at
 from leadml.attributes import lead_attributes
 from leadml.config import Settings
 from leadml.data import LeadData
@@ -87,8 +87,11 @@ def rule_scores(
     1        27.5         A2     False           7.5
     """
     rules = load_rules(rules, data.settings)
-    with registered(data, spine) as name:
-        frame = data.con.execute(score_sql(data, name, rules, explain=explain)).df()
+    spine = as_spine(spine)
+    instants = spine["as_of"].unique()
+    as_of = instants[0] if len(instants) == 1 else None
+    with registered(data, spine, checked=True) as name:
+        frame = data.con.execute(score_sql(data, name, rules, explain=explain, as_of=as_of)).df()
     frame["rule_grade"] = frame["rule_grade"].astype("str")
     frame["rule_mql"] = frame["rule_mql"].astype(bool)
     return frame
@@ -126,15 +129,23 @@ def fired_rules(scores: pd.DataFrame, rules: RulesLike = None, *, settings=None)
 # --- SQL ----------------------------------------------------------------------------------------
 
 
-def score_sql(data: LeadData, spine: str, rules: Rules, *, explain: bool = True) -> str:
-    """SQL for :func:`rule_scores` over a registered spine (see :func:`leadml.asof.registered`)."""
+def score_sql(
+    data: LeadData,
+    spine: str,
+    rules: Rules,
+    *,
+    explain: bool = True,
+    as_of: pd.Timestamp | None = None,
+) -> str:
+    """SQL for :func:`rule_scores` over a registered spine (see :func:`leadml.asof.registered`);
+    ``as_of``: the spine's one instant, when all its pairs share it (a faster plan)."""
     fit_cols = [(f"points__{r.name}", _fit_points(r)) for r in rules.fit.rules]
     eng_cols = [f"points__{r.name}" for r in rules.engagement.rules]
     kernels = _kernels(rules)
     fit_select = "".join(f", {expr} AS {col}" for col, expr in fit_cols)
     eng_join, eng_select = "", ""
     if rules.engagement.rules:
-        eng_sql = _engagement_sql(spine, rules, kernels, data.settings)
+        eng_sql = _engagement_sql(spine, rules, kernels, data.settings, as_of)
         eng_join = f"LEFT JOIN ({eng_sql}) e USING (lead_id, as_of)"
         eng_select = "".join(f", coalesce(e.{c}, 0.0) AS {c}" for c in eng_cols)
     # Caps: a group's adjustment is its clipped total minus its total; a section's applies after.
@@ -238,7 +249,11 @@ def _in(column: str, values: Sequence[str]) -> str:
 
 
 def _engagement_sql(
-    spine: str, rules: Rules, kernels: dict[Kernel, str], settings: Settings
+    spine: str,
+    rules: Rules,
+    kernels: dict[Kernel, str],
+    settings: Settings,
+    as_of: pd.Timestamp | None,
 ) -> str:
     windows = [k[0] for k in kernels]
     widest = None if any(w is None for w in windows) else max(windows)  # type: ignore[type-var]
@@ -252,15 +267,23 @@ def _engagement_sql(
         if rule.cap is not None:
             raw = _clip(raw, rule.cap)
         per_rule.append(f"{raw} AS points__{rule.name}")
+    if as_of is None:
+        per_type = (
+            f"SELECT lead_id, as_of, event_type, {sums} "
+            f"FROM ({visible('events', spine, window_days=widest)}) GROUP BY ALL"
+        )
+    else:
+        # One instant (the nightly run): every lead's events are aggregated before joining the
+        # spine, which is faster than joining 50 M events to it first (see asof.visible_at).
+        per_type = (
+            f"SELECT s.lead_id, s.as_of, a.* EXCLUDE (lead_id) FROM ("
+            f"  SELECT lead_id, event_type, {sums} "
+            f"  FROM ({visible_at('events', as_of, window_days=widest)}) GROUP BY ALL"
+            f") a JOIN {spine} s USING (lead_id)"
+        )
     return f"""
         SELECT lead_id, as_of, {", ".join(per_rule)}
-        FROM (
-            SELECT lead_id, as_of, event_type, {sums}
-            -- No filter on event_type here: the canonical type is a CASE over the raw name, and
-            -- a filter would evaluate that CASE a second time, costing more than it saves.
-            FROM ({visible("events", spine, window_days=widest)})
-            GROUP BY lead_id, as_of, event_type
-        )
+        FROM ({per_type})
         GROUP BY lead_id, as_of
     """
 
