@@ -148,6 +148,31 @@ def test_window_keeps_events_of_the_last_n_days_boundary_included():
     assert row["points__views"] == 10
 
 
+def test_a_type_counted_within_a_window_by_one_rule_and_always_by_another():
+    """Events no rule counts are skipped before grouping; one rule's window must not hide an
+    event from another rule counting the same type over all of the past."""
+    data = make_data(
+        events=[
+            ("L1", ago(10), "page_view"),
+            ("L1", ago(100), "page_view"),
+            ("L1", ago(200), "blog_view"),
+            ("L1", ago(5), "webinar_attended"),  # counted by no rule
+        ]
+    )
+    rules = make_rules(engagement=[
+        eng_rule("recent_views", 5, window_days=30),
+        eng_rule("all_views", 1, "page_view"),
+        eng_rule("blogs", 3, "blog_view", window_days=300),
+    ])  # fmt: skip
+    row = score(data, rules)
+    assert (row["points__recent_views"], row["points__all_views"], row["points__blogs"]) == (
+        5,
+        2,
+        3,
+    )
+    assert row["rule_engagement_score"] == 10
+
+
 def test_per_rule_cap_limits_positive_and_negative_rules():
     data = make_data(
         events=[("L1", ago(d), "page_view") for d in range(1, 6)]
