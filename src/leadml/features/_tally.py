@@ -49,10 +49,18 @@ class LeadRows:
 def numbered_leads(data: LeadData) -> Iterator[LeadRows]:
     """Number the leads, in lead_id order, for the duration of a block (one build, however many
     snapshots)."""
-    leads = data.con.execute(
-        "SELECT lead_id, account_id, created_at FROM leads ORDER BY lead_id"
-    ).df()
-    account, _ = pd.factorize(leads["account_id"])  # -1 for a lead without an account
+    # Accounts numbered in SQL and text through Arrow: ~1 s less than .df() and pd.factorize.
+    leads = (
+        data.con.sql(
+            "SELECT l.lead_id, coalesce(a.number, -1) AS account, l.created_at FROM leads l "
+            "LEFT JOIN (SELECT account_id, CAST(row_number() OVER () - 1 AS INTEGER) AS number "
+            "FROM (SELECT DISTINCT account_id FROM leads WHERE account_id IS NOT NULL)) a "
+            "USING (account_id) ORDER BY l.lead_id"
+        )
+        .to_arrow_table()
+        .to_pandas()
+    )
+    account = leads["account"].to_numpy()  # -1 for a lead without an account
     name = f"lead_rows_{uuid.uuid4().hex[:12]}"
     rows = pd.DataFrame({"lead_id": leads["lead_id"], "row": np.arange(len(leads), dtype=np.int32)})
     data.con.register(name, rows)
