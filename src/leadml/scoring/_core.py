@@ -357,11 +357,14 @@ def _texts(
             groups[k] = where, value, texts
     # The categories in the order they have always had: slot by slot, feature by feature, value
     # by value as the rows meet them, "(+)" before "(-)".
+    met = {k: np.divmod(pd.unique(where % slots * len(texts) + value), len(texts))
+           for k, (where, value, texts) in groups.items()}  # fmt: skip
     phrases: dict[str, int] = {}
     tables = {k: np.empty((len(texts), 2), dtype="int64") for k, (_, _, texts) in groups.items()}
     for j in range(slots):
-        for k, (where, value, texts) in groups.items():
-            for v in pd.unique(value[where % slots == j]):
+        for k, (slot, values) in met.items():
+            texts = groups[k][2]
+            for v in values[slot == j]:
                 tables[k][v] = [phrases.setdefault(f"{texts[v]} (+)", len(phrases)),
                                 phrases.setdefault(f"{texts[v]} (-)", len(phrases))]  # fmt: skip
     codes = np.full(n * slots, -1, dtype="int64")
