@@ -23,18 +23,21 @@ from leadml.asof import label_pairs, open_leads
 from leadml.cli import app
 from leadml.config import Settings
 from leadml.errors import DataValidationError, TrackingError
-from leadml.features import build_features
+from leadml.features import build_features, feature_catalogue
 from leadml.models import calibrate, make_candidate
 from leadml.profiles import psi, reference_profile
 from leadml.scoring import (
     AGREEMENT,
     OutputLockedError,
     ScoringModel,
+    assign_tiers,
     partition_lock,
     score,
     score_to,
 )
+from leadml.scoring._core import _fired, _joined, _largest, _texts
 from leadml.scoring._explain import Explainer
+from leadml.scoring._phrases import Phrasebook
 from leadml.synth import generate_history
 
 KEYS = ["lead_id", "as_of"]
@@ -196,6 +199,120 @@ def test_tiers_by_sales_capacity_fill_the_configured_shares(world):
         assert counts[tier] == int(np.ceil(share * n))
     top = scores.sort_values("model_rank").head(counts["A"])
     assert (top["model_tier"] == "A").all()
+
+
+# --- assembling: reason texts, joined texts, fired rules ----------------------------------------
+
+
+def test_reason_texts_of_hand_made_leads():
+    features = pd.DataFrame({
+        "pricing_page_view_30d": np.array([3.2, 1.0, 0.0, 3.4], dtype="float32"),
+        "days_since_last_event": np.array([12.4, np.nan, 0.2, 12.0], dtype="float32"),
+        "industry": pd.array(["software", None, "retail", "software"], dtype="str"),
+    })  # fmt: skip
+    names = list(features.columns)
+    index = np.array([[0, 1, 2], [1, 2, -1], [2, 0, 1], [0, -1, -1]], dtype="int32")
+    effect = np.array([[0.1, -0.05, 0.02], [-0.2, 0.01, 0], [0.03, -0.01, 0.02], [0.05, 0, 0]],
+                      dtype="float32")  # fmt: skip
+    phrasebook = Phrasebook(Settings(), feature_catalogue(Settings()))
+    texts, reason_features = _texts(index, effect, features, names, phrasebook)
+
+    visits = "pricing-page visits in the last 30 days"
+    assert [list(t.astype(object)) for t in texts] == [
+        [f"3 {visits} (+)", "no activity yet (-)", "industry: retail (+)", f"3 {visits} (+)"],
+        ["last activity 12 days ago (-)", "industry unknown (+)", f"no {visits} (-)", np.nan],
+        ["industry: software (+)", np.nan, "last activity today (+)", np.nan],
+    ]  # fmt: skip
+    assert [list(f.astype(object)) for f in reason_features] == [
+        [names[0], names[1], names[2], names[0]],
+        [names[1], names[2], names[0], np.nan],
+        [names[2], np.nan, names[1], np.nan],
+    ]  # fmt: skip
+    # One set of categories for every slot, in the order met: slot by slot, feature by feature,
+    # value by value down the rows (the order scores have always had).
+    met = [f"3 {visits}", "no activity yet", "industry: retail", f"no {visits}",
+           "last activity 12 days ago", "industry unknown", "last activity today",
+           "industry: software"]  # fmt: skip
+    for text in texts:
+        assert list(text.categories) == [f"{m} {s}" for m in met for s in ("(+)", "(-)")]
+
+
+def test_joined_text_is_the_present_parts_joined_in_order():
+    parts = [
+        pd.Categorical(["a", "a b", None, "a", None, "b"]),
+        pd.Categorical(["x", "x", None, None, "y", "x"]),
+        pd.Categorical([None, "z", None, "z", None, None]),
+    ]
+    joined = _joined(parts)
+    expected = ["a; x", "a b; x; z", "", "a; z", "y", "b; x"]
+    assert list(joined.astype(object)) == expected
+    assert list(joined.categories) == sorted(set(expected))
+
+
+def test_joined_text_of_many_slots_with_many_texts_each():
+    """Ten slots of 1,000 texts: 1,001 ** 10 combinations would overflow a 64-bit key."""
+    rng = np.random.default_rng(0)
+    n, slots = 3_000, 10
+    parts = [
+        pd.Categorical.from_codes(rng.integers(-1, 1_000, n), [f"{j}:{k}" for k in range(1_000)])
+        for j in range(slots)
+    ]
+    joined = _joined(parts)
+    rows = zip(*[p.astype(object) for p in parts], strict=True)
+    assert list(joined.astype(object)) == [
+        "; ".join(t for t in row if isinstance(t, str)) for row in rows
+    ]
+    assert list(joined.categories) == sorted(joined.categories)
+
+
+def test_fired_rules_name_the_largest_points_first():
+    ruled = pd.DataFrame({
+        "lead_id": ["L1", "L2", "L3", "L4"],
+        "points__vp": [25.0, 0.0, 7.5, 1e-9],
+        "points__pricing_page": [0.0, 0.0, 15.0, 0.04],
+        "cap__web": [-10.0, 0.0, np.nan, 0.0],
+    })  # fmt: skip
+    assert list(_fired(ruled).astype(object)) == [
+        "vp +25; cap:web -10", "", "pricing_page +15; vp +7.5", "pricing_page +0",
+    ]  # fmt: skip
+
+
+def test_fired_rules_with_equal_points_are_named_in_the_rules_order():
+    ruled = pd.DataFrame({
+        "points__a": [5.0, -10.0, 0.0],
+        "points__b": [10.0, 10.0, 2.0],
+        "points__c": [5.0, 10.0, 2.0],
+        "points__d": [5.0, 10.0, -2.0],
+    })  # fmt: skip
+    assert list(_fired(ruled).astype(object)) == [
+        "b +10; a +5; c +5", "a -10; b +10; c +10", "b +2; c +2; d -2",
+    ]  # fmt: skip
+    # A lead of the benchmark, 45 rules: numpy's argpartition on AVX2 named r12, not r10.
+    points = np.zeros((1, 45))
+    points[0, [0, 6, 10, 12]] = [25, 15, -10, 10]
+    ruled = pd.DataFrame(points, columns=[f"points__r{i:02d}" for i in range(45)])
+    assert list(_fired(ruled).astype(object)) == ["r00 +25; r06 +15; r10 -10"]
+
+
+def test_largest_values_are_a_stable_sort_of_their_sizes():
+    rng = np.random.default_rng(1)
+    values = rng.choice([-2.0, -1.0, 0.0, 1e-9, 1.0, 2.0, np.nan], size=(12, 5_000))
+    index, value = _largest(values, 3, 1e-6)
+    size = np.nan_to_num(np.abs(values.T))
+    order = np.argsort(-size, axis=1, kind="stable")[:, :3]
+    strong = np.take_along_axis(size, order, axis=1) >= 1e-6
+    np.testing.assert_array_equal(index, np.where(strong, order, -1))
+    expected = np.where(strong, np.take_along_axis(values.T, order, axis=1), 0.0)
+    np.testing.assert_array_equal(value, expected.astype("float32"))
+
+
+def test_tiers_are_the_same_for_lead_ids_held_by_numpy_or_arrow():
+    probability = np.array([0.2, 0.9, 0.2, 0.5, 0.2])
+    ids = ["L3", "L1", "L0", "L4", "L2"]
+    by_numpy = assign_tiers(probability, np.array(ids, dtype=object), Settings())
+    by_arrow = assign_tiers(probability, pd.array(ids, dtype="str"), Settings())
+    assert list(by_numpy[1]) == list(by_arrow[1]) == [5, 1, 3, 2, 4]  # ties: by lead id
+    assert list(by_numpy[0]) == list(by_arrow[0])
 
 
 # --- writing ------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from leadml.asof import open_leads, to_utc
 from leadml.config import Settings
@@ -316,8 +318,8 @@ def assign_tiers(probability: np.ndarray, lead_ids: np.ndarray, settings: Settin
     configured bands, of probability or of capacity (share of the ranked leads)."""
     tiers = settings.scoring.tiers
     # Ties broken by lead id: a stable sort of rows already in lead-id order does it without
-    # comparing a million strings.
-    by_id = np.argsort(lead_ids, kind="stable")
+    # comparing a million strings. Through pandas, so text held by Arrow is sorted by Arrow.
+    by_id = pd.Series(lead_ids).argsort(kind="stable").to_numpy()
     order = by_id[np.argsort(-probability[by_id], kind="stable")]
     rank = np.empty(len(probability), dtype="int64")
     rank[order] = np.arange(1, len(probability) + 1)
@@ -340,70 +342,134 @@ def _texts(
     names: list[str],
     phrasebook: Phrasebook,
 ) -> tuple[list[pd.Categorical], list[pd.Categorical]]:
-    """Per reason slot: the phrase with its sign, and the feature name (categoricals)."""
+    """Per reason slot: the phrase with its sign, and the feature name (categoricals).
+
+    A phrase is written once per feature and distinct shown value, whatever the slot.
+    """
     n, slots = index.shape
+    flat = index.ravel()  # position = row * slots + slot
+    negative = (effect.ravel() < 0).astype("int64")
+    groups = {}
+    for k, feature in enumerate(names):
+        where = np.flatnonzero(flat == k)
+        if len(where):
+            value, texts = _phrased(phrasebook, feature, features[feature].iloc[where // slots])
+            groups[k] = where, value, texts
+    # The categories in the order they have always had: slot by slot, feature by feature, value
+    # by value as the rows meet them, "(+)" before "(-)".
+    met = {k: np.divmod(pd.unique(where % slots * len(texts) + value), len(texts))
+           for k, (where, value, texts) in groups.items()}  # fmt: skip
     phrases: dict[str, int] = {}
-    texts, features_out = [], []
+    tables = {k: np.empty((len(texts), 2), dtype="int64") for k, (_, _, texts) in groups.items()}
     for j in range(slots):
-        codes = np.full(n, -1, dtype="int64")
-        for k in np.unique(index[:, j]):
-            if k < 0:
-                continue
-            rows = np.flatnonzero(index[:, j] == k)
-            feature = names[k]
-            shown = phrasebook.shown(feature, features[feature].iloc[rows])
-            values, inverse = _factorize(shown)
-            negative = (effect[rows, j] < 0).astype("int64")
-            table = []
-            for value in values:
-                text = phrasebook.phrase(feature, value)
-                table += [phrases.setdefault(f"{text} (+)", len(phrases)),
-                          phrases.setdefault(f"{text} (-)", len(phrases))]  # fmt: skip
-            codes[rows] = np.asarray(table, dtype="int64")[2 * inverse + negative]
-        texts.append(codes)
-        features_out.append(
-            pd.Categorical.from_codes(np.where(index[:, j] < 0, -1, index[:, j]), categories=names)
-        )
-    categories = list(phrases)
-    return [pd.Categorical.from_codes(c, categories=categories) for c in texts], features_out
+        for k, (slot, values) in met.items():
+            texts = groups[k][2]
+            for v in values[slot == j]:
+                tables[k][v] = [phrases.setdefault(f"{texts[v]} (+)", len(phrases)),
+                                phrases.setdefault(f"{texts[v]} (-)", len(phrases))]  # fmt: skip
+    codes = np.full(n * slots, -1, dtype="int64")
+    for k, (where, value, _) in groups.items():
+        codes[where] = tables[k][value, negative[where]]
+    dtype = pd.CategoricalDtype(list(phrases))
+    codes = codes.reshape(n, slots)
+    texts_out = [pd.Categorical.from_codes(codes[:, j], dtype=dtype) for j in range(slots)]
+    features_out = [
+        pd.Categorical.from_codes(np.where(index[:, j] < 0, -1, index[:, j]), categories=names)
+        for j in range(slots)
+    ]
+    return texts_out, features_out
 
 
-def _factorize(values: pd.Series) -> tuple[list, np.ndarray]:
-    codes, uniques = pd.factorize(values, use_na_sentinel=False)
-    return list(uniques), codes.astype("int64")
+def _phrased(phrasebook: Phrasebook, feature: str, values: pd.Series) -> tuple[np.ndarray, list]:
+    """(code of each value's phrase, the phrases): a phrase per distinct shown value, in the
+    order of their first row."""
+    codes, shown = pd.factorize(phrasebook.shown(feature, values), use_na_sentinel=False)
+    return codes, [phrasebook.phrase(feature, v) for v in shown]
 
 
 def _joined(parts: list[pd.Categorical], separator: str = "; ") -> pd.Categorical:
-    """One text per row joining the non-empty parts, written once per distinct combination."""
+    """One text per row joining the non-empty parts, written once per distinct combination.
+
+    The categories are the distinct texts, sorted.
+    """
     n = len(parts[0]) if parts else 0
     if not parts:
         return pd.Categorical([""] * n)
-    base = max(len(p.categories) for p in parts) + 1
-    key = np.zeros(n, dtype="int64")
-    for part in parts:
-        key = key * base + (np.asarray(part.codes, dtype="int64") + 1)
-    combo, uniques = pd.factorize(key)
-    # Plain lists: indexing a pandas Index costs ~15 µs, and there can be a million combinations.
-    labels = [[str(c) for c in part.categories] for part in reversed(parts)]
-    texts = []
-    for value in uniques.tolist():
-        items = []
-        for names in labels:
-            value, code = divmod(value, base)
-            if code:
-                items.append(names[code - 1])
-        texts.append(separator.join(reversed(items)))
-    categories, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
+    labels = [pa.array(part.categories.astype(str), pa.large_string()) for part in parts]
+    codes = [np.asarray(part.codes, dtype="int64") for part in parts]
+    # Numbered by the ranks of their parts' texts, the combinations come in the order of their
+    # joined texts, or nearly (a part that is a prefix of another can swap a few): the sort
+    # below then has almost nothing to do.
+    combo = _combinations([
+        np.where(c < 0, 0, _ranks(names)[c] + 1) for names, c in zip(labels, codes, strict=True)
+    ])  # fmt: skip
+    row = np.empty(combo.max(initial=-1) + 1, dtype="int64")
+    row[combo] = np.arange(n)  # any row of each combination: they all have its codes
+    pieces = [names.take(pa.array(c[row], mask=c[row] < 0))  # null: no part
+              for names, c in zip(labels, codes, strict=True)]  # fmt: skip
+    categories, inverse = _sorted_unique(_join_present(pieces, separator))
     return pd.Categorical.from_codes(inverse[combo], categories=categories)
 
 
+def _join_present(pieces: list[pa.Array], separator: str) -> pa.Array:
+    """The non-null pieces of each row joined, "" where all are null.
+
+    Not ``binary_join_element_wise(null_handling="skip")``: it drops the rows where all are
+    null (pyarrow 25), shifting every text after them.
+    """
+    sep = pa.scalar(separator, pa.large_string())
+    texts = pieces[0]
+    for piece in pieces[1:]:
+        texts = pc.coalesce(pc.binary_join_element_wise(texts, piece, sep), texts, piece)
+    return pc.fill_null(texts, "")
+
+
+def _ranks(texts: pa.Array) -> np.ndarray:
+    """Position of each text in sorted order."""
+    rank = np.empty(len(texts), dtype="int64")
+    rank[pc.array_sort_indices(texts).to_numpy()] = np.arange(len(texts))
+    return rank
+
+
+def _combinations(keys: list[np.ndarray]) -> np.ndarray:
+    """Per row, the id of its tuple of non-negative ``keys``, ids in the tuples' order."""
+    ids, bound = np.zeros(len(keys[0]), dtype="int64"), 1
+    for key in keys:
+        size = int(key.max(initial=0)) + 1
+        if bound * size > 2**62:  # the next key would overflow: number the tuples so far 0, 1...
+            ids, _ = pd.factorize(ids, sort=True)
+            bound = int(ids.max(initial=0)) + 1
+        ids, bound = ids * size + key, bound * size
+    ids, _ = pd.factorize(ids, sort=True)
+    return ids
+
+
+def _sorted_unique(texts: pa.Array) -> tuple[pd.Index, np.ndarray]:
+    """(the distinct texts sorted, each text's position among them), as ``np.unique`` gives."""
+    order = pc.array_sort_indices(texts)
+    ordered = texts.take(order)
+    first = np.ones(len(ordered), dtype=bool)
+    first[1:] = pc.not_equal(ordered[1:], ordered[:-1]).to_numpy(zero_copy_only=False)
+    inverse = np.empty(len(ordered), dtype="int64")
+    inverse[order.to_numpy()] = np.cumsum(first) - 1
+    return pd.Index(pd.array(ordered.filter(first), dtype="str")), inverse
+
+
 def _fired(ruled: pd.DataFrame, count: int = 3) -> pd.Categorical:
-    """The rules that gave or took most points, e.g. ``vp_or_c_level +25; pricing_page +7.5``."""
+    """The rules that gave or took most points, e.g. ``vp_or_c_level +25; pricing_page +7.5``;
+    of rules with equal points, the earlier in the rules file first."""
     columns = [c for c in ruled.columns if c.startswith(("points__", "cap__"))]
     if not columns:
         return pd.Categorical([""] * len(ruled))
-    points = ruled[columns].to_numpy(dtype="float32", na_value=0.0)
-    index, value = top_reasons(points, count, 1e-6)
+    # Rules × leads, as the frame holds them (transposing a million rows costs more), taken in
+    # blocks of rows small enough to stay in the CPU's cache.
+    points = np.ascontiguousarray(ruled[columns].to_numpy(dtype="float64").T)
+    n, block = len(ruled), 20_000  # not a power of two: those rows would share cache sets
+    index = np.empty((n, min(count, len(columns))), dtype="int32")
+    value = np.empty(index.shape, dtype="float32")
+    for start in range(0, n, block):
+        rows = slice(start, start + block)
+        index[rows], value[rows] = _largest(points[:, rows], count, 1e-6)
     labels = [c.removeprefix("points__").replace("cap__", "cap:") for c in columns]
     parts = []
     for j in range(index.shape[1]):
@@ -421,6 +487,31 @@ def _fired(ruled: pd.DataFrame, count: int = 3) -> pd.Categorical:
     return _joined(parts)
 
 
+def _largest(columns: np.ndarray, count: int, min_size: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``columns`` (columns × rows), the ``count`` largest values by size, largest
+    first, at least ``min_size`` in size: (column indices, values as float32), -1 and 0 where
+    none is left. Of equal sizes, the earlier column first; a missing value counts as 0.
+
+    What ``top_reasons`` documents, but exact at the cut: its argpartition picks among values
+    tied there as numpy's selection code for the CPU happens to (its AVX2 and generic code
+    paths pick differently).
+    """
+    k, n = columns.shape
+    size = np.abs(columns, dtype="float32")
+    np.fmax(size, 0, out=size)  # NaN -> 0
+    rows = np.arange(n)
+    index = np.empty((n, min(count, k)), dtype="int32")
+    value = np.empty((n, min(count, k)), dtype="float32")
+    for j in range(index.shape[1]):
+        best = size.max(axis=0)
+        top = np.argmax(size == best, axis=0)  # the first column holding it
+        weak = best < min_size
+        index[:, j] = np.where(weak, -1, top)
+        value[:, j] = np.where(weak, 0.0, columns[top, rows])
+        size[top, rows] = -1.0  # taken
+    return index, value
+
+
 def _unique_labels(texts: list[str]) -> list[str]:
     # Categories must be unique and non-empty; empty texts are never referenced by a code.
     return [t or f"\0{i}" for i, t in enumerate(texts)]
@@ -429,8 +520,7 @@ def _unique_labels(texts: list[str]) -> list[str]:
 def _assemble(p, features, ruled, probability, top_index, top_effect, explainer, phrasebook,
               scored_at) -> pd.DataFrame:  # fmt: skip
     settings = p.settings
-    lead_ids = features["lead_id"].to_numpy()
-    tier, rank = assign_tiers(probability, lead_ids, settings)
+    tier, rank = assign_tiers(probability, features["lead_id"].array, settings)
     model_mql = np.isin(np.asarray(tier.codes), [list(tier.categories).index(t)
                                                   for t in settings.scoring.tiers.mql])  # fmt: skip
     rule_mql = ruled["rule_mql"].to_numpy(dtype=bool)
@@ -442,15 +532,16 @@ def _assemble(p, features, ruled, probability, top_index, top_effect, explainer,
         return pd.Categorical.from_codes(np.zeros(n, dtype="int8"), categories=[str(value)])
 
     columns: dict[str, Any] = {
-        "lead_id": features["lead_id"].to_numpy(),
-        "as_of": features["as_of"].to_numpy(),
+        # The arrays as they are: to_numpy() would turn instants into a million Timestamps.
+        "lead_id": features["lead_id"].array,
+        "as_of": features["as_of"].array,
         "mql_probability": probability,
         "model_tier": tier,
         "model_rank": rank,
         "model_mql": model_mql,
     }
     for column in RULE_COLUMNS:
-        columns[column] = ruled[column].to_numpy()
+        columns[column] = ruled[column].array
     columns["rule_grade"] = pd.Categorical(ruled["rule_grade"].astype("str"))
     columns["rules_fired"] = _fired(ruled)
     columns["agreement"] = pd.Categorical.from_codes(agreement, categories=list(AGREEMENT))

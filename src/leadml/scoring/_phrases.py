@@ -114,13 +114,14 @@ class Phrasebook:
             identifier(t): EVENT_NOUNS.get(t, (t.replace("_", " "), t.replace("_", " ") + "s"))
             for t in types
         }
+        self._formatters: dict[str, Formatter] = {}
 
     # -- rounding: what is shown decides which values share a phrase -------------------------
 
     def shown(self, feature: str, values: pd.Series) -> pd.Series:
-        """``values`` rounded to what the phrase shows."""
+        """``values`` rounded to what the phrase shows (text and flags as they are)."""
         if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
-            return values.astype("object").where(values.notna(), None)
+            return values
         x = values.to_numpy(dtype="float64", na_value=np.nan)
         if feature == "annual_revenue":
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -139,7 +140,10 @@ class Phrasebook:
         """How ``feature`` = ``value`` reads (value as returned by :meth:`shown`)."""
         if _missing(value):
             return self._missing_phrase(feature)
-        return self._formatter(feature)(value)
+        # A formatter is found by a dozen regular expressions: once per feature, not per value.
+        if feature not in self._formatters:
+            self._formatters[feature] = self._formatter(feature)
+        return self._formatters[feature](value)
 
     def _missing_phrase(self, feature: str) -> str:
         if feature.startswith("days_since_last_decision"):
