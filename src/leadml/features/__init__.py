@@ -22,8 +22,6 @@ name with its meaning.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-
 import pandas as pd
 
 from leadml.asof import as_spine, open_leads, registered
@@ -93,19 +91,26 @@ def build_features(data: LeadData | Source, spine: pd.DataFrame) -> pd.DataFrame
     (['lead_id', 'as_of'], 1, 'float32')
     """
     data = load_data(data)
+    return _build(data, as_spine(spine))
+
+
+def _build(data: LeadData, spine: pd.DataFrame) -> pd.DataFrame:
+    """:func:`build_features` for a spine already checked by :func:`~leadml.asof.as_spine`."""
     passthrough.check(data)
     specs = feature_specs(data.settings, data)
-    spine = as_spine(spine)
-    parts = []
-    many = spine["as_of"].nunique() > 1
-    with numbered_leads(data) as leads, data.in_memory("events") if many else nullcontext():
+    instants = spine["as_of"].unique()
+    if len(instants) <= 1:
+        as_of = instants[0] if len(instants) else pd.Timestamp(0, tz="UTC")
+        with numbered_leads(data) as leads:
+            return _at_instant(data, leads, spine, as_of, specs)
+    with numbered_leads(data) as leads, data.in_memory("events"):
         # One pass per instant: each aggregates per lead before joining (see asof.visible_at),
         # so a training spine costs what its snapshots would cost one by one, nightly.
-        for as_of, pairs in spine.groupby("as_of", sort=True):
-            parts.append(_at_instant(data, leads, pairs, as_of, specs))
-        if not parts:
-            parts.append(_at_instant(data, leads, spine, pd.Timestamp(0, tz="UTC"), specs))
-    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        parts = [
+            _at_instant(data, leads, pairs, as_of, specs)
+            for as_of, pairs in spine.groupby("as_of", sort=True)
+        ]
+    return pd.concat(parts, ignore_index=True)
 
 
 _COUNTED = {"engagement": engagement, "account": account}  # families computed from the tally
@@ -176,4 +181,4 @@ def _literal(value: float | bool | str) -> str:
 def features_as_of(data: LeadData | Source, as_of: pd.Timestamp | str) -> pd.DataFrame:
     """Features of the leads open at ``as_of``: what nightly scoring feeds the model."""
     data = load_data(data)
-    return build_features(data, open_leads(data, as_of))
+    return _build(data, open_leads(data, as_of))  # one pair per open lead: nothing to check
