@@ -181,7 +181,7 @@ def test_tree_contributions_add_up_to_the_models_log_odds(world):
     explainer = Explainer(model.model, model.feature_names, {}, candidates=10_000)
     assert explainer.method == "tree"
     parts = explainer._parts
-    raw, contributions = explainer._tree.explain(parts.columns.transform(X))
+    raw, contributions = explainer._tree.explain(X)
     tree = explainer._tree
     np.testing.assert_allclose(
         raw, tree.baseline + tree.root_sum + contributions.sum(axis=1), atol=1e-9
