@@ -35,7 +35,7 @@ from leadml.scoring import (
     score,
     score_to,
 )
-from leadml.scoring._core import _fired, _joined, _largest, _texts
+from leadml.scoring._core import _fired, _joined, _texts
 from leadml.scoring._explain import Explainer
 from leadml.scoring._phrases import Phrasebook
 from leadml.synth import generate_history
@@ -292,18 +292,6 @@ def test_fired_rules_with_equal_points_are_named_in_the_rules_order():
     points[0, [0, 6, 10, 12]] = [25, 15, -10, 10]
     ruled = pd.DataFrame(points, columns=[f"points__r{i:02d}" for i in range(45)])
     assert list(_fired(ruled).astype(object)) == ["r00 +25; r06 +15; r10 -10"]
-
-
-def test_largest_values_are_a_stable_sort_of_their_sizes():
-    rng = np.random.default_rng(1)
-    values = rng.choice([-2.0, -1.0, 0.0, 1e-9, 1.0, 2.0, np.nan], size=(12, 5_000))
-    index, value = _largest(values, 3, 1e-6)
-    size = np.nan_to_num(np.abs(values.T))
-    order = np.argsort(-size, axis=1, kind="stable")[:, :3]
-    strong = np.take_along_axis(size, order, axis=1) >= 1e-6
-    np.testing.assert_array_equal(index, np.where(strong, order, -1))
-    expected = np.where(strong, np.take_along_axis(values.T, order, axis=1), 0.0)
-    np.testing.assert_array_equal(value, expected.astype("float32"))
 
 
 def test_tiers_are_the_same_for_lead_ids_held_by_numpy_or_arrow():

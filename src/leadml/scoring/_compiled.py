@@ -160,36 +160,30 @@ def sigmoid_effects(raw, credits, a, b):
     return p, effects
 
 
+@numba.njit(inline="always")
+def _size(v):
+    """A reason's size: its absolute value, a NaN counting as 0."""
+    s = abs(v)
+    return 0.0 if s != s else s
+
+
 @numba.njit(parallel=True, cache=True)
 def top(effects, count, index):
-    """Per row, into ``index[i]``: the columns of the ``count`` largest ``abs(effects[i])``,
-    largest first, ties by column. Returns which rows this cannot settle as
-    ``numpy.argpartition`` would -- a tie across the cut, or a NaN -- for the caller to redo."""
+    """Per row, into ``index[i]``: the columns of the ``count`` largest sizes of ``effects[i]``
+    (:func:`_size`), largest first; of equal sizes the earlier column first, as a stable sort
+    would order them -- so the choice at the cut does not depend on the CPU."""
     n, k = effects.shape
-    unsettled = np.zeros(n, dtype=np.bool_)
     for i in numba.prange(n):
         kept = 0
-        last = np.inf  # the smallest size kept, once ``count`` are
-        cut = -np.inf  # the largest size left out
         for j in range(k):
-            s = abs(effects[i, j])
-            if s != s:
-                unsettled[i] = True
-                break
+            s = _size(effects[i, j])
             if kept == count:
-                if s <= last:
-                    cut = max(cut, s)
+                if s <= _size(effects[i, index[i, count - 1]]):
                     continue
-                cut = max(cut, last)
-                kept -= 1
+                kept -= 1  # the smallest kept one makes way
             q = kept  # after the kept ones at least as large (earlier columns first)
-            while q > 0 and abs(effects[i, index[i, q - 1]]) < s:
+            while q > 0 and _size(effects[i, index[i, q - 1]]) < s:
                 index[i, q] = index[i, q - 1]
                 q -= 1
             index[i, q] = j
             kept += 1
-            if kept == count:
-                last = abs(effects[i, index[i, count - 1]])
-        if kept == count and cut == last:
-            unsettled[i] = True
-    return unsettled

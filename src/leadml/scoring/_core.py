@@ -461,15 +461,8 @@ def _fired(ruled: pd.DataFrame, count: int = 3) -> pd.Categorical:
     columns = [c for c in ruled.columns if c.startswith(("points__", "cap__"))]
     if not columns:
         return pd.Categorical([""] * len(ruled))
-    # Rules × leads, as the frame holds them (transposing a million rows costs more), taken in
-    # blocks of rows small enough to stay in the CPU's cache.
-    points = np.ascontiguousarray(ruled[columns].to_numpy(dtype="float64").T)
-    n, block = len(ruled), 20_000  # not a power of two: those rows would share cache sets
-    index = np.empty((n, min(count, len(columns))), dtype="int32")
-    value = np.empty(index.shape, dtype="float32")
-    for start in range(0, n, block):
-        rows = slice(start, start + block)
-        index[rows], value[rows] = _largest(points[:, rows], count, 1e-6)
+    points = ruled[columns].to_numpy(dtype="float32", na_value=0.0)
+    index, value = top_reasons(points, count, 1e-6)
     labels = [c.removeprefix("points__").replace("cap__", "cap:") for c in columns]
     parts = []
     for j in range(index.shape[1]):
@@ -485,31 +478,6 @@ def _fired(ruled: pd.DataFrame, count: int = 3) -> pd.Categorical:
         codes = np.where(np.isin(codes, empty), -1, codes)
         parts.append(pd.Categorical.from_codes(codes, categories=_unique_labels(texts)))
     return _joined(parts)
-
-
-def _largest(columns: np.ndarray, count: int, min_size: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of ``columns`` (columns × rows), the ``count`` largest values by size, largest
-    first, at least ``min_size`` in size: (column indices, values as float32), -1 and 0 where
-    none is left. Of equal sizes, the earlier column first; a missing value counts as 0.
-
-    What ``top_reasons`` documents, but exact at the cut: its argpartition picks among values
-    tied there as numpy's selection code for the CPU happens to (its AVX2 and generic code
-    paths pick differently).
-    """
-    k, n = columns.shape
-    size = np.abs(columns, dtype="float32")
-    np.fmax(size, 0, out=size)  # NaN -> 0
-    rows = np.arange(n)
-    index = np.empty((n, min(count, k)), dtype="int32")
-    value = np.empty((n, min(count, k)), dtype="float32")
-    for j in range(index.shape[1]):
-        best = size.max(axis=0)
-        top = np.argmax(size == best, axis=0)  # the first column holding it
-        weak = best < min_size
-        index[:, j] = np.where(weak, -1, top)
-        value[:, j] = np.where(weak, 0.0, columns[top, rows])
-        size[top, rows] = -1.0  # taken
-    return index, value
 
 
 def _unique_labels(texts: list[str]) -> list[str]:

@@ -680,8 +680,9 @@ class Reasons:
 def top_reasons(
     effects: np.ndarray, count: int, min_effect: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the ``count`` largest effects by size (ties: the earlier feature), at least
-    ``min_effect`` in size: (indices, effects), index -1 and effect 0 where none is left."""
+    """Per row, the ``count`` largest effects by size (ties: the earlier feature; a missing
+    effect counts as 0), at least ``min_effect`` in size: (indices, effects), index -1 and effect
+    0 where none is left."""
     from leadml.scoring._compiled import top
 
     n, k = effects.shape
@@ -689,25 +690,9 @@ def top_reasons(
     if not count:
         return np.full((n, 0), -1, "int32"), np.zeros((n, 0), "float32")
     index = np.empty((n, count), dtype="int32")
-    unsettled = np.flatnonzero(top(np.ascontiguousarray(effects), count, index))
-    if len(unsettled):  # rows the compiled pass leaves to numpy's own choice among ties
-        index[unsettled] = _top(effects[unsettled], count)
+    top(np.ascontiguousarray(effects), count, index)
     effect = np.take_along_axis(effects, index, axis=1).astype("float32")
-    weak = np.abs(effect) < max(min_effect, 1e-12)
+    weak = ~(np.abs(effect) >= max(min_effect, 1e-12))  # missing ones too
     index[weak] = -1
     effect[weak] = 0.0
     return index, effect
-
-
-def _top(effects: np.ndarray, count: int) -> np.ndarray:
-    """The columns of the ``count`` largest effects by size per row, largest first, by numpy."""
-    n, k = effects.shape
-    size = np.abs(effects)
-    if count < k:
-        part = np.argpartition(-size, count - 1, axis=1)[:, :count]
-    else:
-        part = np.broadcast_to(np.arange(k), (n, k)).copy()
-    chosen = np.take_along_axis(size, part, axis=1)
-    # Largest first; among equal sizes the earlier (more important) feature first.
-    order = np.lexsort((part, -chosen), axis=1) if n else part
-    return np.take_along_axis(part, order, axis=1).astype("int32")
