@@ -22,6 +22,8 @@ name with its meaning.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import pandas as pd
 
 from leadml.asof import as_spine, open_leads, registered
@@ -99,18 +101,16 @@ def _build(data: LeadData, spine: pd.DataFrame) -> pd.DataFrame:
     passthrough.check(data)
     specs = feature_specs(data.settings, data)
     instants = spine["as_of"].unique()
-    if len(instants) <= 1:
-        as_of = instants[0] if len(instants) else pd.Timestamp(0, tz="UTC")
-        with numbered_leads(data) as leads:
-            return _at_instant(data, leads, spine, as_of, specs)
-    with numbered_leads(data) as leads, data.in_memory("events"):
+    many = len(instants) > 1
+    # One instant needs no groupby (a copy of every pair); no pair at all still gives the columns.
+    groups = spine.groupby("as_of", sort=True) if many else [
+        (instants[0] if len(instants) else pd.Timestamp(0, tz="UTC"), spine)
+    ]  # fmt: skip
+    with numbered_leads(data) as leads, data.in_memory("events") if many else nullcontext():
         # One pass per instant: each aggregates per lead before joining (see asof.visible_at),
         # so a training spine costs what its snapshots would cost one by one, nightly.
-        parts = [
-            _at_instant(data, leads, pairs, as_of, specs)
-            for as_of, pairs in spine.groupby("as_of", sort=True)
-        ]
-    return pd.concat(parts, ignore_index=True)
+        parts = [_at_instant(data, leads, pairs, as_of, specs) for as_of, pairs in groups]
+    return pd.concat(parts, ignore_index=True) if many else parts[0]
 
 
 _COUNTED = {"engagement": engagement, "account": account}  # families computed from the tally
