@@ -39,14 +39,15 @@ def weekly_trainset():
 @case("engine: window counts per lead and type, DuckDB, 100 k leads / ~5 M events", repeats=3)
 def window_counts_duckdb():
     from leadml.asof import open_leads
-    from leadml.features._tally import EventTally, numbered_leads
+    from leadml.features._events import RecentEvents, numbered_leads
     from leadml.features.engagement import compute
 
     data = _load(100_000)
     spine = open_leads(data, NIGHT)
     with numbered_leads(data) as leads:
         rows = leads.rows_of(spine["lead_id"])
-        counts = pd.DataFrame(compute(data, leads, EventTally.at(data, leads, NIGHT), rows, NIGHT))
+        recent = RecentEvents.at(data, leads, NIGHT)
+        counts = pd.DataFrame(compute(data, leads, recent, rows, NIGHT))
     return {"rows": len(counts)}
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from leadml import ConfigError, DataError, Settings, load_data, load_settings
+from leadml.asof import first_window
 from leadml.features import FEATURES, build_features, feature_catalogue, features_as_of
 
 T = pd.Timestamp("2025-06-01", tz="UTC")
@@ -125,6 +126,14 @@ def test_engagement_counts_and_window_edges(features):
     assert l1["days_since_first_event"] == pytest.approx(120)
     assert l1["days_since_last_decision_action"] == pytest.approx(1 / 86400, rel=1e-3)
     assert l1["days_since_last_negative_action"] == pytest.approx(120)
+
+
+def test_the_window_of_a_fetched_event_follows_the_sql_rule_to_the_microsecond():
+    # first_window is in_window for events already in numpy: w days old exactly is inside.
+    micro = pd.Timedelta(microseconds=1)
+    ages = [micro, 7 * DAY, 7 * DAY + micro, 30 * DAY, 90 * DAY, 90 * DAY + micro]
+    occurred_us = np.array([(T - a).value // 1000 for a in ages])
+    assert first_window(occurred_us, T, [7, 30, 90]).tolist() == [0, 0, 1, 1, 2, 3]
 
 
 def test_a_lead_without_events_gets_zero_counts_and_missing_recency(features):

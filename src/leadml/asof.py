@@ -263,6 +263,20 @@ def in_window(window_days: float, age: str = "age_days") -> str:
     return f"{age} <= {float(window_days)!r}"
 
 
+def first_window(
+    occurred_us: np.ndarray, as_of: pd.Timestamp | str, edges: Sequence[int]
+) -> np.ndarray:
+    """For rows visible at ``as_of`` (their times in microseconds since the epoch), the index
+    of the first of the increasing window ``edges`` (days) whose window holds each row;
+    ``len(edges)`` for none.
+
+    The rule of :func:`in_window` for rows already fetched (numpy, not SQL): a row exactly
+    ``w`` days old is inside the ``w``-day window.
+    """
+    age = to_utc(as_of).value // 1000 - occurred_us
+    return np.searchsorted(np.asarray(edges, dtype=np.int64) * 86_400_000_000, age, side="left")
+
+
 def between_windows(newer_days: float, older_days: float, age: str = "age_days") -> str:
     """SQL condition: a row of :func:`visible` lies in ``[T - older_days, T - newer_days)``.
 

@@ -14,8 +14,8 @@ passthrough extra input columns named in ``features.passthrough``
 
 Everything runs in DuckDB over the canonical views, one instant at a time, so events stay in
 Parquet/CSV (or the caller's DataFrame) and only the feature table is materialised; the
-engagement and account counts come from one integer-keyed tally of every lead's events per
-instant, which numpy pivots (:mod:`leadml.features._tally`).
+engagement and account counts come from one fetch of every lead's recent events per instant,
+reduced to small integers and counted by compiled loops (:mod:`leadml.features._events`).
 Numbers come back as float32, flags as bool, categories as text; :data:`FEATURES` lists every
 name with its meaning.
 """
@@ -30,8 +30,8 @@ from leadml.asof import as_spine, open_leads, registered
 from leadml.config import Settings
 from leadml.data import LeadData, load_data
 from leadml.features import account, engagement, fit, lifecycle, passthrough
+from leadml.features._events import LeadRows, RecentEvents, numbered_leads
 from leadml.features._spec import SQL_TYPE, Feature, check_unique, quote
-from leadml.features._tally import EventTally, LeadRows, numbered_leads
 from leadml.readers import Source
 from leadml.validation import sql_str
 
@@ -113,7 +113,7 @@ def _build(data: LeadData, spine: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if many else parts[0]
 
 
-_COUNTED = {"engagement": engagement, "account": account}  # families computed from the tally
+_COUNTED = {"engagement": engagement, "account": account}  # counted from the recent events
 
 
 def _at_instant(
@@ -128,10 +128,10 @@ def _at_instant(
         table = data.con.sql(features_sql(data, name, leads.name, as_of, specs)).to_arrow_table()
     frame = table.to_pandas()
     rows = frame.pop("row").to_numpy()
-    tally = EventTally.at(data, leads, as_of)
+    recent = RecentEvents.at(data, leads, as_of)
     columns = {c: frame[c] for c in frame.columns}
     for family in _COUNTED.values():
-        columns.update(family.compute(data, leads, tally, rows, as_of))
+        columns.update(family.compute(data, leads, recent, rows, as_of))
     return pd.DataFrame({c: columns[c] for c in ["lead_id", "as_of", *(f.name for f in specs)]})
 
 
@@ -139,7 +139,7 @@ def features_sql(
     data: LeadData, spine: str, numbered: str, as_of: pd.Timestamp, specs: list[Feature]
 ) -> str:
     """The query behind :func:`build_features` for the families not counted from the event
-    tally (fit, lifecycle, passthrough), for a registered spine whose pairs are all at one
+    recent events (fit, lifecycle, passthrough), for a registered spine whose pairs are all at one
     instant, with each lead's ``row`` in the table of :func:`numbered_leads` ``numbered`` and
     sorted by it (that is, by lead_id)."""
     settings = data.settings

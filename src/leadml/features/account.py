@@ -12,8 +12,8 @@ import pandas as pd
 from leadml.asof import FUNNEL_RANK, existed, reached_stages, visible_at
 from leadml.config import Settings
 from leadml.data import LeadData
+from leadml.features._events import LeadRows, RecentEvents, event_types
 from leadml.features._spec import Feature
-from leadml.features._tally import EventTally, LeadRows, event_types
 from leadml.validation import sql_str
 
 #: feature suffix -> (stages that count, meaning)
@@ -53,7 +53,7 @@ def catalogue(settings: Settings) -> list[Feature]:
 
 
 def compute(
-    data: LeadData, leads: LeadRows, tally: EventTally, rows: np.ndarray, as_of: pd.Timestamp
+    data: LeadData, leads: LeadRows, recent: RecentEvents, rows: np.ndarray, as_of: pd.Timestamp
 ) -> dict[str, np.ndarray]:
     """The features of :func:`catalogue` (name -> float32 values) for the leads at ``rows`` of
     ``leads``, row for row.
@@ -71,12 +71,12 @@ def compute(
         return np.where(account >= 0, totals[np.maximum(account, 0)] - per_lead[rows], 0.0)
 
     out = {"account_other_leads": over_peers(np.ones(len(leads)))}
-    events = tally.per_lead(len(leads))
-    decisions = tally.per_lead(len(leads), types=_decision_types(data))
+    events = recent.per_lead(len(leads))
+    decisions = recent.per_lead(len(leads), types=_decision_types(data))
     for w in data.settings.features.account_windows_days:
-        out[f"account_events_{w}d"] = over_peers(events[:, tally.window(w)])
-        out[f"account_decision_actions_{w}d"] = over_peers(decisions[:, tally.window(w)])
-        out[f"account_active_leads_{w}d"] = over_peers(events[:, tally.window(w)] > 0)
+        out[f"account_events_{w}d"] = over_peers(events[recent.window(w)])
+        out[f"account_decision_actions_{w}d"] = over_peers(decisions[recent.window(w)])
+        out[f"account_active_leads_{w}d"] = over_peers(events[recent.window(w)] > 0)
     reached = _stages_reached(data, leads, as_of)
     for name in LIFECYCLE:
         out[f"account_leads_{name}"] = over_peers(reached[name])

@@ -1,10 +1,10 @@
-"""What the engagement and account families share: every lead numbered, and one event tally.
+"""What the engagement and account families share: every lead numbered, and its recent events.
 
 Both families count events per lead over windows -- engagement for the lead itself, account for
-the other leads at its account -- so one query per instant counts the events of *every* lead per
-(lead row, canonical event type, age bucket), keyed by small integers, and numpy derives both
-families from that tally: window counts are cumulative sums over the age buckets, and the buying
-committee's counts are per-account sums minus the lead's own.
+the other leads at its account -- so one query per instant fetches the events of *every* lead
+inside the widest window, reduced to small integers (lead row, event type, age bucket, day,
+content), and compiled loops count them per window; the buying committee's counts are
+per-account sums minus the lead's own.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
-from leadml.asof import in_window, visible_at
+from leadml.asof import first_window, visible_at
 from leadml.config import Settings
 from leadml.data import LeadData
 from leadml.validation import sql_str
@@ -78,26 +79,6 @@ def age_edges(settings: Settings) -> list[float]:
     return sorted({*f.windows_days, *f.account_windows_days, f.trend_days, 2 * f.trend_days})
 
 
-def age_bucket(edges: list[float]) -> str:
-    """SQL: the index of the first window edge a visible row's age falls within."""
-    cases = " ".join(f"WHEN {in_window(e)} THEN {i}" for i, e in enumerate(edges))
-    return f"CASE {cases} END"
-
-
-def cumulative(
-    key: np.ndarray, bucket: np.ndarray, n: np.ndarray, shape: tuple[int, ...], edges: list[float]
-) -> np.ndarray:
-    """Sparse counts (flat ``key`` into ``shape``, age ``bucket``, count ``n``; a key may repeat)
-    as a dense float32 array of ``shape`` x window edges, cumulative over the edges: a window's
-    count at its edge. Exact: float32 holds every count below 2**24."""
-    b = len(edges)
-    dense = np.zeros((*shape, b), dtype=np.float32)
-    np.add.at(dense.reshape(-1), key * b + bucket, n.astype(np.float32))
-    for i in range(1, b):  # one add per edge: np.cumsum along a short last axis is ~4x slower
-        dense[..., i] += dense[..., i - 1]
-    return dense
-
-
 def positions(rows: np.ndarray, n_leads: int) -> np.ndarray:
     """Lead row -> its position in ``rows`` (-1: not among them)."""
     position = np.full(n_leads, -1, dtype=np.int64)
@@ -106,54 +87,85 @@ def positions(rows: np.ndarray, n_leads: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class EventTally:
-    """Events visible at one instant, counted per (lead row, event type code, age bucket), sparse.
+class RecentEvents:
+    """The events visible at one instant inside the widest window, one entry per event.
 
-    ``types[code]`` is the canonical event type; bucket ``i`` holds ages in
-    ``(edges[i - 1], edges[i]]`` days, so counts over a window are cumulative over buckets.
+    Per event: the lead's ``row``, its event type ``code`` (``types[code]``), its age ``bucket``
+    (bucket ``i`` holds ages in ``(edges[i - 1], edges[i]]`` days, so an event counts in the
+    windows from ``edges[bucket]`` on), its UTC ``day`` counted from the earliest (0..) and its
+    ``content`` code (-1: none).
+
+    Ten million events are fetched in ~1.5 s (1 M leads), where grouping them in DuckDB cost
+    that for each of the counts, the active days and the distinct content.
     """
 
     types: list[str]
-    edges: list[float]
+    edges: list[int]
     row: np.ndarray
     code: np.ndarray
     bucket: np.ndarray
-    n: np.ndarray
+    day: np.ndarray
+    content: np.ndarray
 
     @classmethod
-    def at(cls, data: LeadData, leads: LeadRows, as_of: pd.Timestamp) -> EventTally:
+    def at(cls, data: LeadData, leads: LeadRows, as_of: pd.Timestamp) -> RecentEvents:
         types, edges = list(event_types(data.settings)), age_edges(data.settings)
         codes = "[" + ", ".join(sql_str(t) for t in types) + "]"
         recent = visible_at("events", as_of, window_days=edges[-1])
-        found = data.con.execute(
-            f"SELECT i.row, coalesce(list_position({codes}, v.event_type), {len(types)}) - 1 "
-            f"AS code, {age_bucket(edges)} AS bucket, count(*) AS n "
-            f"FROM ({recent}) v JOIN {leads.name} i USING (lead_id) GROUP BY ALL"
-        ).fetchnumpy()
+        found = data.con.sql(
+            f"SELECT i.row, "
+            f"CAST(coalesce(list_position({codes}, v.event_type), {len(types)}) - 1 AS SMALLINT)"
+            f" AS code, epoch_us(v.occurred_at) AS us, v.content_id "
+            f"FROM ({recent}) v JOIN {leads.name} i USING (lead_id)"
+        ).to_arrow_table()
+        us = found["us"].to_numpy()
+        day = us // 86_400_000_000
+        content = pc.dictionary_encode(found["content_id"]).combine_chunks().indices
         return cls(
             types,
             edges,
-            *(np.asarray(found[c], dtype=np.int64) for c in ("row", "code", "bucket", "n")),
+            found["row"].to_numpy(),
+            found["code"].to_numpy(),
+            first_window(us, as_of, edges).astype(np.int8),
+            (day - day.min(initial=0)).astype(np.int32),
+            pc.fill_null(content, -1).to_numpy(),
         )
 
-    def window(self, days: float) -> int:
-        """The bucket index whose cumulative count covers the ``days`` window."""
+    def window(self, days: int) -> int:
+        """The index of the ``days`` window among the counts' windows."""
         return self.edges.index(days)
 
     def per_lead(self, n_leads: int, types: list[str] | None = None) -> np.ndarray:
-        """Counts per (lead row, window edge) over ``types`` (default: all), cumulative."""
-        keep = slice(None) if types is None else np.isin(self.code, self._codes(types))
-        return cumulative(self.row[keep], self.bucket[keep], self.n[keep], (n_leads,), self.edges)
+        """Counts per (window, lead row) over ``types`` (default: all)."""
+        group_of = np.zeros(len(self.types), dtype=np.int64)
+        if types is not None:
+            group_of[:] = -1
+            group_of[self._codes(types)] = 0
+        return self._counted(self.row, group_of, 1, n_leads)[0]
 
     def per_type(self, position: np.ndarray, size: int) -> np.ndarray:
-        """Counts per (position, type code, window edge), cumulative; ``position`` maps a lead
-        row to its place among the ``size`` leads wanted (-1: not wanted, see :func:`positions`)."""
-        at = position[self.row]
-        keep = at >= 0
+        """Counts per (type code, window, position); ``position`` maps a lead row to its place
+        among the ``size`` leads wanted (-1: not wanted, see :func:`positions`)."""
         k = len(self.types)
-        return cumulative(
-            at[keep] * k + self.code[keep], self.bucket[keep], self.n[keep], (size, k), self.edges
+        return self._counted(position[self.row], np.arange(k), k, size)
+
+    def distinct(self, of: str, position: np.ndarray, size: int) -> np.ndarray:
+        """Distinct ``of`` (``"day"`` or ``"content"``) per (window, position): a value counts
+        in a window when one of its events is in it."""
+        from leadml.features._compiled import count_distinct  # numba: imported when used
+
+        value = getattr(self, of)
+        n_values = int(value.max(initial=-1)) + 1
+        return count_distinct(
+            position[self.row], value, self.bucket, size, n_values, len(self.edges)
         )
+
+    def _counted(self, key: np.ndarray, group_of: np.ndarray, groups: int, size: int) -> np.ndarray:
+        from leadml.features._compiled import count
+
+        counts = np.zeros((groups, len(self.edges), size), dtype=np.float32)
+        count(counts, key, self.code, group_of, self.bucket)
+        return counts
 
     def _codes(self, types: list[str]) -> list[int]:
         return [self.types.index(t) for t in types if t in self.types]
