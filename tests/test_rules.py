@@ -391,3 +391,22 @@ def test_events_at_or_after_as_of_never_change_the_score(past, future):
     seen, everything = (frame.iloc[[i]].drop(columns="lead_id").reset_index(drop=True)
                         for i in (0, 1))  # fmt: skip
     pd.testing.assert_frame_equal(seen, everything)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    events=st.lists(st.tuples(st.sampled_from(["L1", "L2", "L3"]),
+                              st.integers(0, 40 * 24) | st.sampled_from([15 * 24, 20 * 24]),
+                              st.sampled_from(_EVENT_TYPES)), max_size=12),
+)  # fmt: skip
+def test_the_compiled_nightly_pass_agrees_with_the_sql_plan(events):
+    """One instant sums the engagement weights in a compiled pass, several in SQL: the same
+    scores, window edges (events exactly 15 and 20 days old), decay forms and caps included."""
+    as_of = T0 + 80 * DAY
+    leads = [{"lead_id": lead, "job_title": "VP Sales"} for lead in ("L1", "L2", "L3")]
+    data = make_data(leads, [(lead, as_of - pd.Timedelta(hours=h), t) for lead, h, t in events])
+    tonight = spine(*((lead, as_of) for lead in ("L1", "L2", "L3")))
+    compiled = rule_scores(data, tonight, _PROPERTY_RULES)
+    in_sql = rule_scores(data, pd.concat([tonight, spine(("L1", as_of - DAY))]), _PROPERTY_RULES)
+    in_sql = in_sql[in_sql["as_of"] == as_of].reset_index(drop=True)
+    pd.testing.assert_frame_equal(compiled, in_sql, rtol=1e-9)

@@ -263,18 +263,23 @@ def in_window(window_days: float, age: str = "age_days") -> str:
     return f"{age} <= {float(window_days)!r}"
 
 
-def first_window(
-    occurred_us: np.ndarray, as_of: pd.Timestamp | str, edges: Sequence[int]
-) -> np.ndarray:
-    """For rows visible at ``as_of`` (their times in microseconds since the epoch), the index
-    of the first of the increasing window ``edges`` (days) whose window holds each row;
-    ``len(edges)`` for none.
+def age_days(occurred_us: np.ndarray, as_of: pd.Timestamp | str) -> np.ndarray:
+    """The ``age_days`` of :func:`visible` for rows already fetched (numpy, not SQL): how long
+    before ``as_of`` each happened, from its time in microseconds since the epoch."""
+    return (to_utc(as_of).value // 1000 - occurred_us) / 86400e6
 
-    The rule of :func:`in_window` for rows already fetched (numpy, not SQL): a row exactly
-    ``w`` days old is inside the ``w``-day window.
+
+def first_window(
+    occurred_us: np.ndarray, as_of: pd.Timestamp | str, edges: Sequence[float]
+) -> np.ndarray:
+    """For rows visible at ``as_of``, the index of the first of the increasing window ``edges``
+    (days) whose window holds each row; ``len(edges)`` for none.
+
+    The rule of :func:`in_window` for rows already fetched: a row exactly ``w`` days old is
+    inside the ``w``-day window.
     """
-    age = to_utc(as_of).value // 1000 - occurred_us
-    return np.searchsorted(np.asarray(edges, dtype=np.int64) * 86_400_000_000, age, side="left")
+    edges = np.asarray(edges, dtype=np.float64)
+    return np.searchsorted(edges, age_days(occurred_us, as_of), side="left")
 
 
 def between_windows(newer_days: float, older_days: float, age: str = "age_days") -> str:

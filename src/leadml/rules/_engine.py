@@ -4,17 +4,19 @@ Fit points read :func:`leadml.attributes.lead_attributes`, engagement points rea
 :func:`leadml.asof.visible`, so a rule sees exactly what a feature sees: rows strictly before
 as_of. Events are first reduced to one row per (pair, event type) holding, for each distinct
 (window, decay) "kernel" the rules use, the sum of the events' decay weights; rules are then
-sums over that small table. 50 M events are never materialised.
+sums over that small table. 50 M events are never materialised. A spine of one instant (the
+nightly run) sums the same weights in a compiled pass instead (:mod:`leadml.rules._instant`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 import pandas as pd
 
-from leadml.asof import as_spine, in_window, open_leads, registered, visible, visible_at
+from leadml.asof import as_spine, in_window, open_leads, registered, visible
 from leadml.attributes import lead_attributes
 from leadml.config import Settings
 from leadml.data import LeadData
@@ -89,9 +91,16 @@ def rule_scores(
     rules = load_rules(rules, data.settings)
     spine = as_spine(spine)
     instants = spine["as_of"].unique()
-    as_of = instants[0] if len(instants) == 1 else None
     with registered(data, spine, checked=True) as name:
-        frame = data.con.execute(score_sql(data, name, rules, explain=explain, as_of=as_of)).df()
+        if len(instants) == 1 and rules.engagement.rules:  # the nightly run: a compiled pass
+            from leadml.rules._instant import engagement_at  # numba: imported when used
+
+            engaged = engagement_at(data, name, spine, rules, instants[0])
+        else:
+            engaged = nullcontext()
+        with engaged as engagement:
+            sql = score_sql(data, name, rules, explain=explain, engagement=engagement)
+            frame = data.con.execute(sql).df()
     frame["rule_grade"] = frame["rule_grade"].astype("str")
     frame["rule_mql"] = frame["rule_mql"].astype(bool)
     return frame
@@ -135,18 +144,20 @@ def score_sql(
     rules: Rules,
     *,
     explain: bool = True,
-    as_of: pd.Timestamp | None = None,
+    engagement: str | None = None,
 ) -> str:
     """SQL for :func:`rule_scores` over a registered spine (see :func:`leadml.asof.registered`);
-    ``as_of``: the spine's one instant, when all its pairs share it (a faster plan)."""
+    ``engagement``: a table of the engagement rules' points per pair already computed (see
+    :mod:`leadml.rules._instant`), instead of summing the events in SQL."""
     fit_cols = [(f"points__{r.name}", _fit_points(r)) for r in rules.fit.rules]
     eng_cols = [f"points__{r.name}" for r in rules.engagement.rules]
     kernels = _kernels(rules)
     fit_select = "".join(f", {expr} AS {col}" for col, expr in fit_cols)
     eng_join, eng_select = "", ""
     if rules.engagement.rules:
-        eng_sql = _engagement_sql(spine, rules, kernels, data.settings, as_of)
-        eng_join = f"LEFT JOIN ({eng_sql}) e USING (lead_id, as_of)"
+        if engagement is None:
+            engagement = f"({_engagement_sql(spine, rules, kernels, data.settings)})"
+        eng_join = f"LEFT JOIN {engagement} e USING (lead_id, as_of)"
         eng_select = "".join(f", coalesce(e.{c}, 0.0) AS {c}" for c in eng_cols)
     # Caps: a group's adjustment is its clipped total minus its total; a section's applies after.
     fit_caps = _caps(rules, "fit", [c for c, _ in fit_cols])
@@ -204,7 +215,7 @@ def _fit_points(rule: FitRule) -> str:
 Kernel = tuple[float | None, float | None, float | None]  # window, half-life, lifespan
 
 
-def _kernel(rules: Rules, rule: EngagementRule) -> Kernel:
+def kernel_of(rules: Rules, rule: EngagementRule) -> Kernel:
     decay: Decay = rules.decay_of(rule)
     window = rule.window_days
     if decay.lifespan_days is not None:
@@ -216,7 +227,7 @@ def _kernel(rules: Rules, rule: EngagementRule) -> Kernel:
 def _kernels(rules: Rules) -> dict[Kernel, str]:
     kernels: dict[Kernel, str] = {}
     for rule in rules.engagement.rules:
-        kernels.setdefault(_kernel(rules, rule), f"k{len(kernels)}")
+        kernels.setdefault(kernel_of(rules, rule), f"k{len(kernels)}")
     return kernels
 
 
@@ -253,7 +264,6 @@ def _engagement_sql(
     rules: Rules,
     kernels: dict[Kernel, str],
     settings: Settings,
-    as_of: pd.Timestamp | None,
 ) -> str:
     windows = [k[0] for k in kernels]
     widest = None if any(w is None for w in windows) else max(windows)  # type: ignore[type-var]
@@ -261,28 +271,17 @@ def _engagement_sql(
     sums = ", ".join(f"{_kernel_sum(k)} AS {name}" for k, name in kernels.items())
     per_rule = []
     for rule in rules.engagement.rules:
-        kernel = kernels[_kernel(rules, rule)]
+        kernel = kernels[kernel_of(rules, rule)]
         counted = _in("event_type", types[rule.name])
         raw = f"{rule.points!r} * sum(CASE WHEN {counted} THEN {kernel} ELSE 0.0 END)"
         if rule.cap is not None:
             raw = _clip(raw, rule.cap)
         per_rule.append(f"{raw} AS points__{rule.name}")
-    counted = _counted(rules, types)
-    if as_of is None:
-        per_type = (
-            f"SELECT lead_id, as_of, event_type, {sums} "
-            f"FROM ({visible('events', spine, window_days=widest)}) WHERE {counted} GROUP BY ALL"
-        )
-    else:
-        # One instant (the nightly run): every lead's events are aggregated before joining the
-        # spine, which is faster than joining 50 M events to it first (see asof.visible_at).
-        per_type = (
-            f"SELECT s.lead_id, s.as_of, a.* EXCLUDE (lead_id) FROM ("
-            f"  SELECT lead_id, event_type, {sums} "
-            f"  FROM ({visible_at('events', as_of, window_days=widest)}) WHERE {counted}"
-            f"  GROUP BY ALL"
-            f") a JOIN {spine} s USING (lead_id)"
-        )
+    per_type = (
+        f"SELECT lead_id, as_of, event_type, {sums} "
+        f"FROM ({visible('events', spine, window_days=widest)}) "
+        f"WHERE {counted_events(rules, types)} GROUP BY ALL"
+    )
     return f"""
         SELECT lead_id, as_of, {", ".join(per_rule)}
         FROM ({per_type})
@@ -290,7 +289,7 @@ def _engagement_sql(
     """
 
 
-def _counted(rules: Rules, types: dict[str, tuple[str, ...]]) -> str:
+def counted_events(rules: Rules, types: dict[str, tuple[str, ...]]) -> str:
     """SQL condition: some rule counts the event (its type, inside that rule's window).
 
     Rules rarely count every event: page views and e-mail opens, the commonest types, only
@@ -298,7 +297,7 @@ def _counted(rules: Rules, types: dict[str, tuple[str, ...]]) -> str:
     """
     window_of: dict[float | None, set[str]] = {}
     for rule in rules.engagement.rules:
-        window = _kernel(rules, rule)[0]
+        window = kernel_of(rules, rule)[0]
         window_of.setdefault(window, set()).update(types[rule.name])
     tests = []
     for window, counted in window_of.items():
