@@ -123,6 +123,22 @@ def test_one_row_per_open_lead_with_the_documented_columns_and_ranges(world, sco
     assert scored.summary["expected_conversions"] == pytest.approx(p.sum())
 
 
+def test_the_run_gives_what_the_features_rules_and_model_give_on_their_own(world, scored):
+    """The run shares one attributes table between features and rules and trusts its own
+    spine; its numbers must be those of the public functions called one by one."""
+    from leadml.rules import SCORE_COLUMNS, rule_scores_as_of
+
+    data, as_of, model = world["data"], world["as_of"], world["models"]["logistic"]
+    scores = scored.scores.set_index("lead_id")
+    rules = rule_scores_as_of(data, as_of, explain=False).set_index("lead_id").loc[scores.index]
+    pd.testing.assert_frame_equal(
+        scores[list(SCORE_COLUMNS)].astype({"rule_grade": str}), rules[list(SCORE_COLUMNS)]
+    )
+    features = build_features(data, open_leads(data, as_of)).set_index("lead_id")
+    expected = model.model.predict_proba(features.loc[scores.index, model.feature_names])[:, 1]
+    np.testing.assert_allclose(scores["mql_probability"], expected, rtol=1e-12)
+
+
 def test_reasons_read_like_a_salesperson_would_say_them(scored):
     texts = " | ".join(scored.scores["reason_1"].dropna().astype(str).unique()[:200])
     assert re.search(r"\d+ [a-z-]+( [a-z-]+)* in the last \d+ days \([+-]\)", texts) or re.search(

@@ -7,9 +7,13 @@ same way. The e-mail address is read here to derive three flags and goes no furt
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
-from leadml.asof import existing_leads
+import pandas as pd
+
+from leadml.asof import existing_leads, registered
 from leadml.data import LeadData
 from leadml.validation import sql_str
 
@@ -75,6 +79,23 @@ def lead_attributes(data: LeadData, spine: str) -> str:
             FROM (SELECT DISTINCT job_title FROM leads WHERE job_title IS NOT NULL)
         ) titles ON titles.job_title = l.job_title
     """
+
+
+@contextmanager
+def attributes_table(data: LeadData, spine: pd.DataFrame) -> Iterator[str]:
+    """:func:`lead_attributes` of a spine already checked by :func:`~leadml.asof.as_spine`, held
+    in a table for the duration of a block; yields its name.
+
+    The nightly scorer's features and rules both read the attributes: held, they are computed
+    once (~1.8 s for 1 M leads) instead of once by each.
+    """
+    name = f"attributes_{uuid.uuid4().hex[:12]}"
+    with registered(data, spine, checked=True) as pairs:
+        data.con.execute(f"CREATE TEMP TABLE {name} AS {lead_attributes(data, pairs)}")
+    try:
+        yield name
+    finally:
+        data.con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 def _list(values: Sequence[str]) -> str:

@@ -26,7 +26,7 @@ from contextlib import nullcontext
 
 import pandas as pd
 
-from leadml.asof import as_spine, open_leads, registered
+from leadml.asof import as_spine, instant, open_leads, registered
 from leadml.config import Settings
 from leadml.data import LeadData, load_data
 from leadml.features import account, engagement, fit, lifecycle, passthrough
@@ -96,8 +96,10 @@ def build_features(data: LeadData | Source, spine: pd.DataFrame) -> pd.DataFrame
     return _build(data, as_spine(spine))
 
 
-def _build(data: LeadData, spine: pd.DataFrame) -> pd.DataFrame:
-    """:func:`build_features` for a spine already checked by :func:`~leadml.asof.as_spine`."""
+def _build(data: LeadData, spine: pd.DataFrame, *, attributes: str | None = None) -> pd.DataFrame:
+    """:func:`build_features` for a spine already checked by :func:`~leadml.asof.as_spine`;
+    ``attributes``: the spine's :func:`~leadml.attributes.attributes_table`, if the caller holds
+    one."""
     passthrough.check(data)
     specs = feature_specs(data.settings, data)
     instants = spine["as_of"].unique()
@@ -109,7 +111,9 @@ def _build(data: LeadData, spine: pd.DataFrame) -> pd.DataFrame:
     with numbered_leads(data) as leads, data.in_memory("events") if many else nullcontext():
         # One pass per instant: each aggregates per lead before joining (see asof.visible_at),
         # so a training spine costs what its snapshots would cost one by one, nightly.
-        parts = [_at_instant(data, leads, pairs, as_of, specs) for as_of, pairs in groups]
+        parts = [
+            _at_instant(data, leads, pairs, as_of, specs, attributes) for as_of, pairs in groups
+        ]
     return pd.concat(parts, ignore_index=True) if many else parts[0]
 
 
@@ -122,10 +126,12 @@ def _at_instant(
     pairs: pd.DataFrame,
     as_of: pd.Timestamp,
     specs: list[Feature],
+    attributes: str | None,
 ) -> pd.DataFrame:
     with registered(data, pairs, checked=True) as name:
+        sql = features_sql(data, name, leads.name, as_of, specs, attributes=attributes)
         # Through Arrow: pandas 3 takes its text columns as they are (.df() copies them).
-        table = data.con.sql(features_sql(data, name, leads.name, as_of, specs)).to_arrow_table()
+        table = data.con.sql(sql).to_arrow_table()
     frame = table.to_pandas()
     rows = frame.pop("row").to_numpy()
     recent = RecentEvents.at(data, leads, as_of)
@@ -136,16 +142,24 @@ def _at_instant(
 
 
 def features_sql(
-    data: LeadData, spine: str, numbered: str, as_of: pd.Timestamp, specs: list[Feature]
+    data: LeadData,
+    spine: str,
+    numbered: str,
+    as_of: pd.Timestamp,
+    specs: list[Feature],
+    *,
+    attributes: str | None = None,
 ) -> str:
-    """The query behind :func:`build_features` for the families not counted from the event
-    recent events (fit, lifecycle, passthrough), for a registered spine whose pairs are all at one
+    """The query behind :func:`build_features` for the families not counted from the recent
+    events (fit, lifecycle, passthrough), for a registered spine whose pairs are all at one
     instant, with each lead's ``row`` in the table of :func:`numbered_leads` ``numbered`` and
-    sorted by it (that is, by lead_id)."""
+    sorted by it (that is, by lead_id); ``attributes``: the spine's
+    :func:`~leadml.attributes.attributes_table`, instead of computing them."""
     settings = data.settings
     kinds = {f.name: f.kind for f in specs}
+    held = f"SELECT * FROM {attributes} WHERE as_of = {instant(as_of)}" if attributes else None
     parts = {
-        "fit": fit.sql(data, spine),
+        "fit": held or fit.sql(data, spine),
         "lifecycle": lifecycle.sql(settings, spine, as_of),
         "passthrough": passthrough.sql(data, spine, kinds),
     }

@@ -88,8 +88,20 @@ def rule_scores(
     0        35.0         A1      True          15.0
     1        27.5         A2     False           7.5
     """
-    rules = load_rules(rules, data.settings)
-    spine = as_spine(spine)
+    return scores_of(data, as_spine(spine), load_rules(rules, data.settings), explain=explain)
+
+
+def scores_of(
+    data: LeadData,
+    spine: pd.DataFrame,
+    rules: Rules,
+    *,
+    explain: bool = True,
+    attributes: str | None = None,
+) -> pd.DataFrame:
+    """:func:`rule_scores` of a spine already checked by :func:`~leadml.asof.as_spine`, with
+    validated rules; ``attributes``: the spine's table from
+    :func:`~leadml.attributes.attributes_table`, if the caller holds one."""
     instants = spine["as_of"].unique()
     with registered(data, spine, checked=True) as name:
         if len(instants) == 1 and rules.engagement.rules:  # the nightly run: a compiled pass
@@ -99,7 +111,9 @@ def rule_scores(
         else:
             engaged = nullcontext()
         with engaged as engagement:
-            sql = score_sql(data, name, rules, explain=explain, engagement=engagement)
+            sql = score_sql(
+                data, name, rules, explain=explain, engagement=engagement, attributes=attributes
+            )
             frame = data.con.execute(sql).df()
     frame["rule_grade"] = frame["rule_grade"].astype("str")
     frame["rule_mql"] = frame["rule_mql"].astype(bool)
@@ -145,10 +159,13 @@ def score_sql(
     *,
     explain: bool = True,
     engagement: str | None = None,
+    attributes: str | None = None,
 ) -> str:
-    """SQL for :func:`rule_scores` over a registered spine (see :func:`leadml.asof.registered`);
+    """SQL for :func:`rule_scores` over a registered spine (see :func:`leadml.asof.registered`).
+
     ``engagement``: a table of the engagement rules' points per pair already computed (see
-    :mod:`leadml.rules._instant`), instead of summing the events in SQL."""
+    :mod:`leadml.rules._instant`), instead of summing the events in SQL; ``attributes``: the
+    spine's :func:`~leadml.attributes.attributes_table`, instead of computing them."""
     fit_cols = [(f"points__{r.name}", _fit_points(r)) for r in rules.fit.rules]
     eng_cols = [f"points__{r.name}" for r in rules.engagement.rules]
     kernels = _kernels(rules)
@@ -174,7 +191,7 @@ def score_sql(
     return f"""
         WITH base AS (
             SELECT a.lead_id, a.as_of{fit_select}{eng_select}
-            FROM ({lead_attributes(data, spine)}) a {eng_join}
+            FROM {attributes or f"({lead_attributes(data, spine)})"} a {eng_join}
         ), capped AS (
             SELECT *{cap_select} FROM base
         ), scored AS (

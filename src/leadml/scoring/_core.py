@@ -181,8 +181,9 @@ def score(
 
 def run(prepared: Prepared, *, progress: Progress | None = None) -> ScoringResult:
     """Compute a prepared run (see :func:`prepare`)."""
-    from leadml.features import build_features, feature_catalogue, feature_specs
-    from leadml.rules import rule_scores
+    from leadml.attributes import attributes_table
+    from leadml.features import _build, feature_catalogue, feature_specs
+    from leadml.rules._engine import scores_of
 
     p, clock, settings = prepared, prepared.clock, prepared.settings
     scoring = settings.scoring
@@ -192,18 +193,21 @@ def run(prepared: Prepared, *, progress: Progress | None = None) -> ScoringResul
         raise DataError(f"no lead is open at {p.as_of:%Y-%m-%d %H:%M} UTC: nothing to score")
     clock.lap("open_leads", "%s leads open at %s", f"{len(spine):,}", f"{p.as_of:%Y-%m-%d}")
 
-    features = build_features(p.data, spine)
-    names = p.model.feature_names
-    missing = [f for f in names if f not in features.columns]
-    if missing:
-        raise ModelMismatchError(
-            f"model {p.model.name} version {p.model.version} needs {len(missing)} feature(s) "
-            f"tonight's features lack, e.g. {missing[:5]}: retrain it with the current "
-            "configuration, or score with the settings it was trained with"
-        )
-    clock.lap("features", "%s × %d features", f"{len(features):,}", len(names))
+    # The open leads are a checked spine (one pair per lead); features and rules share their
+    # attributes.
+    with attributes_table(p.data, spine) as attributes:
+        features = _build(p.data, spine, attributes=attributes)
+        names = p.model.feature_names
+        missing = [f for f in names if f not in features.columns]
+        if missing:
+            raise ModelMismatchError(
+                f"model {p.model.name} version {p.model.version} needs {len(missing)} feature(s) "
+                f"tonight's features lack, e.g. {missing[:5]}: retrain it with the current "
+                "configuration, or score with the settings it was trained with"
+            )
+        clock.lap("features", "%s × %d features", f"{len(features):,}", len(names))
 
-    ruled = rule_scores(p.data, spine, p.rules, explain=True)
+        ruled = scores_of(p.data, spine, p.rules, explain=True, attributes=attributes)
     if len(ruled) != len(features) or not np.array_equal(
         ruled["lead_id"].to_numpy(), features["lead_id"].to_numpy()
     ):
