@@ -143,6 +143,13 @@ def test_a_lead_without_events_gets_zero_counts_and_missing_recency(features):
     assert math.isnan(l3["email_click_per_open_90d"])
 
 
+def test_leads_without_any_account_get_no_buying_committee(tables):
+    tables["leads"]["account_id"] = None
+    frame = build_features(tables, pd.DataFrame({"lead_id": ["L1", "L2"], "as_of": [T] * 2}))
+    assert frame["account_other_leads"].tolist() == [0, 0]
+    assert frame["account_events_90d"].tolist() == [0, 0]
+
+
 def test_lifecycle(features):
     l1, l3 = features.loc["L1"], features.loc["L3"]
     # L1's SQL at exactly T is not seen: at T it is still a sales-accepted lead.
@@ -215,6 +222,21 @@ def test_windows_come_from_settings(tables, tmp_path):
     assert list(frame.columns[1:]) == list(feature_catalogue(settings))
     assert frame.loc["L1", "events_3d"] == 1 and frame.loc["L1", "events_14d"] == 2
     assert "account_events_60d" in frame.columns and "events_7d" not in frame.columns
+
+
+def test_a_daily_window_for_half_a_year_counts_like_a_single_one(tables, tmp_path):
+    # 180 windows: more than a byte of window numbers; one more event, 150 days old.
+    config = tmp_path / "c.yaml"
+    config.write_text(f"features:\n  windows_days: {list(range(1, 181))}\n")
+    old = pd.DataFrame({"lead_id": ["L1"], "occurred_at": at(150 * DAY),
+                        "event_type": ["page_view"], "content_id": ["C7"]})  # fmt: skip
+    tables["events"] = pd.concat([tables["events"], old], ignore_index=True)
+    frame = features_as_of(load_data(tables, load_settings(config)), T).set_index("lead_id")
+    l1 = frame.loc["L1"]
+    assert (l1["events_1d"], l1["events_7d"], l1["events_30d"], l1["events_90d"]) == (1, 2, 3, 6)
+    assert (l1["events_149d"], l1["events_150d"], l1["events_180d"]) == (8, 9, 9)
+    assert (l1["active_days_149d"], l1["active_days_150d"]) == (7, 8)
+    assert (l1["distinct_content_90d"], l1["distinct_content_150d"]) == (2, 4)
 
 
 def test_features_as_of_scores_only_open_leads(tables):

@@ -95,7 +95,7 @@ def attributes_table(data: LeadData, spine: pd.DataFrame) -> Iterator[str]:
     try:
         yield name
     finally:
-        data.con.execute(f"DROP TABLE IF EXISTS {name}")
+        data.con.execute(f"DROP TABLE IF EXISTS temp.{name}")
 
 
 def _list(values: Sequence[str]) -> str:

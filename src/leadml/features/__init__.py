@@ -153,8 +153,9 @@ def features_sql(
     """The query behind :func:`build_features` for the families not counted from the recent
     events (fit, lifecycle, passthrough), for a registered spine whose pairs are all at one
     instant, with each lead's ``row`` in the table of :func:`numbered_leads` ``numbered`` and
-    sorted by it (that is, by lead_id); ``attributes``: the spine's
-    :func:`~leadml.attributes.attributes_table`, instead of computing them."""
+    sorted by it (that is, by lead_id); ``attributes``: the
+    :func:`~leadml.attributes.attributes_table` of this spine (of these very pairs: it is not
+    checked), instead of computing them."""
     settings = data.settings
     kinds = {f.name: f.kind for f in specs}
     held = f"SELECT * FROM {attributes} WHERE as_of = {instant(as_of)}" if attributes else None

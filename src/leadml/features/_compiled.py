@@ -13,8 +13,6 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-_NONE = 127  # no bucket yet: above every bucket index (a window edge per bucket, far fewer)
-
 
 @numba.njit(cache=True)
 def count(target, key, code, group_of, bucket):
@@ -52,14 +50,14 @@ def count_distinct(key, value, bucket, size, n_values, n_buckets):
             order[fill[k]] = i
             fill[k] += 1
     out = np.zeros((n_buckets, size), np.float32)
-    youngest = np.full(n_values, _NONE, np.int8)
+    youngest = np.full(n_values, n_buckets, np.int16)  # n_buckets: not seen yet
     seen = np.empty(n_values, np.int64)
     for k in range(size):
         m = 0
         for j in range(start[k], start[k + 1]):
             i = order[j]
             v = value[i]
-            if youngest[v] == _NONE:
+            if youngest[v] == n_buckets:
                 seen[m] = v
                 m += 1
             youngest[v] = min(youngest[v], bucket[i])
@@ -67,5 +65,5 @@ def count_distinct(key, value, bucket, size, n_values, n_buckets):
             v = seen[j]
             for b in range(youngest[v], n_buckets):
                 out[b, k] += 1
-            youngest[v] = _NONE
+            youngest[v] = n_buckets
     return out

@@ -73,7 +73,7 @@ def numbered_leads(data: LeadData) -> Iterator[LeadRows]:
         data.con.unregister(name)
 
 
-def age_edges(settings: Settings) -> list[float]:
+def age_edges(settings: Settings) -> list[int]:
     """Upper edges of the age buckets: every engagement and account window, both trend halves."""
     f = settings.features
     return sorted({*f.windows_days, *f.account_windows_days, f.trend_days, 2 * f.trend_days})
@@ -126,8 +126,8 @@ class RecentEvents:
             edges,
             found["row"].to_numpy(),
             found["code"].to_numpy(),
-            first_window(us, as_of, edges).astype(np.int8),
-            (day - day.min(initial=0)).astype(np.int32),
+            first_window(us, as_of, edges).astype(np.int16),
+            (day - day.min() if len(day) else day).astype(np.int32),
             pc.fill_null(content, -1).to_numpy(),
         )
 

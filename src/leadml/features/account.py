@@ -63,7 +63,7 @@ def compute(
     """
     member = existed(leads.created_at, as_of) & (leads.account >= 0)
     account = leads.account[rows]
-    totals_size = int(leads.account.max(initial=-1)) + 1
+    totals_size = int(leads.account.max(initial=0)) + 1  # one slot even when no lead has one
 
     def over_peers(per_lead: np.ndarray) -> np.ndarray:
         per_lead = np.where(member, per_lead, 0.0)

@@ -10,7 +10,7 @@ nightly run) sums the same weights in a compiled pass instead (:mod:`leadml.rule
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -241,6 +241,12 @@ def kernel_of(rules: Rules, rule: EngagementRule) -> Kernel:
     return (window, decay.half_life_days, decay.lifespan_days)
 
 
+def widest_window(kernels: Iterable[Kernel]) -> float | None:
+    """The widest window of the kernels: the events any rule may count (``None``: all)."""
+    windows = [k[0] for k in kernels]
+    return None if any(w is None for w in windows) else max(windows)  # type: ignore[type-var]
+
+
 def _kernels(rules: Rules) -> dict[Kernel, str]:
     kernels: dict[Kernel, str] = {}
     for rule in rules.engagement.rules:
@@ -249,6 +255,7 @@ def _kernels(rules: Rules) -> dict[Kernel, str]:
 
 
 def _kernel_sum(kernel: Kernel) -> str:
+    # The same weights as the nightly compiled pass, rules._instant._add_weights.
     window, half_life, lifespan = kernel
     if half_life is not None:
         weight = f"pow(0.5, age_days / {half_life!r})"
@@ -282,8 +289,7 @@ def _engagement_sql(
     kernels: dict[Kernel, str],
     settings: Settings,
 ) -> str:
-    windows = [k[0] for k in kernels]
-    widest = None if any(w is None for w in windows) else max(windows)  # type: ignore[type-var]
+    widest = widest_window(kernels)
     types = {r.name: event_types_of(r, settings) for r in rules.engagement.rules}
     sums = ", ".join(f"{_kernel_sum(k)} AS {name}" for k, name in kernels.items())
     per_rule = []

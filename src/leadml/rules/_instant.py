@@ -23,7 +23,7 @@ import pandas as pd
 
 from leadml.asof import age_days, visible_at
 from leadml.data import LeadData
-from leadml.rules._engine import counted_events, event_types_of, kernel_of
+from leadml.rules._engine import counted_events, event_types_of, kernel_of, widest_window
 from leadml.rules._schema import Rules
 from leadml.validation import sql_str
 
@@ -40,7 +40,7 @@ def engagement_at(
     counted = sorted({t for ts in types.values() for t in ts})
     kernels = [kernel_of(rules, r) for r in engagement]
     windows = [k[0] for k in kernels]
-    widest = None if any(w is None for w in windows) else max(windows)  # type: ignore[type-var]
+    widest = widest_window(kernels)
     found = data.con.execute(
         f"SELECT s.pos, CAST(list_position([{', '.join(map(sql_str, counted))}], v.event_type)"
         f" - 1 AS SMALLINT) AS code, epoch_us(v.occurred_at) AS us "
@@ -75,7 +75,8 @@ def engagement_at(
 @numba.njit(cache=True)
 def _add_weights(pos, code, age, start, members, window, half_life, lifespan, sums):
     """Adds each event's weight to ``sums[rule, pos]`` for every rule counting its type whose
-    window holds it (``half_life``/``lifespan`` 0: that decay is not used)."""
+    window holds it (``half_life``/``lifespan`` 0: that decay is not used). The same weights as
+    the SQL plan's, rules._engine._kernel_sum."""
     for i in range(len(pos)):
         a = age[i]
         for m in range(start[code[i]], start[code[i] + 1]):
