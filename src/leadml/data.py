@@ -65,16 +65,16 @@ class LeadData:
 
     def end(self) -> pd.Timestamp:
         """The latest timestamp in the data: outcomes after it are not known yet."""
-        # .df() rather than fetchall(): DuckDB needs pytz to hand out aware Python datetimes.
-        return (
-            self.con.execute(
-                "SELECT greatest((SELECT max(created_at) FROM leads),"
-                " (SELECT max(occurred_at) FROM events),"
-                " (SELECT max(entered_at) FROM stages)) AS end"
-            )
-            .df()["end"]
-            .iloc[0]
+        # From the input tables, cast as the views cast them: a Parquet file answers max() from
+        # its statistics, where the events view's join to the event-type map reads every row
+        # (0.01 s instead of 0.6 s on 53 M events).
+        latest = ", ".join(
+            f"(SELECT max(CAST({TABLES[name].timestamps[0]} AS {_SQL_TYPES['timestamp']}))"
+            f" FROM raw_{name})"
+            for name in ("leads", "events", "stages")
         )
+        # .df() rather than fetchall(): DuckDB needs pytz to hand out aware Python datetimes.
+        return self.con.execute(f"SELECT greatest({latest}) AS end").df()["end"].iloc[0]
 
     @contextmanager
     def in_memory(self, name: str) -> Iterator[None]:
