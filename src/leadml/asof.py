@@ -17,7 +17,6 @@ so that 50 M events never need to be Python objects.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -94,13 +93,11 @@ def registered(data: LeadData, spine: pd.DataFrame, *, checked: bool = False) ->
     says the spine is already the output of :func:`as_spine` (checking a million pairs again
     costs ~0.4 s).
     """
-    name = f"spine_{uuid.uuid4().hex[:12]}"
     checked = spine if checked else as_spine(spine)
-    data.con.register(name, checked.assign(pos=np.arange(len(checked), dtype=np.int64)))
-    try:
+    with data.registered(
+        "spine", checked.assign(pos=np.arange(len(checked), dtype=np.int64))
+    ) as name:
         yield name
-    finally:
-        data.con.unregister(name)
 
 
 def open_leads(data: LeadData, as_of: pd.Timestamp | str | Sequence) -> pd.DataFrame:
@@ -128,9 +125,7 @@ def open_leads(data: LeadData, as_of: pd.Timestamp | str | Sequence) -> pd.DataF
     instants = [as_of] if isinstance(as_of, str | pd.Timestamp) else list(as_of)
     dates = pd.DataFrame({"as_of": [to_utc(t) for t in instants]}).astype("datetime64[us, UTC]")
     closing = _in_list(closing_stages(data.settings))
-    name = f"dates_{uuid.uuid4().hex[:12]}"
-    data.con.register(name, dates)
-    try:
+    with data.registered("dates", dates) as name:
         # Through Arrow: pandas 3 takes the text column as it is (.df() copies it).
         return (
             data.con.sql(
@@ -148,8 +143,6 @@ def open_leads(data: LeadData, as_of: pd.Timestamp | str | Sequence) -> pd.DataF
             .to_arrow_table()
             .to_pandas()
         )
-    finally:
-        data.con.unregister(name)
 
 
 def open_pairs(data: LeadData, spine: str) -> str:

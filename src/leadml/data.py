@@ -77,6 +77,17 @@ class LeadData:
         return self.con.execute(f"SELECT greatest({latest}) AS end").df()["end"].iloc[0]
 
     @contextmanager
+    def registered(self, prefix: str, frame: pd.DataFrame) -> Iterator[str]:
+        """Make ``frame`` queryable under a unique name starting with ``prefix`` for the
+        duration of a block; yields the name."""
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        self.con.register(name, frame)
+        try:
+            yield name
+        finally:
+            self.con.unregister(name)
+
+    @contextmanager
     def in_memory(self, name: str) -> Iterator[None]:
         """Hold one canonical table in DuckDB's memory for the duration of a block.
 

@@ -9,7 +9,6 @@ per-account sums minus the lead's own.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -62,15 +61,11 @@ def numbered_leads(data: LeadData) -> Iterator[LeadRows]:
         .to_pandas()
     )
     account = leads["account"].to_numpy()  # -1 for a lead without an account
-    name = f"lead_rows_{uuid.uuid4().hex[:12]}"
     rows = pd.DataFrame({"lead_id": leads["lead_id"], "row": np.arange(len(leads), dtype=np.int32)})
-    data.con.register(name, rows)
-    try:
+    with data.registered("lead_rows", rows) as name:
         yield LeadRows(
             name, pd.Index(leads["lead_id"]), account, pd.DatetimeIndex(leads["created_at"])
         )
-    finally:
-        data.con.unregister(name)
 
 
 def age_edges(settings: Settings) -> list[int]:

@@ -13,7 +13,6 @@ A test checks that both plans give the same scores.
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -64,12 +63,8 @@ def engagement_at(
         points[f"points__{rule.name}"] = (
             value if rule.cap is None else np.clip(value, -rule.cap, rule.cap)
         )
-    name = f"engagement_{uuid.uuid4().hex[:12]}"
-    data.con.register(name, pairs[["lead_id", "as_of"]].assign(**points))
-    try:
+    with data.registered("engagement", pairs[["lead_id", "as_of"]].assign(**points)) as name:
         yield name
-    finally:
-        data.con.unregister(name)
 
 
 @numba.njit(cache=True)
