@@ -45,7 +45,7 @@ def window_counts_duckdb():
     data = _load(100_000)
     spine = open_leads(data, NIGHT)
     with numbered_leads(data) as leads:
-        rows = leads.rows_of(spine["lead_id"])
+        rows = leads.ids.get_indexer(spine["lead_id"])
         recent = RecentEvents.at(data, leads, NIGHT)
         counts = pd.DataFrame(compute(data, leads, recent, rows, NIGHT))
     return {"rows": len(counts)}

@@ -19,7 +19,7 @@ from sklearn.preprocessing import OrdinalEncoder, StandardScaler
 
 from leadml.models import make_candidate
 from leadml.scoring import top_reasons
-from leadml.scoring._explain import Explainer, _expected_values
+from leadml.scoring._explain import Explained, Explainer, _expected_values
 
 
 def _frame(n: int, seed: int, *, unseen: bool = False) -> pd.DataFrame:
@@ -101,6 +101,13 @@ def test_probabilities_are_predict_probas_with_missing_and_unseen_values(data, c
     p, effects = explainer._effects(raw, contributions)
     np.testing.assert_allclose(got.probability, p, rtol=0, atol=1e-15)
     np.testing.assert_allclose(got.effects, effects, rtol=0, atol=1e-7)
+    # The log-odds each reason moved: known exactly under a sigmoid (or no) calibration, and
+    # then what the probabilities say; derived from them otherwise.
+    assert (got.moved is None) == (calibration == "isotonic")
+    from_probabilities = Explained(got.probability, got.effects, got.features).log_odds()
+    clear = np.abs(got.probability - 0.5) < 0.49  # logit is ill-conditioned near 0 and 1
+    assert clear.mean() > 0.5
+    np.testing.assert_allclose(got.log_odds()[clear], from_probabilities[clear], rtol=0, atol=1e-3)
 
 
 def test_raw_prediction_is_the_models_decision_function_to_the_bit(data):

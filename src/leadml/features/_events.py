@@ -41,9 +41,6 @@ class LeadRows:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def rows_of(self, lead_ids: pd.Series) -> np.ndarray:
-        return self.ids.get_indexer(lead_ids)
-
 
 @contextmanager
 def numbered_leads(data: LeadData) -> Iterator[LeadRows]:
@@ -90,8 +87,9 @@ class RecentEvents:
     windows from ``edges[bucket]`` on), its UTC ``day`` counted from the earliest (0..) and its
     ``content`` code (-1: none).
 
-    Ten million events are fetched in ~1.5 s (1 M leads), where grouping them in DuckDB cost
-    that for each of the counts, the active days and the distinct content.
+    Ten million events (1 M leads) are fetched in ~1.5-2 s and held in ~165 MiB, where
+    grouping them in DuckDB cost ~1.5 s for each of the counts, the active days and the
+    distinct content.
     """
 
     types: list[str]

@@ -105,9 +105,10 @@ def scores_of(
     instants = spine["as_of"].unique()
     with registered(data, spine, checked=True) as name:
         if len(instants) == 1 and rules.engagement.rules:  # the nightly run: a compiled pass
-            from leadml.rules._instant import engagement_at  # numba: imported when used
+            from leadml.rules._instant import engagement_points  # numba: imported when used
 
-            engaged = engagement_at(data, name, spine, rules, instants[0])
+            points = engagement_points(data, name, spine, rules, instants[0])
+            engaged = data.registered("engagement", points)
         else:
             engaged = nullcontext()
         with engaged as engagement:

@@ -208,9 +208,7 @@ def run(prepared: Prepared, *, progress: Progress | None = None) -> ScoringResul
         clock.lap("features", "%s × %d features", f"{len(features):,}", len(names))
 
         ruled = scores_of(p.data, spine, p.rules, explain=True, attributes=attributes)
-    if len(ruled) != len(features) or not np.array_equal(
-        ruled["lead_id"].to_numpy(), features["lead_id"].to_numpy()
-    ):
+    if not ruled["lead_id"].equals(features["lead_id"]):  # same spine: the same rows, in order
         ruled = features[["lead_id"]].merge(ruled, on="lead_id", how="left", validate="1:1")
     clock.lap("rules", "%s leads", f"{len(ruled):,}")
 
@@ -230,9 +228,7 @@ def run(prepared: Prepared, *, progress: Progress | None = None) -> ScoringResul
         probability[start:stop] = part.probability
         # Ranked by log-odds, so a lead at 0.5% has reasons as clear as one at 50%; reported
         # in probability points.
-        index, _ = top_reasons(
-            _log_odds(part.probability, part.effects), scoring.reasons, scoring.reason_min_log_odds
-        )
+        index, _ = top_reasons(part.log_odds(), scoring.reasons, scoring.reason_min_log_odds)
         top_index[start:stop] = index
         top_effect[start:stop] = np.where(
             index >= 0, np.take_along_axis(part.effects, np.maximum(index, 0), axis=1), 0.0
@@ -266,14 +262,6 @@ def run(prepared: Prepared, *, progress: Progress | None = None) -> ScoringResul
         timings=clock.seconds,
         warnings=list(summary["warnings"]),
     )
-
-
-def _log_odds(p: np.ndarray, effects: np.ndarray) -> np.ndarray:
-    """How much each effect moved the log-odds: logit(p) - logit(p - effect)."""
-    eps = 1e-9
-    now = np.clip(p, eps, 1 - eps)[:, None]
-    without = np.clip(now - effects, eps, 1 - eps)
-    return (np.log(now / (1 - now)) - np.log(without / (1 - without))).astype("float32")
 
 
 def _counts(data: LeadData) -> str:

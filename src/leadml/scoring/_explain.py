@@ -61,6 +61,18 @@ class Explained:
     probability: np.ndarray  # (n,) float64
     effects: np.ndarray  # (n, k) float32, in probability points
     features: list[str]
+    moved: np.ndarray | None = None  # (n, k) float32: the log-odds moved, where known exactly
+
+    def log_odds(self) -> np.ndarray:
+        """How much each effect moved the log-odds, ``logit(p) - logit(p - effect)``: as the
+        method knows it (a sigmoid calibration's log-odds are linear in the model's), else from
+        the probabilities."""
+        if self.moved is not None:
+            return self.moved
+        eps = 1e-9
+        now = np.clip(self.probability, eps, 1 - eps)[:, None]
+        without = np.clip(now - self.effects, eps, 1 - eps)
+        return (np.log(now / (1 - now)) - np.log(without / (1 - without))).astype("float32")
 
 
 class _GivenScores(ClassifierMixin, BaseEstimator):
@@ -351,19 +363,30 @@ class Explainer:
         raw = Z @ self._coef + float(np.ravel(self._parts.final.intercept_)[0])
         delta = ((Z - z_ref) * self._coef) @ self._groups
         p, effects = self._effects(raw, delta)
-        return Explained(p, effects, self.features)
+        return Explained(p, effects, self.features, self._moved(delta))
 
     def _explain_tree(self, X: pd.DataFrame) -> Explained:
         raw, contributions = self._tree.explain(X)
-        calibrated = self._parts.calibrated
-        sigmoid = (-1.0, 0.0) if calibrated is None else _sigmoid(calibrated)  # expit(raw)
+        sigmoid = self._sigmoid()
         if sigmoid is None:
             p, effects = self._effects(raw, contributions)
         else:
             from leadml.scoring._compiled import sigmoid_effects
 
             p, effects = sigmoid_effects(raw, contributions, *sigmoid)
-        return Explained(p, effects, self.features)
+        return Explained(p, effects, self.features, self._moved(contributions))
+
+    def _sigmoid(self) -> tuple[float, float] | None:
+        """(a, b) of ``p = expit(-(a * raw + b))`` from the model's log-odds ``raw``: the
+        sigmoid calibration's, (-1, 0) for none, None for any other calibration."""
+        calibrated = self._parts.calibrated
+        return (-1.0, 0.0) if calibrated is None else _sigmoid(calibrated)
+
+    def _moved(self, delta: np.ndarray) -> np.ndarray | None:
+        """The calibrated log-odds each feature moved, from its part ``delta`` of the model's:
+        ``-a * delta`` under a sigmoid (or no) calibration, else unknown (None)."""
+        sigmoid = self._sigmoid()
+        return None if sigmoid is None else (-sigmoid[0] * delta).astype("float32")
 
     def _explain_occlusion(self, X: pd.DataFrame) -> Explained:
         p = self.model.predict_proba(X)[:, 1]
