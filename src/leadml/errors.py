@@ -41,6 +41,14 @@ class TrackingError(LeadmlError):
     exit_code = 5
 
 
+class ModelIntegrityError(TrackingError):
+    """A model file failed its checks before loading: its SHA-256 differs from the one recorded
+    at export or registration, its path leaves the export folder, it is not a skops file, or it
+    references types leadml does not trust. Nothing was loaded or run."""
+
+    exit_code = 11
+
+
 class PromotionRefused(TrackingError):
     """The challenger did not pass the promotion gate; ``promotion`` holds every check."""
 
@@ -49,6 +57,24 @@ class PromotionRefused(TrackingError):
     def __init__(self, message: str, promotion=None):
         self.promotion = promotion
         super().__init__(message)
+
+
+# Training's own outcomes that are not successes (see ``leadml train --help``).
+
+
+class ColdStart(LeadmlError):
+    """Too little history to train a model worth trusting; nothing was registered or exported.
+    The message names the numbers and the setting to change."""
+
+    exit_code = 9
+
+
+class ModelUnfit(LeadmlError):
+    """The trained model failed the fitness gate (it does not rank the test window better than
+    chance by a margin, or not better than the rule score); it was logged with the reasons but
+    not registered under an alias or exported. ``leadml train --force`` registers it anyway."""
+
+    exit_code = 10
 
 
 # The batch scorer's own failures (see ``leadml score --help``).
