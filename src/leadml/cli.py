@@ -15,7 +15,7 @@ import pandas as pd
 import typer
 
 from leadml.config import load_settings
-from leadml.errors import DataValidationError, LeadmlError
+from leadml.errors import ColdStart, DataValidationError, LeadmlError, ModelUnfit
 
 app = typer.Typer(
     help="Predictive lead scoring: point-in-time features, calibrated models and the rule score "
@@ -318,6 +318,14 @@ def train(
             "rules') with the run, under report/ (a few seconds)."
         ),
     ] = True,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Register and export the model even if it failed the fitness gate (tagged "
+            "'failed (forced)'; the promotion gate still refuses it).",
+        ),
+    ] = False,
 ) -> None:
     """Train, calibrate and test a model; log the run to MLflow, register the model as
     'challenger' and export it (tracking.export_dir).
@@ -325,8 +333,16 @@ def train(
     With --data (event history) the model is tested against the rule score on a later window;
     with --flat FILE --target COLUMN on a flat export, validated by time (--time) or by
     stratified cross-validation. The leakage guard runs first on both and its report is
-    printed; flagged columns are left out unless given with --allow-column. With too little
-    data (cold start) nothing is registered: the reason is printed and the exit code is 0.
+    printed; flagged columns are left out unless given with --allow-column.
+
+    Before anything is registered, the fitness gate checks that the model ranks the test window
+    better than chance (the lower bound of a bootstrap 95 % interval of its ROC AUC above 0.5)
+    and at least as well as the rule score (settings: model.fitness).
+
+    Exit codes: 0 registered; 9 cold start (too little history: nothing trained or registered,
+    the reason and the setting to change are printed); 10 the model failed the fitness gate
+    (logged to MLflow with the reasons, not registered or exported; --force registers it
+    anyway); 2 configuration, 3 input data, 5 tracking store.
     """
     import tempfile
     import time as clock
@@ -361,8 +377,17 @@ def train(
                 page = build_report(loaded, scores, title="Training run: test window")
                 written = write_report(page, folder).parent
         typer.echo(result.leakage.format() + "\n")
-        tracked = log_training(result, source=flat or data, plots=plots, report=written)
+        tracked = log_training(
+            result, source=flat or data, plots=plots, report=written, force=force
+        )
     _report_training(result, tracked, clock.perf_counter() - start)
+    if result.cold_start:
+        raise ColdStart(f"cold start: {result.cold_start}")
+    if tracked.unfit and not tracked.forced:
+        raise ModelUnfit(
+            f"the model failed the fitness gate and was not registered: {tracked.unfit} "
+            "(--force registers it anyway)"
+        )
 
 
 def _roles_line(columns: pd.DataFrame) -> str:
@@ -387,6 +412,8 @@ def _report_training(result, tracked, total: float) -> None:
     if not result.trained:
         typer.echo(f"Cold start: {result.cold_start}.\n{where}; no model registered.")
         return
+    for note in result.notes:
+        typer.echo(f"Note: {note}")
     table = comparison_table(result.evaluation.metrics, tracked.champion_metrics)
     if tracked.champion_version is not None:
         table = table.rename(columns={"champion": f"champion v{tracked.champion_version}"})
@@ -398,9 +425,14 @@ def _report_training(result, tracked, total: float) -> None:
     typer.echo(f"{title}\n" + table.map(format_value).to_string() + "\n")
     if tracked.champion_note:
         typer.echo(f"Champion: {tracked.champion_note}\n")
+    typer.echo("Fitness gate:\n" + result.fitness.format() + "\n")
     typer.echo(f"{where}")
+    if tracked.model_version is None:
+        typer.echo("not registered: the model failed the fitness gate")
+        return
+    forced = " although it failed the fitness gate (--force)" if tracked.forced else ""
     typer.echo(f"registered {tracked.model_name} version {tracked.model_version} as 'challenger'"
-               f"; exported to {tracked.export_path}")  # fmt: skip
+               f"{forced}; exported to {tracked.export_path}")  # fmt: skip
     step = "leadml promote --flat" if flat else "leadml promote"
     typer.echo(f"{total:.1f} s in all, of which MLflow {tracked.mlflow_seconds:.1f} s "
                f"({tracked.mlflow_seconds / total:.0%}); next: {step}")  # fmt: skip

@@ -395,6 +395,19 @@ class SplitSettings(_Strict):
     test_days: int = Field(default=91, gt=0)
 
 
+class FitnessSettings(_Strict):
+    """The fitness gate at training time: a model that fails it is logged with the reasons but
+    not registered or exported (``leadml train`` exits 10; ``--force`` registers it anyway)."""
+
+    # The lower bound of the bootstrap interval of the test ROC AUC must exceed this.
+    min_roc_auc_lower_bound: float = Field(default=0.5, ge=0, lt=1)
+    # Where a rule score exists, the model's test ROC AUC must be at least the rules' + this.
+    min_roc_auc_over_rules: float = Field(default=0.0, ge=-1, le=1)
+    # Resamples of the bootstrap intervals (leads resampled whole) and their level.
+    bootstrap_resamples: int = Field(default=200, ge=20)
+    interval_level: float = Field(default=0.95, gt=0.5, lt=1)
+
+
 class ModelSettings(_Strict):
     """Which models compete, how they are searched and calibrated, and when not to trust one."""
 
@@ -415,6 +428,14 @@ class ModelSettings(_Strict):
     # than this to train on, no model is registered and the rule score remains the answer.
     min_training_rows: int = Field(default=500, ge=1)
     min_training_positives: int = Field(default=100, ge=1)
+    # Prior shift: when the conversion rate of the latest mature snapshots (the last
+    # prior_shift_days of a window, widened back until they hold prior_shift_min_positives
+    # conversions) differs from what calibration expects by more than chance, an intercept on
+    # the calibrated log-odds follows it. The ranking is unchanged.
+    prior_shift: bool = True
+    prior_shift_days: int = Field(default=28, gt=0)
+    prior_shift_min_positives: int = Field(default=50, ge=1)
+    fitness: FitnessSettings = Field(default_factory=FitnessSettings)
     random_state: int = 0
 
 

@@ -165,7 +165,57 @@ def model_card(
             "",
         ]
         return "\n".join(lines)
-    return "\n".join(lines + _model_and_test(result, champion, champion_version, champion_note))
+    lines += _fitness(result, version)
+    lines += _model_and_test(result, champion, champion_version, champion_note)
+    return "\n".join(lines + _drift(result))
+
+
+def _fitness(result: TrainingResult, version: int | None) -> list[str]:
+    """The fitness gate: passed, or why the model was not registered (or was, with --force)."""
+    fitness = getattr(result, "fitness", None)
+    if fitness is None:
+        return []
+    if fitness.passed:
+        verdict = "Passed: the model may be registered."
+    elif version is None:
+        verdict = (
+            "**Failed: this model was not registered or exported.** "
+            f"{fitness.reasons()}. Score leads with the rule score (or the current champion)."
+        )
+    else:
+        verdict = (
+            "**Failed, registered anyway with --force.** "
+            f"{fitness.reasons()}. The promotion gate will not make it champion."
+        )
+    return ["## Fitness gate", "", verdict, "", fitness.format(), ""]
+
+
+def _drift(result: TrainingResult) -> list[str]:
+    """Notes from training (skipped folds, calibration fallbacks, a moving conversion rate)
+    and the features that moved most between the training and test windows."""
+    lines = []
+    notes = getattr(result, "notes", None) or []
+    metrics = result.evaluation.metrics if result.evaluation is not None else {}
+    if "model_ece_uncorrected" in metrics and getattr(result, "prior_shift", None):
+        notes = [
+            *notes,
+            f"expected calibration error on the test window: {metrics['model_ece']:.4f} with "
+            f"the prior-shift correction, {metrics['model_ece_uncorrected']:.4f} without",
+        ]
+    if notes:
+        lines += ["## What happened in training", "", *[f"- {n}" for n in notes], ""]
+    drift = getattr(result, "drift", None)
+    if drift is not None and len(drift):
+        lines += [
+            "## Drift between the training and test windows",
+            "",
+            "Population stability index of the features that moved most (below 0.1 stable, "
+            "0.1-0.2 moderate, above 0.2 large):",
+            "",
+            _markdown(drift.set_index("feature")),
+            "",
+        ]
+    return lines
 
 
 def _event_data(result: TrainingResult, target: str, horizon: int) -> list[str]:
@@ -240,7 +290,7 @@ def _model_and_test(result, champion, champion_version, champion_note) -> list[s
         "log loss.",
         f"- Calibration: {method}, fitted on the calibration "
         f"{'window' if by_time else 'rows'} "
-        "(`CalibratedClassifierCV` around the frozen model).",
+        "(`CalibratedClassifierCV` around the frozen model; never reorders leads).",
         f"- {'Export columns read' if flat is not None else 'Features'}: "
         f"{len(result.feature_names)} (see `metadata.json`; no e-mail, name or other personal "
         "data).",

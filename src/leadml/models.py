@@ -6,11 +6,14 @@ it comes (text categories, booleans, missing values) and returns probabilities.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import brentq
+from scipy.special import expit
 from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
@@ -23,6 +26,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, QuantileTransformer
 
 from leadml.config import ModelSettings
+from leadml.evaluation import auc_interval
 
 #: Small grids: enough to avoid a bad setting, small enough for a nightly retrain.
 GRIDS: dict[str, list[dict]] = {
@@ -126,6 +130,9 @@ class SearchResult:
     family: str
     params: dict
     table: pd.DataFrame  # one row per candidate and setting, best first
+    # Folds or candidates that could not be used, and why (one class, too few rows, a failed
+    # fit); and, when nothing could be searched, why the defaults were used.
+    skipped: list[str] = field(default_factory=list)
 
 
 def search(
@@ -136,10 +143,7 @@ def search(
     gap: pd.Timedelta,
 ) -> SearchResult:
     """Pick the family and setting with the lowest mean log loss over time-ordered folds."""
-    folds = list(time_folds(as_of, settings.search_folds, gap))
-    if not folds:
-        raise ValueError("the training window is too short for time-ordered folds")
-    return search_folds(X, y, folds, settings)
+    return search_folds(X, y, list(time_folds(as_of, settings.search_folds, gap)), settings)
 
 
 def search_folds(
@@ -149,31 +153,91 @@ def search_folds(
     settings: ModelSettings,
 ) -> SearchResult:
     """Pick the family and setting with the lowest mean log loss over the given folds
-    ((train rows, validation rows) positions: time-ordered, or stratified without a time)."""
+    ((train rows, validation rows) positions: time-ordered, or stratified without a time).
+
+    A fold whose either side holds one outcome cannot score a candidate: it is skipped and
+    recorded, as is a fit that fails on a small fold. When no fold is left, the first candidate
+    family's defaults are used, and the result says so.
+    """
+    skipped, usable = [], []
+    for number, (train, valid) in enumerate(folds, start=1):
+        why = _unusable(y.iloc[train], "training") or _unusable(y.iloc[valid], "validation")
+        if why:
+            skipped.append(f"search fold {number} skipped: {why}")
+        else:
+            usable.append((number, train, valid))
     rows = []
     for family in settings.candidates:
         base = make_candidate(family, X, settings.random_state)
         for params in GRIDS[family]:
             losses, aucs = [], []
-            for train, valid in folds:
-                model = clone(base).set_params(**params).fit(X.iloc[train], y.iloc[train])
+            for number, train, valid in usable:
+                try:
+                    model = clone(base).set_params(**params).fit(X.iloc[train], y.iloc[train])
+                except ValueError as exc:  # e.g. early stopping on a fold too small to split
+                    skipped.append(
+                        f"search fold {number}, {family} {params}: the fit failed on "
+                        f"{len(train):,} rows ({str(exc).splitlines()[0][:160]})"
+                    )
+                    continue
                 p = model.predict_proba(X.iloc[valid])[:, 1]
                 losses.append(log_loss(y.iloc[valid], p, labels=[0, 1]))
-                aucs.append(
-                    roc_auc_score(y.iloc[valid], p) if y.iloc[valid].nunique() == 2 else np.nan
+                aucs.append(roc_auc_score(y.iloc[valid], p))
+            if losses:
+                rows.append(
+                    {
+                        "family": family,
+                        "params": params,
+                        "cv_log_loss": float(np.mean(losses)),
+                        "cv_roc_auc": float(np.mean(aucs)),
+                        "folds": len(losses),
+                    }
                 )
-            rows.append(
-                {
-                    "family": family,
-                    "params": params,
-                    "cv_log_loss": float(np.mean(losses)),
-                    "cv_roc_auc": float(np.nanmean(aucs)),
-                }
-            )
+    if not rows:
+        family = settings.candidates[0]
+        skipped.append(
+            f"nothing could be searched ({len(folds)} fold(s), {len(usable)} with both "
+            f"outcomes on each side): {family} with its default settings was used"
+        )
+        default = make_candidate(family, X, settings.random_state)
+        empty = pd.DataFrame(columns=["family", "params", "cv_log_loss", "cv_roc_auc", "folds"])
+        return SearchResult(default, family, {}, empty, skipped)
     table = pd.DataFrame(rows).sort_values("cv_log_loss", ignore_index=True)
     winner = table.iloc[0]
     best = make_candidate(winner["family"], X, settings.random_state).set_params(**winner["params"])
-    return SearchResult(best, winner["family"], dict(winner["params"]), table)
+    return SearchResult(best, winner["family"], dict(winner["params"]), table, skipped)
+
+
+def _unusable(y: pd.Series, side: str) -> str | None:
+    counts = np.bincount(np.asarray(y, dtype="int64"), minlength=2)
+    if counts.min() == 0:
+        outcome = "conversions" if counts[1] == 0 else "non-conversions"
+        return f"its {side} rows ({len(y):,}) hold no {outcome}"
+    return None
+
+
+def fit_robustly(model: Pipeline, X: pd.DataFrame, y: pd.Series) -> tuple[Pipeline, str | None]:
+    """Fit ``model``; if early stopping cannot split its validation share off ``X`` (too few
+    rows of one outcome), fit again without early stopping and say so."""
+    try:
+        return model.fit(X, y), None
+    except ValueError as exc:
+        classifier = model.named_steps["classifier"]
+        if not getattr(classifier, "early_stopping", False):
+            raise
+        model.set_params(classifier__early_stopping=False)
+        return model.fit(X, y), (
+            f"early stopping was turned off for the final fit ({str(exc).splitlines()[0][:160]})"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Calibration: never reorders leads
+
+
+#: Methods whose probabilities are a strictly increasing function of the model's score, so the
+#: ranking (and the ROC AUC) is exactly the model's. Isotonic is non-decreasing: it may tie.
+STRICTLY_INCREASING = frozenset({"sigmoid", "temperature", "intercept", "none"})
 
 
 def calibrate(
@@ -183,33 +247,270 @@ def calibrate(
     as_of: pd.Series,
     methods: Sequence[str],
     isotonic_min_positives: int,
+    *,
+    groups: pd.Series | None = None,
+    random_state: int = 0,
 ) -> tuple[CalibratedClassifierCV, pd.DataFrame]:
-    """Calibrate a fitted model on the calibration window with the method that generalises best.
+    """Calibrate a fitted model on the calibration window, never reordering its leads.
 
     Each method is cross-fitted on the two time halves of the window (fit on one, log loss on
     the other, both ways), so a flexible method cannot win by memorising; the winner is then
-    fitted on the whole window.
+    fitted on the whole window. Every calibrator is a non-decreasing function of the model's
+    score: a sigmoid whose slope comes out of the wrong sign is dropped, temperature scaling
+    becomes the sigmoid it is (positive slope, no intercept), isotonic is increasing.
+
+    When the model cannot rank the window (the lower bound of a bootstrap 95 % interval of its
+    ROC AUC there is not above 0.5), no method is fitted to it: calibration falls back to an
+    intercept that keeps the model's own scores and matches the window's conversion rate
+    (``intercept``); with no conversion at all, the model's own probabilities are used
+    (``none``). ``groups`` (the lead of each row) keeps a lead's snapshots together in the
+    bootstrap.
+
+    Returns the calibrated model and a table of the methods tried (cross-fitted log loss, or
+    why not used), the chosen one first; ``table.attrs`` holds ``chosen``, ``note`` (why it
+    fell back, or None), ``roc_auc`` and ``roc_auc_interval`` on the window and
+    ``uncalibrated_log_loss``.
     """
+    frozen = FrozenEstimator(model)
+    y = np.asarray(y, dtype="int64")
+    score = _decision(model, X)
+    auc, low, high = auc_interval(y, score, groups, random_state=random_state)
+    rows, note = [], None
+    if not y.any() or y.all():
+        outcome = "conversions" if not y.any() else "non-conversions"
+        chosen, note = (
+            "none",
+            (
+                f"calibration skipped: the calibration window ({len(y):,} rows) holds no {outcome}; "
+                "the model's own probabilities are used"
+            ),
+        )
+    elif not low > 0.5:
+        chosen, note = (
+            "intercept",
+            (
+                f"the model cannot rank the calibration window (ROC AUC {auc:.3f}, 95 % interval "
+                f"{low:.3f}-{high:.3f}): calibration fell back to an intercept that keeps the "
+                "model's scores and matches the window's conversion rate"
+            ),
+        )
+    else:
+        rows = _cross_fit(frozen, X, y, as_of, methods, isotonic_min_positives)
+        usable = [r for r in rows if not r["note"]]
+        chosen = min(usable, key=lambda r: r["cross_fitted_log_loss"])["method"] if usable else None
+        if chosen is None:
+            chosen, note = (
+                "intercept",
+                (
+                    "no calibration method kept the model's order on the calibration window "
+                    "(each fitted a slope of the wrong sign): calibration fell back to an intercept"
+                ),
+            )
+    calibrated = _fit_calibration(frozen, X, y, score, chosen)
+    if calibrated is None:  # the sigmoid on the whole window came out of the wrong sign
+        chosen, note = (
+            "intercept",
+            (
+                "the sigmoid fitted on the whole calibration window had a slope of the wrong sign: "
+                "calibration fell back to an intercept"
+            ),
+        )
+        calibrated = _fit_calibration(frozen, X, y, score, chosen)
+    rows.insert(0, {"method": chosen, "cross_fitted_log_loss": np.nan, "note": "chosen"})
+    table = pd.DataFrame(rows).drop_duplicates("method", keep="first", ignore_index=True)
+    uncalibrated = model.predict_proba(X)[:, 1]
+    table.attrs |= {
+        "chosen": chosen,
+        "note": note,
+        "roc_auc": auc,
+        "roc_auc_interval": (low, high),
+        "uncalibrated_log_loss": float(log_loss(y, uncalibrated, labels=[0, 1])),
+    }
+    return calibrated, table
+
+
+def _decision(model, X: pd.DataFrame) -> np.ndarray:
+    """The model's log-odds: what sklearn's calibrators are fitted on."""
+    return np.asarray(model.decision_function(X), dtype="float64")
+
+
+def _cross_fit(frozen, X, y, as_of, methods, isotonic_min_positives) -> list[dict]:
     tried = [m for m in methods if m != "isotonic" or y.sum() >= isotonic_min_positives]
-    if not tried:
-        tried = ["sigmoid"]
     dates = np.sort(as_of.unique())
     middle = dates[len(dates) // 2]
     halves = [(as_of < middle).to_numpy(), (as_of >= middle).to_numpy()]
-    frozen = FrozenEstimator(model)
-    y = np.asarray(y)
     rows = []
-    for method in tried:
-        losses = []
+    for method in tried or ["sigmoid"]:
+        losses, wrong_sign = [], 0
         for fit_on, score_on in (halves, halves[::-1]):
             if len(np.unique(y[fit_on])) < 2 or not score_on.any():
                 continue
             calibrated = CalibratedClassifierCV(frozen, method=method).fit(X[fit_on], y[fit_on])
+            if not _increasing(calibrated):
+                wrong_sign += 1
+                continue
             p = calibrated.predict_proba(X[score_on])[:, 1]
             losses.append(log_loss(y[score_on], p, labels=[0, 1]))
-        rows.append({"method": method, "cross_fitted_log_loss": float(np.mean(losses))})
-    uncalibrated = model.predict_proba(X)[:, 1]
-    table = pd.DataFrame(rows).sort_values("cross_fitted_log_loss", ignore_index=True)
-    table.attrs["uncalibrated_log_loss"] = float(log_loss(y, uncalibrated, labels=[0, 1]))
-    chosen = table.loc[0, "method"]
-    return CalibratedClassifierCV(frozen, method=chosen).fit(X, y), table
+        note = ""
+        if wrong_sign:
+            note = "dropped: its slope came out of the wrong sign (it would reverse the ranking)"
+        elif not losses:
+            note = "dropped: neither half of the window holds both outcomes"
+        loss = float(np.mean(losses)) if losses and not note else np.nan
+        rows.append({"method": method, "cross_fitted_log_loss": loss, "note": note})
+    return rows
+
+
+def _increasing(calibrated: CalibratedClassifierCV) -> bool:
+    """Whether every calibrator is non-decreasing in the model's score."""
+    for calibrator in calibrated.calibrated_classifiers_[0].calibrators:
+        if hasattr(calibrator, "a_") and not calibrator.a_ < 0:  # p = expit(-(a s + b))
+            return False
+        if hasattr(calibrator, "increasing_") and not calibrator.increasing_:
+            return False
+    return True
+
+
+def _fit_calibration(frozen, X, y, score, method: str) -> CalibratedClassifierCV | None:
+    """``method`` fitted on the whole window, in sigmoid form where it has one: temperature
+    ``softmax(beta * (-s, s))`` is the sigmoid of slope ``2 beta``, the intercept and identity
+    fallbacks are sigmoids of slope 1. None when a fitted sigmoid would reverse the order."""
+    if method in ("sigmoid", "isotonic"):
+        calibrated = CalibratedClassifierCV(frozen, method=method).fit(X, y)
+        return calibrated if _increasing(calibrated) else None
+    if method == "temperature":
+        beta = CalibratedClassifierCV(frozen, method="temperature").fit(X, y)
+        slope = 2.0 * float(beta.calibrated_classifiers_[0].calibrators[0].beta_)
+        return _sigmoid_form(frozen, X, slope, 0.0)
+    intercept = _intercept(score, y) if method == "intercept" else 0.0
+    return _sigmoid_form(frozen, X, 1.0, intercept)
+
+
+def _sigmoid_form(frozen, X, slope: float, intercept: float) -> CalibratedClassifierCV:
+    """A sigmoid calibration ``expit(slope * s + intercept)`` with the given parameters.
+
+    Fitted for its structure on ten rows labelled 0 and 1 in turn (the window may hold one
+    outcome only; sklearn's five internal folds need both in each), then given its parameters.
+    """
+    placeholder = X.iloc[np.arange(10) % len(X)]
+    calibrated = CalibratedClassifierCV(frozen, method="sigmoid").fit(placeholder, [0, 1] * 5)
+    sigmoid = calibrated.calibrated_classifiers_[0].calibrators[0]
+    sigmoid.a_, sigmoid.b_ = -float(slope), -float(intercept)
+    return calibrated
+
+
+def _intercept(log_odds: np.ndarray, y: np.ndarray) -> float:
+    """The shift ``c`` for which ``expit(log_odds + c)`` averages to the rate of ``y``: the
+    maximum-likelihood intercept of a model that keeps ``log_odds`` as they are."""
+    target = float(np.mean(y))
+    target = min(max(target, 1e-6), 1 - 1e-6)
+    return float(brentq(lambda c: expit(log_odds + c).mean() - target, -50.0, 50.0))
+
+
+# --------------------------------------------------------------------------------------------
+# Prior shift: the conversion rate moves, the ranking stays
+
+
+def calibrated_log_odds(calibrated: CalibratedClassifierCV, X: pd.DataFrame) -> np.ndarray:
+    """Log-odds of the calibrated probabilities (clipped away from 0 and 1)."""
+    p = np.clip(calibrated.predict_proba(X)[:, 1], 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+@dataclass
+class PriorShift:
+    """An intercept added to the calibrated log-odds so that they follow the conversion rate
+    of the latest mature snapshots: ``shift`` (0 when the rate did not move measurably),
+    fitted on ``rows`` rows with ``positives`` conversions, whose rate is ``observed`` where
+    the calibrated model expected ``expected``."""
+
+    shift: float
+    rows: int
+    positives: int
+    observed: float
+    expected: float
+    applied: bool
+
+    def describe(self) -> str:
+        if not self.applied:
+            return (
+                f"no prior-shift correction: the latest mature snapshots convert at "
+                f"{self.observed:.1%}, as expected ({self.expected:.1%}; {self.rows:,} rows)"
+            )
+        return (
+            f"the latest mature snapshots convert at {self.observed:.1%} where calibration "
+            f"expected {self.expected:.1%} ({self.rows:,} rows, {self.positives:,} "
+            f"conversions): log-odds shifted by {self.shift:+.3f}"
+        )
+
+
+def fit_prior_shift(
+    calibrated: CalibratedClassifierCV, X: pd.DataFrame, y: np.ndarray
+) -> PriorShift:
+    """The intercept that matches the calibrated model's mean probability on ``X`` (the
+    latest mature snapshots) to their conversion rate, applied only when the difference is
+    larger than chance: more than two standard errors of that intercept."""
+    y = np.asarray(y, dtype="int64")
+    log_odds = calibrated_log_odds(calibrated, X)
+    p = expit(log_odds)
+    expected, observed = float(p.mean()), float(y.mean()) if len(y) else float("nan")
+    if len(y) == 0 or not y.any() or y.all():
+        return PriorShift(0.0, len(y), int(y.sum()), observed, expected, False)
+    shift = _intercept(log_odds, y)
+    standard_error = 1.0 / np.sqrt(max(float(np.sum(p * (1 - p))), 1e-12))
+    applied = abs(shift) > 2 * standard_error
+    return PriorShift(shift if applied else 0.0, len(y), int(y.sum()), observed, expected, applied)
+
+
+def shift_log_odds(calibrated: CalibratedClassifierCV, shift: float) -> CalibratedClassifierCV:
+    """A copy of ``calibrated`` whose probabilities are ``expit(logit(p) + shift)``: the same
+    order, a different conversion rate. Kept inside the calibrator (a sigmoid's intercept, an
+    isotonic step's levels), so the model stays one scikit-learn estimator."""
+    shifted = copy.deepcopy(calibrated)
+    if shift == 0.0:
+        return shifted
+    for calibrator in shifted.calibrated_classifiers_[0].calibrators:
+        if hasattr(calibrator, "b_"):
+            calibrator.b_ = float(calibrator.b_) - shift
+        else:
+            levels = np.clip(calibrator.y_thresholds_, 1e-6, 1 - 1e-6)
+            calibrator.y_thresholds_ = expit(np.log(levels / (1 - levels)) + shift)
+            calibrator._build_f(calibrator.X_thresholds_, calibrator.y_thresholds_)
+    return shifted
+
+
+def latest_rows(times: pd.Series, y: np.ndarray, days: int, min_positives: int) -> np.ndarray:
+    """Mask of the latest rows: the last ``days`` days of ``times``, widened back one distinct
+    time at a time until they hold ``min_positives`` conversions (or every row).
+
+    Examples
+    --------
+    >>> t = pd.Series(pd.to_datetime(["2026-01-01", "2026-02-01", "2026-03-01", "2026-03-20"]))
+    >>> latest_rows(t, np.array([1, 0, 1, 0]), days=28, min_positives=1).tolist()
+    [False, False, True, True]
+    """
+    times = pd.Series(times).reset_index(drop=True)
+    y = np.asarray(y)
+    start = times.max() - pd.Timedelta(days=days)
+    earlier = np.sort(times[times < start].unique())[::-1]
+    for moment in (start, *earlier):
+        latest = (times >= moment).to_numpy()
+        if y[latest].sum() >= min_positives:
+            return latest
+    return np.ones(len(times), dtype=bool)
+
+
+def follow_base_rate(
+    calibrated: CalibratedClassifierCV,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    times: pd.Series,
+    settings: ModelSettings,
+) -> tuple[CalibratedClassifierCV, PriorShift | None]:
+    """``calibrated`` shifted to the conversion rate of the latest mature rows of a window
+    (:func:`latest_rows`, :func:`fit_prior_shift`); unchanged when ``model.prior_shift`` is off."""
+    if not settings.prior_shift:
+        return calibrated, None
+    latest = latest_rows(times, y, settings.prior_shift_days, settings.prior_shift_min_positives)
+    shift = fit_prior_shift(calibrated, X[latest], np.asarray(y)[latest])
+    return shift_log_odds(calibrated, shift.shift), shift

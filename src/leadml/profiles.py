@@ -110,3 +110,22 @@ def psi(values: pd.Series, reference: dict) -> float:
     new, ref = np.maximum(new, _FLOOR), np.maximum(ref, _FLOOR)
     value = float(np.sum((new - ref) * np.log(new / ref)))
     return 0.0 if math.isclose(value, 0.0, abs_tol=1e-12) else value
+
+
+def population_shift(
+    reference: pd.DataFrame, current: pd.DataFrame, *, top: int = 10, bins: int = 10
+) -> pd.DataFrame:
+    """The ``top`` columns of ``current`` that moved most from ``reference``, by population
+    stability index (the drift measure of nightly scoring), largest first.
+
+    Examples
+    --------
+    >>> old = pd.DataFrame({"visits": range(100), "tier": ["a"] * 100})
+    >>> new = pd.DataFrame({"visits": range(50, 150), "tier": ["a"] * 100})
+    >>> population_shift(old, new)["feature"].tolist()
+    ['visits', 'tier']
+    """
+    profile = reference_profile(reference, bins=bins)["features"]
+    found = [(str(c), psi(current[c], profile[str(c)])) for c in current.columns]
+    table = pd.DataFrame(found, columns=["feature", "psi"])
+    return table.sort_values("psi", ascending=False, kind="stable", ignore_index=True).head(top)

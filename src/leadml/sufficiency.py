@@ -19,25 +19,26 @@ def insufficiency(rows: int, positives: int, settings: ModelSettings, where: str
     Examples
     --------
     >>> from leadml.config import ModelSettings
-    >>> insufficiency(20_000, 40, ModelSettings(), "the training window").split(" (")[0]
-    'only 40 conversions in the training window'
+    >>> insufficiency(20_000, 40, ModelSettings(), "the training window").split(":")[0]
+    'only 40 conversions in the training window, need 100 to train a model worth trusting'
     >>> insufficiency(20_000, 4_000, ModelSettings(), "the training window") is None
     True
     """
     needed_rows, needed = settings.min_training_rows, settings.min_training_positives
     if rows < needed_rows:
         return (
-            f"only {rows:,} rows in {where} (at least {needed_rows:,} are needed to train a model "
-            "worth trusting)"
+            f"only {rows:,} rows in {where}, need {needed_rows:,} to train a model worth "
+            "trusting: lengthen the history, or lower model.min_training_rows"
         )
     if positives < needed:
         return (
-            f"only {positives:,} conversions in {where} (at least {needed:,} are needed to "
-            "train a model worth trusting)"
+            f"only {positives:,} conversions in {where}, need {needed:,} to train a model worth "
+            "trusting: lengthen the history, or lower model.min_training_positives"
         )
     if rows - positives < needed:
         return (
-            f"only {rows - positives:,} leads that did not convert in {where} (at least "
-            f"{needed:,} are needed to train a model worth trusting)"
+            f"only {rows - positives:,} leads that did not convert in {where}, need {needed:,} "
+            "to train a model worth trusting: lengthen the history, or lower "
+            "model.min_training_positives"
         )
     return None

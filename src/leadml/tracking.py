@@ -112,6 +112,10 @@ class TrackedRun:
     champion_metrics: dict[str, float] | None = None  # on this run's test rows
     champion_note: str | None = None  # why the champion could not be compared, if so
     cold_start: str | None = None
+    # Why the model failed the fitness gate (None: it passed, or a cold start); ``forced``: it
+    # was registered anyway (``force=True``).
+    unfit: str | None = None
+    forced: bool = False
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step
 
     @property
@@ -467,8 +471,15 @@ def log_training(
     export: bool = True,
     plots: bool = True,
     report: str | os.PathLike | None = None,
+    force: bool = False,
 ) -> TrackedRun:
-    """Record a training run in MLflow; register and export its model unless it is a cold start.
+    """Record a training run in MLflow; register and export its model unless it is a cold start
+    or failed the fitness gate (:mod:`leadml.fitness`).
+
+    A model that failed the gate is logged in the run with the reasons (tags, the model card,
+    ``tables/fitness.csv`` and the model itself, for inspection) but not registered, aliased or
+    exported, unless ``force``: then it is, tagged ``leadml.fitness = failed (forced)``, and the
+    promotion gate still refuses it.
 
     Parameters
     ----------
@@ -486,12 +497,14 @@ def log_training(
     report
         A report folder (:func:`leadml.reports.write_report`, e.g. of the test window's MQLs)
         to log under ``report/``.
+    force
+        Register and export a model that failed the fitness gate.
 
     Returns
     -------
     TrackedRun
-        Run id, registered version (None on cold start), export folder, the champion's metrics
-        on the same test rows, and seconds per step.
+        Run id, registered version (None on cold start or a failed gate), export folder, the
+        champion's metrics on the same test rows, why the gate failed, and seconds per step.
     """
     settings = result.settings
     uri = resolve_tracking_uri(settings)
@@ -508,6 +521,9 @@ def log_training(
             model_name=name,
             cold_start=result.cold_start,
         )
+        fitness = getattr(result, "fitness", None)
+        if fitness is not None and not fitness.passed:
+            tracked.unfit, tracked.forced = fitness.reasons(), force
         if result.trained:
             with timer("champion"):
                 _score_champion(client, result, tracked)
@@ -548,6 +564,10 @@ def log_training(
                     pyfunc_predict_fn="predict_proba",
                     skops_trusted_types=types,
                 )
+        if tracked.unfit and not force:
+            mlflow.log_text(model_card(result, name=name, run_id=tracked.run_id), CARD_FILE)
+            tracked.timings = timer.seconds
+            return tracked
         with timer("registry"):
             version = _register(client, result, tracked, info.model_uri)
             tracked.model_version = version
@@ -601,6 +621,9 @@ def _write_artifacts(result: TrainingResult, folder: Path, plots: bool = True) -
     tables = dict(result.evaluation.tables)
     tables["search"] = result.search
     tables["calibration_methods"] = result.calibration
+    fitness = getattr(result, "fitness", None)
+    tables["fitness"] = fitness.to_frame() if fitness is not None else None
+    tables["drift"] = getattr(result, "drift", None)
     if importance is not None:
         tables["feature_importance"] = importance
     for stem, table in tables.items():
@@ -648,6 +671,12 @@ def _log_run(result: TrainingResult, tracked: TrackedRun, source, artifacts: Pat
     else:
         tags["leadml.family"] = str(result.family)
         tags["leadml.champion_version"] = str(tracked.champion_version or "none")
+    tags |= _fitness_tags(tracked)
+    if tracked.unfit:
+        registered = "registered anyway (--force)" if tracked.forced else "not registered"
+        mlflow.set_tag(
+            "mlflow.note.content", f"Failed the fitness gate, {registered}: {tracked.unfit}"
+        )
     mlflow.set_tags(tags)
     params = list(flatten_settings(settings).items())
     if _is_flat(result):
@@ -664,6 +693,11 @@ def _log_run(result: TrainingResult, tracked: TrackedRun, source, artifacts: Pat
     for window, row in result.windows.iterrows():
         metrics[f"{window}_rows"] = float(row["rows"])
         metrics[f"{window}_positives"] = float(row["positives"])
+        if pd.notna(row.get("base_rate")):
+            metrics[f"{window}_base_rate"] = float(row["base_rate"])
+    for window, shift in (getattr(result, "prior_shift", None) or {}).items():
+        if shift is not None:
+            metrics[f"prior_shift_{window}"] = shift.shift
     if result.evaluation is not None:
         metrics |= {k: float(v) for k, v in result.evaluation.metrics.items()}
     if leakage is not None:
@@ -674,6 +708,17 @@ def _log_run(result: TrainingResult, tracked: TrackedRun, source, artifacts: Pat
     mlflow.log_metrics(metrics)
     _log_lineage(result, settings.tracking.experiment, source)
     mlflow.log_artifacts(str(artifacts))
+
+
+def _fitness_tags(tracked: TrackedRun) -> dict[str, str]:
+    """The fitness gate's outcome, on the run and on a registered version (cold starts have
+    none)."""
+    if tracked.cold_start:
+        return {}
+    if not tracked.unfit:
+        return {"leadml.fitness": "passed"}
+    status = "failed (forced)" if tracked.forced else "failed"
+    return {"leadml.fitness": status, "leadml.fitness.reasons": tracked.unfit[:5000]}
 
 
 def _register(client: MlflowClient, result: TrainingResult, tracked: TrackedRun, uri: str) -> int:
@@ -698,7 +743,8 @@ def _register(client: MlflowClient, result: TrainingResult, tracked: TrackedRun,
             f" on the test rows ({_test_window_text(result)}); predicts {_target_text(result)}"
         ),
     )
-    for key, value in _gate_tags(result, tracked.run_id, tracked).items():
+    tags = _gate_tags(result, tracked.run_id, tracked) | _fitness_tags(tracked)
+    for key, value in tags.items():
         client.set_model_version_tag(name, version.version, key, value)
     client.set_registered_model_alias(name, CHALLENGER, version.version)
     return number
@@ -747,6 +793,11 @@ def _metadata(result: TrainingResult, tracked: TrackedRun, types: list[str]) -> 
         "calibration": (
             str(result.calibration.loc[0, "method"]) if result.calibration is not None else None
         ),
+        "prior_shift": {
+            window: None if shift is None else {"log_odds": shift.shift, "applied": shift.applied}
+            for window, shift in (getattr(result, "prior_shift", None) or {}).items()
+        },
+        "fitness": _fitness_tags(tracked).get("leadml.fitness"),
         "feature_names": list(result.feature_names),
         "feature_dtypes": (
             {c: str(example[c].dtype) for c in result.feature_names} if example is not None else {}
@@ -940,6 +991,16 @@ def gate_checks(
                         f"{tolerance:g} ({direction} is better)"
                     ),
                 })  # fmt: skip
+    fitness = tags.get("leadml.fitness")
+    if fitness is not None:  # versions registered before the fitness gate carry no tag
+        rows.append({
+            "check": "fitness gate at training", "metric": "", "passed": fitness == "passed",
+            "reason": "" if fitness == "passed" else (
+                f"the model failed the fitness gate at training and was registered with "
+                f"--force: {tags.get('leadml.fitness.reasons', '')}; promote it only "
+                "explicitly with --version"
+            ),
+        })  # fmt: skip
     rules = _number(tags, "leadml.rules.roc_auc")
     if gate.must_beat_rules and tags.get("leadml.input") == "flat" and math.isnan(rules):
         # A flat export carries no rule score: there is nothing to beat, and the table says so.

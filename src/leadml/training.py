@@ -19,9 +19,11 @@ from sklearn.pipeline import Pipeline
 from leadml.config import Settings
 from leadml.data import LeadData, load_data
 from leadml.errors import DataError
-from leadml.evaluation import Evaluation, evaluate
+from leadml.evaluation import Evaluation, evaluate, expected_calibration_error
+from leadml.fitness import Fitness, assess_fitness
 from leadml.leakage import LeakageReport, check_leakage
-from leadml.models import calibrate, search
+from leadml.models import PriorShift, calibrate, fit_robustly, follow_base_rate, search
+from leadml.profiles import population_shift
 from leadml.readers import Source
 from leadml.rules import Rules, load_rules, rule_scores
 from leadml.sufficiency import insufficiency
@@ -62,6 +64,16 @@ class TrainingResult:
     validation: str = "time"
     # Flat exports only: the file, target, column roles and data-quality findings.
     flat: FlatSummary | None = None
+    # The fitness gate's checks (None on a cold start): a model that fails is not registered.
+    fitness: Fitness | None = None
+    # The prior-shift corrections: "test" (fitted at the end of the calibration window, applied
+    # to the test figures) and "registered" (fitted at the end of the test window, in the model).
+    prior_shift: dict[str, PriorShift | None] = field(default_factory=dict)
+    # Features that moved most between the training and test windows (feature, psi).
+    drift: pd.DataFrame | None = None
+    # What happened on the way that a reader should know: skipped search folds, calibration
+    # fallbacks, a moving conversion rate. Plain sentences.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def trained(self) -> bool:
@@ -144,8 +156,8 @@ def train(
     found = search(
         train_part[features], train_part["label"], train_part["as_of"], settings.model, horizon
     )
-    model = found.best.fit(parts["train"][features], parts["train"]["label"])
-    calibration = parts["calibration"]
+    model, fit_note = fit_robustly(found.best, parts["train"][features], parts["train"]["label"])
+    calibration, test_part = parts["calibration"], parts["test"]
     calibrated, calibration_table = calibrate(
         model,
         calibration[features],
@@ -153,17 +165,24 @@ def train(
         calibration["as_of"],
         settings.model.calibration_methods,
         settings.model.isotonic_min_positives,
+        groups=calibration["lead_id"],
+        random_state=settings.model.random_state,
     )
+    # The test figures measure the recipe one window before the registered model: its
+    # prior-shift intercept comes from the end of the calibration window, the registered
+    # model's from the end of the test window (the latest mature snapshots).
+    tested, shift_test = _follow(calibrated, calibration, features, settings)
+    registered, shift_registered = _follow(calibrated, test_part, features, settings)
 
     rules_calibration = rule_scores(data, calibration[KEYS], rules, explain=False)
-    rules_test = rule_scores(data, parts["test"][KEYS], rules, explain=False)
+    rules_test = rule_scores(data, test_part[KEYS], rules, explain=False)
     rule_to_probability = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4)
     rule_to_probability.fit(
         calibration[KEYS].merge(rules_calibration, on=KEYS)["rule_score"],
         calibration["label"],
     )
-    test = parts["test"].merge(rules_test, on=KEYS, how="left", validate="one_to_one")
-    test["model_probability"] = calibrated.predict_proba(test[features])[:, 1]
+    test = test_part.merge(rules_test, on=KEYS, how="left", validate="one_to_one")
+    test["model_probability"] = tested.predict_proba(test[features])[:, 1]
     test["rule_probability"] = rule_to_probability.predict(test["rule_score"])
     segments = [s for s in settings.evaluation.segments if s in test.columns]
     result.test = test[
@@ -177,13 +196,96 @@ def train(
             *segments,
         ]
     ]
-    result.model = calibrated
+    result.model = registered
     result.family, result.params = found.family, found.params
     result.search, result.calibration = found.table, calibration_table
     result.evaluation = evaluate(result.test, settings.evaluation)
-    result.input_example = parts["test"][features].head(5)
+    uncorrected = calibrated.predict_proba(test[features])[:, 1]
+    result.input_example = test_part[features].head(5)
     result.frames = {w: parts[w][["as_of", *features, "label"]] for w in WINDOWS}
+    assess_result(
+        result,
+        uncorrected,
+        {"test": shift_test, "registered": shift_registered},
+        [*found.skipped, *([fit_note] if fit_note else [])],
+        groups=test["lead_id"],
+    )
     return result
+
+
+def _follow(calibrated, window: pd.DataFrame, features: list[str], settings: Settings):
+    """``calibrated`` following the conversion rate at the end of ``window``."""
+    return follow_base_rate(
+        calibrated, window[features], window["label"].to_numpy(), window["as_of"], settings.model
+    )
+
+
+def assess_result(
+    result: TrainingResult,
+    uncorrected: np.ndarray,
+    shifts: dict[str, PriorShift | None],
+    notes: list[str],
+    groups=None,
+) -> None:
+    """Everything after the test window is scored, shared by both inputs: calibration error
+    without the prior-shift correction, the fitness gate, drift between the windows and the
+    notes a reader should see."""
+    settings = result.settings
+    metrics = result.evaluation.metrics
+    metrics["model_ece_uncorrected"] = expected_calibration_error(
+        result.test["label"].to_numpy(), uncorrected, settings.evaluation.calibration_bins
+    )
+    calibration_note = result.calibration.attrs.get("note")
+    result.fitness = assess_fitness(
+        result.test,
+        settings.model.fitness,
+        groups=groups,
+        calibration_note=calibration_note,
+        random_state=settings.model.random_state,
+    )
+    metrics |= result.fitness.metrics
+    result.prior_shift = shifts
+    if "train" in result.frames and "test" in result.frames:
+        features = list(result.feature_names)
+        result.drift = population_shift(
+            result.frames["train"][features], result.frames["test"][features]
+        )
+    result.notes = [
+        *notes,
+        *([calibration_note] if calibration_note else []),
+        *[
+            f"prior shift ({'test figures' if k == 'test' else 'registered model'}): "
+            + shift.describe()
+            for k, shift in shifts.items()
+            if shift is not None
+        ],
+        *filter(None, [base_rate_note(result.windows, shifts.get("registered"))]),
+    ]
+
+
+def base_rate_note(windows: pd.DataFrame, shift: PriorShift | None) -> str | None:
+    """A plain sentence when the conversion rate moved by more than x2 between the training
+    and test windows, else None.
+
+    Examples
+    --------
+    >>> w = pd.DataFrame({"base_rate": [0.048, 0.12, 0.306]}, index=list(WINDOWS))
+    >>> base_rate_note(w, None)[:79]
+    'conversion rate rose from 4.8 % to 30.6 % between the training and test windows'
+    """
+    first, last = windows.loc["train", "base_rate"], windows.loc["test", "base_rate"]
+    if not (first > 0 and last > 0) or 0.5 <= last / first <= 2:
+        return None
+    moved = "rose" if last > first else "fell"
+    sentence = (
+        f"conversion rate {moved} from {first:.1%} to {last:.1%} between the training and test "
+        "windows".replace("%", " %")
+    )
+    if shift is None:
+        return sentence + "; the prior-shift correction is off (model.prior_shift)"
+    if shift.applied:
+        return sentence + "; probabilities are corrected for it"
+    return sentence + "; calibration on the latest window already follows it"
 
 
 def _guard(
@@ -219,7 +321,13 @@ def _describe_windows(frame: pd.DataFrame) -> pd.DataFrame:
                 "positives": int(part["label"].sum()),
             }
         )
-    return pd.DataFrame(rows).set_index("window")
+    return with_base_rates(pd.DataFrame(rows).set_index("window"))
+
+
+def with_base_rates(windows: pd.DataFrame) -> pd.DataFrame:
+    """``windows`` with each window's conversion rate and its ratio to the training window's."""
+    rate = windows["positives"] / windows["rows"].where(windows["rows"] > 0)
+    return windows.assign(base_rate=rate, rate_vs_train=rate / rate.get("train", np.nan))
 
 
 def _sample_by_lead(frame: pd.DataFrame, max_rows: int, settings: Settings) -> pd.DataFrame:

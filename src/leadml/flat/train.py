@@ -39,9 +39,9 @@ from leadml.flat.quality import DataQuality
 from leadml.flat.read import FlatExport, read_flat
 from leadml.flat.roles import ColumnPlan, plan_columns, unknown_column
 from leadml.leakage import LeakageReport, check_leakage, name_words
-from leadml.models import calibrate, search_folds, time_folds
+from leadml.models import calibrate, fit_robustly, follow_base_rate, search_folds, time_folds
 from leadml.sufficiency import insufficiency
-from leadml.training import WINDOWS, TrainingResult
+from leadml.training import WINDOWS, TrainingResult, assess_result, with_base_rates
 
 # An export has no horizon: folds by time need only keep a date out of both sides.
 _NO_GAP = pd.Timedelta(microseconds=1)
@@ -246,6 +246,7 @@ class _Fitted:
     params: dict
     search: pd.DataFrame
     calibration: pd.DataFrame
+    notes: list[str] = field(default_factory=list)  # skipped folds, a fit without early stopping
 
 
 def _stratified_folds(y: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -300,7 +301,7 @@ def _fit(raw, y, fit, searched, folds, cal, order_cal, prep, settings: Settings)
     features = step.transform(raw).reset_index(drop=True)
     searched_features = features.iloc[searched].reset_index(drop=True)
     found = search_folds(searched_features, pd.Series(y[searched]), folds, settings.model)
-    model = found.best.fit(features.iloc[fit].reset_index(drop=True), y[fit])
+    model, fit_note = fit_robustly(found.best, features.iloc[fit].reset_index(drop=True), y[fit])
     calibrated, table = calibrate(
         model,
         features.iloc[cal].reset_index(drop=True),
@@ -308,10 +309,12 @@ def _fit(raw, y, fit, searched, folds, cal, order_cal, prep, settings: Settings)
         order_cal,
         settings.model.calibration_methods,
         settings.model.isotonic_min_positives,
+        random_state=settings.model.random_state,
     )
     # One estimator that takes the export's columns as read and returns probabilities.
     pipeline = Pipeline([("flat", step), ("calibrated", calibrated)])
-    return _Fitted(pipeline, found.family, found.params, found.table, table)
+    notes = [*found.skipped, *([fit_note] if fit_note else [])]
+    return _Fitted(pipeline, found.family, found.params, found.table, table, notes)
 
 
 def _cold(settings, windows, inputs, leakage, summary, validation, reason) -> TrainingResult:
@@ -344,13 +347,15 @@ def _by_folds(raw, y, prep, settings: Settings, leakage, summary) -> TrainingRes
     k = settings.flat.cv_folds
     short = insufficiency(len(y), int(y.sum()), settings.model, summary.source)
     fit, cal = _split_fit_calibration(y, settings) if not short else (np.arange(0), np.arange(0))
-    windows = pd.DataFrame(
-        [
-            _window_row("train", y[fit]),
-            _window_row("calibration", y[cal]),
-            _window_row("test", y),
-        ]
-    ).set_index("window")
+    windows = with_base_rates(
+        pd.DataFrame(
+            [
+                _window_row("train", y[fit]),
+                _window_row("calibration", y[cal]),
+                _window_row("test", y),
+            ]
+        ).set_index("window")
+    )
     windows["note"] = [
         "the registered model's fit rows",
         "the registered model's calibration rows",
@@ -382,6 +387,7 @@ def _by_folds(raw, y, prep, settings: Settings, leakage, summary) -> TrainingRes
         "test": _frame(raw, y, inputs),
     }
     result.input_example = raw[inputs].head(5).reset_index(drop=True)
+    assess_result(result, probability, {}, final.notes)
     return result
 
 
@@ -392,9 +398,11 @@ def _by_time(raw, y, times, prep, settings: Settings, leakage, summary) -> Train
     cut_test = times.quantile(1 - flat.test_share)
     window = np.where(times < cut_cal, "train", np.where(times < cut_test, "calibration", "test"))
     parts = {w: np.flatnonzero(window == w) for w in WINDOWS}
-    windows = pd.DataFrame(
-        [_window_row(w, y[parts[w]], times.iloc[parts[w]]) for w in WINDOWS]
-    ).set_index("window")
+    windows = with_base_rates(
+        pd.DataFrame(
+            [_window_row(w, y[parts[w]], times.iloc[parts[w]]) for w in WINDOWS]
+        ).set_index("window")
+    )
     train, cal, test = parts["train"], parts["calibration"], parts["test"]
     short = insufficiency(
         len(train), int(y[train].sum()), settings.model, f"the training window of {summary.source}"
@@ -415,19 +423,26 @@ def _by_time(raw, y, times, prep, settings: Settings, leakage, summary) -> Train
             order.iloc[searched].reset_index(drop=True), settings.model.search_folds, _NO_GAP
         )
     )
-    if not folds:
-        raise DataError(
-            f"{summary.source}: the training window's dates ({_day(order.min())} to "
-            f"{_day(order.max())}) are too few for {settings.model.search_folds} time-ordered "
-            "search folds"
-        )
     order_cal = times.iloc[cal].reset_index(drop=True)
     fitted = _fit(raw, y, train, train[searched], folds, cal, order_cal, prep, settings)
-    probability = fitted.model.predict_proba(raw.iloc[test][inputs])[:, 1]
+    # As for the event history: the test figures take the prior-shift intercept from the end of
+    # the calibration window, the registered model from the end of the test window.
+    step, calibrated = fitted.model.named_steps["flat"], fitted.model.named_steps["calibrated"]
+    shifts, tested = {}, {}
+    for name, rows in (("test", cal), ("registered", test)):
+        features = step.transform(raw.iloc[rows][inputs]).reset_index(drop=True)
+        tested[name], shifts[name] = follow_base_rate(
+            calibrated, features, y[rows], times.iloc[rows], settings.model
+        )
+    test_features = step.transform(raw.iloc[test][inputs]).reset_index(drop=True)
+    probability = tested["test"].predict_proba(test_features)[:, 1]
+    fitted.model = Pipeline([("flat", step), ("calibrated", tested["registered"])])
     test_frame = _test_frame(raw.iloc[test].reset_index(drop=True), y[test], probability, settings)
     result = _result(settings, windows, inputs, leakage, summary, fitted, test_frame, "time")
     result.frames = {w: _frame(raw.iloc[parts[w]], y[parts[w]], inputs) for w in WINDOWS}
     result.input_example = raw.iloc[test][inputs].head(5).reset_index(drop=True)
+    uncorrected = calibrated.predict_proba(test_features)[:, 1]
+    assess_result(result, uncorrected, shifts, fitted.notes)
     return result
 
 
