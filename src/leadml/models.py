@@ -278,46 +278,40 @@ def calibrate(
     rows, note = [], None
     if not y.any() or y.all():
         outcome = "conversions" if not y.any() else "non-conversions"
-        chosen, note = (
-            "none",
-            (
-                f"calibration skipped: the calibration window ({len(y):,} rows) holds no {outcome}; "
-                "the model's own probabilities are used"
-            ),
+        chosen = "none"
+        note = (
+            f"calibration skipped: the calibration window ({len(y):,} rows) holds no "
+            f"{outcome}; the model's own probabilities are used"
         )
     elif not low > 0.5:
-        chosen, note = (
-            "intercept",
-            (
-                f"the model cannot rank the calibration window (ROC AUC {auc:.3f}, 95 % interval "
-                f"{low:.3f}-{high:.3f}): calibration fell back to an intercept that keeps the "
-                "model's scores and matches the window's conversion rate"
-            ),
+        chosen = "intercept"
+        note = (
+            f"the model does not rank the calibration window better than chance (ROC AUC "
+            f"{auc:.3f}, 95 % interval {low:.3f}-{high:.3f}): calibration fell back to an "
+            "intercept that keeps the model's scores and matches the window's conversion rate"
         )
     else:
         rows = _cross_fit(frozen, X, y, as_of, methods, isotonic_min_positives)
         usable = [r for r in rows if not r["note"]]
         chosen = min(usable, key=lambda r: r["cross_fitted_log_loss"])["method"] if usable else None
         if chosen is None:
-            chosen, note = (
-                "intercept",
-                (
-                    "no calibration method kept the model's order on the calibration window "
-                    "(each fitted a slope of the wrong sign): calibration fell back to an intercept"
-                ),
+            chosen = "intercept"
+            note = (
+                "no calibration method kept the model's order on the calibration window (each "
+                "fitted a slope of the wrong sign): calibration fell back to an intercept"
             )
     calibrated = _fit_calibration(frozen, X, y, score, chosen)
     if calibrated is None:  # the sigmoid on the whole window came out of the wrong sign
-        chosen, note = (
-            "intercept",
-            (
-                "the sigmoid fitted on the whole calibration window had a slope of the wrong sign: "
-                "calibration fell back to an intercept"
-            ),
+        chosen = "intercept"
+        note = (
+            "the sigmoid fitted on the whole calibration window had a slope of the wrong "
+            "sign: calibration fell back to an intercept"
         )
         calibrated = _fit_calibration(frozen, X, y, score, chosen)
-    rows.insert(0, {"method": chosen, "cross_fitted_log_loss": np.nan, "note": "chosen"})
-    table = pd.DataFrame(rows).drop_duplicates("method", keep="first", ignore_index=True)
+    if chosen not in [r["method"] for r in rows]:
+        rows.append({"method": chosen, "cross_fitted_log_loss": np.nan, "note": note})
+    table = pd.DataFrame(rows).assign(chosen=lambda t: t["method"] == chosen)
+    table = table.sort_values("chosen", ascending=False, kind="stable", ignore_index=True)
     uncalibrated = model.predict_proba(X)[:, 1]
     table.attrs |= {
         "chosen": chosen,

@@ -137,6 +137,7 @@ def train(
     features = [c for c in frame.columns if c not in (*KEYS, "label", "window")]
     leakage = _guard(frame[frame["window"] == "train"], features, settings, allow)
     features = [f for f in features if f not in leakage.excluded]
+    features, uninformative = informative(frame[frame["window"] == "train"], features)
     result = TrainingResult(settings, windows, features, leakage=leakage)
     short = insufficiency(
         int(windows.loc["train", "rows"]),
@@ -207,7 +208,7 @@ def train(
         result,
         uncorrected,
         {"test": shift_test, "registered": shift_registered},
-        [*found.skipped, *([fit_note] if fit_note else [])],
+        [*uninformative, *found.skipped, *([fit_note] if fit_note else [])],
         groups=test["lead_id"],
     )
     return result
@@ -286,6 +287,30 @@ def base_rate_note(windows: pd.DataFrame, shift: PriorShift | None) -> str | Non
     if shift.applied:
         return sentence + "; probabilities are corrected for it"
     return sentence + "; calibration on the latest window already follows it"
+
+
+def informative(train: pd.DataFrame, features: list[str]) -> tuple[list[str], list[str]]:
+    """The features that vary in the training window, and a note per one left out: a column
+    that is empty there (sparse firmographics in a young CRM) or takes one value teaches the
+    model nothing, and an empty one breaks gradient boosting's binning.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"visits": [0, 3], "revenue": [None, None], "tier": ["a", "a"]})
+    >>> informative(frame, ["visits", "revenue", "tier"])[0]
+    ['visits']
+    """
+    kept, notes = [], []
+    for feature in features:
+        values = train[feature]
+        distinct = values.nunique(dropna=True)
+        if distinct == 0:
+            notes.append(f"feature {feature} is empty in the training window: left out")
+        elif distinct == 1 and not values.isna().any():
+            notes.append(f"feature {feature} is constant in the training window: left out")
+        else:
+            kept.append(feature)
+    return kept, notes
 
 
 def _guard(
