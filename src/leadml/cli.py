@@ -95,6 +95,13 @@ def synth(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 0,
     end: Annotated[str, typer.Option(help="Last day of the history (UTC).")] = "2026-06-30",
     format: Annotated[str, typer.Option(help="parquet or csv.")] = "parquet",
+    scenario: Annotated[
+        str,
+        typer.Option(
+            help="default, or drift: the market heats up, the base rate of conversion grows "
+            "about tenfold from the first quarter to the last."
+        ),
+    ] = "default",
     config: ConfigOption = None,
 ) -> None:
     """Generate a realistic sample history (the four tables) with its hidden truth."""
@@ -103,7 +110,7 @@ def synth(
     load_settings(config)
     if format not in ("parquet", "csv"):
         raise LeadmlError(f"--format must be parquet or csv, not {format!r}")
-    history = generate_history(n_leads=leads, seed=seed, end=end)
+    history = generate_history(n_leads=leads, seed=seed, end=end, scenario=scenario)
     paths = write_history(history, out, format=format)
     for name, path in paths.items():
         typer.echo(f"{name:<9} {path}")
