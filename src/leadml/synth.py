@@ -54,7 +54,15 @@ import pyarrow.compute as pc
 from leadml.config import LIFECYCLE_STAGES
 from leadml.errors import LeadmlError
 
-__all__ = ["SampleHistory", "generate_history", "write_history"]
+__all__ = [
+    "FLAT_ACTIVITY",
+    "SCENARIOS",
+    "SampleHistory",
+    "flat_export",
+    "generate_history",
+    "write_flat",
+    "write_history",
+]
 
 
 class SynthError(LeadmlError, ValueError):
@@ -444,6 +452,17 @@ def _job_titles() -> tuple[list[str], np.ndarray, np.ndarray]:
 
 
 JOB_TITLES, TITLE_SENIORITY, TITLE_DEPARTMENT = _job_titles()
+# What a CRM's enrichment reads from a title (either spelling the leads table uses).
+_TITLE_SENIORITY = {
+    spelling: SENIORITIES[s]
+    for title, s in zip(JOB_TITLES, TITLE_SENIORITY, strict=True)
+    for spelling in (title, title.lower())
+}
+_TITLE_DEPARTMENT = {
+    spelling: DEPARTMENTS[d]
+    for title, d in zip(JOB_TITLES, TITLE_DEPARTMENT, strict=True)
+    for spelling in (title, title.lower())
+}
 
 # Points of the marketing-automation score that promotes a lead to MQL (no decay, as most
 # tools); a hand-raise reaches the threshold on its own.
@@ -752,18 +771,139 @@ def write_history(
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     for name, frame in {**history.tables(), "truth": history.truth}.items():
-        path = out / f"{name}.{format}"
-        tmp = out / f".{name}.{format}.{os.getpid()}.tmp"
-        try:
-            if format == "parquet":
-                frame.to_parquet(tmp, index=False)
-            else:
-                frame.to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        written[name] = path
+        written[name] = _write_whole(frame, out / f"{name}.{format}")
     return written
+
+
+#: Days after its creation during which a lead's activity is counted in ``flat_export``.
+FLAT_ACTIVITY_DAYS = 30
+#: Activity columns of ``flat_export``: column -> the canonical event type it counts.
+FLAT_ACTIVITY = {
+    ("webinars_attended" if e == "webinar_attended" else f"{e}s"): e for e in EVENT_TYPES
+}
+FLAT_SUFFIXES = (".csv", ".csv.gz", ".parquet")  # what ``write_flat`` writes, by file name
+_FLAT_REACHED = ("sql", "opportunity", "customer")  # sql, or a stage after it
+_FLAT_CLOSING = (*_FLAT_REACHED, "lost", "disqualified")
+
+
+def flat_export(
+    history: SampleHistory,
+    *,
+    activity_days: int = FLAT_ACTIVITY_DAYS,
+    horizon_days: int | None = None,
+) -> pd.DataFrame:
+    """The history as a CRM's flat export: one row per lead, its attributes, its activity counts
+    and whether it converted, the way ``leadml train --flat`` takes it.
+
+    Each lead is described ``activity_days`` after its creation (the instant ``seen``): its
+    activity columns count its events in ``[created_at, seen)``, and ``converted`` says whether it
+    reached ``sql`` (or a later stage) in ``(seen, seen + horizon_days]``. Nothing in a row is
+    observed after ``seen``, so no column leaks the outcome. Leads no longer open at ``seen``
+    (already ``sql``, or lost or disqualified) and leads whose outcome is not known yet
+    (``seen + horizon_days`` after the end of the history) have no row. No PII (e-mail address,
+    names) is exported.
+
+    Parameters
+    ----------
+    history : SampleHistory
+    activity_days : int
+        Length of the activity window after creation (default 30).
+    horizon_days : int, optional
+        Horizon of ``converted`` (default: the history's, 90 days unless generated otherwise).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``lead_id``, ``created_at``, ``lead_source``, ``job_title``, ``seniority`` and
+        ``department`` (read from the title, as CRM enrichment does), ``country``, the company's
+        ``industry``, ``employee_count``, ``annual_revenue`` and ``tech_stack`` (missing for
+        leads without one), one count per ``FLAT_ACTIVITY`` column, and ``converted`` (bool);
+        sorted by ``lead_id``.
+
+    Examples
+    --------
+    >>> h = generate_history(n_leads=300, seed=1)
+    >>> flat = flat_export(h)
+    >>> flat["lead_id"].is_unique, "email" in flat, flat["converted"].dtype.name
+    (True, False, 'bool')
+    """
+    horizon = history.horizon_days if horizon_days is None else horizon_days
+    if activity_days < 1 or horizon < 1:
+        raise SynthError(
+            f"activity_days and horizon_days must be at least 1, got {activity_days}, {horizon}"
+        )
+    leads, stages = history.leads, history.stages
+    seen = leads.set_index("lead_id")["created_at"] + pd.Timedelta(days=activity_days)
+    until = seen + pd.Timedelta(days=horizon)
+    first = stages.groupby(["lead_id", "stage"])["entered_at"].min().unstack()
+    first = first.reindex(index=seen.index, columns=list(_FLAT_CLOSING))
+    reached, closed = first[list(_FLAT_REACHED)].min(axis=1), first.min(axis=1)
+    keep = (until <= history.end) & ~(closed < seen)  # open at `seen` (NaT compares False)
+    converted = (reached > seen) & (reached <= until)
+
+    # Activity in the window, counted per (lead, event type).
+    events = history.events
+    lead_code = seen.index.get_indexer(events["lead_id"])
+    in_window = np.asarray(events["occurred_at"].array < seen.array.take(lead_code))
+    type_code = pd.Index(EVENT_TYPES).get_indexer(events["event_type"])
+    counts = np.zeros((len(leads), len(EVENT_TYPES)), dtype=np.int64)
+    np.add.at(counts, (lead_code[in_window], type_code[in_window]), 1)
+
+    accounts = history.accounts.set_index("account_id")
+    company = accounts.reindex(leads["account_id"])
+    title = leads["job_title"]
+    frame = pd.DataFrame(
+        {
+            "lead_id": leads["lead_id"],
+            "created_at": leads["created_at"],
+            "lead_source": leads["lead_source"],
+            "job_title": title,
+            "seniority": title.map(_TITLE_SENIORITY),
+            "department": title.map(_TITLE_DEPARTMENT),
+            "country": leads["country"],
+            "industry": company["industry"].to_numpy(),
+            "employee_count": company["employee_count"].to_numpy(),
+            "annual_revenue": company["annual_revenue"].to_numpy(),
+            "tech_stack": company["tech_stack"].to_numpy(),
+        }
+    )
+    for column, etype in FLAT_ACTIVITY.items():
+        frame[column] = counts[:, EVENT_TYPES.index(etype)]
+    frame["converted"] = converted.to_numpy()
+    return frame[keep.to_numpy()].reset_index(drop=True)
+
+
+def write_flat(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write a flat export as CSV (``.csv``, ``.csv.gz``) or Parquet (``.parquet``) by suffix,
+    to a temporary name renamed when complete. Returns the path written.
+
+    Raises
+    ------
+    SynthError
+        If the suffix is none of those.
+    """
+    path = Path(path)
+    if not path.name.endswith(FLAT_SUFFIXES):
+        raise SynthError(f"a flat export must end in .csv, .csv.gz or .parquet, not {path.name!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return _write_whole(frame, path)
+
+
+def _write_whole(frame: pd.DataFrame, path: Path) -> Path:
+    """Write ``frame`` (Parquet, or CSV by suffix) to a temporary name, then rename it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if path.suffix == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            compression = "gzip" if path.name.endswith(".gz") else None
+            frame.to_csv(
+                tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ", compression=compression
+            )
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 # --------------------------------------------------------------------------------------------
