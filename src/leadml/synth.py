@@ -28,6 +28,10 @@ exactly by multiplying daily transition matrices. Everything observable before `
 on the path before ``T`` (plus independent noise), so ``p_true`` is the best any model can do and is
 calibrated against the realised labels by construction. See ``docs/sample-history.md``.
 
+The ``"drift"`` scenario makes the market heat up over the history (journeys speed up, more
+accounts in market), so that the base rate of conversion grows about tenfold; ``flat_export``
+turns any history into a CRM's flat export (one row per lead, activity counts, ``converted``).
+
 Examples
 --------
 >>> from leadml.synth import generate_history
@@ -775,6 +779,10 @@ def write_history(
     return written
 
 
+# --------------------------------------------------------------------------------------------
+# The history as a flat CRM export
+# --------------------------------------------------------------------------------------------
+
 #: Days after its creation during which a lead's activity is counted in ``flat_export``.
 FLAT_ACTIVITY_DAYS = 30
 #: Activity columns of ``flat_export``: column -> the canonical event type it counts.
@@ -930,9 +938,14 @@ class _World:
         first, last = self.drift
         return first * (last / first) ** np.clip(middle / self.days, 0.0, 1.0)
 
+    @property
+    def steady(self) -> bool:
+        """Whether there is no drift (the default scenario)."""
+        return self.drift == (1.0, 1.0)
+
     def next_change(self, day: np.ndarray) -> np.ndarray:
         """The first day after ``day`` whose drift level differs (``days`` without drift)."""
-        if self.drift == (1.0, 1.0):
+        if self.steady:
             return np.full_like(day, self.days)
         return (np.floor_divide(day, DRIFT_STEP_DAYS) + 1) * DRIFT_STEP_DAYS
 
@@ -996,7 +1009,7 @@ def _make_accounts(rng: np.random.Generator, n: int, world: _World) -> dict[str,
     # In market: a buying window during which every lead of the account moves faster.
     size_lift = np.clip(np.log10(employees) / 4, 0, 1)
     in_market = rng.random(n) < 0.25 + 0.2 * size_lift
-    if world.drift == (1.0, 1.0):
+    if world.steady:
         w_start = rng.integers(-60, world.days, n)
     else:  # windows open in proportion to the drift level: more accounts in market later
         k, span = np.log(world.drift[1] / world.drift[0]) / world.days, world.days + 60
@@ -1751,7 +1764,7 @@ def _truth(
     touches = np.flatnonzero((ws < dv + world.horizon) & (we > dv))
     reached = np.zeros(len(live))
     for j in range(world.horizon):
-        if world.drift != (1.0, 1.0):
+        if not world.steady:
             now = world.level(dv + j)
             moved = np.flatnonzero(now != level)
             P_out[moved] = _matrices(rates[moved], False, now[moved])
