@@ -279,11 +279,9 @@ def test_p_true_matches_simulated_journeys() -> None:
     world = synth._World(400, 0, 60, np.array([100]), np.array([0.0]), ("2024-01",))
     n = 40_000
     base = {"fit": np.full(n, 1.4), "engage": np.full(n, 2.0), "interest": np.full(n, 1.3)}
-    P_out, P_in = synth._transition_matrices(base)
     lead = {
         **base,
-        "P_out": P_out,
-        "P_in": P_in,
+        "rates": synth._rates(base),
         "w_start": np.full(n, 120),
         "w_end": np.full(n, 140),  # window opens mid-horizon
         "start_state": np.full(n, synth.CONSIDERING),

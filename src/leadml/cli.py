@@ -90,23 +90,56 @@ def validate(data: DataOption, config: ConfigOption = None, now: NowOption = Non
 
 @_command
 def synth(
-    out: Annotated[Path, typer.Option(help="Folder to write the four tables and truth into.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder to write the four tables and truth into (optional with --flat)."),
+    ] = None,
     leads: Annotated[int, typer.Option(min=1, help="Number of leads.")] = 5_000,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 0,
     end: Annotated[str, typer.Option(help="Last day of the history (UTC).")] = "2026-06-30",
     format: Annotated[str, typer.Option(help="parquet or csv.")] = "parquet",
+    scenario: Annotated[
+        str,
+        typer.Option(
+            help="default, or drift: the market heats up, the base rate of conversion grows "
+            "about tenfold from the first quarter to the last."
+        ),
+    ] = "default",
+    flat: Annotated[
+        Path | None,
+        typer.Option(
+            "--flat",
+            dir_okay=False,
+            help="Write the history as a CRM's flat export to this file (.csv, .csv.gz or "
+            ".parquet): one row per lead still open 30 days after its creation and whose outcome "
+            "is known, with its attributes, its activity counts in those 30 days and `converted` "
+            "(sql within the next 90 days). Only this file, unless --out is given too.",
+        ),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Generate a realistic sample history (the four tables) with its hidden truth."""
-    from leadml.synth import generate_history, write_history
+    from leadml.synth import FLAT_SUFFIXES, flat_export, generate_history, write_flat, write_history
 
     load_settings(config)
+    if out is None and flat is None:
+        raise typer.BadParameter("give --out DIR, --flat FILE, or both")
+    if flat is not None and not flat.name.endswith(FLAT_SUFFIXES):
+        raise typer.BadParameter(
+            f"--flat must end in {', '.join(FLAT_SUFFIXES)}, not {flat.name!r}"
+        )
     if format not in ("parquet", "csv"):
         raise LeadmlError(f"--format must be parquet or csv, not {format!r}")
-    history = generate_history(n_leads=leads, seed=seed, end=end)
-    paths = write_history(history, out, format=format)
-    for name, path in paths.items():
-        typer.echo(f"{name:<9} {path}")
+    history = generate_history(n_leads=leads, seed=seed, end=end, scenario=scenario)
+    if out is not None:
+        paths = write_history(history, out, format=format)
+        for name, path in paths.items():
+            typer.echo(f"{name:<9} {path}")
+    if flat is not None:
+        frame = flat_export(history)
+        path = write_flat(frame, flat)
+        rate = frame["converted"].mean() if len(frame) else float("nan")
+        typer.echo(f"{'flat':<9} {path} ({len(frame):,} leads, {rate:.1%} converted)")
 
 
 @_command

@@ -28,6 +28,10 @@ exactly by multiplying daily transition matrices. Everything observable before `
 on the path before ``T`` (plus independent noise), so ``p_true`` is the best any model can do and is
 calibrated against the realised labels by construction. See ``docs/sample-history.md``.
 
+The ``"drift"`` scenario makes the market heat up over the history (journeys speed up, more
+accounts in market), so that the base rate of conversion grows about tenfold; ``flat_export``
+turns any history into a CRM's flat export (one row per lead, activity counts, ``converted``).
+
 Examples
 --------
 >>> from leadml.synth import generate_history
@@ -54,7 +58,15 @@ import pyarrow.compute as pc
 from leadml.config import LIFECYCLE_STAGES
 from leadml.errors import LeadmlError
 
-__all__ = ["SampleHistory", "generate_history", "write_history"]
+__all__ = [
+    "FLAT_ACTIVITY",
+    "SCENARIOS",
+    "SampleHistory",
+    "flat_export",
+    "generate_history",
+    "write_flat",
+    "write_history",
+]
 
 
 class SynthError(LeadmlError, ValueError):
@@ -68,6 +80,11 @@ class SynthError(LeadmlError, ValueError):
 DAY_US = 86_400_000_000
 CHUNK_LEADS = 50_000  # fixed, so the output depends only on (n_leads, seed), not on memory
 _NEVER = np.iinfo(np.int64).max // 4  # window day of accounts that are never in market
+
+# Scenarios by their drift level at the start and at the end of the history (1: as the default).
+# Under drift, buying windows open more often and journeys move faster as time goes on.
+SCENARIOS = {"default": (1.0, 1.0), "drift": (0.35, 5.0)}
+DRIFT_STEP_DAYS = 7  # the level changes once a week, so that journeys stay exactly simulable
 
 # Hidden states of the buying journey.
 DORMANT, CONSIDERING, DECIDING, CONVERTED, COLD = range(5)
@@ -439,6 +456,17 @@ def _job_titles() -> tuple[list[str], np.ndarray, np.ndarray]:
 
 
 JOB_TITLES, TITLE_SENIORITY, TITLE_DEPARTMENT = _job_titles()
+# What a CRM's enrichment reads from a title (either spelling the leads table uses).
+_TITLE_SENIORITY = {
+    spelling: SENIORITIES[s]
+    for title, s in zip(JOB_TITLES, TITLE_SENIORITY, strict=True)
+    for spelling in (title, title.lower())
+}
+_TITLE_DEPARTMENT = {
+    spelling: DEPARTMENTS[d]
+    for title, d in zip(JOB_TITLES, TITLE_DEPARTMENT, strict=True)
+    for spelling in (title, title.lower())
+}
 
 # Points of the marketing-automation score that promotes a lead to MQL (no decay, as most
 # tools); a hand-raise reaches the threshold on its own.
@@ -589,6 +617,8 @@ class SampleHistory:
         The horizon of ``truth``.
     seed : int
         The seed that generated it.
+    scenario : str
+        The scenario that generated it (see :func:`generate_history`).
     """
 
     accounts: pd.DataFrame
@@ -600,6 +630,7 @@ class SampleHistory:
     end: pd.Timestamp
     horizon_days: int
     seed: int
+    scenario: str = "default"
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The four input-contract tables by name (``truth`` is not one of them)."""
@@ -619,6 +650,7 @@ def generate_history(
     history_days: int = 730,
     horizon_days: int = 90,
     truth_as_of: Sequence[str | pd.Timestamp] | None = None,
+    scenario: str = "default",
 ) -> SampleHistory:
     """Generate a realistic lead history whose conversion probabilities are known exactly.
 
@@ -638,6 +670,13 @@ def generate_history(
         As-of instants of ``truth``, each at midnight UTC, inside the history and with its horizon
         ending on or before ``end``. Default: the first of each month over the last 12 months whose
         horizon ends by ``end`` (so every truth row is mature).
+    scenario : {"default", "drift"}
+        ``"drift"``: the market heats up over the history. A drift level rises log-linearly in
+        weekly steps from 0.35 to 5 (``SCENARIOS``); the daily rates of every journey's forward
+        moves are multiplied by it and those of going cold divided by it, and accounts' buying
+        windows open in proportion to it (more accounts in market later). The base rate of
+        conversion of the weekly open-lead snapshots grows about tenfold from the first quarter
+        to the last; events, stages and ``truth`` come from these journeys as usual.
 
     Returns
     -------
@@ -656,6 +695,8 @@ def generate_history(
     """
     if n_leads < 1:
         raise SynthError(f"n_leads must be at least 1, got {n_leads}")
+    if scenario not in SCENARIOS:
+        raise SynthError(f"scenario must be one of {', '.join(SCENARIOS)}, got {scenario!r}")
     if horizon_days < 1 or history_days <= horizon_days:
         raise SynthError(
             f"need 1 <= horizon_days < history_days, got horizon_days={horizon_days}, "
@@ -676,6 +717,7 @@ def generate_history(
         as_of,
         np.array([(m - start_ts).days for m in months], dtype=np.float64),
         tuple(f"{m:%Y-%m}" for m in months),
+        SCENARIOS[scenario],
     )
     accounts = _make_accounts(rng, max(10, -(-n_leads // 3)), world)
     leads = _make_leads(rng, n_leads, accounts, world)
@@ -700,6 +742,7 @@ def generate_history(
         end=end_ts,
         horizon_days=horizon_days,
         seed=seed,
+        scenario=scenario,
     )
 
 
@@ -732,18 +775,143 @@ def write_history(
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     for name, frame in {**history.tables(), "truth": history.truth}.items():
-        path = out / f"{name}.{format}"
-        tmp = out / f".{name}.{format}.{os.getpid()}.tmp"
-        try:
-            if format == "parquet":
-                frame.to_parquet(tmp, index=False)
-            else:
-                frame.to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        written[name] = path
+        written[name] = _write_whole(frame, out / f"{name}.{format}")
     return written
+
+
+# --------------------------------------------------------------------------------------------
+# The history as a flat CRM export
+# --------------------------------------------------------------------------------------------
+
+#: Days after its creation during which a lead's activity is counted in ``flat_export``.
+FLAT_ACTIVITY_DAYS = 30
+#: Activity columns of ``flat_export``: column -> the canonical event type it counts.
+FLAT_ACTIVITY = {
+    ("webinars_attended" if e == "webinar_attended" else f"{e}s"): e for e in EVENT_TYPES
+}
+FLAT_SUFFIXES = (".csv", ".csv.gz", ".parquet")  # what ``write_flat`` writes, by file name
+_FLAT_REACHED = ("sql", "opportunity", "customer")  # sql, or a stage after it
+_FLAT_CLOSING = (*_FLAT_REACHED, "lost", "disqualified")
+
+
+def flat_export(
+    history: SampleHistory,
+    *,
+    activity_days: int = FLAT_ACTIVITY_DAYS,
+    horizon_days: int | None = None,
+) -> pd.DataFrame:
+    """The history as a CRM's flat export: one row per lead, its attributes, its activity counts
+    and whether it converted, the way ``leadml train --flat`` takes it.
+
+    Each lead is described ``activity_days`` after its creation (the instant ``seen``): its
+    activity columns count its events in ``[created_at, seen)``, and ``converted`` says whether it
+    reached ``sql`` (or a later stage) in ``(seen, seen + horizon_days]``. Nothing in a row is
+    observed after ``seen``, so no column leaks the outcome. Leads no longer open at ``seen``
+    (already ``sql``, or lost or disqualified) and leads whose outcome is not known yet
+    (``seen + horizon_days`` after the end of the history) have no row. No PII (e-mail address,
+    names) is exported.
+
+    Parameters
+    ----------
+    history : SampleHistory
+    activity_days : int
+        Length of the activity window after creation (default 30).
+    horizon_days : int, optional
+        Horizon of ``converted`` (default: the history's, 90 days unless generated otherwise).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``lead_id``, ``created_at``, ``lead_source``, ``job_title``, ``seniority`` and
+        ``department`` (read from the title, as CRM enrichment does), ``country``, the company's
+        ``industry``, ``employee_count``, ``annual_revenue`` and ``tech_stack`` (missing for
+        leads without one), one count per ``FLAT_ACTIVITY`` column, and ``converted`` (bool);
+        sorted by ``lead_id``.
+
+    Examples
+    --------
+    >>> h = generate_history(n_leads=300, seed=1)
+    >>> flat = flat_export(h)
+    >>> flat["lead_id"].is_unique, "email" in flat, flat["converted"].dtype.name
+    (True, False, 'bool')
+    """
+    horizon = history.horizon_days if horizon_days is None else horizon_days
+    if activity_days < 1 or horizon < 1:
+        raise SynthError(
+            f"activity_days and horizon_days must be at least 1, got {activity_days}, {horizon}"
+        )
+    leads, stages = history.leads, history.stages
+    seen = leads.set_index("lead_id")["created_at"] + pd.Timedelta(days=activity_days)
+    until = seen + pd.Timedelta(days=horizon)
+    first = stages.groupby(["lead_id", "stage"])["entered_at"].min().unstack()
+    first = first.reindex(index=seen.index, columns=list(_FLAT_CLOSING))
+    reached, closed = first[list(_FLAT_REACHED)].min(axis=1), first.min(axis=1)
+    keep = (until <= history.end) & ~(closed < seen)  # open at `seen` (NaT compares False)
+    converted = (reached > seen) & (reached <= until)
+
+    # Activity in the window, counted per (lead, event type).
+    events = history.events
+    lead_code = seen.index.get_indexer(events["lead_id"])
+    in_window = np.asarray(events["occurred_at"].array < seen.array.take(lead_code))
+    type_code = pd.Index(EVENT_TYPES).get_indexer(events["event_type"])
+    counts = np.zeros((len(leads), len(EVENT_TYPES)), dtype=np.int64)
+    np.add.at(counts, (lead_code[in_window], type_code[in_window]), 1)
+
+    accounts = history.accounts.set_index("account_id")
+    company = accounts.reindex(leads["account_id"])
+    title = leads["job_title"]
+    frame = pd.DataFrame(
+        {
+            "lead_id": leads["lead_id"],
+            "created_at": leads["created_at"],
+            "lead_source": leads["lead_source"],
+            "job_title": title,
+            "seniority": title.map(_TITLE_SENIORITY),
+            "department": title.map(_TITLE_DEPARTMENT),
+            "country": leads["country"],
+            "industry": company["industry"].to_numpy(),
+            "employee_count": company["employee_count"].to_numpy(),
+            "annual_revenue": company["annual_revenue"].to_numpy(),
+            "tech_stack": company["tech_stack"].to_numpy(),
+        }
+    )
+    for column, etype in FLAT_ACTIVITY.items():
+        frame[column] = counts[:, EVENT_TYPES.index(etype)]
+    frame["converted"] = converted.to_numpy()
+    return frame[keep.to_numpy()].reset_index(drop=True)
+
+
+def write_flat(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write a flat export as CSV (``.csv``, ``.csv.gz``) or Parquet (``.parquet``) by suffix,
+    to a temporary name renamed when complete. Returns the path written.
+
+    Raises
+    ------
+    SynthError
+        If the suffix is none of those.
+    """
+    path = Path(path)
+    if not path.name.endswith(FLAT_SUFFIXES):
+        raise SynthError(f"a flat export must end in .csv, .csv.gz or .parquet, not {path.name!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return _write_whole(frame, path)
+
+
+def _write_whole(frame: pd.DataFrame, path: Path) -> Path:
+    """Write ``frame`` (Parquet, or CSV by suffix) to a temporary name, then rename it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if path.suffix == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            compression = "gzip" if path.name.endswith(".gz") else None
+            frame.to_csv(
+                tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ", compression=compression
+            )
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 # --------------------------------------------------------------------------------------------
@@ -759,9 +927,27 @@ class _World:
     as_of: np.ndarray  # day indices of the truth as-of instants
     month_edges: np.ndarray  # first day of each calendar month (the first may be negative)
     month_labels: tuple[str, ...]  # "YYYY-MM" of each month
+    drift: tuple[float, float] = (1.0, 1.0)  # drift level at the start and at the end
 
     def weekday(self, day: np.ndarray) -> np.ndarray:
         return (self.weekday0 + day) % 7
+
+    def level(self, day: np.ndarray) -> np.ndarray:
+        """Drift level on integer days: log-linear in time, constant within each week."""
+        middle = (np.floor_divide(day, DRIFT_STEP_DAYS) + 0.5) * DRIFT_STEP_DAYS
+        first, last = self.drift
+        return first * (last / first) ** np.clip(middle / self.days, 0.0, 1.0)
+
+    @property
+    def steady(self) -> bool:
+        """Whether there is no drift (the default scenario)."""
+        return self.drift == (1.0, 1.0)
+
+    def next_change(self, day: np.ndarray) -> np.ndarray:
+        """The first day after ``day`` whose drift level differs (``days`` without drift)."""
+        if self.steady:
+            return np.full_like(day, self.days)
+        return (np.floor_divide(day, DRIFT_STEP_DAYS) + 1) * DRIFT_STEP_DAYS
 
 
 def _utc(value: str | pd.Timestamp, name: str) -> pd.Timestamp:
@@ -823,7 +1009,11 @@ def _make_accounts(rng: np.random.Generator, n: int, world: _World) -> dict[str,
     # In market: a buying window during which every lead of the account moves faster.
     size_lift = np.clip(np.log10(employees) / 4, 0, 1)
     in_market = rng.random(n) < 0.25 + 0.2 * size_lift
-    w_start = rng.integers(-60, world.days, n)
+    if world.steady:
+        w_start = rng.integers(-60, world.days, n)
+    else:  # windows open in proportion to the drift level: more accounts in market later
+        k, span = np.log(world.drift[1] / world.drift[0]) / world.days, world.days + 60
+        w_start = (np.log1p(rng.random(n) * np.expm1(k * span)) / k - 60).astype(np.int64)
     w_len = 30 + rng.gamma(2.0, 30.0, n).astype(np.int64)
     w_start = np.where(in_market & ~competitor, w_start, _NEVER)
     w_end = np.where(in_market & ~competitor, w_start + w_len, w_start)
@@ -974,7 +1164,7 @@ def _make_leads(
         "w_end": np.where(has_acc, we, _NEVER),
     }
     leads = {k: v[order] for k, v in leads.items()}
-    leads["P_out"], leads["P_in"] = _transition_matrices(leads)
+    leads["rates"] = _rates(leads)
     # Sales accepts most MQLs; it rejects poor fits, and almost always students and competitors.
     accept = (
         np.array([0.95, 0.93, 0.9, 0.84, 0.7, 0.1])[leads["seniority"]]
@@ -998,46 +1188,59 @@ def _pick_titles(rng: np.random.Generator, seniority: np.ndarray, dept: np.ndarr
     return order[pick]
 
 
-def _transition_matrices(leads: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Daily transition probabilities from each transient state, outside and inside the window.
+# Moves of the hidden chain with a daily rate: how much an account's buying window multiplies
+# each, and the power of the drift level that scales it (forward moves speed up, going cold slows).
+_MOVES = (
+    (DORMANT, CONSIDERING),
+    (DORMANT, COLD),
+    (CONSIDERING, DECIDING),
+    (CONSIDERING, DORMANT),
+    (CONSIDERING, COLD),
+    (DECIDING, CONVERTED),
+    (DECIDING, CONSIDERING),
+    (DECIDING, COLD),
+)
+_WINDOW_LIFT = np.array([4.0, 0.5, 2.5, 1.0, 0.5, 1.5, 1.0, 0.5])
+_DRIFT_POWER = np.array([1.0, -1.0, 1.0, 0.0, -1.0, 1.0, 0.0, -1.0])
 
-    Returns two ``(n, 3, 5)`` arrays: row ``i`` is the distribution of tomorrow's state given
-    today's state ``i`` (dormant, considering, deciding).
-    """
+
+def _rates(leads: dict[str, np.ndarray]) -> np.ndarray:
+    """Daily rates of the moves in ``_MOVES`` per lead, outside any window and without drift."""
     fit, engage, interest = leads["fit"], leads["engage"], leads["interest"]
     no_buy = fit == 0
-    rates = {
-        (DORMANT, CONSIDERING): 0.011 * engage,
-        (DORMANT, COLD): 0.0065 / np.sqrt(interest),
-        # Students and competitors still research (and request demos), they just never buy.
-        (CONSIDERING, DECIDING): np.where(
-            no_buy, 0.005 * interest, 0.014 * np.sqrt(fit) * interest
-        ),
-        (CONSIDERING, DORMANT): np.full(len(fit), 0.02),
-        (CONSIDERING, COLD): 0.005 / np.sqrt(interest),
-        (DECIDING, CONVERTED): 0.017 * fit,
-        (DECIDING, CONSIDERING): np.full(len(fit), 0.035),
-        (DECIDING, COLD): 0.012 / np.sqrt(interest),
-    }
-    window_lift = {
-        (DORMANT, CONSIDERING): 4.0,
-        (CONSIDERING, DECIDING): 2.5,
-        (DECIDING, CONVERTED): 1.5,
-        (DORMANT, COLD): 0.5,
-        (CONSIDERING, COLD): 0.5,
-        (DECIDING, COLD): 0.5,
-    }
-    out = []
-    for lift in ({}, window_lift):
-        P = np.zeros((len(fit), N_TRANSIENT, 5))
-        for (i, j), rate in rates.items():
-            P[:, i, j] = np.minimum(rate * lift.get((i, j), 1.0), 0.5)
-        leave = P.sum(axis=2)
-        P *= np.minimum(1.0, 0.9 / np.maximum(leave, 1e-12))[:, :, None]
-        for i in range(N_TRANSIENT):
-            P[:, i, i] = 1.0 - P[:, i].sum(axis=1)
-        out.append(P)
-    return out[0], out[1]
+    return np.stack(
+        [
+            0.011 * engage,
+            0.0065 / np.sqrt(interest),
+            # Students and competitors still research (and request demos), they just never buy.
+            np.where(no_buy, 0.005 * interest, 0.014 * np.sqrt(fit) * interest),
+            np.full(len(fit), 0.02),
+            0.005 / np.sqrt(interest),
+            0.017 * fit,
+            np.full(len(fit), 0.035),
+            0.012 / np.sqrt(interest),
+        ],
+        axis=1,
+    )
+
+
+def _matrices(rates: np.ndarray, inside: np.ndarray | bool, level: np.ndarray) -> np.ndarray:
+    """Daily transition probabilities from each transient state, ``(n, 3, 5)``.
+
+    Row ``i`` is the distribution of tomorrow's state given today's state ``i`` (dormant,
+    considering, deciding), for leads with these ``rates`` whose account is (``inside``) or is not
+    in market, at drift ``level`` (1: no drift).
+    """
+    lift = np.where(np.asarray(inside)[..., None], _WINDOW_LIFT, 1.0)
+    scaled = rates * lift * np.asarray(level)[..., None] ** _DRIFT_POWER
+    P = np.zeros((len(rates), N_TRANSIENT, 5))
+    for k, (i, j) in enumerate(_MOVES):
+        P[:, i, j] = np.minimum(scaled[:, k], 0.5)
+    leave = P.sum(axis=2)
+    P *= np.minimum(1.0, 0.9 / np.maximum(leave, 1e-12))[:, :, None]
+    for i in range(N_TRANSIENT):
+        P[:, i, i] = 1.0 - P[:, i].sum(axis=1)
+    return P
 
 
 # --------------------------------------------------------------------------------------------
@@ -1084,8 +1287,8 @@ def _simulate_journeys(
 
     In a regime with constant daily probabilities the days spent in a state are geometric and
     the next state is drawn in proportion to the off-diagonal row. When the account window opens
-    or closes before the jump, the draw is discarded and restarted at the boundary, which is
-    exact because the geometric distribution is memoryless.
+    or closes, or the drift level changes, before the jump, the draw is discarded and restarted
+    at the boundary, which is exact because the geometric distribution is memoryless.
     """
     n = len(lead["created"])
     state = lead["start_state"].copy()
@@ -1099,7 +1302,8 @@ def _simulate_journeys(
         w0, w1 = ws[active], we[active]
         inside = (w0 <= d) & (d < w1)
         boundary = np.minimum(np.where(d < w0, w0, np.where(d < w1, w1, world.days)), world.days)
-        P = np.where(inside[:, None], lead["P_in"][active, s], lead["P_out"][active, s])
+        boundary = np.minimum(boundary, world.next_change(d))
+        P = _matrices(lead["rates"][active], inside, world.level(d))[np.arange(active.size), s]
         stay = P[np.arange(active.size), s]
         jump_day = d + rng.geometric(1.0 - stay) - 1
         jumps = jump_day < boundary
@@ -1528,8 +1732,9 @@ def _truth(
     """Exact P(SQL within the horizon | hidden state at T) for every lead open at T.
 
     The state distribution is pushed through the lead's daily transition matrices, day by day,
-    switching to the in-window matrix on the days the account is in market; the converted
-    state is absorbing, so its mass after ``horizon`` steps is the answer.
+    switching to the in-window matrix on the days the account is in market and rebuilding both
+    when the drift level changes; the converted state is absorbing, so its mass after ``horizon``
+    steps is the answer.
     """
     created, closed, tau = lead["created"], stages["closed"], stages["tau"]
     rows_lead, rows_day = [], []
@@ -1553,11 +1758,18 @@ def _truth(
     lv, dv = li[live], day[live]
     v = np.zeros((len(live), N_TRANSIENT))
     v[np.arange(len(live)), state[live]] = 1.0
-    P_out, P_in = lead["P_out"][lv], lead["P_in"][lv]
+    rates, level = lead["rates"][lv], world.level(dv)
+    P_out, P_in = _matrices(rates, False, level), _matrices(rates, True, level)
     ws, we = lead["w_start"][lv], lead["w_end"][lv]
     touches = np.flatnonzero((ws < dv + world.horizon) & (we > dv))
     reached = np.zeros(len(live))
     for j in range(world.horizon):
+        if not world.steady:
+            now = world.level(dv + j)
+            moved = np.flatnonzero(now != level)
+            P_out[moved] = _matrices(rates[moved], False, now[moved])
+            P_in[moved] = _matrices(rates[moved], True, now[moved])
+            level = now
         nxt = np.einsum("mi,mij->mj", v, P_out)
         d = dv[touches] + j
         inside = touches[(ws[touches] <= d) & (d < we[touches])]
