@@ -318,6 +318,14 @@ def train(
             "rules') with the run, under report/ (a few seconds)."
         ),
     ] = True,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace an export (models/NAME/vN) that another tracking store wrote for the "
+            "same version number.",
+        ),
+    ] = False,
 ) -> None:
     """Train, calibrate and test a model; log the run to MLflow, register the model as
     'challenger' and export it (tracking.export_dir).
@@ -361,7 +369,9 @@ def train(
                 page = build_report(loaded, scores, title="Training run: test window")
                 written = write_report(page, folder).parent
         typer.echo(result.leakage.format() + "\n")
-        tracked = log_training(result, source=flat or data, plots=plots, report=written)
+        tracked = log_training(
+            result, source=flat or data, plots=plots, report=written, force=force
+        )
     _report_training(result, tracked, clock.perf_counter() - start)
 
 
