@@ -1059,7 +1059,7 @@ def load_bundle(
     name = metadata.get("model_file", MODEL_FILE)
     home = folder.resolve()
     path = (home / name).resolve() if isinstance(name, str) and name else home
-    if not path.is_relative_to(home) or path == home:
+    if not path.is_relative_to(home):
         raise refuse(
             f"model_file {name!r} in {METADATA_FILE} leads outside the export folder {folder}"
         )
