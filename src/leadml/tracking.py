@@ -1056,6 +1056,9 @@ def load_bundle(
         raise refuse(f"{METADATA_FILE} is not a JSON object")
     if metadata.get("format", "skops") != "skops":
         raise refuse(f"format {metadata.get('format')!r}: leadml loads skops files only")
+    names = metadata.get("feature_names")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise refuse(f"{METADATA_FILE} has no list of feature_names")
     name = metadata.get("model_file", MODEL_FILE)
     home = folder.resolve()
     path = (home / name).resolve() if isinstance(name, str) and name else home
