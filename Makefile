@@ -25,17 +25,19 @@ DEMO_NIGHTS := 2026-01-05 2026-01-26 2026-02-16 2026-03-09 2026-03-30
 
 demo: setup ## Sample history -> validate -> funnel -> train vs rules -> promote -> nightly scores -> report
 	rm -rf $(DEMO)
+	# The demo's exports live with its store: a new store's version 1 never meets an old one's.
+	mkdir -p $(DEMO) && echo "tracking: {export_dir: $(DEMO)/models}" > $(DEMO)/leadml.yaml
 	$(BIN)/leadml synth --out $(DEMO)/data --leads 5000 --seed 7
 	$(BIN)/leadml validate --data $(DEMO)/data
 	$(BIN)/leadml summary --data $(DEMO)/data
-	MLFLOW_TRACKING_URI=sqlite:///$(DEMO)/mlflow.db $(BIN)/leadml train --data $(DEMO)/data
-	MLFLOW_TRACKING_URI=sqlite:///$(DEMO)/mlflow.db $(BIN)/leadml promote
+	MLFLOW_TRACKING_URI=sqlite:///$(DEMO)/mlflow.db $(BIN)/leadml train --data $(DEMO)/data -c $(DEMO)/leadml.yaml
+	MLFLOW_TRACKING_URI=sqlite:///$(DEMO)/mlflow.db $(BIN)/leadml promote -c $(DEMO)/leadml.yaml
 	for night in $(DEMO_NIGHTS); do \
 		MLFLOW_TRACKING_URI=sqlite:///$(DEMO)/mlflow.db $(BIN)/leadml score --data $(DEMO)/data \
-			--as-of $$night --out $(DEMO)/scores --no-track --top 0 || exit 1; \
+			--as-of $$night --out $(DEMO)/scores --no-track --top 0 -c $(DEMO)/leadml.yaml || exit 1; \
 	done
 	MLFLOW_TRACKING_URI=sqlite:///$(DEMO)/mlflow.db $(BIN)/leadml score --data $(DEMO)/data \
-		--as-of 2026-06-30 --out $(DEMO)/scores
+		--as-of 2026-06-30 --out $(DEMO)/scores -c $(DEMO)/leadml.yaml
 	$(BIN)/leadml report --data $(DEMO)/data --scores $(DEMO)/scores --out $(DEMO)/report
 	@echo "Open $(DEMO)/report/index.html; the notebooks in notebooks/ read $(DEMO) too."
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 import shutil
 import sqlite3
@@ -17,13 +19,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from leadml.config import Settings
-from leadml.errors import TrackingError
+from leadml.errors import ModelIntegrityError, TrackingError
 from leadml.tracking import (
     DEFAULT_TRACKING_URI,
     PARAM_VALUE_LIMIT,
     flatten_settings,
     load_exported,
     load_model_file,
+    load_registered,
     log_training,
     resolve_tracking_uri,
 )
@@ -154,6 +157,35 @@ def test_the_export_scores_without_a_tracking_server(logged, tmp_path):
         load_exported(tmp_path / "models", store.tracking.model_name)
 
 
+def test_the_model_file_hash_and_the_store_are_recorded_and_checked_on_load(logged, tmp_path):
+    settings, tracked = logged.settings, logged.tracked
+    export = tracked.export_path
+    digest = hashlib.sha256((export / "model.skops").read_bytes()).hexdigest()
+    meta = json.loads((export / "metadata.json").read_text())
+    assert meta["model_sha256"] == digest == tracked.model_sha256
+    client = MlflowClient(tracking_uri=settings.tracking.uri)
+    version = client.get_model_version(settings.tracking.model_name, "1")
+    assert version.tags["leadml.model_sha256"] == digest
+    run = client.get_run(tracked.run_id)
+    assert meta["run_id"] == tracked.run_id
+    assert meta["store"] == {
+        "tracking_uri": settings.tracking.uri,
+        "experiment_id": run.info.experiment_id,
+        "registered_model_created": client.get_registered_model("leadml-mql").creation_timestamp,
+    }
+    # By registry URI, with no local export: the run's bundle, checked against the tag.
+    elsewhere = settings.model_copy(
+        update={"tracking": settings.tracking.model_copy(update={"export_dir": str(tmp_path)})}
+    )
+    found = load_registered(elsewhere, alias="challenger")
+    assert str(found.path) == "models:/leadml-mql/1" and found.metadata["model_sha256"] == digest
+    test = logged.result.frames["test"]
+    assert np.allclose(
+        found.predict_proba(test), logged.result.model.predict_proba(test[FEATURES])[:, 1]
+    )
+    assert not list(tmp_path.iterdir())  # nothing fetched was left behind
+
+
 def test_no_personal_data_reaches_mlflow_or_the_export(logged):
     # The synthetic leads are keyed by e-mail address; none may appear anywhere.
     assert "@" in logged.result.test["lead_id"].iloc[0]
@@ -199,8 +231,9 @@ def test_a_model_file_referencing_untrusted_code_is_refused(tmp_path):
     unsafe = make_pipeline(FunctionTransformer(os.system))
     path = tmp_path / "model.skops"
     skops.io.dump(unsafe, path)
-    with pytest.raises(TrackingError, match=r"does not trust: .*system"):
+    with pytest.raises(ModelIntegrityError, match=r"does not trust: .*system") as refused:
         load_model_file(path)
+    assert refused.value.exit_code == 11
 
 
 def _artifact_paths(client: MlflowClient, run_id: str, path: str | None = None) -> set[str]:

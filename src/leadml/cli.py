@@ -356,7 +356,8 @@ def train(
         typer.Option(
             "--force",
             help="Register and export the model even if it failed the fitness gate (tagged "
-            "'failed (forced)'; the promotion gate still refuses it).",
+            "'failed (forced)'; the promotion gate still refuses it), and replace an export "
+            "(models/NAME/vN) that another tracking store wrote for the same version number.",
         ),
     ] = False,
 ) -> None:

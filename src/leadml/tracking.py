@@ -43,6 +43,7 @@ import shutil
 import tempfile
 import time
 import warnings
+import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -55,6 +56,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import skops.io
+import yaml
 from mlflow.data.code_dataset_source import CodeDatasetSource
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
@@ -62,7 +64,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from leadml.errors import PromotionRefused, TrackingError
+from leadml.errors import ModelIntegrityError, PromotionRefused, TrackingError
 from leadml.evaluation import probability_metrics
 from leadml.modelcard import GATE_METRICS, HIGHER_IS_BETTER, comparison_table, model_card
 
@@ -82,6 +84,8 @@ MODEL_FILE, METADATA_FILE, CARD_FILE, ALIASES_FILE = (
     "aliases.json",
 )
 HISTORY_FILE = "promotions.json"
+#: The version tag holding the SHA-256 of the exported model file: the registry's witness.
+SHA256_TAG = "leadml.model_sha256"
 REPORT_PATH = "report"  # where a run's funnel report goes among its artifacts
 WINDOWS = ("train", "calibration", "test")
 #: Types a stored model may reference beyond skops' defaults: library internals only.
@@ -116,6 +120,7 @@ class TrackedRun:
     # was registered anyway (``force=True``).
     unfit: str | None = None
     forced: bool = False
+    model_sha256: str | None = None  # of the exported model file (metadata and version tag)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step
 
     @property
@@ -311,18 +316,35 @@ def _log_lineage(result: TrainingResult, experiment: str, source) -> None:
 # skops: safe model files
 
 
+def _is_trusted(name: str) -> bool:
+    return name.startswith(_SAFE_TYPE_PREFIXES) or name in _SAFE_TYPES
+
+
 def trusted_types(path: str | os.PathLike) -> list[str]:
     """The types a skops file needs trusted beyond skops' defaults, if all are safe.
 
+    Only reads the file's schema: nothing in it is built or run.
+
     Raises
     ------
-    TrackingError
-        If the file references anything but scikit-learn, NumPy or SciPy internals.
+    ModelIntegrityError
+        If the file is not a skops file (a pickle, say), or references anything but
+        scikit-learn, NumPy or SciPy internals.
     """
-    untrusted = skops.io.get_untrusted_types(file=path)
-    unsafe = [t for t in untrusted if not (t.startswith(_SAFE_TYPE_PREFIXES) or t in _SAFE_TYPES)]
+    if not zipfile.is_zipfile(path):
+        raise ModelIntegrityError(
+            f"{path}: not a skops file (a skops file is a zip archive; a pickle or any other "
+            "format can run code when loaded); refusing to load it"
+        )
+    try:
+        untrusted = skops.io.get_untrusted_types(file=path)
+    except Exception as exc:  # a zip without skops' schema: parsing it ran nothing
+        raise ModelIntegrityError(
+            f"{path}: not a readable skops file ({type(exc).__name__}: {exc}); refusing to load it"
+        ) from None
+    unsafe = [t for t in untrusted if not _is_trusted(t)]
     if unsafe:
-        raise TrackingError(
+        raise ModelIntegrityError(
             f"{path}: the model file references types leadml does not trust: "
             f"{', '.join(unsafe)}; refusing to load it"
         )
@@ -331,8 +353,22 @@ def trusted_types(path: str | os.PathLike) -> list[str]:
 
 def load_model_file(path: str | os.PathLike):
     """Load a skops model file after checking every type it references (see
-    :func:`trusted_types`)."""
-    return skops.io.load(path, trusted=trusted_types(path))
+    :func:`trusted_types`). Use :func:`load_bundle` for a stored model: it also checks the
+    file's SHA-256."""
+    types = trusted_types(path)
+    try:
+        return skops.io.load(path, trusted=types)
+    except Exception as exc:  # types checked: a version mismatch or a damaged archive
+        raise ModelIntegrityError(
+            f"{path}: the skops file passed its type check but cannot be loaded "
+            f"({type(exc).__name__}: {str(exc)[:200]})"
+        ) from None
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file, in hex."""
+    with open(path, "rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def _requirements(result: TrainingResult | None = None) -> list[str]:
@@ -396,6 +432,7 @@ def _gate_tags(result: TrainingResult, run_id: str, champion: TrackedRun) -> dic
     metrics = result.evaluation.metrics
     tags = {
         "leadml.run_id": run_id,
+        SHA256_TAG: str(champion.model_sha256),
         "leadml.family": str(result.family),
         "leadml.target": _target_text(result),
         "leadml.test_window": _test_window_text(result),
@@ -443,13 +480,22 @@ def _score_champion(client: MlflowClient, result: TrainingResult, tracked: Track
     if test is None:
         tracked.champion_note = "not compared: the training result kept no test features"
         return
+    if not champion.tags.get(SHA256_TAG):
+        tracked.champion_note = (
+            f"not compared: version {champion.version} has no recorded SHA-256 ({SHA256_TAG}; "
+            "registered before leadml recorded one), and leadml loads no model it cannot verify"
+        )
+        return
     try:
-        model = mlflow.sklearn.load_model(f"models:/{name}/{champion.version}")
-    except Exception as exc:  # a missing or unreadable artifact must not stop the training run
+        exported = _load_version(client, champion, Path(result.settings.tracking.export_dir))
+    except ModelIntegrityError:
+        raise  # a tampered champion stops the training: nothing is logged next to it
+    except (TrackingError, MlflowException, OSError) as exc:  # e.g. a missing artifact
         tracked.champion_note = f"not compared: version {champion.version} could not be loaded "
         tracked.champion_note += f"({type(exc).__name__}: {str(exc)[:200]})"
         return
-    needed = list(getattr(model, "feature_names_in_", result.feature_names))
+    model = exported.model
+    needed = list(exported.metadata.get("feature_names") or result.feature_names)
     missing = [c for c in needed if c not in test.columns]
     if missing:
         tracked.champion_note = (
@@ -498,13 +544,22 @@ def log_training(
         A report folder (:func:`leadml.reports.write_report`, e.g. of the test window's MQLs)
         to log under ``report/``.
     force
-        Register and export a model that failed the fitness gate.
+        Register and export a model that failed the fitness gate, and replace an export of
+        the same version number that another run (another tracking store's) wrote; without
+        it that is refused before anything is logged.
 
     Returns
     -------
     TrackedRun
         Run id, registered version (None on cold start or a failed gate), export folder, the
         champion's metrics on the same test rows, why the gate failed, and seconds per step.
+
+    Raises
+    ------
+    ExportConflict
+        The export folder of the version to come holds another run's model (and not ``force``).
+    ModelIntegrityError
+        The champion's stored model failed its checks: nothing was logged.
     """
     settings = result.settings
     uri = resolve_tracking_uri(settings)
@@ -524,6 +579,10 @@ def log_training(
         fitness = getattr(result, "fitness", None)
         if fitness is not None and not fitness.passed:
             tracked.unfit, tracked.forced = fitness.reasons(), force
+        export_dir = Path(settings.tracking.export_dir)
+        if export and result.trained and (not tracked.unfit or force):
+            upcoming = export_dir / name / f"v{_next_version(client, name)}"
+            _refuse_foreign_export(upcoming, None, uri, force)
         if result.trained:
             with timer("champion"):
                 _score_champion(client, result, tracked)
@@ -550,6 +609,7 @@ def log_training(
         with timer("model"):
             model_file = tmp / MODEL_FILE
             skops.io.dump(result.model, model_file)
+            tracked.model_sha256 = file_sha256(model_file)
             types = trusted_types(model_file)
             example = model_input(result.input_example)
             signature = infer_signature(example, result.model.predict_proba(example))
@@ -582,15 +642,16 @@ def log_training(
             )
             mlflow.log_text(card, CARD_FILE)
         with timer("export"):
-            metadata = _metadata(result, tracked, types)
+            store = _store_identity(client, uri, name, experiment_id)
+            metadata = _metadata(result, tracked, types, store)
             bundle = tmp / "export"
             _write_bundle(bundle, model_file, metadata, card)
             mlflow.log_artifacts(str(bundle), "export")
             if export:
                 tracked.export_path = _install_export(
-                    Path(settings.tracking.export_dir), name, version, bundle
+                    export_dir, name, version, bundle, uri=uri, force=force
                 )
-                _set_export_alias(Path(settings.tracking.export_dir), name, CHALLENGER, version)
+                _set_export_alias(export_dir, name, CHALLENGER, version)
         tracked.timings = timer.seconds
         mlflow.log_metrics({f"leadml_seconds_{k}": v for k, v in timer.seconds.items()})
     return tracked
@@ -754,7 +815,9 @@ def _register(client: MlflowClient, result: TrainingResult, tracked: TrackedRun,
 # Export: scoring without a tracking server
 
 
-def _metadata(result: TrainingResult, tracked: TrackedRun, types: list[str]) -> dict:
+def _metadata(
+    result: TrainingResult, tracked: TrackedRun, types: list[str], store: dict | None = None
+) -> dict:
     settings = result.settings
     example = result.input_example
     windows = {
@@ -783,8 +846,12 @@ def _metadata(result: TrainingResult, tracked: TrackedRun, types: list[str]) -> 
         "leakage": leakage.to_dict() if leakage is not None else None,
         "run_id": tracked.run_id,
         "tracking_uri": _without_credentials(tracked.tracking_uri),
+        # Which store the version number belongs to: an export of another store's version N is
+        # never silently replaced (see _install_export).
+        "store": store,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model_file": MODEL_FILE,
+        "model_sha256": tracked.model_sha256,
         "format": "skops",
         "skops_trusted_types": types,
         "predicts": "predict_proba(features)[:, 1] = probability of conversion",
@@ -850,17 +917,78 @@ def _write_bundle(folder: Path, model_file: Path, metadata: dict, card: str) -> 
     (folder / CARD_FILE).write_text(card)
 
 
-def _install_export(export_dir: Path, name: str, version: int, bundle: Path) -> Path:
+class ExportConflict(TrackingError):
+    """The export folder of a version already holds another run's model (from another tracking
+    store, or a deleted version's): nothing was replaced."""
+
+
+def _store_identity(client: MlflowClient, uri: str, name: str, experiment_id: str) -> dict:
+    """What tells this store apart from another one that also has a version N of ``name``."""
+    try:
+        created = client.get_registered_model(name).creation_timestamp
+    except MlflowException:
+        created = None
+    return {
+        "tracking_uri": _without_credentials(uri),
+        "experiment_id": experiment_id,
+        "registered_model_created": created,
+    }
+
+
+def _export_owner(folder: Path) -> dict | None:
+    """The metadata of the export in ``folder``, if one is there (unreadable: an empty dict)."""
+    path = folder / METADATA_FILE
+    if not path.exists():
+        return None
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _refuse_foreign_export(folder: Path, run_id: str | None, uri: str, force: bool) -> None:
+    """Raise :class:`ExportConflict` if ``folder`` holds the export of a run other than
+    ``run_id`` (None: any run, the one to come), unless ``force``."""
+    owner = _export_owner(folder)
+    if force or owner is None or (run_id is not None and owner.get("run_id") == run_id):
+        return
+    store = owner.get("store") or {}
+    where = store.get("tracking_uri") or owner.get("tracking_uri") or "an unknown store"
+    ours = f"run {run_id}" if run_id else "this training run"
+    raise ExportConflict(
+        f"{folder} holds version {owner.get('version', '?')} of run {owner.get('run_id')} from "
+        f"{where} (exported {owner.get('created_at', 'at an unknown time')}); {ours} in "
+        f"{_without_credentials(uri)} would replace it: nothing was written. Use another "
+        "tracking.export_dir, or --force (force=True) to replace it"
+    )
+
+
+def _next_version(client: MlflowClient, name: str) -> int:
+    """The version number the registry gives the next model of ``name``."""
+    try:
+        found = client.search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return 1
+    return max((int(v.version) for v in found), default=0) + 1
+
+
+def _install_export(
+    export_dir: Path, name: str, version: int, bundle: Path, *, uri: str, force: bool = False
+) -> Path:
     """Copy ``bundle`` to ``export_dir/name/v<version>`` atomically: readers see the old
-    folder or the new one, never half of either."""
+    folder or the new one, never half of either. An export of another run there is refused
+    (:class:`ExportConflict`) unless ``force``."""
     home = export_dir / name
-    home.mkdir(parents=True, exist_ok=True)
     target = home / f"v{version}"
+    run_id = json.loads((bundle / METADATA_FILE).read_text()).get("run_id")
+    _refuse_foreign_export(target, run_id, uri, force)
+    home.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".v{version}-", dir=home))
     try:
         shutil.copytree(bundle, staging, dirs_exist_ok=True)
         if target.exists():
-            # A version number can come back with a new tracking database: replace the old one.
+            # The same run exported again, or force: replace it.
             retired = Path(tempfile.mkdtemp(prefix=f".old-v{version}-", dir=home))
             os.replace(target, retired / "v")
             os.replace(staging, target)
@@ -908,12 +1036,17 @@ def load_exported(
     Raises
     ------
     TrackingError
-        If nothing was exported under that alias or version, or the file is not safe to load.
+        If nothing was exported under that alias or version.
+    ModelIntegrityError
+        If the model file fails its checks (see :func:`load_bundle`).
     """
     home = Path(export_dir) / model_name
     if version is None:
         aliases_path = home / ALIASES_FILE
-        aliases = json.loads(aliases_path.read_text()) if aliases_path.exists() else {}
+        try:
+            aliases = json.loads(aliases_path.read_text()) if aliases_path.exists() else {}
+        except (OSError, ValueError) as exc:
+            raise TrackingError(f"{aliases_path} cannot be read: {exc}") from None
         if alias not in aliases:
             known = ", ".join(f"{k} → v{v}" for k, v in aliases.items()) or "none"
             raise TrackingError(
@@ -924,8 +1057,87 @@ def load_exported(
     folder = home / f"v{version}"
     if not (folder / METADATA_FILE).exists():
         raise TrackingError(f"no exported model version {version} in {folder}")
-    metadata = json.loads((folder / METADATA_FILE).read_text())
-    model = load_model_file(folder / metadata.get("model_file", MODEL_FILE))
+    return load_bundle(folder)
+
+
+def load_bundle(
+    folder: str | os.PathLike, *, source: str | None = None, sha256: str | None = None
+) -> ExportedModel:
+    """Load the model of an export bundle (``metadata.json`` and the skops file it names), after
+    checking it: the one way leadml loads a stored model, whatever its source (an export folder,
+    a registered version's run, the champion at training time).
+
+    Checks, in order, before anything is built from the file: ``model_file`` stays inside
+    ``folder``; the file's SHA-256 equals ``model_sha256`` of ``metadata.json`` and, when given,
+    ``sha256`` (the registry's tag); it is a skops file referencing only trusted types
+    (:func:`trusted_types`).
+
+    Parameters
+    ----------
+    folder
+        The bundle: an export ``models/<name>/v<N>`` or a run's ``export`` artifacts.
+    source
+        How to name the model in errors (default: the folder).
+    sha256
+        The hash recorded elsewhere (the registry's ``leadml.model_sha256``), if known.
+
+    Raises
+    ------
+    ModelIntegrityError
+        Any check failed: the message names the model, the file and what is wrong.
+    TrackingError
+        ``folder`` holds no ``metadata.json``.
+    """
+    folder = Path(folder)
+    source = source or str(folder)
+
+    def refuse(why: str) -> ModelIntegrityError:
+        return ModelIntegrityError(f"{source}: {why}; nothing was loaded")
+
+    try:
+        metadata = json.loads((folder / METADATA_FILE).read_text())
+    except FileNotFoundError:
+        missing = f"{source}: not an exported model (no {METADATA_FILE} in {folder})"
+        raise TrackingError(missing) from None
+    except (OSError, ValueError) as exc:
+        raise refuse(f"{METADATA_FILE} cannot be read ({exc})") from None
+    if not isinstance(metadata, dict):
+        raise refuse(f"{METADATA_FILE} is not a JSON object")
+    if metadata.get("format", "skops") != "skops":
+        raise refuse(f"format {metadata.get('format')!r}: leadml loads skops files only")
+    names = metadata.get("feature_names")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise refuse(f"{METADATA_FILE} has no list of feature_names")
+    name = metadata.get("model_file", MODEL_FILE)
+    home = folder.resolve()
+    path = (home / name).resolve() if isinstance(name, str) and name else home
+    if not path.is_relative_to(home):
+        raise refuse(
+            f"model_file {name!r} in {METADATA_FILE} leads outside the export folder {folder}"
+        )
+    if not path.is_file():
+        raise refuse(f"the model file {path} is missing")
+    found = file_sha256(path)
+    recorded = metadata.get("model_sha256")
+    if not recorded:
+        raise refuse(
+            f"{METADATA_FILE} records no model_sha256 for {path.name} (exported before leadml "
+            "recorded hashes, or removed): retrain or re-export the model"
+        )
+    if found != recorded:
+        raise refuse(
+            f"{path} has SHA-256 {found[:12]}…, but {recorded[:12]}… was recorded in "
+            f"{METADATA_FILE} at export: the file was changed since"
+        )
+    if sha256 is not None and found != sha256:
+        raise refuse(
+            f"{path} has SHA-256 {found[:12]}…, but the registry recorded {sha256[:12]}… "
+            f"({SHA256_TAG}) at registration: the file was changed since"
+        )
+    try:
+        model = load_model_file(path)
+    except ModelIntegrityError as exc:
+        raise (exc if source == str(folder) else refuse(str(exc))) from None
     return ExportedModel(model, metadata, folder)
 
 
@@ -1025,14 +1237,16 @@ def gate_checks(
     return pd.DataFrame(rows, columns=columns)
 
 
-def promote(settings: Settings, version: int | None = None) -> Promotion:
+def promote(settings: Settings, version: int | None = None, *, force: bool = False) -> Promotion:
     """Move the alias ``champion``: to the challenger if it passes the gate, or to ``version``.
 
     Without ``version`` the challenger must pass ``tracking.promotion`` (each metric within its
     tolerance of the champion's, both measured on the challenger's test rows; and, with
     ``must_beat_rules``, a higher ROC AUC than the rule score). With ``version`` (a rollback or
     roll-forward) the alias moves without the gate. Every decision is recorded (see the module
-    docstring) and the export's ``aliases.json`` follows the champion.
+    docstring) and the export's ``aliases.json`` follows the champion. ``force`` replaces an
+    export of the same version number that another run (another store's) wrote; without it the
+    promotion is refused before anything moves.
 
     Raises
     ------
@@ -1041,6 +1255,10 @@ def promote(settings: Settings, version: int | None = None) -> Promotion:
         ``.promotion`` holds the decision.
     TrackingError
         No challenger, unknown version, or an unreachable store.
+    ExportConflict
+        The export folder of that version holds another run's model (and not ``force``).
+    ModelIntegrityError
+        The version's export, fetched from its run, failed its checks.
     """
     uri = resolve_tracking_uri(settings)
     name = settings.tracking.model_name
@@ -1090,10 +1308,12 @@ def promote(settings: Settings, version: int | None = None) -> Promotion:
             )
             tags = target.tags
         if decision.promoted:
+            folder = Path(settings.tracking.export_dir) / name / f"v{decision.version}"
+            _refuse_foreign_export(folder, tags.get("leadml.run_id"), uri, force)
             client.set_registered_model_alias(name, CHAMPION, str(decision.version))
         _record(client, settings, uri, decision, tags)
     if decision.promoted:
-        decision.export_path = _export_champion(settings, decision.version, tags)
+        decision.export_path = _export_champion(settings, decision.version, tags, force)
     if not decision.promoted:
         raise PromotionRefused(decision.reason, decision)
     return decision
@@ -1158,25 +1378,29 @@ def promotion_history(settings: Settings) -> pd.DataFrame:
         return pd.DataFrame(_history(client, experiment.experiment_id))
 
 
-def _export_champion(settings: Settings, version: int, tags: Mapping[str, str]) -> Path | None:
-    """Point the export's ``champion`` at ``version``, fetching its bundle from the run if this
-    machine has not exported it yet."""
+def _export_champion(
+    settings: Settings, version: int, tags: Mapping[str, str], force: bool = False
+) -> Path | None:
+    """Point the export's ``champion`` at ``version``, fetching its bundle from the run (checked
+    against the registry's hash first) if this machine has not exported it yet."""
     export_dir = Path(settings.tracking.export_dir)
     name = settings.tracking.model_name
     folder = export_dir / name / f"v{version}"
-    if not (folder / METADATA_FILE).exists():
-        run_id = tags.get("leadml.run_id")
+    run_id = tags.get("leadml.run_id")
+    owner = _export_owner(folder)
+    if owner is None or owner.get("run_id") != run_id:
         if not run_id:
             return None
         uri = resolve_tracking_uri(settings)
         with _connected(uri), tempfile.TemporaryDirectory(prefix="leadml-export-") as tmp:
             try:
-                bundle = mlflow.artifacts.download_artifacts(
-                    run_id=run_id, artifact_path="export", dst_path=tmp
-                )
+                bundle = Path(mlflow.artifacts.download_artifacts(
+                    run_id=run_id, artifact_path="export", dst_path=tmp))  # fmt: skip
             except Exception:
                 return None
-            _install_export(export_dir, name, version, Path(bundle))
+            load_bundle(bundle, source=f"models:/{name}/{version} (run {run_id})",
+                        sha256=tags.get(SHA256_TAG))  # fmt: skip
+            _install_export(export_dir, name, version, bundle, uri=uri, force=force)
     _set_export_alias(export_dir, name, CHAMPION, version)
     return folder
 
@@ -1216,6 +1440,10 @@ def load_registered(
     """The bundle (model and metadata) a registered version's run exported, by ``version``, else
     by ``alias``; read from ``tracking.export_dir`` when that holds the same run's export.
 
+    The version's logged model must be leadml's (:func:`_check_logged_model`) and the bundle's
+    model file must match the SHA-256 tagged on the version at registration (see
+    :func:`load_bundle`).
+
     Raises
     ------
     TrackingUnavailable
@@ -1223,6 +1451,8 @@ def load_registered(
         created here).
     TrackingError
         No such alias or version, or its run has no export.
+    ModelIntegrityError
+        The stored model failed its checks; nothing was loaded.
     """
     uri = resolve_tracking_uri(settings)
     name = name or settings.tracking.model_name
@@ -1245,29 +1475,87 @@ def load_registered(
             raise TrackingUnavailable(f"MLflow at {shown}: {exc.message}") from exc
         except Exception as exc:  # connection refused, DNS, timeouts: all mean "unreachable"
             raise TrackingUnavailable(f"MLflow at {shown}: {type(exc).__name__}: {exc}") from exc
-        number, run_id = int(found.version), found.run_id
-        local = Path(settings.tracking.export_dir) / name / f"v{number}"
-        if (local / METADATA_FILE).exists():
-            metadata = json.loads((local / METADATA_FILE).read_text())
-            if metadata.get("run_id") == run_id:
-                return load_exported(settings.tracking.export_dir, name, version=number)
-        with tempfile.TemporaryDirectory(prefix="leadml-registered-") as tmp:
-            try:
-                previous = mlflow.get_tracking_uri()
-                mlflow.set_tracking_uri(uri)
-                try:
-                    folder = Path(mlflow.artifacts.download_artifacts(
-                        run_id=run_id, artifact_path="export", dst_path=tmp))  # fmt: skip
-                finally:
-                    mlflow.set_tracking_uri(previous)
-                metadata = json.loads((folder / METADATA_FILE).read_text())
-                model = load_model_file(folder / metadata.get("model_file", MODEL_FILE))
-            except (OSError, MlflowException) as exc:
-                raise TrackingError(
-                    f"model {name!r} version {number} (run {run_id}): its export cannot be "
-                    f"read from {shown}: {exc}"
-                ) from None
-        return ExportedModel(model, metadata, Path(f"models:/{name}/{number}"))
+        with _connected(uri) as client:
+            return _load_version(client, found, Path(settings.tracking.export_dir))
+
+
+def _load_version(client: MlflowClient, found, export_dir: Path) -> ExportedModel:
+    """Load registered version ``found`` through :func:`load_bundle`: from the local export if it
+    holds the same run's, else from the run's ``export`` artifacts. Call inside
+    :func:`_connected` (the download goes to the fluent tracking URI)."""
+    name, number, run_id = found.name, int(found.version), found.run_id
+    source = f"models:/{name}/{number}"
+    recorded = found.tags.get(SHA256_TAG)
+    if not recorded:
+        raise ModelIntegrityError(
+            f"{source}: no SHA-256 recorded for its model file (version tag {SHA256_TAG}; "
+            "versions registered before leadml recorded one have none): nothing was loaded; "
+            "retrain to register a version that has one"
+        )
+    with tempfile.TemporaryDirectory(prefix="leadml-registered-") as tmp:
+        _check_logged_model(client, found, Path(tmp) / "logged")
+        local = export_dir / name / f"v{number}"
+        if (_export_owner(local) or {}).get("run_id") == run_id:
+            return load_bundle(local, source=f"{source} (export {local})", sha256=recorded)
+        try:
+            folder = Path(mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path="export", dst_path=f"{tmp}/export"))  # fmt: skip
+        except (OSError, MlflowException) as exc:
+            raise TrackingError(
+                f"{source} (run {run_id}): its export cannot be read from "
+                f"{_without_credentials(mlflow.get_tracking_uri())}: {exc}"
+            ) from None
+        exported = load_bundle(folder, source=f"{source} (run {run_id})", sha256=recorded)
+    if exported.metadata.get("run_id") != run_id:
+        raise ModelIntegrityError(
+            f"{source}: the export in run {run_id} names run {exported.metadata.get('run_id')}; "
+            "nothing was loaded"
+        )
+    return ExportedModel(exported.model, exported.metadata, Path(source))
+
+
+def _check_logged_model(client: MlflowClient, found, tmp: Path) -> None:
+    """Refuse a registered version whose logged model is not one leadml logged: an ``MLmodel``
+    whose flavours are not exactly ``sklearn`` (serialised with skops, trusting only the types
+    :func:`trusted_types` trusts, no code path) and ``python_function`` through
+    ``mlflow.sklearn``, or whose skops file is missing. Only the YAML is read (safely): a
+    pickle or cloudpickle payload is never loaded, here or anywhere in leadml."""
+    source = f"models:/{found.name}/{found.version}"
+
+    def refuse(why: str) -> ModelIntegrityError:
+        return ModelIntegrityError(
+            f"{source}: its logged model {why}; leadml stores models with skops only (a pickle "
+            "or cloudpickle flavour runs code when loaded): refusing it, nothing was loaded"
+        )
+
+    location = client.get_model_version_download_uri(found.name, str(found.version))
+    try:
+        path = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"{location.rstrip('/')}/MLmodel", dst_path=str(tmp)
+        )
+        spec = yaml.safe_load(Path(path).read_text())
+        listed = {Path(a.path).name for a in mlflow.artifacts.list_artifacts(location)}
+    except (OSError, ValueError, yaml.YAMLError, MlflowException) as exc:
+        raise refuse(f"has no readable MLmodel ({type(exc).__name__}: {str(exc)[:200]})") from None
+    flavors = spec.get("flavors") if isinstance(spec, dict) else None
+    if not isinstance(flavors, dict) or set(flavors) != {"python_function", "sklearn"}:
+        shown = sorted(flavors) if isinstance(flavors, dict) else flavors
+        raise refuse(f"has flavours {shown}, not leadml's (python_function and sklearn)")
+    sklearn, pyfunc = flavors["sklearn"] or {}, flavors["python_function"] or {}
+    if sklearn.get("serialization_format") != "skops":
+        raise refuse(f"is serialised as {sklearn.get('serialization_format')!r}, not skops")
+    if pyfunc.get("loader_module") != "mlflow.sklearn":
+        raise refuse(f"is loaded by {pyfunc.get('loader_module')!r}, not mlflow.sklearn")
+    if sklearn.get("code") or pyfunc.get("code"):
+        raise refuse("ships code to import")
+    unsafe = [t for t in sklearn.get("skops_trusted_types") or [] if not _is_trusted(str(t))]
+    if unsafe:
+        raise refuse(f"trusts types leadml does not trust: {', '.join(map(str, unsafe))}")
+    stored = sklearn.get("pickled_model")
+    if not isinstance(stored, str) or not stored.endswith(".skops") or stored not in listed:
+        raise refuse(f"names model file {stored!r}, which is not a skops file beside it")
+    if spec.get("run_id") not in (None, found.run_id):
+        raise refuse(f"comes from run {spec.get('run_id')}, not the version's run {found.run_id}")
 
 
 def log_scoring(

@@ -74,6 +74,8 @@ def score_flat(
         The file cannot be read, the id column is missing or holds e-mail addresses.
     TrackingError
         No model can be found.
+    ModelIntegrityError
+        The stored model failed its checks (hash, path, skops types); nothing was loaded.
     """
     settings = flat_settings(settings or Settings())
     export = source if isinstance(source, FlatExport) else read_flat(source)

@@ -61,10 +61,18 @@ def resolve_model(model: Any, settings: Settings) -> ScoringModel:
     v<N>``), a :class:`ScoringModel`, an exported model from :func:`leadml.tracking.load_exported`,
     or a fitted estimator taking the feature frame (its ``feature_names_in_`` name the features).
 
+    Whatever comes from a store (registry or export folder) is loaded by
+    :func:`leadml.tracking.load_bundle`: its model file is checked (path inside the export,
+    SHA-256 as recorded at export and, from the registry, at registration, skops with trusted
+    types only) before anything is built from it.
+
     Raises
     ------
     TrackingError
         No model can be found: the message says where it looked.
+    ModelIntegrityError
+        The stored model failed its checks (no fallback to another copy: a tampered model is
+        news, not a detail); nothing was loaded.
     """
     if isinstance(model, ScoringModel):
         return model
@@ -125,12 +133,10 @@ def _from_estimator(model: Any) -> ScoringModel:
 
 
 def _from_folder(folder: Path) -> ScoringModel:
-    from leadml.tracking import load_exported
+    from leadml.tracking import load_bundle
 
     if not (folder / "metadata.json").exists():
         raise TrackingError(f"--model {folder}: not an exported model (no metadata.json in it)")
-    version = folder.name.removeprefix("v")
-    if not version.isdigit():
+    if not folder.name.removeprefix("v").isdigit():
         raise TrackingError(f"--model {folder}: an export folder is named v<version>")
-    exported = load_exported(folder.parent.parent, folder.parent.name, version=int(version))
-    return ScoringModel.from_export(exported, f"export {folder}")
+    return ScoringModel.from_export(load_bundle(folder), f"export {folder}")
