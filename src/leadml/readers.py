@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import re
 import uuid
 import zlib
 from collections.abc import Mapping
@@ -22,7 +23,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from leadml.contract import TABLES
+from leadml.contract import PII_COLUMNS, TABLES
 from leadml.errors import DataError
 
 #: A data folder, or a mapping of table name to a DataFrame or a file path.
@@ -30,6 +31,7 @@ Source = str | Path | Mapping[str, "pd.DataFrame | str | Path"]
 
 _SUFFIXES = (".parquet", ".csv", ".csv.gz")
 _HEAD_BYTES = 1 << 16
+_EMAIL = re.compile(r"[^\s,;|\t\"']+@[^\s,;|\t\"']+")
 _DELIMITERS = ",;\t|"
 #: DuckDB's names for the ways a CSV line can be bad, in words.
 _CSV_ERRORS = {
@@ -37,7 +39,7 @@ _CSV_ERRORS = {
     "MISSING COLUMNS": "fewer fields than the header",
     "TOO MANY COLUMNS": "more fields than the header",
     "UNQUOTED VALUE": "a quote inside an unquoted value",
-    "LINE SIZE OVER MAXIMUM": "a line too long to read",
+    "LINE SIZE OVER MAXIMUM": "more than 2 MB, DuckDB's limit (a pasted document?)",
 }
 
 
@@ -76,7 +78,9 @@ class RawTables:
         if scan.startswith("read_csv(") and name in self.columns:
             found = _bad_csv_lines(self.con, scan, self.columns[name])
             if found:
-                return ReadFailure(f"{origin}: {found.message}", found.rows, found.example)
+                return ReadFailure(
+                    f"cannot read {origin}: {found.message}", found.rows, found.example
+                )
         return ReadFailure(f"cannot read {origin}: {_first_line(exc)}")
 
 
@@ -261,13 +265,21 @@ def _bad_csv_lines(
     if not found:
         return None
     kinds = "; ".join(
-        f"{n:,} with {_CSV_ERRORS.get(kind, kind.lower())} (first on line {line:,})"
+        f"{n:,} line{'s' if n != 1 else ''} with {_CSV_ERRORS.get(kind, kind.lower())} "
+        f"(first: line {line:,})"
         for kind, n, line, _ in found
     )
-    example = found[0][3]
-    return ReadFailure(
-        f"lines that cannot be read: {kinds}", sum(n for _, n, _, _ in found), example
-    )
+    rows = sum(n for _, n, _, _ in found)
+    return ReadFailure(kinds, rows, _shown_line(found[0][3], columns))
+
+
+def _shown_line(line: str, columns: list[str]) -> str:
+    """A bad line as an example, without personal data: e-mail addresses masked, and only its
+    first field when the table has a column of personal data (names, phones)."""
+    if any(c.strip().lower() in PII_COLUMNS for c in columns):
+        line = line.split(",", 1)[0] + ",..."
+    line = _EMAIL.sub("<e-mail>", line)
+    return line if len(line) <= 80 else line[:77] + "..."
 
 
 def _first_line(exc: Exception) -> str:

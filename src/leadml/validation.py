@@ -13,7 +13,7 @@ import duckdb
 import pandas as pd
 
 from leadml.config import Settings
-from leadml.contract import TABLES
+from leadml.contract import PII_COLUMNS, TABLES
 from leadml.readers import RawTables, Source, parse_instant, read_raw
 
 Severity = Literal["error", "warning"]
@@ -253,12 +253,16 @@ class _Checks:
                 )
         for column in present:
             text = f"CAST(t.{_ident(column)} AS VARCHAR)"
+            # The start of the value shows what it is, unless it is personal data.
+            start = (
+                "" if column.strip().lower() in PII_COLUMNS else f"left({text}, 40) || '... ' ||"
+            )
             yield _Check(
                 "warning",
                 column,
                 f"length({text}) > {MAX_VALUE_CHARS}",
-                f"left({text}, 40) || '... (' || length({text}) || ' characters)'",
-                f"values longer than {MAX_VALUE_CHARS:,} characters: outputs shorten them",
+                f"{start} '(' || length({text}) || ' characters)'",
+                f"values longer than {MAX_VALUE_CHARS:,} characters (pasted text? an attack?)",
             )
 
     def _lead_checks(self, name: str):
@@ -342,11 +346,12 @@ class _Checks:
         ).fetchall()[0]
         if not leads:
             return []
+        bar = max(OUTLIER_MIN_EVENTS, OUTLIER_FACTOR * p99)
         message = (
-            f"{leads:,} lead(s) with more than {OUTLIER_FACTOR} times the events of 99% of "
-            f"leads (at most {p99:,.0f}) and over {OUTLIER_MIN_EVENTS:,}: bots or test "
-            "accounts? their features and rule points are extreme; drop them if they are not "
-            "people"
+            f"{leads:,} lead(s) with over {bar:,.0f} events each (the larger of "
+            f"{OUTLIER_MIN_EVENTS:,} and {OUTLIER_FACTOR} x {p99:,.1f}, the 99th percentile of "
+            "events per lead): bots or test accounts? their features and rule points are "
+            "extreme; drop them if they are not people"
         )
         return [Problem("warning", "events", "lead_id", int(events), message,
                         f"{example}: {most:,} events")]  # fmt: skip
