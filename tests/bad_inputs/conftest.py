@@ -26,7 +26,8 @@ NOW = "2026-01-01"
 def run_cli(*args: object) -> tuple[int, str]:
     """Run ``leadml ARGS`` in-process; (exit code, stdout and stderr). Fails the test on a
     traceback or on click's bare "Aborted!" (what an uncaught EOFError becomes)."""
-    result = CliRunner().invoke(app, [str(a) for a in args])
+    # Wide enough that usage errors (drawn in a box by rich) keep a long path on one line.
+    result = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "500"})
     error = result.exception
     if error is not None and not isinstance(error, SystemExit):
         shown = "".join(traceback.format_exception(error))
