@@ -59,6 +59,7 @@ class RawTables:
 
     con: duckdb.DuckDBPyConnection
     columns: dict[str, list[str]] = field(default_factory=dict)
+    types: dict[str, dict[str, str]] = field(default_factory=dict)  # DuckDB type per column
     origins: dict[str, str] = field(default_factory=dict)
     unreadable: dict[str, ReadFailure] = field(default_factory=dict)
     scans: dict[str, str] = field(default_factory=dict)  # the SQL reading each file
@@ -168,18 +169,24 @@ def _register(raw: RawTables, name: str, item: pd.DataFrame | str | Path) -> Non
     if isinstance(item, pd.DataFrame):
         raw.con.register(view, item)
         raw.origins[name] = "DataFrame"
-        raw.columns[name] = [row[0] for row in raw.con.execute(f"DESCRIBE {view}").fetchall()]
+        _describe(raw, name)
         return
     path = Path(item)
     raw.origins[name] = str(path)
     try:
         scan = raw.scans[name] = _scan(path)
         raw.con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {scan}")
-        raw.columns[name] = [row[0] for row in raw.con.execute(f"DESCRIBE {view}").fetchall()]
+        _describe(raw, name)
     except _Unreadable as exc:
         raw.unreadable[name] = ReadFailure(f"{path}: {exc}")
     except duckdb.Error as exc:
         raw.unreadable[name] = ReadFailure(f"cannot read {path}: {_first_line(exc)}")
+
+
+def _describe(raw: RawTables, name: str) -> None:
+    described = raw.con.execute(f"DESCRIBE raw_{name}").fetchall()
+    raw.columns[name] = [row[0] for row in described]
+    raw.types[name] = {row[0]: row[1] for row in described}
 
 
 class _Unreadable(Exception):
