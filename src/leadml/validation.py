@@ -14,7 +14,7 @@ import pandas as pd
 
 from leadml.config import Settings
 from leadml.contract import PII_COLUMNS, TABLES
-from leadml.readers import RawTables, Source, parse_instant, read_raw
+from leadml.readers import RawTables, ReadFailure, Source, parse_instant, read_raw
 
 Severity = Literal["error", "warning"]
 
@@ -125,7 +125,7 @@ def validate_raw(
     for name in ("accounts", "leads", "events", "stages"):
         if name in usable:
             # A file can break past the rows counting read (a bad byte, a cut-off gzip stream):
-            # the checks read every value, so they meet it here, not in a later step.
+            # the checks read every text value, so they meet it here, not in a later step.
             try:
                 report.problems.extend(checks.run(name, usable))
             except duckdb.Error as exc:
@@ -135,7 +135,7 @@ def validate_raw(
     return report
 
 
-def _unreadable(name: str, failure) -> Problem:
+def _unreadable(name: str, failure: ReadFailure) -> Problem:
     return Problem("error", name, None, failure.rows, failure.message, failure.example)
 
 
