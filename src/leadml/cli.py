@@ -80,9 +80,11 @@ def validate(data: DataOption, config: ConfigOption = None, now: NowOption = Non
 
     Exits with 3 when there are errors (warnings alone exit 0).
     """
+    from leadml.readers import parse_instant
     from leadml.validation import validate_data
 
-    report = validate_data(data, load_settings(config), now=now)
+    instant = parse_instant(now, "--now") if now is not None else None
+    report = validate_data(data, load_settings(config), now=instant)
     if not report.ok:
         raise DataValidationError(report)
     typer.echo(report.format())
@@ -162,14 +164,36 @@ OutOption = Annotated[
 ]
 
 
+def _check_out(out: Path, suffixes: tuple[str, ...] = (".parquet", ".csv")) -> None:
+    """Refuse an --out that cannot be written before any work is done."""
+    from leadml.errors import OutputError
+
+    if not out.name.lower().endswith(suffixes):
+        raise OutputError(f"--out must end in {' or '.join(suffixes)}, not {out.name!r}")
+    if not out.parent.is_dir():
+        raise OutputError(f"--out {out}: the folder {out.parent} does not exist (create it first)")
+
+
 def _write_table(frame: pd.DataFrame, out: Path) -> None:
-    if out.suffix not in (".parquet", ".csv"):
-        raise LeadmlError(f"--out must end in .parquet or .csv, not {out.name!r}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".csv":
-        frame.to_csv(out, index=False)
-    else:
-        frame.to_parquet(out, index=False)
+    """Write ``frame`` to ``out`` whole or not at all: a temporary file beside it, then renamed
+    (a kill or a full disk leaves the previous file, never half of a new one)."""
+    import os
+    import uuid
+
+    from leadml.errors import OutputError
+
+    temporary = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        if out.name.lower().endswith(".parquet"):
+            frame.to_parquet(temporary, index=False)
+        else:
+            gzip = out.name.lower().endswith(".gz")
+            frame.to_csv(temporary, index=False, compression="gzip" if gzip else None)
+        os.replace(temporary, out)
+    except OSError as exc:
+        raise OutputError(f"cannot write {out}: {exc}; nothing was written") from None
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 @_command
@@ -186,8 +210,12 @@ def features(
     """Write the point-in-time features of the leads open at --as-of (one row per lead)."""
     from leadml.data import load_data
     from leadml.features import features_as_of
+    from leadml.readers import parse_instant
 
-    frame = features_as_of(load_data(data, load_settings(config), now=now), as_of)
+    instant = parse_instant(as_of, "--as-of")
+    now_instant = parse_instant(now, "--now") if now is not None else None
+    _check_out(out)
+    frame = features_as_of(load_data(data, load_settings(config), now=now_instant), instant)
     _write_table(frame, out)
     typer.echo(f"{len(frame):,} open leads x {frame.shape[1] - 2} features as of {as_of} -> {out}")
 
@@ -214,9 +242,16 @@ def trainset(
     Snapshots whose horizon runs past the end of the data are immature: left out and counted.
     """
     from leadml.data import load_data
+    from leadml.readers import parse_instant
     from leadml.trainset import build_trainset
 
-    ts = build_trainset(load_data(data, load_settings(config), now=now), start=start, end=end)
+    first, last, now_instant = (
+        parse_instant(value, option) if value is not None else None
+        for value, option in ((start, "--start"), (end, "--end"), (now, "--now"))
+    )
+    _check_out(out)
+    loaded = load_data(data, load_settings(config), now=now_instant)
+    ts = build_trainset(loaded, start=first, end=last)
     _write_table(ts.frame, out)
     s = ts.summary()
     typer.echo(
@@ -252,25 +287,21 @@ def rules(
 
     The rules file is checked first: on any problem, all are printed and nothing is scored (exit 2).
     """
-    from leadml.asof import to_utc
     from leadml.data import load_data
+    from leadml.readers import parse_instant
     from leadml.rules import load_rules, rule_scores_as_of
 
     settings = load_settings(config)
     checked = load_rules(rules, settings)
-    suffixes = "".join(out.suffixes[-2:]).lower()
-    if not suffixes.endswith((".parquet", ".csv", ".csv.gz")):
-        raise LeadmlError(f"--out must end in .parquet, .csv or .csv.gz, not {out.name!r}")
-    scores = rule_scores_as_of(load_data(data, settings, now=now), to_utc(as_of), checked,
+    instant = parse_instant(as_of, "--as-of")
+    now_instant = parse_instant(now, "--now") if now is not None else None
+    _check_out(out, (".parquet", ".csv", ".csv.gz"))
+    scores = rule_scores_as_of(load_data(data, settings, now=now_instant), instant, checked,
                                explain=explain)  # fmt: skip
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if suffixes.endswith(".parquet"):
-        scores.to_parquet(out, index=False)
-    else:
-        scores.to_csv(out, index=False)
+    _write_table(scores, out)
     n = len(scores)
     mql = int(scores["rule_mql"].sum())
-    typer.echo(f"{n:,} open leads scored as of {to_utc(as_of):%Y-%m-%d %H:%M} UTC; {mql:,} "
+    typer.echo(f"{n:,} open leads scored as of {instant:%Y-%m-%d %H:%M} UTC; {mql:,} "
                f"at or above the MQL threshold ({mql / max(n, 1):.1%}) -> {out}")  # fmt: skip
     if n:
         grades = scores["rule_grade"].value_counts().sort_index()

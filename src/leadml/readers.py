@@ -3,10 +3,19 @@
 This is the only module that touches input files. Each table lands as a view ``raw_<table>``
 with the columns exactly as they came (CSV as text, so nothing is guessed away); validation and
 normalisation then work in SQL, which keeps 50 M events out of Python memory.
+
+A table that cannot be read (a damaged file, a folder where a file belongs, two files for one
+table) is not an exception here: it is recorded in :attr:`RawTables.unreadable`, and validation
+reports it next to every other problem.
 """
 
 from __future__ import annotations
 
+import csv
+import gzip
+import re
+import uuid
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,32 +23,96 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from leadml.contract import TABLES
+from leadml.contract import PII_COLUMNS, TABLES
 from leadml.errors import DataError
 
 #: A data folder, or a mapping of table name to a DataFrame or a file path.
 Source = str | Path | Mapping[str, "pd.DataFrame | str | Path"]
 
 _SUFFIXES = (".parquet", ".csv", ".csv.gz")
+_HEAD_BYTES = 1 << 16
+_EMAIL = re.compile(r"[^\s,;|\t\"']+@[^\s,;|\t\"']+")
+_DELIMITERS = ",;\t|"
+#: DuckDB's names for the ways a CSV line can be bad, in words.
+_CSV_ERRORS = {
+    "INVALID ENCODING": "not UTF-8 text (save the file as UTF-8)",
+    "MISSING COLUMNS": "fewer fields than the header",
+    "TOO MANY COLUMNS": "more fields than the header",
+    "UNQUOTED VALUE": "a quote inside an unquoted value",
+    "LINE SIZE OVER MAXIMUM": "more than 2 MB, DuckDB's limit (a pasted document?)",
+}
+
+
+@dataclass(frozen=True)
+class ReadFailure:
+    """Why a table cannot be read: ``rows`` lines are bad (when known), ``example`` shows one."""
+
+    message: str
+    rows: int | None = None
+    example: str | None = None
 
 
 @dataclass
 class RawTables:
-    """The input tables as views ``raw_<name>`` in ``con``; ``columns`` lists what each has."""
+    """The input tables as views ``raw_<name>`` in ``con``; ``columns`` lists what each has,
+    ``unreadable`` why a table that is present cannot be read."""
 
     con: duckdb.DuckDBPyConnection
     columns: dict[str, list[str]] = field(default_factory=dict)
+    types: dict[str, dict[str, str]] = field(default_factory=dict)  # DuckDB type per column
     origins: dict[str, str] = field(default_factory=dict)
+    unreadable: dict[str, ReadFailure] = field(default_factory=dict)
+    scans: dict[str, str] = field(default_factory=dict)  # the SQL reading each file
 
     @property
     def missing(self) -> list[str]:
-        return [name for name in TABLES if name not in self.columns]
+        return [name for name in TABLES if name not in self.columns | self.unreadable]
+
+    def failure(self, name: str, exc: duckdb.Error) -> ReadFailure:
+        """What went wrong reading table ``name``, in words, from DuckDB's error ``exc``.
+
+        A CSV file is read once more, keeping the lines that do not parse, to count them and
+        show one; other sources get the first line of DuckDB's message.
+        """
+        origin = self.origins.get(name, name)
+        scan = self.scans.get(name, "")
+        if scan.startswith("read_csv(") and name in self.columns:
+            found = _bad_csv_lines(self.con, scan, self.columns[name])
+            if found:
+                return ReadFailure(
+                    f"cannot read {origin}: {found.message}", found.rows, found.example
+                )
+        return ReadFailure(f"cannot read {origin}: {_first_line(exc)}")
 
 
 def to_utc(value: pd.Timestamp | str) -> pd.Timestamp:
     """A timestamp in UTC; naive values are taken to be UTC already."""
     ts = pd.Timestamp(value)
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def parse_instant(value: pd.Timestamp | str, what: str = "instant") -> pd.Timestamp:
+    """``value`` as a UTC timestamp, or a :class:`DataError` naming ``what`` (e.g. ``--as-of``).
+
+    Examples
+    --------
+    >>> parse_instant("2026-03-31")
+    Timestamp('2026-03-31 00:00:00+0000', tz='UTC')
+    >>> parse_instant("2026-02-30", "--as-of")
+    Traceback (most recent call last):
+    ...
+    leadml.errors.DataError: --as-of '2026-02-30' is not a valid date or instant (day is out of range for month: 2026-02-30); write it as 2026-03-31 or 2026-03-31T06:00:00Z
+    """  # noqa: E501
+    hint = "write it as 2026-03-31 or 2026-03-31T06:00:00Z"
+    try:
+        ts = to_utc(value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise DataError(
+            f"{what} {value!r} is not a valid date or instant ({exc}); {hint}"
+        ) from None
+    if pd.isna(ts):
+        raise DataError(f"{what} {value!r} is not a date or instant; {hint}")
+    return ts
 
 
 def connect(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -56,30 +129,39 @@ def connect(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
 
 
 def read_raw(source: Source, con: duckdb.DuckDBPyConnection | None = None) -> RawTables:
-    """Register every table of ``source`` it can find; absent tables are left for validation."""
+    """Register every table of ``source`` it can find; absent and unreadable tables are left
+    for validation to report."""
     raw = RawTables(con or connect())
     if isinstance(source, Mapping):
         unknown = sorted(set(source) - set(TABLES))
         if unknown:
             raise DataError(f"unknown table name(s) {unknown}; expected some of {list(TABLES)}")
-        items = source.items()
+        items = list(source.items())
     else:
         folder = Path(source)
         if not folder.is_dir():
             raise DataError(f"data folder not found: {folder}")
-        items = ((name, path) for name in TABLES if (path := _find_file(folder, name)) is not None)
+        items = []
+        for name in TABLES:
+            found = _candidates(folder, name)
+            if len(found) > 1:
+                names = " and ".join(p.name for p in found)
+                raw.unreadable[name] = ReadFailure(
+                    f"{names} are both in {folder}: keep one, leadml will not choose"
+                )
+            elif found:
+                items.append((name, found[0]))
     for name, item in items:
         _register(raw, name, item)
     return raw
 
 
-def _find_file(folder: Path, name: str) -> Path | None:
-    for suffix in _SUFFIXES:
-        if (path := folder / f"{name}{suffix}").is_file():
-            return path
-    if (path := folder / name).is_dir():  # a partitioned Parquet dataset
-        return path
-    return None
+def _candidates(folder: Path, name: str) -> list[Path]:
+    """Every file in ``folder`` that could hold table ``name``, and a folder ``name`` (a
+    partitioned Parquet dataset)."""
+    folder_only = folder / name
+    found = [folder_only] if folder_only.is_dir() else []
+    return found + [path for s in _SUFFIXES if (path := folder / f"{name}{s}").exists()]
 
 
 def _register(raw: RawTables, name: str, item: pd.DataFrame | str | Path) -> None:
@@ -87,23 +169,133 @@ def _register(raw: RawTables, name: str, item: pd.DataFrame | str | Path) -> Non
     if isinstance(item, pd.DataFrame):
         raw.con.register(view, item)
         raw.origins[name] = "DataFrame"
-    else:
-        path = Path(item)
-        if not path.exists():
-            raise DataError(f"{name}: file not found: {path}")
-        raw.con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {_scan(path)}")
-        raw.origins[name] = str(path)
+        _describe(raw, name)
+        return
+    path = Path(item)
+    raw.origins[name] = str(path)
     try:
-        raw.columns[name] = [row[0] for row in raw.con.execute(f"DESCRIBE {view}").fetchall()]
+        scan = raw.scans[name] = _scan(path)
+        raw.con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {scan}")
+        _describe(raw, name)
+    except _Unreadable as exc:
+        raw.unreadable[name] = ReadFailure(f"{path}: {exc}")
     except duckdb.Error as exc:
-        raise DataError(f"{name}: cannot read {raw.origins[name]}: {exc}") from None
+        raw.unreadable[name] = ReadFailure(f"cannot read {path}: {_first_line(exc)}")
+
+
+def _describe(raw: RawTables, name: str) -> None:
+    described = raw.con.execute(f"DESCRIBE raw_{name}").fetchall()
+    raw.columns[name] = [row[0] for row in described]
+    raw.types[name] = {row[0]: row[1] for row in described}
+
+
+class _Unreadable(Exception):
+    """A file leadml can tell it cannot read before asking DuckDB."""
 
 
 def _scan(path: Path) -> str:
-    quoted = str(path).replace("'", "''")
+    if not path.exists():
+        raise _Unreadable("file not found")
+    quoted = _quote(str(path))
     if path.is_dir():
-        return f"read_parquet('{quoted}/**/*.parquet', hive_partitioning = true)"
+        if path.name.endswith((".csv", ".csv.gz")):
+            raise _Unreadable("is a folder, not a file")
+        if next(path.rglob("*.parquet"), None) is None:
+            raise _Unreadable("the folder holds no .parquet files")
+        return f"read_parquet({quoted} || '/**/*.parquet', hive_partitioning = true)"
+    if path.stat().st_size == 0:
+        raise _Unreadable("the file is empty (0 bytes)")
     if path.name.endswith(".parquet"):
-        return f"read_parquet('{quoted}')"
-    # Everything as text: validation reports what does not parse instead of the sniffer guessing.
-    return f"read_csv('{quoted}', all_varchar = true, header = true)"
+        return f"read_parquet({quoted})"
+    header, delimiter = _csv_header(path)
+    columns = ", ".join(f"{_quote(c)}: 'VARCHAR'" for c in header)
+    # Everything as text, and the header as Python reads it: the sniffer guesses a header from
+    # the data when a line is ragged; strict parsing reports the bad lines instead.
+    return (
+        f"read_csv({quoted}, auto_detect = false, header = true, columns = {{{columns}}}, "
+        f"delim = {_quote(delimiter)}, quote = '\"', escape = '\"', strict_mode = true, "
+        "null_padding = false)"
+    )
+
+
+def _csv_header(path: Path) -> tuple[list[str], str]:
+    """The column names of a CSV file (a byte-order mark dropped) and its delimiter."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            head = handle.read(_HEAD_BYTES)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _Unreadable(f"not a readable gzip file ({exc})") from None
+    first = head.split(b"\n", 1)[0]
+    try:
+        text = first.decode("utf-8-sig").rstrip("\r")
+    except UnicodeDecodeError:
+        raise _Unreadable(
+            f"the header line is not UTF-8 text (save the file as UTF-8): {first[:80]!r}"
+        ) from None
+    if not text.strip():
+        raise _Unreadable("the first line is empty: no header")
+    try:
+        delimiter = csv.Sniffer().sniff(text, delimiters=_DELIMITERS).delimiter
+    except csv.Error:
+        delimiter = ","
+    header = [
+        c.strip() or f"column{i}"
+        for i, c in enumerate(next(csv.reader([text], delimiter=delimiter)))
+    ]
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:
+        raise _Unreadable(f"column name(s) {twice} appear more than once in the header")
+    return header, delimiter
+
+
+def _bad_csv_lines(
+    con: duckdb.DuckDBPyConnection, scan: str, columns: list[str]
+) -> ReadFailure | None:
+    """Read a CSV file (``scan``, a ``read_csv(...)`` call) once more, keeping the lines DuckDB
+    rejects, to count them by kind and show the first."""
+    tag = uuid.uuid4().hex[:12]
+    rejects, scans = f"rejects_{tag}", f"scans_{tag}"
+    options = f", store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{scans}')"
+    touched = ", ".join(f"max(length({_ident(c)}))" for c in columns)  # decode every value
+    try:
+        con.execute(f"SELECT {touched} FROM {scan[:-1]}{options}").fetchall()
+        found = con.execute(
+            f"SELECT error_type, count(*), min(line), arg_min(csv_line, line) FROM {rejects} "
+            "GROUP BY 1 ORDER BY 3"
+        ).fetchall()
+    except duckdb.Error:
+        return None
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {rejects}")
+        con.execute(f"DROP TABLE IF EXISTS {scans}")
+    if not found:
+        return None
+    kinds = "; ".join(
+        f"{n:,} line{'s' if n != 1 else ''} with {_CSV_ERRORS.get(kind, kind.lower())} "
+        f"(first: line {line:,})"
+        for kind, n, line, _ in found
+    )
+    rows = sum(n for _, n, _, _ in found)
+    return ReadFailure(kinds, rows, _shown_line(found[0][3], columns))
+
+
+def _shown_line(line: str, columns: list[str]) -> str:
+    """A bad line as an example, without personal data: e-mail addresses masked, and only its
+    first field when the table has a column of personal data (names, phones)."""
+    if any(c.strip().lower() in PII_COLUMNS for c in columns):
+        line = line.split(",", 1)[0] + ",..."
+    line = _EMAIL.sub("<e-mail>", line)
+    return line if len(line) <= 80 else line[:77] + "..."
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

@@ -9,13 +9,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+import duckdb
 import pandas as pd
 
 from leadml.config import Settings
-from leadml.contract import TABLES
-from leadml.readers import RawTables, Source, read_raw, to_utc
+from leadml.contract import PII_COLUMNS, TABLES
+from leadml.readers import RawTables, ReadFailure, Source, parse_instant, read_raw
 
 Severity = Literal["error", "warning"]
+
+#: Values longer than this many characters are warned about: a category or id that long is
+#: a pasted document or an attack, and it would land whole in reports.
+MAX_VALUE_CHARS = 1_000
+#: A lead whose events exceed both this and :data:`OUTLIER_FACTOR` times the 99th percentile of
+#: events per lead is an outlier (a bot, a test account, a scraper).
+OUTLIER_MIN_EVENTS = 10_000
+OUTLIER_FACTOR = 100
 
 
 @dataclass(frozen=True)
@@ -87,11 +96,13 @@ def validate_raw(
     raw: RawTables, settings: Settings, *, now: pd.Timestamp | str | None = None
 ) -> ValidationReport:
     """Validate tables already registered by :func:`leadml.readers.read_raw`."""
-    now = pd.Timestamp.now(tz="UTC") if now is None else to_utc(now)
+    now = pd.Timestamp.now(tz="UTC") if now is None else parse_instant(now, "now")
     latest = now + pd.Timedelta(seconds=settings.data.future_tolerance_seconds)
     report = ValidationReport()
     for name in raw.missing:
         report.problems.append(Problem("error", name, None, None, "table is missing"))
+    for name, failure in raw.unreadable.items():
+        report.problems.append(_unreadable(name, failure))
     usable: set[str] = set()
     for name, present in raw.columns.items():
         spec = TABLES[name]
@@ -100,7 +111,11 @@ def validate_raw(
             report.problems.append(
                 Problem("error", name, column, None, f"required column is missing; found {present}")
             )
-        n = raw.con.execute(f"SELECT count(*) FROM raw_{name}").fetchall()[0][0]
+        try:
+            n = raw.con.execute(f"SELECT count(*) FROM raw_{name}").fetchall()[0][0]
+        except duckdb.Error as exc:
+            report.problems.append(_unreadable(name, raw.failure(name, exc)))
+            continue
         report.row_counts[name] = n
         if n == 0:
             report.problems.append(Problem("error", name, None, 0, "table is empty"))
@@ -109,13 +124,27 @@ def validate_raw(
     checks = _Checks(raw, settings, latest)
     for name in ("accounts", "leads", "events", "stages"):
         if name in usable:
-            report.problems.extend(checks.run(name, usable))
+            # A file can break past the rows counting read (a bad byte, a cut-off gzip stream):
+            # the checks read every text value, so they meet it here, not in a later step.
+            try:
+                report.problems.extend(checks.run(name, usable))
+            except duckdb.Error as exc:
+                usable.discard(name)
+                report.problems.append(_unreadable(name, raw.failure(name, exc)))
     report.names = checks.names
     return report
 
 
+def _unreadable(name: str, failure: ReadFailure) -> Problem:
+    return Problem("error", name, None, failure.rows, failure.message, failure.example)
+
+
 def sql_str(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + str(name).replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)
@@ -166,6 +195,8 @@ class _Checks:
         key = TABLES[name].key
         if key:
             problems += self._duplicates(name, key)
+        if name == "events":
+            problems += self._outlier_leads()
         return problems
 
     def _row_checks(self, name: str):
@@ -195,20 +226,46 @@ class _Checks:
                     "timestamp in the future",
                 )
             elif column.kind == "number":
+                number = f"TRY_CAST({c} AS DOUBLE)"
                 yield _Check(
                     "error",
                     column.name,
-                    f"{c} IS NOT NULL AND TRY_CAST({c} AS DOUBLE) IS NULL",
+                    f"{c} IS NOT NULL AND {number} IS NULL",
                     f"CAST({c} AS VARCHAR)",
                     "not a number",
                 )
+                # DuckDB reads 'inf', 'NaN' and 1e400 as doubles; no feature or rule can use
+                # them (NaN would even sort above every size band).
                 yield _Check(
                     "error",
                     column.name,
-                    f"TRY_CAST({c} AS DOUBLE) < 0",
+                    f"NOT isfinite({number})",
+                    f"CAST({c} AS VARCHAR)",
+                    "not a finite number (inf, NaN or beyond ±1.8e308): leave the value empty "
+                    "when it is unknown",
+                )
+                yield _Check(
+                    "error",
+                    column.name,
+                    f"{number} < 0 AND isfinite({number})",
                     f"CAST({c} AS VARCHAR)",
                     "negative value",
                 )
+        # Only text can be long; casting timestamps to text to measure them would triple the
+        # cost of validating a Parquet history.
+        for column in (c for c in present if self.raw.types[name].get(c) == "VARCHAR"):
+            text = f"t.{_ident(column)}"
+            # The start of the value shows what it is, unless it is personal data.
+            start = (
+                "" if column.strip().lower() in PII_COLUMNS else f"left({text}, 40) || '... ' ||"
+            )
+            yield _Check(
+                "warning",
+                column,
+                f"length({text}) > {MAX_VALUE_CHARS}",
+                f"{start} '(' || length({text}) || ' characters)'",
+                f"values longer than {MAX_VALUE_CHARS:,} characters (pasted text? an attack?)",
+            )
 
     def _lead_checks(self, name: str):
         time = TABLES[name].timestamps[0]
@@ -270,6 +327,36 @@ class _Checks:
             return []
         rows = sum(n for _, n in unknown)
         return [Problem(severity, name, column, rows, message, unknown[0][0])]
+
+    def _outlier_leads(self) -> list[Problem]:
+        """Leads with far more events than the rest (a bot, a test account): one warning.
+
+        The bar is relative (:data:`OUTLIER_FACTOR` times the 99th percentile of events per
+        lead) so that a busy history is not flagged, with a floor
+        (:data:`OUTLIER_MIN_EVENTS`) so that a small one is not either.
+        """
+        leads, events, example, most, p99 = self.raw.con.execute(
+            f"""
+            WITH per_lead AS (
+                SELECT CAST(lead_id AS VARCHAR) AS lead_id, count(*) AS n
+                FROM raw_events WHERE lead_id IS NOT NULL GROUP BY 1
+            ), bar AS (SELECT quantile_cont(n, 0.99) AS p99 FROM per_lead)
+            SELECT count(*), sum(n), arg_max(lead_id, n), max(n), any_value(p99)
+            FROM per_lead, bar
+            WHERE n > greatest({OUTLIER_MIN_EVENTS}, {OUTLIER_FACTOR} * p99)
+            """
+        ).fetchall()[0]
+        if not leads:
+            return []
+        bar = max(OUTLIER_MIN_EVENTS, OUTLIER_FACTOR * p99)
+        message = (
+            f"{leads:,} lead(s) with over {bar:,.0f} events each (the larger of "
+            f"{OUTLIER_MIN_EVENTS:,} and {OUTLIER_FACTOR} x {p99:,.1f}, the 99th percentile of "
+            "events per lead): bots or test accounts? their features and rule points are "
+            "extreme; drop them if they are not people"
+        )
+        return [Problem("warning", "events", "lead_id", int(events), message,
+                        f"{example}: {most:,} events")]  # fmt: skip
 
     def _duplicates(self, name: str, key: str) -> list[Problem]:
         n, example = self.raw.con.execute(

@@ -10,9 +10,11 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from leadml.errors import DataError
@@ -58,6 +60,7 @@ def read_flat(source: str | Path | pd.DataFrame, *, name: str | None = None) -> 
         frame = _as_text_frame(source)
         quality = DataQuality(label, len(frame), frame.shape[1])
         _check_not_empty(frame, label)
+        _check_finite(frame, label)
         return FlatExport(frame, label, None, quality)
     path = Path(source)
     label = name or path.name
@@ -74,6 +77,7 @@ def read_flat(source: str | Path | pd.DataFrame, *, name: str | None = None) -> 
     else:
         frame, quality = _read_csv(path, label)
     _check_not_empty(frame, label)
+    _check_finite(frame, label)
     return FlatExport(frame, label, path, quality)
 
 
@@ -97,12 +101,31 @@ def _check_not_empty(frame: pd.DataFrame, label: str) -> None:
         )
 
 
+def _check_finite(frame: pd.DataFrame, label: str) -> None:
+    """Refuse infinite numbers ('inf', 1e400) in a column of numbers: no model can use them.
+
+    Only columns most of whose values are numbers count, so that a category named "Infinity"
+    stays a category; 'NaN' is missing, as a placeholder (``flat.placeholders``).
+    """
+    for column in frame.columns:
+        text = frame[column]
+        numbers = pd.to_numeric(text.str.strip(), errors="coerce")
+        present = text.notna() & (text.str.strip() != "")
+        infinite = np.isinf(numbers.to_numpy(dtype="float64", na_value=np.nan))
+        if infinite.any() and numbers.notna().sum() * 2 > present.sum():
+            raise DataError(
+                f"{label}: column {column!r}: {int(infinite.sum()):,} row(s) hold a number that "
+                f"is not finite (inf or beyond ±1.8e308), e.g. {text[infinite].iloc[0]!r}: "
+                "leave the value empty when it is unknown"
+            )
+
+
 def _head(path: Path) -> bytes:
     opener = gzip.open if path.name.endswith(".gz") else open
     try:
         with opener(path, "rb") as handle:
             return handle.read(_HEAD_BYTES)
-    except OSError as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"{path}: cannot read it: {exc}") from None
 
 
@@ -152,6 +175,8 @@ def _read_csv(path: Path, label: str) -> tuple[pd.DataFrame, DataQuality]:
         raise DataError(f"{path}: no header line: nothing to read") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise DataError(f"{path}: cannot parse it as CSV: {exc}") from None
+    except (OSError, EOFError, zlib.error) as exc:  # click would print a bare "Aborted." for EOF
+        raise DataError(f"{path}: cannot read it (truncated or damaged?): {exc}") from None
     frame = _tidy_header(frame, header, found)
     quality = DataQuality(label, len(frame), frame.shape[1])
     for finding in found:
