@@ -414,9 +414,11 @@ def calibrated_log_odds(calibrated: CalibratedClassifierCV, X: pd.DataFrame) -> 
 @dataclass
 class PriorShift:
     """An intercept added to the calibrated log-odds so that they follow the conversion rate
-    of the latest mature snapshots: ``shift`` (0 when the rate did not move measurably),
-    fitted on ``rows`` rows with ``positives`` conversions, whose rate is ``observed`` where
-    the calibrated model expected ``expected``."""
+    where it is heading: ``shift`` (0 when the rate did not move beyond chance), fitted on a
+    window of ``rows`` rows with ``positives`` conversions, whose latest rows convert at
+    ``observed`` where the calibrated model expected ``expected``. ``trend`` is the change of
+    log-odds per 30 days, when the rate moved steadily across the window (else None), carried
+    forward to ``at``, the instant the shift is for."""
 
     shift: float
     rows: int
@@ -424,36 +426,87 @@ class PriorShift:
     observed: float
     expected: float
     applied: bool
+    trend: float | None = None
+    at: pd.Timestamp | None = None
 
     def describe(self) -> str:
-        if not self.applied:
-            return (
-                f"no prior-shift correction: the latest mature snapshots convert at "
-                f"{self.observed:.1%}, as expected ({self.expected:.1%}; {self.rows:,} rows)"
-            )
-        return (
-            f"the latest mature snapshots convert at {self.observed:.1%} where calibration "
-            f"expected {self.expected:.1%} ({self.rows:,} rows, {self.positives:,} "
-            f"conversions): log-odds shifted by {self.shift:+.3f}"
+        latest = (
+            f"the latest mature rows convert at {self.observed:.1%} where calibration expected "
+            f"{self.expected:.1%}"
         )
+        if not self.applied:
+            return f"no correction: {latest}, within chance ({self.rows:,} rows)"
+        how = f"log-odds shifted by {self.shift:+.3f}"
+        if self.trend is not None:
+            how += (
+                f", following a steady trend of {self.trend:+.3f} log-odds per 30 days to "
+                f"{self.at:%Y-%m-%d}"
+            )
+        return f"{latest} ({self.rows:,} rows, {self.positives:,} conversions): {how}"
 
 
 def fit_prior_shift(
-    calibrated: CalibratedClassifierCV, X: pd.DataFrame, y: np.ndarray
+    calibrated: CalibratedClassifierCV,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    times: pd.Series | None = None,
+    at: pd.Timestamp | None = None,
+    *,
+    latest_days: int = 28,
+    min_positives: int = 50,
 ) -> PriorShift:
-    """The intercept that matches the calibrated model's mean probability on ``X`` (the
-    latest mature snapshots) to their conversion rate, applied only when the difference is
-    larger than chance: more than two standard errors of that intercept."""
+    """The intercept on the calibrated log-odds that matches a window's conversion rate, and
+    where it is heading.
+
+    With ``times`` and ``at``: an intercept and a slope in time are fitted to the window's rows
+    (a logistic regression with the calibrated log-odds as offset); when the slope is beyond
+    chance (two standard errors), the intercept is carried along it to ``at``, the instant the
+    model will be used. Otherwise, the intercept that matches the latest rows
+    (:func:`latest_rows`). Either is applied only when larger than two of its standard errors.
+    """
     y = np.asarray(y, dtype="int64")
     log_odds = calibrated_log_odds(calibrated, X)
-    p = expit(log_odds)
-    expected, observed = float(p.mean()), float(y.mean()) if len(y) else float("nan")
-    if len(y) == 0 or not y.any() or y.all():
-        return PriorShift(0.0, len(y), int(y.sum()), observed, expected, False)
-    shift = _intercept(log_odds, y)
-    standard_error = 1.0 / np.sqrt(max(float(np.sum(p * (1 - p))), 1e-12))
-    applied = abs(shift) > 2 * standard_error
-    return PriorShift(shift if applied else 0.0, len(y), int(y.sum()), observed, expected, applied)
+    latest = np.ones(len(y), dtype=bool)
+    if times is not None:
+        latest = latest_rows(times, y, latest_days, min_positives)
+    expected = float(expit(log_odds[latest]).mean()) if len(y) else float("nan")
+    observed = float(y[latest].mean()) if len(y) else float("nan")
+    counts = (len(y), int(y.sum()), observed, expected)
+    if len(y) == 0 or y[latest].min() == y[latest].max():
+        return PriorShift(0.0, *counts, applied=False)
+    level = _intercept(log_odds[latest], y[latest])
+    p = expit(log_odds[latest] + level)
+    level_variance = 1 / max(float(np.sum(p * (1 - p))), 1e-12)
+    if times is not None and at is not None:
+        times = pd.Series(times).reset_index(drop=True)
+        months = ((times - times.max()) / pd.Timedelta(days=30)).to_numpy(dtype="float64")
+        (_, slope), covariance = _offset_regression(log_odds, y, months)
+        if abs(slope) > 2 * np.sqrt(covariance[1, 1]):
+            # The level of the latest rows, carried along the window's trend to ``at``.
+            ahead = (pd.Timestamp(at) - times[latest].mean()) / pd.Timedelta(days=30)
+            shift = level + slope * ahead
+            spread = np.sqrt(level_variance + ahead**2 * covariance[1, 1])
+            applied = abs(shift) > 2 * spread
+            return PriorShift(shift if applied else 0.0, *counts, applied, slope, pd.Timestamp(at))
+    applied = abs(level) > 2 * np.sqrt(level_variance)
+    return PriorShift(level if applied else 0.0, *counts, applied)
+
+
+def _offset_regression(
+    offset: np.ndarray, y: np.ndarray, x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Maximum-likelihood ``(a, b)`` of ``P(y) = expit(offset + a + b x)`` by Newton's method,
+    and their covariance (the inverse Fisher information)."""
+    design = np.column_stack([np.ones(len(x)), x])
+    beta = np.zeros(2)
+    for _ in range(100):
+        p = expit(offset + design @ beta)
+        information = (design * (p * (1 - p))[:, None]).T @ design
+        step = np.linalg.solve(information + 1e-9 * np.eye(2), design.T @ (y - p))
+        beta += np.clip(step, -5, 5)
+        if np.abs(step).max() < 1e-10:
+            break
+    return beta, np.linalg.inv(information + 1e-9 * np.eye(2))
 
 
 def shift_log_odds(calibrated: CalibratedClassifierCV, shift: float) -> CalibratedClassifierCV:
@@ -499,12 +552,20 @@ def follow_base_rate(
     X: pd.DataFrame,
     y: np.ndarray,
     times: pd.Series,
+    at: pd.Timestamp,
     settings: ModelSettings,
 ) -> tuple[CalibratedClassifierCV, PriorShift | None]:
-    """``calibrated`` shifted to the conversion rate of the latest mature rows of a window
-    (:func:`latest_rows`, :func:`fit_prior_shift`); unchanged when ``model.prior_shift`` is off."""
+    """``calibrated`` shifted to the conversion rate a mature window says to expect at ``at``
+    (:func:`fit_prior_shift`); unchanged when ``model.prior_shift`` is off."""
     if not settings.prior_shift:
         return calibrated, None
-    latest = latest_rows(times, y, settings.prior_shift_days, settings.prior_shift_min_positives)
-    shift = fit_prior_shift(calibrated, X[latest], np.asarray(y)[latest])
+    shift = fit_prior_shift(
+        calibrated,
+        X,
+        y,
+        times,
+        at,
+        latest_days=settings.prior_shift_days,
+        min_positives=settings.prior_shift_min_positives,
+    )
     return shift_log_odds(calibrated, shift.shift), shift

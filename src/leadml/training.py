@@ -172,8 +172,16 @@ def train(
     # The test figures measure the recipe one window before the registered model: its
     # prior-shift intercept comes from the end of the calibration window, the registered
     # model's from the end of the test window (the latest mature snapshots).
-    tested, shift_test = _follow(calibrated, calibration, features, settings)
-    registered, shift_registered = _follow(calibrated, test_part, features, settings)
+    # Each intercept is forecast for the middle of the window it will serve: the test window,
+    # and as far beyond the test window for the registered model.
+    used_at = test_part["as_of"].min() + (test_part["as_of"].max() - test_part["as_of"].min()) / 2
+    ahead = used_at - calibration["as_of"].max()
+    before_test = pd.concat([parts["train"], calibration], ignore_index=True)
+    everything = pd.concat([before_test, test_part], ignore_index=True)
+    tested, shift_test = _follow(calibrated, before_test, features, used_at, settings)
+    registered, shift_registered = _follow(
+        calibrated, everything, features, test_part["as_of"].max() + ahead, settings
+    )
 
     rules_calibration = rule_scores(data, calibration[KEYS], rules, explain=False)
     rules_test = rule_scores(data, test_part[KEYS], rules, explain=False)
@@ -214,11 +222,10 @@ def train(
     return result
 
 
-def _follow(calibrated, window: pd.DataFrame, features: list[str], settings: Settings):
-    """``calibrated`` following the conversion rate at the end of ``window``."""
-    return follow_base_rate(
-        calibrated, window[features], window["label"].to_numpy(), window["as_of"], settings.model
-    )
+def _follow(calibrated, window: pd.DataFrame, features: list[str], at, settings: Settings):
+    """``calibrated`` following the conversion rate ``window`` says to expect at ``at``."""
+    y = window["label"].to_numpy()
+    return follow_base_rate(calibrated, window[features], y, window["as_of"], at, settings.model)
 
 
 def assess_result(

@@ -428,11 +428,22 @@ def _by_time(raw, y, times, prep, settings: Settings, leakage, summary) -> Train
     # As for the event history: the test figures take the prior-shift intercept from the end of
     # the calibration window, the registered model from the end of the test window.
     step, calibrated = fitted.model.named_steps["flat"], fitted.model.named_steps["calibrated"]
+    # Each intercept is forecast for the middle of the window it serves (as for the events).
+    used_at = times.iloc[test].median()
+    ahead = used_at - times.iloc[cal].max()
     shifts, tested = {}, {}
-    for name, rows in (("test", cal), ("registered", test)):
+    for name, rows, at in (
+        ("test", np.concatenate([train, cal]), used_at),
+        ("registered", np.concatenate([train, cal, test]), times.iloc[test].max() + ahead),
+    ):
         features = step.transform(raw.iloc[rows][inputs]).reset_index(drop=True)
         tested[name], shifts[name] = follow_base_rate(
-            calibrated, features, y[rows], times.iloc[rows], settings.model
+            calibrated,
+            features,
+            y[rows],
+            times.iloc[rows].reset_index(drop=True),
+            at,
+            settings.model,
         )
     test_features = step.transform(raw.iloc[test][inputs]).reset_index(drop=True)
     probability = tested["test"].predict_proba(test_features)[:, 1]
