@@ -125,18 +125,33 @@ def summary(data: DataOption, config: ConfigOption = None, now: NowOption = None
 
 
 OutOption = Annotated[
-    Path, typer.Option("--out", "-o", help="File to write: .parquet, or .csv.", dir_okay=False)
+    Path,
+    typer.Option("--out", "-o", help="File to write: .parquet, .csv or .csv.gz.", dir_okay=False),
 ]
 
 
 def _write_table(frame: pd.DataFrame, out: Path) -> None:
-    if out.suffix not in (".parquet", ".csv"):
-        raise LeadmlError(f"--out must end in .parquet or .csv, not {out.name!r}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".csv":
-        frame.to_csv(out, index=False)
-    else:
-        frame.to_parquet(out, index=False)
+    """Write ``frame`` to ``out`` (.parquet, .csv or .csv.gz) atomically: a kill leaves the
+    previous file or the new one, never half of it. CSV text a spreadsheet would run as a
+    formula starts with ``'`` (leadml.safe_text); Parquet holds the values as they are."""
+    from leadml.atomic import write_atomic
+    from leadml.errors import OutputError
+    from leadml.safe_text import to_csv
+
+    if not out.name.lower().endswith((".parquet", ".csv", ".csv.gz")):
+        raise LeadmlError(f"--out must end in .parquet, .csv or .csv.gz, not {out.name!r}")
+
+    def write(path: Path) -> None:
+        if out.name.lower().endswith(".parquet"):
+            frame.to_parquet(path, index=False)
+        else:
+            to_csv(frame, path, index=False, compression="infer")
+
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(out, write)
+    except OSError as exc:
+        raise OutputError(f"cannot write {out}: {exc}; nothing was written") from None
 
 
 @_command
@@ -225,16 +240,11 @@ def rules(
 
     settings = load_settings(config)
     checked = load_rules(rules, settings)
-    suffixes = "".join(out.suffixes[-2:]).lower()
-    if not suffixes.endswith((".parquet", ".csv", ".csv.gz")):
+    if not out.name.lower().endswith((".parquet", ".csv", ".csv.gz")):
         raise LeadmlError(f"--out must end in .parquet, .csv or .csv.gz, not {out.name!r}")
     scores = rule_scores_as_of(load_data(data, settings, now=now), to_utc(as_of), checked,
                                explain=explain)  # fmt: skip
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if suffixes.endswith(".parquet"):
-        scores.to_parquet(out, index=False)
-    else:
-        scores.to_csv(out, index=False)
+    _write_table(scores, out)
     n = len(scores)
     mql = int(scores["rule_mql"].sum())
     typer.echo(f"{n:,} open leads scored as of {to_utc(as_of):%Y-%m-%d %H:%M} UTC; {mql:,} "
@@ -328,9 +338,9 @@ def train(
     printed; flagged columns are left out unless given with --allow-column. With too little
     data (cold start) nothing is registered: the reason is printed and the exit code is 0.
     """
-    import tempfile
     import time as clock
 
+    from leadml.atomic import scratch_dir
     from leadml.tracking import log_training
 
     _one_input(data, flat)
@@ -340,7 +350,7 @@ def train(
     settings = load_settings(config)
     allow = allow_column or []
     start = clock.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="leadml-report-") as folder:
+    with scratch_dir("report") as folder:
         written = None
         if flat is not None:
             from leadml.flat import train_flat
@@ -359,7 +369,7 @@ def train(
             if report and result.trained:
                 scores = training_scores(result)
                 page = build_report(loaded, scores, title="Training run: test window")
-                written = write_report(page, folder).parent
+                written = write_report(page, folder / "report").parent
         typer.echo(result.leakage.format() + "\n")
         tracked = log_training(result, source=flat or data, plots=plots, report=written)
     _report_training(result, tracked, clock.perf_counter() - start)
@@ -409,15 +419,14 @@ def _report_training(result, tracked, total: float) -> None:
 def _log_nightly_report(data, scores: Path, rules, run_id: str) -> list[str]:
     """Attach the report of every night in ``scores`` to the scoring run; a report that cannot
     be made or logged is a warning: tonight's scores are written already."""
-    import tempfile
-
+    from leadml.atomic import scratch_dir
     from leadml.reports import build_report, write_report
     from leadml.tracking import log_report
 
     try:
-        with tempfile.TemporaryDirectory(prefix="leadml-report-") as folder:
-            page = write_report(build_report(data, scores, rules=rules,
-                                             title="Nightly scores"), folder)  # fmt: skip
+        with scratch_dir("report") as folder:
+            built = build_report(data, scores, rules=rules, title="Nightly scores")
+            page = write_report(built, folder / "report")
             log_report(data.settings, run_id, page.parent)
     except LeadmlError as exc:
         return [f"the funnel report was not logged to MLflow: {exc}"]
@@ -494,7 +503,8 @@ def promote(
 
     def show(checks: pd.DataFrame) -> None:
         if len(checks):
-            typer.echo(checks.drop(columns="reason").map(format_value).to_string(index=False))
+            shown = checks.drop(columns=["passed", "reason"]).map(format_value)
+            typer.echo(shown.to_string(index=False))
 
     settings = load_settings(config)
     if flat:

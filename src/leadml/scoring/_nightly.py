@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from leadml.config import Settings
 from leadml.data import LeadData
 from leadml.readers import Source
+from leadml.safe_text import csv_safe
 from leadml.scoring import _output
 from leadml.scoring._core import Progress, ScoringResult, prepare, run
 
@@ -115,7 +116,8 @@ def _write_parquet(result: ScoringResult, path: Path) -> None:
 
 
 def _write_csv(scores: pd.DataFrame, path: Path) -> None:
-    table = _table(scores, partitioned=False)
+    # Formula-like text gets its quote (leadml.safe_text); pyarrow writes large frames fast.
+    table = _table(csv_safe(scores), partitioned=False)
     plain = pa.table({
         name: column.cast(column.type.value_type)
         if pa.types.is_dictionary(column.type)
