@@ -27,6 +27,7 @@ import pandas as pd
 DISPLAY_LIMIT = 200
 
 _FORMULA_START = "=+-@\t\r"
+_CUT = re.compile(r"…\[\+[\d,]+ chars\]\Z")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?")
 #: CommonMark lets any ASCII punctuation be escaped; these are the ones with a meaning inline.
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>|#~&])")
@@ -40,10 +41,13 @@ def shorten(value: Any, limit: int = DISPLAY_LIMIT) -> Any:
     --------
     >>> shorten("x" * 205)[-16:]
     'xxxxx…[+5 chars]'
-    >>> shorten("short"), shorten(3.5)
-    ('short', 3.5)
+    >>> shorten("short"), shorten(3.5), shorten(shorten("x" * 205)) == shorten("x" * 205)
+    ('short', 3.5, True)
     """
     if isinstance(value, str) and len(value) > limit:
+        cut = _CUT.search(value)
+        if cut is not None and cut.start() <= limit:  # cut already: cutting again loses the count
+            return value
         return f"{value[:limit]}…[+{len(value) - limit:,} chars]"
     return value
 
@@ -81,7 +85,12 @@ def csv_cell(value: Any) -> Any:
     >>> [csv_cell(v) for v in ("=HYPERLINK(1)", "-1+1", "@SUM(A1)", "-3.5", "L-1", -3.5)]
     ["'=HYPERLINK(1)", "'-1+1", "'@SUM(A1)", '-3.5', 'L-1', -3.5]
     """
-    if isinstance(value, str) and value[:1] in _FORMULA_START and not _NUMBER.fullmatch(value):
+    if (
+        isinstance(value, str)
+        and value[:1]
+        and value[0] in _FORMULA_START
+        and not _NUMBER.fullmatch(value)
+    ):
         return "'" + value
     return value
 
