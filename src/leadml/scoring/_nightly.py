@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from leadml.atomic import sweep_scratch
 from leadml.config import Settings
 from leadml.data import LeadData
 from leadml.readers import Source
@@ -52,6 +53,7 @@ def score_to(
     from leadml.scoring._summary import metrics
 
     prepared = prepare(data, as_of, model, settings, rules=rules, now=now)
+    sweep_scratch()  # working folders of killed runs (a training can leave 15 MB)
     out = Path(out)
     name = _output.partition_name(prepared.as_of)
     with _output.partition_lock(out, name):
