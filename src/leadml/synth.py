@@ -51,8 +51,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from leadml.atomic import write_atomic
 from leadml.config import LIFECYCLE_STAGES
 from leadml.errors import LeadmlError
+from leadml.safe_text import to_csv
 
 __all__ = ["SampleHistory", "generate_history", "write_history"]
 
@@ -732,16 +734,12 @@ def write_history(
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     for name, frame in {**history.tables(), "truth": history.truth}.items():
-        path = out / f"{name}.{format}"
-        tmp = out / f".{name}.{format}.{os.getpid()}.tmp"
-        try:
-            if format == "parquet":
-                frame.to_parquet(tmp, index=False)
-            else:
-                frame.to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        if format == "parquet":
+            path = write_atomic(out / f"{name}.parquet",
+                                lambda tmp, f=frame: f.to_parquet(tmp, index=False))  # fmt: skip
+        else:
+            path = write_atomic(out / f"{name}.csv", lambda tmp, f=frame: to_csv(
+                f, tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ"))  # fmt: skip
         written[name] = path
     return written
 
