@@ -473,9 +473,12 @@ def _fail_abandoned_runs(client: MlflowClient, experiment_id: str) -> list[str]:
     that is gone (killed before it could end them). Runs of live processes, of other machines,
     and runs not started by leadml are left alone. Returns the run ids marked."""
     host, marked = socket.gethostname(), []
-    running = client.search_runs(
-        [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=500
-    )
+    try:
+        running = client.search_runs(
+            [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=500
+        )
+    except MlflowException:  # housekeeping: never a reason for this run to fail
+        return marked
     for run in running:
         tags = run.data.tags
         pid = tags.get("leadml.pid", "")
