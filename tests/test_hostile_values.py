@@ -206,10 +206,11 @@ def test_report_tables_and_page_quote_formulas_and_cut_huge_values(hostile_table
     assert page.stat().st_size < 500_000
 
 
-def test_flat_scores_csv_and_mlflow_tables_quote_formulas(store, tmp_path, monkeypatch):
+def test_flat_scores_csv_and_mlflow_tables_quote_formulas(store, tmp_path):
     from flat_helpers import export_frame, fast_settings
     from leadml.flat import flat_settings, score_flat_to, train_flat
     from leadml.tracking import log_training
+    from tracking_helpers import tracking_uri
 
     frame = export_frame(400, seed=4)
     frame["Lead ID"] = [HOSTILE[i % 5].format(i) for i in range(len(frame))]  # no newline
@@ -230,9 +231,9 @@ def test_flat_scores_csv_and_mlflow_tables_quote_formulas(store, tmp_path, monke
     columns = {r["column"] for r in _rows(local / "tables" / "columns.csv")}
     assert "'=cmd|' /c calc'!A0" in columns
     # The huge value is cut in the input example and the export's metadata.
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", store.tracking.uri)
-    version = client.get_model_version(tracked.model_name, str(tracked.model_version))
-    model = Path(mlflow.artifacts.download_artifacts(version.source, dst_path=tmp_path / "m"))
+    registered = f"models:/{tracked.model_name}/{tracked.model_version}"
+    with tracking_uri(store.tracking.uri):
+        model = Path(mlflow.artifacts.download_artifacts(registered, dst_path=tmp_path / "m"))
     example = json.loads((model / "input_example.json").read_text())
     shown = json.dumps(example, ensure_ascii=False)
     assert "z" * 201 not in shown and "z" * 200 + "…[+999,800 chars]" in shown
