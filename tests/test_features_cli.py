@@ -42,4 +42,4 @@ def test_trainset_command_reports_and_refuses_a_bad_suffix(tiny_tables, tmp_path
     assert "left out 5 immature pairs from 2 snapshots" in result.output
     assert pd.read_csv(out)["label"].sum() == 1
     bad = runner.invoke(app, [*base, "--out", str(tmp_path / "t.xlsx")])
-    assert bad.exit_code != 0 and "must end in .parquet or .csv" in bad.output
+    assert bad.exit_code != 0 and "must end in .parquet, .csv or .csv.gz" in bad.output

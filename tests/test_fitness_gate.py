@@ -10,11 +10,11 @@ import mlflow
 import numpy as np
 import pytest
 import yaml
-from flat_helpers import export_frame, fast_settings, write_csv
 from mlflow.tracking import MlflowClient
 from threadpoolctl import threadpool_limits
 from typer.testing import CliRunner
 
+from flat_helpers import export_frame, fast_settings, write_csv
 from leadml.cli import app
 from leadml.errors import ColdStart, ModelUnfit
 from leadml.tracking import log_training

@@ -117,3 +117,16 @@ def test_promote_command_reports_the_decision_and_exits_non_zero_on_refusal(good
 
     again = runner.invoke(app, ["promote", "--config", str(config), "--version", "1"])
     assert again.exit_code == 0 and "explicitly" in again.output
+
+
+def test_a_check_that_does_not_apply_says_so_and_does_not_block():
+    from leadml.tracking import gate_checks
+
+    flat = {"leadml.input": "flat", "leadml.challenger.roc_auc": "0.81"}
+    (check,) = gate_checks(flat, Settings(), None).to_dict("records")
+    assert check["check"] == "beats the rule score" and check["status"] == "not applicable"
+    assert check["passed"]  # nothing to beat: the challenger may be promoted
+    events = {"leadml.input": "events", "leadml.challenger.roc_auc": "0.6",
+              "leadml.rules.roc_auc": "0.7"}  # fmt: skip
+    (check,) = gate_checks(events, Settings(), None).to_dict("records")
+    assert (check["status"], check["passed"]) == ("failed", False)

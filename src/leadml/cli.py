@@ -160,7 +160,8 @@ def summary(data: DataOption, config: ConfigOption = None, now: NowOption = None
 
 
 OutOption = Annotated[
-    Path, typer.Option("--out", "-o", help="File to write: .parquet, or .csv.", dir_okay=False)
+    Path,
+    typer.Option("--out", "-o", help="File to write: .parquet, .csv or .csv.gz.", dir_okay=False),
 ]
 
 
@@ -175,25 +176,24 @@ def _check_out(out: Path, suffixes: tuple[str, ...] = (".parquet", ".csv")) -> N
 
 
 def _write_table(frame: pd.DataFrame, out: Path) -> None:
-    """Write ``frame`` to ``out`` whole or not at all: a temporary file beside it, then renamed
-    (a kill or a full disk leaves the previous file, never half of a new one)."""
-    import os
-    import uuid
-
+    """Write ``frame`` to ``out`` (checked by :func:`_check_out`) atomically: a kill or a full
+    disk leaves the previous file or the new one, never half of it. CSV text a spreadsheet
+    would run as a formula starts with ``'`` (leadml.safe_text); Parquet holds the values as
+    they are."""
+    from leadml.atomic import write_atomic
     from leadml.errors import OutputError
+    from leadml.safe_text import to_csv
 
-    temporary = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
+    def write(path: Path) -> None:
         if out.name.lower().endswith(".parquet"):
-            frame.to_parquet(temporary, index=False)
+            frame.to_parquet(path, index=False)
         else:
-            gzip = out.name.lower().endswith(".gz")
-            frame.to_csv(temporary, index=False, compression="gzip" if gzip else None)
-        os.replace(temporary, out)
+            to_csv(frame, path, index=False, compression="infer")
+
+    try:
+        write_atomic(out, write)
     except OSError as exc:
         raise OutputError(f"cannot write {out}: {exc}; nothing was written") from None
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 @_command
@@ -409,9 +409,9 @@ def train(
     (logged to MLflow with the reasons, not registered or exported; --force registers it
     anyway); 2 configuration, 3 input data, 5 tracking store.
     """
-    import tempfile
     import time as clock
 
+    from leadml.atomic import scratch_dir
     from leadml.tracking import log_training
 
     _one_input(data, flat)
@@ -421,7 +421,7 @@ def train(
     settings = load_settings(config)
     allow = allow_column or []
     start = clock.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="leadml-report-") as folder:
+    with scratch_dir("report") as folder:
         written = None
         if flat is not None:
             from leadml.flat import train_flat
@@ -440,7 +440,7 @@ def train(
             if report and result.trained:
                 scores = training_scores(result)
                 page = build_report(loaded, scores, title="Training run: test window")
-                written = write_report(page, folder).parent
+                written = write_report(page, folder / "report").parent
         typer.echo(result.leakage.format() + "\n")
         tracked = log_training(
             result, source=flat or data, plots=plots, report=written, force=force
@@ -506,15 +506,14 @@ def _report_training(result, tracked, total: float) -> None:
 def _log_nightly_report(data, scores: Path, rules, run_id: str) -> list[str]:
     """Attach the report of every night in ``scores`` to the scoring run; a report that cannot
     be made or logged is a warning: tonight's scores are written already."""
-    import tempfile
-
+    from leadml.atomic import scratch_dir
     from leadml.reports import build_report, write_report
     from leadml.tracking import log_report
 
     try:
-        with tempfile.TemporaryDirectory(prefix="leadml-report-") as folder:
-            page = write_report(build_report(data, scores, rules=rules,
-                                             title="Nightly scores"), folder)  # fmt: skip
+        with scratch_dir("report") as folder:
+            built = build_report(data, scores, rules=rules, title="Nightly scores")
+            page = write_report(built, folder / "report")
             log_report(data.settings, run_id, page.parent)
     except LeadmlError as exc:
         return [f"the funnel report was not logged to MLflow: {exc}"]
@@ -591,7 +590,8 @@ def promote(
 
     def show(checks: pd.DataFrame) -> None:
         if len(checks):
-            typer.echo(checks.drop(columns="reason").map(format_value).to_string(index=False))
+            shown = checks.drop(columns=["passed", "reason"]).map(format_value)
+            typer.echo(shown.to_string(index=False))
 
     settings = load_settings(config)
     if flat:

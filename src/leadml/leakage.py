@@ -38,6 +38,7 @@ import pandas as pd
 
 from leadml.config import LeakageSettings
 from leadml.errors import DataError
+from leadml.safe_text import md_text
 
 CHECKS = ("single_column", "presence", "identifier", "name")
 #: Words that make an integer column with distinct values an identifier (text needs no name).
@@ -226,7 +227,7 @@ class LeakageReport:
         for column in self.flagged:
             action = "kept (allowed)" if column in self.allowed else "excluded"
             why = "; ".join(f"{f.check}: {f.reason}" for f in self.reasons(column))
-            lines.append(f"| {column} | {action} | {why.replace('|', '/')} |")
+            lines.append(f"| {md_text(column)} | {action} | {md_text(why, 1000)} |")
         return "\n".join(lines)
 
 

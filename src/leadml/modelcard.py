@@ -2,7 +2,8 @@
 
 Pure functions of a :class:`~leadml.training.TrainingResult`; no files, no MLflow. The card is
 Markdown, short enough to read before trusting a model, and carries no personal data (only
-window dates, counts and metrics).
+window dates, counts and metrics). Names that come from the data (a flat export's file, columns
+and values) are escaped (:mod:`leadml.safe_text`): they cannot break the card's Markdown.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import pandas as pd
+
+from leadml.safe_text import md_code, md_text
 
 if TYPE_CHECKING:
     from leadml.training import TrainingResult
@@ -111,10 +114,10 @@ def format_value(value, floatfmt: str = ".4f") -> str:
 def _markdown(table: pd.DataFrame) -> str:
     """A plain Markdown table (no dependency on ``tabulate``)."""
     frame = table.reset_index() if table.index.name else table
-    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    header = "| " + " | ".join(md_text(c) for c in frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
     body = [
-        "| " + " | ".join(format_value(v) for v in row) + " |"
+        "| " + " | ".join(md_text(format_value(v)) for v in row) + " |"
         for row in frame.itertuples(index=False)
     ]
     return "\n".join([header, rule, *body])
@@ -241,8 +244,8 @@ def _flat_data(result: TrainingResult) -> list[str]:
     columns = flat.columns
     used = int(columns["used"].sum())
     how = (
-        f"by time ({flat.time}): trained on the earliest rows, calibrated on the next, tested on "
-        "the latest"
+        f"by time ({md_text(flat.time)}): trained on the earliest rows, calibrated on the next, "
+        "tested on the latest"
         if result.validation == "time"
         else f"by {int(result.evaluation.metrics.get('cv_folds', 0)) or 'k'}-fold stratified "
         "cross-validation: every row predicted by a model (searched, fitted and calibrated) "
@@ -253,12 +256,13 @@ def _flat_data(result: TrainingResult) -> list[str]:
     return [
         "## What it predicts",
         "",
-        f"The probability that a lead converts (`{flat.target}` = `{flat.positive}`), from the "
-        f"columns of a flat export like `{flat.source}`, each read the way it was in training.",
+        f"The probability that a lead converts ({md_code(flat.target)} = "
+        f"{md_code(flat.positive)}), from the columns of a flat export like "
+        f"{md_code(flat.source)}, each read the way it was in training.",
         "",
         "## Data",
         "",
-        f"`{flat.source}`: {flat.rows:,} rows, {flat.rows_used:,} with a target"
+        f"{md_code(flat.source)}: {flat.rows:,} rows, {flat.rows_used:,} with a target"
         + (" and a date" if flat.time else "")
         + f"; {used} of {len(columns)} columns used (roles in `tables/columns.csv`, data "
         f"quality in `data_quality.md`: {len(flat.quality.findings)} finding(s)). Validated "

@@ -17,6 +17,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from leadml.safe_text import DISPLAY_LIMIT, shorten
+
 PROFILE_VERSION = 1
 #: Smallest share a bin is given, so an empty bin does not make the index infinite.
 _FLOOR = 1e-4
@@ -24,6 +26,16 @@ _FLOOR = 1e-4
 
 def _is_number(values: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
+def _counts(values: pd.Series) -> pd.Series:
+    """Rows per distinct value, as text; values too long to show are cut (their share goes
+    with the cut text), so that a 1 MB category cannot swell a model's metadata."""
+    counts = values.astype("str").value_counts()
+    if not len(counts) or counts.index.str.len().max() <= DISPLAY_LIMIT:
+        return counts
+    cut = counts.groupby([shorten(k) for k in counts.index], sort=False).sum()
+    return cut.sort_values(ascending=False, kind="stable")
 
 
 def column_profile(values: pd.Series, bins: int = 10, top: int = 20) -> dict:
@@ -46,8 +58,7 @@ def column_profile(values: pd.Series, bins: int = 10, top: int = 20) -> dict:
             "missing": float(missing.sum()) / n,
             "median": median,
         }
-    text = present.astype("str")
-    counts = text.value_counts()
+    counts = _counts(present)
     kept = counts.iloc[:top]
     return {
         "kind": "flag" if pd.api.types.is_bool_dtype(values) else "category",
@@ -95,8 +106,8 @@ def shares(values: pd.Series, reference: dict) -> tuple[np.ndarray, np.ndarray]:
         ref = np.append(np.asarray(reference["shares"], dtype="float64"), reference["missing"])
         return new, ref
     known = list(reference["shares"])
-    text = values[~missing].astype("str")
-    counts = text.value_counts()
+    text = values[~missing]
+    counts = _counts(text)
     found = np.array([counts.get(k, 0) for k in known], dtype="float64")
     other = len(text) - found.sum()
     new = np.append(found, [other, missing.sum()]) / n

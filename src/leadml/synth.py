@@ -55,8 +55,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from leadml.atomic import write_atomic
 from leadml.config import LIFECYCLE_STAGES
 from leadml.errors import LeadmlError
+from leadml.safe_text import to_csv
 
 __all__ = [
     "FLAT_ACTIVITY",
@@ -898,20 +900,17 @@ def write_flat(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
 
 
 def _write_whole(frame: pd.DataFrame, path: Path) -> Path:
-    """Write ``frame`` (Parquet, or CSV by suffix) to a temporary name, then rename it."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        if path.suffix == ".parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            compression = "gzip" if path.name.endswith(".gz") else None
-            frame.to_csv(
-                tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ", compression=compression
-            )
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    """Write ``frame`` (Parquet, or CSV by suffix) atomically, text cells made safe for
+    spreadsheets (:mod:`leadml.atomic`, :mod:`leadml.safe_text`)."""
+    if path.suffix == ".parquet":
+        return write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    compression = "gzip" if path.name.endswith(".gz") else None
+    return write_atomic(
+        path,
+        lambda tmp: to_csv(
+            frame, tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ", compression=compression
+        ),
+    )
 
 
 # --------------------------------------------------------------------------------------------

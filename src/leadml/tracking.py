@@ -40,6 +40,7 @@ import math
 import os
 import re
 import shutil
+import socket
 import tempfile
 import time
 import warnings
@@ -64,9 +65,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
+from leadml.atomic import new_dir, process_alive, scratch_dir, write_atomic
 from leadml.errors import ModelIntegrityError, PromotionRefused, TrackingError
 from leadml.evaluation import probability_metrics
 from leadml.modelcard import GATE_METRICS, HIGHER_IS_BETTER, comparison_table, model_card
+from leadml.safe_text import DISPLAY_LIMIT, shorten_json, shorten_series, to_csv
 
 if TYPE_CHECKING:
     from leadml.config import Settings
@@ -510,6 +513,35 @@ def _score_champion(client: MlflowClient, result: TrainingResult, tracked: Track
     tracked.champion_metrics = {m: found[m] for m in GATE_METRICS}
 
 
+def _owner_tags() -> dict[str, str]:
+    """Which process a run belongs to, so that a later run can tell it was abandoned."""
+    return {"leadml.pid": str(os.getpid()), "leadml.host": socket.gethostname()}
+
+
+def _fail_abandoned_runs(client: MlflowClient, experiment_id: str) -> list[str]:
+    """Mark FAILED the runs of the experiment left RUNNING by a leadml process of this machine
+    that is gone (killed before it could end them). Runs of live processes, of other machines,
+    and runs not started by leadml are left alone. Returns the run ids marked."""
+    host, marked = socket.gethostname(), []
+    try:
+        running = client.search_runs(
+            [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=500
+        )
+    except MlflowException:  # housekeeping: never a reason for this run to fail
+        return marked
+    for run in running:
+        tags = run.data.tags
+        pid = tags.get("leadml.pid", "")
+        if tags.get("leadml.host") != host or not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        if not process_alive(int(pid)):
+            client.set_tag(run.info.run_id, "leadml.abandoned",
+                           f"process {pid} ended without finishing the run (killed?)")  # fmt: skip
+            client.set_terminated(run.info.run_id, status="FAILED")
+            marked.append(run.info.run_id)
+    return marked
+
+
 def log_training(
     result: TrainingResult,
     *,
@@ -566,9 +598,10 @@ def log_training(
     name = settings.tracking.model_name
     timer = _Timer()
     with _connected(uri) as client, contextlib.ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="leadml-run-")))
+        tmp = stack.enter_context(scratch_dir("run"))
         with timer("log"):
             experiment_id = _experiment_id(client, settings.tracking.experiment, uri)
+            _fail_abandoned_runs(client, experiment_id)
         tracked = TrackedRun(
             run_id="",
             experiment=settings.tracking.experiment,
@@ -594,7 +627,8 @@ def log_training(
                     experiment_id=experiment_id,
                     run_name=_run_name(result),
                     nested=mlflow.active_run() is not None,
-                )
+                    tags=_owner_tags(),
+                )  # ends the run as FAILED if an exception escapes the block
             )
             tracked.run_id = run.info.run_id
             _log_run(result, tracked, source, artifacts)
@@ -612,6 +646,7 @@ def log_training(
             tracked.model_sha256 = file_sha256(model_file)
             types = trusted_types(model_file)
             example = model_input(result.input_example)
+            example = example.apply(shorten_series)  # input_example.json: no 1 MB value
             signature = infer_signature(example, result.model.predict_proba(example))
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", category=DeprecationWarning, module="mlflow")
@@ -669,7 +704,7 @@ def _run_name(result: TrainingResult) -> str:
 def _write_artifacts(result: TrainingResult, folder: Path, plots: bool = True) -> Path:
     """Plots (PNG) and tables (CSV) in ``folder``; no lead ids, e-mails or names."""
     (folder / "tables").mkdir(parents=True)
-    result.windows.to_csv(folder / "tables" / "windows.csv")
+    _table(result.windows, folder / "tables" / "windows.csv", index=True)
     _write_checks(result, folder)
     if not result.trained:
         return folder
@@ -689,11 +724,15 @@ def _write_artifacts(result: TrainingResult, folder: Path, plots: bool = True) -
         tables["feature_importance"] = importance
     for stem, table in tables.items():
         if table is not None:
-            table.to_csv(folder / "tables" / f"{stem}.csv", index=False)
-    comparison_table(result.evaluation.metrics).to_csv(
-        folder / "tables" / "head_to_head_metrics.csv"
-    )
+            _table(table, folder / "tables" / f"{stem}.csv")
+    _table(comparison_table(result.evaluation.metrics),
+           folder / "tables" / "head_to_head_metrics.csv", index=True)  # fmt: skip
     return folder
+
+
+def _table(frame: pd.DataFrame, path: Path, *, index: bool = False) -> None:
+    """A table for people to read: long text cut, formula-like text quoted (safe_text)."""
+    to_csv(frame, path, index=index, limit=DISPLAY_LIMIT)
 
 
 def _write_checks(result: TrainingResult, folder: Path) -> None:
@@ -703,13 +742,13 @@ def _write_checks(result: TrainingResult, folder: Path) -> None:
     if leakage is not None:
         (folder / "leakage.md").write_text("# Leakage guard\n\n" + leakage.markdown() + "\n")
         (folder / "leakage.json").write_text(json.dumps(leakage.to_dict(), indent=2) + "\n")
-        leakage.to_frame().to_csv(folder / "tables" / "leakage.csv", index=False)
-        leakage.columns.to_csv(folder / "tables" / "leakage_columns.csv", index=False)
+        _table(leakage.to_frame(), folder / "tables" / "leakage.csv")
+        _table(leakage.columns, folder / "tables" / "leakage_columns.csv")
     if _is_flat(result):
         quality = result.flat.quality
         (folder / "data_quality.md").write_text("# Data quality\n\n" + quality.markdown() + "\n")
-        quality.to_frame().to_csv(folder / "tables" / "data_quality.csv", index=False)
-        result.flat.columns.to_csv(folder / "tables" / "columns.csv", index=False)
+        _table(quality.to_frame(), folder / "tables" / "data_quality.csv")
+        _table(result.flat.columns, folder / "tables" / "columns.csv")
 
 
 def _log_run(result: TrainingResult, tracked: TrackedRun, source, artifacts: Path) -> None:
@@ -842,8 +881,8 @@ def _metadata(
         # columns of a flat export, as read by leadml.flat.read_flat).
         "input": "flat" if _is_flat(result) else "events",
         "validation": getattr(result, "validation", "time"),
-        "flat": result.flat.metadata() if _is_flat(result) else None,
-        "leakage": leakage.to_dict() if leakage is not None else None,
+        "flat": _flat_metadata(result) if _is_flat(result) else None,
+        "leakage": shorten_json(leakage.to_dict()) if leakage is not None else None,
         "run_id": tracked.run_id,
         "tracking_uri": _without_credentials(tracked.tracking_uri),
         # Which store the version number belongs to: an export of another store's version N is
@@ -885,6 +924,13 @@ def _metadata(
         # For nightly scoring (leadml.scoring): drift and reasons compare against this.
         "reference": _reference_profile(result),
     }
+
+
+def _flat_metadata(result: TrainingResult) -> dict:
+    """The flat export's metadata, its column notes (which quote values) cut for display; the
+    names scoring reads (id, time and target columns) stay whole."""
+    about = result.flat.metadata()
+    return about | {"columns": shorten_json(about["columns"])}
 
 
 def _reference_profile(result: TrainingResult) -> dict | None:
@@ -984,12 +1030,12 @@ def _install_export(
     run_id = json.loads((bundle / METADATA_FILE).read_text()).get("run_id")
     _refuse_foreign_export(target, run_id, uri, force)
     home.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".v{version}-", dir=home))
+    staging = new_dir(home, f".v{version}-")  # readable like any folder, unlike mkdtemp's
     try:
         shutil.copytree(bundle, staging, dirs_exist_ok=True)
         if target.exists():
             # The same run exported again, or force: replace it.
-            retired = Path(tempfile.mkdtemp(prefix=f".old-v{version}-", dir=home))
+            retired = new_dir(home, f".old-v{version}-")
             os.replace(target, retired / "v")
             os.replace(staging, target)
             shutil.rmtree(retired, ignore_errors=True)
@@ -1005,11 +1051,7 @@ def _set_export_alias(export_dir: Path, name: str, alias: str, version: int) -> 
     path = home / ALIASES_FILE
     aliases = json.loads(path.read_text()) if path.exists() else {}
     aliases[alias] = version
-    fd, staging = tempfile.mkstemp(prefix=".aliases-", suffix=".json", dir=home)
-    with os.fdopen(fd, "w") as out:
-        json.dump(aliases, out, indent=2)
-        out.write("\n")
-    os.replace(staging, path)
+    write_atomic(path, lambda staging: staging.write_text(json.dumps(aliases, indent=2) + "\n"))
 
 
 @dataclass
@@ -1165,8 +1207,10 @@ def gate_checks(
     """The promotion gate for a challenger's version tags against the current champion.
 
     One row per check: ``check``, ``metric``, ``challenger``, ``reference`` (the champion's value
-    on the challenger's test rows, or the rule score's), ``tolerance``, ``passed`` and
-    ``reason`` (a sentence for failed checks). Without a champion only the rules check applies.
+    on the challenger's test rows, or the rule score's), ``tolerance``, ``status`` ("passed",
+    "failed" or "not applicable"), ``passed`` (False only for a failed check: one that does not
+    apply does not block) and ``reason`` (a sentence for failed and inapplicable checks).
+    Without a champion only the rules check applies.
     """
     gate = settings.tracking.promotion
     rows = []
@@ -1219,7 +1263,7 @@ def gate_checks(
         rows.append({
             "check": "beats the rule score", "metric": "roc_auc",
             "challenger": _number(tags, "leadml.challenger.roc_auc"), "reference": rules,
-            "tolerance": 0.0, "passed": True,
+            "tolerance": 0.0, "passed": True, "status": "not applicable",
             "reason": "not applicable: no rule score was measured on these rows (flat export)",
         })  # fmt: skip
     elif gate.must_beat_rules:
@@ -1233,7 +1277,10 @@ def gate_checks(
                 "test rows (must_beat_rules)"
             ),
         })  # fmt: skip
-    columns = ["check", "metric", "challenger", "reference", "tolerance", "passed", "reason"]
+    for row in rows:
+        row.setdefault("status", "passed" if row["passed"] else "failed")
+    columns = ["check", "metric", "challenger", "reference", "tolerance", "status", "passed",
+               "reason"]  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -1392,7 +1439,7 @@ def _export_champion(
         if not run_id:
             return None
         uri = resolve_tracking_uri(settings)
-        with _connected(uri), tempfile.TemporaryDirectory(prefix="leadml-export-") as tmp:
+        with _connected(uri), scratch_dir("export") as tmp:
             try:
                 bundle = Path(mlflow.artifacts.download_artifacts(
                     run_id=run_id, artifact_path="export", dst_path=tmp))  # fmt: skip
@@ -1579,7 +1626,8 @@ def log_scoring(
     as_of = str(summary.get("as_of", ""))[:10]
     with _quick_failure(), _connected(uri) as client:
         experiment_id = _experiment_id(client, settings.tracking.scoring_experiment, uri)
-        tags = {
+        _fail_abandoned_runs(client, experiment_id)
+        tags = _owner_tags() | {
             "leadml.as_of": str(summary.get("as_of", "")),
             "leadml.model_name": str(model_name),
             "leadml.model_version": str(model_version),
@@ -1604,7 +1652,7 @@ def log_scoring(
                         client.log_inputs(run_id, models=[
                             mlflow.entities.LoggedModelInput(version.model_id)])  # fmt: skip
             client.set_terminated(run_id)
-        except Exception:
+        except BaseException:  # Ctrl-C too; a kill -9 is caught by the next run's clean-up
             client.set_terminated(run_id, status="FAILED")
             raise
     return run_id

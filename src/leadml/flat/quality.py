@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
+from leadml.safe_text import md_code, md_text
+
 
 @dataclass(frozen=True)
 class QualityFinding:
@@ -58,16 +60,16 @@ class DataQuality:
 
     def markdown(self) -> str:
         lines = [
-            f"{self.source}: {self.rows:,} rows x {self.columns} columns.",
+            f"{md_text(self.source)}: {self.rows:,} rows x {self.columns} columns.",
             "",
             "| column | rows | finding |",
             "|---|---|---|",
         ]
         for f in self.findings:
-            example = f" (e.g. `{f.example}`)" if f.example is not None else ""
+            example = f" (e.g. {md_code(f.example)})" if f.example is not None else ""
             rows = f"{f.rows:,}" if f.rows is not None else ""
-            detail = (f.detail + example).replace("|", "/")
-            lines.append(
-                f"| {f.column if f.column is not None else '(file)'} | {rows} | {detail} |"
-            )
+            # In a table cell even a code span needs its pipes escaped (GitHub's tables).
+            detail = md_text(f.detail.replace("|", "/"), 1000) + example.replace("|", "\\|")
+            column = md_text(f.column) if f.column is not None else "(file)"
+            lines.append(f"| {column} | {rows} | {detail} |")
         return "\n".join(lines)

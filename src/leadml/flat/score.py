@@ -7,9 +7,6 @@ new export is read exactly as the training one was; it must have the columns the
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leadml.atomic import write_atomic
 from leadml.config import Settings
 from leadml.errors import DataError
 from leadml.flat.preprocess import FlatPreprocessor
@@ -25,6 +23,7 @@ from leadml.flat.quality import DataQuality
 from leadml.flat.read import FlatExport, read_flat
 from leadml.flat.roles import unknown_column
 from leadml.flat.train import flat_settings
+from leadml.safe_text import to_csv
 from leadml.scoring import ModelMismatchError, OutputError, ScoringModel, assign_tiers
 from leadml.scoring import resolve_model as _resolve
 
@@ -144,30 +143,25 @@ def score_flat_to(
 ) -> FlatScores:
     """:func:`score_flat`, then write the scores to ``out`` (.parquet, .csv or .csv.gz)
     atomically: a reader sees the previous file or the new one, never half of it; on any
-    error nothing is written."""
+    error nothing is written. In a CSV file, ids a spreadsheet would run as a formula start
+    with ``'`` (:mod:`leadml.safe_text`); the Parquet file holds them as they are."""
     out = Path(out)
     if not out.name.endswith(_SUFFIXES):
         raise OutputError(f"--out must end in .parquet, .csv or .csv.gz, not {out.name!r}")
     result = score_flat(source, model, settings, id=id)
+    scores = result.scores.assign(model_tier=result.scores["model_tier"].astype("str"))
+
+    def write(path: Path) -> None:
+        if out.name.endswith(".parquet"):
+            scores.to_parquet(path, index=False)
+        else:
+            to_csv(scores, path, index=False, compression="infer")  # .csv or .csv.gz
+
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd, staging = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-        os.close(fd)
-    except OSError as exc:
-        raise OutputError(f"cannot write in {out.parent}: {exc}") from None
-    try:
-        scores = result.scores.assign(model_tier=result.scores["model_tier"].astype("str"))
-        if out.name.endswith(".parquet"):
-            scores.to_parquet(staging, index=False)
-        else:
-            compression = "gzip" if out.name.endswith(".gz") else None
-            scores.to_csv(staging, index=False, compression=compression)
-        os.replace(staging, out)
+        write_atomic(out, write)
     except OSError as exc:
         raise OutputError(f"writing {out} failed ({exc}); nothing was written") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(staging)
     result.path = out
     return result
 

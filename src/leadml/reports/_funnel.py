@@ -16,6 +16,7 @@ import pandas as pd
 from leadml.asof import SALES_TOUCH_STAGES, instant, reached_stages
 from leadml.attributes import lead_attributes
 from leadml.data import LeadData
+from leadml.safe_text import shorten_series
 from leadml.validation import sql_str
 
 #: The funnel in order, as the journeys table names it (``won`` is the canonical ``customer``).
@@ -46,7 +47,8 @@ def lead_journeys(data: LeadData, segments: tuple[str, ...] | None = None) -> pd
     segments
         Lead attributes to add (default: ``report.segments``), normalised exactly as the
         features and rules read them (:mod:`leadml.attributes`); missing values read
-        ``"(unknown)"``.
+        ``"(unknown)"``; values longer than 200 characters are cut, with a marker
+        (:func:`leadml.safe_text.shorten`).
 
     Returns
     -------
@@ -96,6 +98,8 @@ def lead_journeys(data: LeadData, segments: tuple[str, ...] | None = None) -> pd
     frame["speed_to_lead_hours"] = (
         frame["first_touch_at"] - frame["mql_at"]
     ).dt.total_seconds() / 3600
+    for segment in segments:  # shown in tables and figures: a 1 MB value would swamp both
+        frame[segment] = shorten_series(frame[segment])
     return frame
 
 

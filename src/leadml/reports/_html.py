@@ -1,11 +1,10 @@
 """The report as one static HTML page: tables formatted for people, every text escaped (Jinja2
-with autoescaping: a lead source named ``<script>`` shows as text), no script, no external
-resource; a Content-Security-Policy forbids scripts even if one slipped in.
+with autoescaping: a lead source named ``<script>`` shows as text) and cut to 200 characters, no
+script, no external resource; a Content-Security-Policy forbids scripts even if one slipped in.
 """
 
 from __future__ import annotations
 
-import os
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,8 +12,10 @@ from typing import TYPE_CHECKING
 import jinja2
 import pandas as pd
 
+from leadml.atomic import write_atomic
 from leadml.reports._cohorts import DEFINITION_LABELS
 from leadml.reports._figures import segment_name
+from leadml.safe_text import shorten
 
 if TYPE_CHECKING:
     from leadml.reports._report import FunnelReport
@@ -61,14 +62,15 @@ def _cell(column: str, value) -> tuple[str, bool]:
     if isinstance(value, int | float) or hasattr(value, "dtype"):
         number = float(value)
         return (f"{number:,.0f}" if number.is_integer() else f"{number:,.2f}"), True
-    return str(value), False
+    return shorten(str(value)), False
 
 
 def _key(level: str | None, value) -> str:
     """An index value as the page shows it: dates as dates, definitions by their names."""
     if isinstance(value, pd.Timestamp):
         return f"{value:%Y-%m-%d}"
-    return DEFINITION_LABELS.get(value, str(value)) if level == "definition" else str(value)
+    text = DEFINITION_LABELS.get(value, str(value)) if level == "definition" else str(value)
+    return shorten(text)
 
 
 def table(frame: pd.DataFrame, columns: list[str], index_names: list[str]) -> dict:
@@ -163,10 +165,4 @@ def render(
 
 def write_page(path: Path, html: str) -> Path:
     """Write the page atomically: a reader sees the old page or the new one, never half."""
-    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        staging.write_text(html, encoding="utf-8")
-        os.replace(staging, path)
-    finally:
-        staging.unlink(missing_ok=True)
-    return path
+    return write_atomic(path, lambda staging: staging.write_text(html, encoding="utf-8"))

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
+from leadml.atomic import write_atomic
 from leadml.config import Settings
 from leadml.data import LeadData, load_data
 from leadml.readers import Source
@@ -20,6 +21,7 @@ from leadml.reports import _figures as figures
 from leadml.reports._cohorts import MqlComparison, cohort_table, compare_mqls
 from leadml.reports._funnel import funnel_table, lead_journeys
 from leadml.reports._scores import ScoreHistory
+from leadml.safe_text import DISPLAY_LIMIT, to_csv
 
 
 @dataclass
@@ -155,8 +157,10 @@ def write_report(report: FunnelReport, out: str | Path) -> Path:
     """Write ``report`` into the folder ``out``: ``index.html`` (one static page: no script, no
     external resource), a PNG per figure next to it and ``tables/*.csv``. Returns the page.
 
-    Files of an earlier report in ``out`` are replaced; the page is written last, so it never
-    refers to a figure that is not there yet.
+    Files of an earlier report in ``out`` are replaced, each atomically; the page is written
+    last, so it never refers to a figure that is not there yet. In the tables, text longer than
+    200 characters is cut and text a spreadsheet would run as a formula starts with ``'``
+    (:mod:`leadml.safe_text`).
     """
     from leadml.reports._html import render, write_page
 
@@ -169,13 +173,17 @@ def write_report(report: FunnelReport, out: str | Path) -> Path:
         raise LeadmlError(f"cannot write the report into {out}: {exc}") from None
     images = {}
     for stem, figure in report.figures().items():
-        path = out / f"{stem}.png"
-        figure.savefig(path, dpi=100)
+        path = write_atomic(
+            out / f"{stem}.png", lambda staging, f=figure: f.savefig(staging, dpi=100, format="png")
+        )
         width, height = (figure.get_size_inches() * 100).round().astype(int)
         images[stem] = (path.name, int(width), int(height))
     csvs = {}
     for stem, table in report.tables().items():
-        path = out / "tables" / f"{stem}.csv"
-        table.to_csv(path)
+        # Shown to people: long text cut, formula-like text quoted (leadml.safe_text).
+        path = write_atomic(
+            out / "tables" / f"{stem}.csv",
+            lambda staging, t=table: to_csv(t, staging, limit=DISPLAY_LIMIT),
+        )
         csvs[stem] = f"tables/{path.name}"
     return write_page(out / "index.html", render(report, images, csvs))

@@ -13,9 +13,11 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from leadml.atomic import sweep_scratch
 from leadml.config import Settings
 from leadml.data import LeadData
 from leadml.readers import Source
+from leadml.safe_text import csv_safe
 from leadml.scoring import _output
 from leadml.scoring._core import Progress, ScoringResult, prepare, run
 
@@ -51,6 +53,7 @@ def score_to(
     from leadml.scoring._summary import metrics
 
     prepared = prepare(data, as_of, model, settings, rules=rules, now=now)
+    sweep_scratch()  # working folders of killed runs (a training can leave 15 MB)
     out = Path(out)
     name = _output.partition_name(prepared.as_of)
     with _output.partition_lock(out, name):
@@ -115,7 +118,8 @@ def _write_parquet(result: ScoringResult, path: Path) -> None:
 
 
 def _write_csv(scores: pd.DataFrame, path: Path) -> None:
-    table = _table(scores, partitioned=False)
+    # Formula-like text gets its quote (leadml.safe_text); pyarrow writes large frames fast.
+    table = _table(csv_safe(scores), partitioned=False)
     plain = pa.table({
         name: column.cast(column.type.value_type)
         if pa.types.is_dictionary(column.type)

@@ -8,7 +8,7 @@ Layout of the output folder::
         _scores.csv         the same, on request (--csv)
         _summary.json       the run summary
         _summary.md         the same for people
-      .as_of=2026-06-29.lock
+      .as_of=2026-06-29.lock  while a run writes that night (removed when it ends)
 
 Files starting with ``_`` or ``.`` are skipped by Parquet readers, so ``pd.read_parquet("out")``
 or DuckDB's ``read_parquet('out/*/*.parquet', hive_partitioning = true)`` read every night's
@@ -29,13 +29,13 @@ import logging
 import os
 import shutil
 import socket
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
+from leadml.atomic import new_dir
 from leadml.errors import OutputError, OutputLockedError
 
 log = logging.getLogger("leadml.scoring")
@@ -61,39 +61,62 @@ def partition_lock(out: Path, name: str) -> Iterator[Path]:
     however it exits, so a crashed run never leaves a stale lock behind. The file names the
     holder, for the message the next run gives.
 
+    The holder removes the file before it lets go of the lock, so a finished run (failed or
+    not) leaves none behind; a killed run leaves its file, which the next run takes over and
+    removes. Because a run may have opened the file just before its holder removed it, a run
+    that gets the lock checks that the file it locked is still the one under that name, and
+    starts again if not: two runs can never both hold the lock of one partition.
+
     Raises
     ------
     OutputLockedError
         Another process (or another open of the file) holds the lock.
     """
+    path = out / f".{name}.lock"
+    while True:
+        fd = _lock(out, name, path)
+        if fd is not None:
+            break
+    try:
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {started}".encode(), 0)
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                os.unlink(path)  # while still holding the lock: see the docstring
+        os.close(fd)  # releases the lock
+
+
+def _lock(out: Path, name: str, path: Path) -> int | None:
+    """The descriptor of ``path``, locked; None if the file was removed or replaced while we
+    waited for it (try again)."""
     try:
         out.mkdir(parents=True, exist_ok=True)
-        path = out / f".{name}.lock"
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
         raise OutputError(f"cannot create the output folder or its lock in {out}: {exc}") from None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise OutputError(f"cannot lock {path}: {exc}") from None
-            holder = os.pread(fd, 500, 0).decode(errors="replace").strip() or "unknown holder"
-            raise OutputLockedError(
-                f"{out / name} is being written by another leadml run ({holder}); this run "
-                f"wrote nothing. Wait for that run to finish (the lock frees itself when its "
-                f"process ends) and run again."
-            ) from None
-        started = datetime.now(UTC).isoformat(timespec="seconds")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {started}".encode(), 0)
-        try:
-            yield path
-        finally:
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = os.pread(fd, 500, 0).decode(errors="replace").strip() or "unknown holder"
         os.close(fd)
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise OutputError(f"cannot lock {path}: {exc}") from None
+        raise OutputLockedError(
+            f"{out / name} is being written by another leadml run ({holder}); this run "
+            f"wrote nothing. Wait for that run to finish (the lock frees itself when its "
+            f"process ends) and run again."
+        ) from None
+    try:
+        same = os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        same = False
+    if not same:  # its holder removed it as we opened it: that lock guards nothing any more
+        os.close(fd)
+        return None
+    return fd
 
 
 def recover(out: Path, name: str) -> None:
@@ -121,7 +144,7 @@ def write_partition(out: Path, name: str, writers: Mapping[str, Callable[[Path],
     """
     target = out / name
     try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=out))
+        staging = new_dir(out, f".{name}.tmp-")
     except OSError as exc:
         raise OutputError(f"cannot write in {out}: {exc}") from None
     try:
@@ -183,7 +206,7 @@ def _swap(staging: Path, target: Path) -> None:
         return
     # Two renames: a crash in between leaves the old partition in .old-*, which recover() puts
     # back on the next run.
-    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    aside = new_dir(target.parent, f".{target.name}.old-")
     os.rename(target, aside / "partition")
     os.rename(staging, target)
     os.rename(aside / "partition", staging)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from leadml.config import Settings
+from leadml.safe_text import shorten
 
 #: Canonical event type -> (singular, plural).
 EVENT_NOUNS = {
@@ -85,7 +86,7 @@ def _days(value: float) -> str:
 
 def _label(value: object) -> str:
     text = str(value)
-    return LABELS.get(text, text.replace("_", " "))
+    return LABELS.get(text, shorten(text).replace("_", " "))  # a reason is read, not a key
 
 
 def _money(value: float) -> str:

@@ -1,6 +1,8 @@
 """The run summary: what tonight's scores say, in numbers (JSON) and for people (Markdown).
 
-Only counts, distributions and lead ids: no attribute of any lead, so it may go to MLflow.
+Only counts, distributions and lead ids: no attribute of any lead, so it may go to MLflow. Every
+name and id in the Markdown is escaped (:mod:`leadml.safe_text`): a lead id cannot break out of
+its code span, a feature name out of its table cell.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import math
 
 from leadml.profiles import psi
+from leadml.safe_text import md_code, md_text
 
 
 def summarise(scores, features, prepared, explainer, reference_note, scored_at, warnings) -> dict:
@@ -135,8 +138,9 @@ def render_markdown(summary: dict) -> str:
     lines = [
         f"# Nightly scoring as of {summary['as_of'][:10]}",
         "",
-        f"Scored at {summary['scored_at']} with **{model['name']}** version "
-        f"{model['version']} (run `{model['run_id']}`, {model['source']}).",
+        f"Scored at {summary['scored_at']} with **{md_text(model['name'])}** version "
+        f"{md_text(model['version'])} (run {md_code(model['run_id'])}, "
+        f"{md_text(model['source'])}).",
         "",
         f"- open leads: **{summary['open_leads']:,}**",
         f"- expected conversions ({summary['target']}): **{summary['expected_conversions']:,.1f}**",
@@ -149,17 +153,18 @@ def render_markdown(summary: dict) -> str:
     ]
     for row in summary["tiers"]:
         mean = "" if row["mean_probability"] is None else f"{row['mean_probability']:.1%}"
-        lines.append(f"| {row['tier']} | {row['leads']:,} | {row['expected_conversions']:,.1f} "
-                     f"| {mean} | {row['rule_mql']:,} |")  # fmt: skip
+        expected = f"{row['expected_conversions']:,.1f}"
+        lines.append(f"| {md_text(row['tier'])} | {row['leads']:,} | {expected} | {mean} "
+                     f"| {row['rule_mql']:,} |")  # fmt: skip
     lines += ["", "## Model and rules", "", "| agreement | leads | expected conversions |",
               "|---|---:|---:|"]  # fmt: skip
     for row in summary["agreement"]:
-        lines.append(f"| {row['agreement']} | {row['leads']:,} | "
+        lines.append(f"| {md_text(row['agreement'])} | {row['leads']:,} | "
                      f"{row['expected_conversions']:,.1f} |")  # fmt: skip
     missed = summary["missed_by_rules"]
     lines += ["", "## Missed by the rules", "", missed["description"] + ":", ""]
     pairs = zip(missed["lead_ids"], missed["probabilities"], strict=True)
-    lines += [f"{i}. `{lead}` ({prob:.1%})" for i, (lead, prob) in enumerate(pairs, 1)]
+    lines += [f"{i}. {md_code(lead)} ({prob:.1%})" for i, (lead, prob) in enumerate(pairs, 1)]
     drift = summary["drift"]
     lines += ["", "## Drift against the training data", ""]
     if drift.get("note"):
@@ -169,16 +174,16 @@ def render_markdown(summary: dict) -> str:
         lines += [f"Population stability index (warning above {drift['threshold']:g}):", "",
                   "| what | PSI |", "|---|---:|",
                   f"| score | {'' if score_psi is None else f'{score_psi:.3f}'} |"]  # fmt: skip
-        lines += [f"| {f} | {'' if v is None else f'{v:.3f}'} |"
+        lines += [f"| {md_text(f)} | {'' if v is None else f'{v:.3f}'} |"
                   for f, v in drift["features"].items()]  # fmt: skip
     reasons = summary["reasons"]
     lines += ["", "## Reasons", "",
               f"Method: {reasons['method']} over {reasons['features_explained']} features; "
               f"reference: {reasons['reference']}. Features that moved tonight's probabilities "
               "most (mean absolute effect):", ""]  # fmt: skip
-    lines += [f"- {f}: {v:.2%}" for f, v in reasons["top_features"].items()]
+    lines += [f"- {md_text(f)}: {v:.2%}" for f, v in reasons["top_features"].items()]
     if summary["warnings"]:
-        lines += ["", "## Warnings", ""] + [f"- {w}" for w in summary["warnings"]]
+        lines += ["", "## Warnings", ""] + [f"- {md_text(w, 1000)}" for w in summary["warnings"]]
     timings = summary.get("timings_seconds")
     if timings:
         lines += ["", "## Timings", "", ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())]
