@@ -165,14 +165,18 @@ OutOption = Annotated[
 ]
 
 
-def _check_out(out: Path, suffixes: tuple[str, ...] = (".parquet", ".csv")) -> None:
+def _check_out(out: Path, suffixes: tuple[str, ...] = (".parquet", ".csv", ".csv.gz")) -> None:
     """Refuse an --out that cannot be written before any work is done."""
     from leadml.errors import OutputError
 
     if not out.name.lower().endswith(suffixes):
-        raise OutputError(f"--out must end in {' or '.join(suffixes)}, not {out.name!r}")
+        allowed = f"{', '.join(suffixes[:-1])} or {suffixes[-1]}"
+        raise OutputError(f"--out must end in {allowed}, not {out.name!r}; nothing was written")
     if not out.parent.is_dir():
-        raise OutputError(f"--out {out}: the folder {out.parent} does not exist (create it first)")
+        raise OutputError(
+            f"--out {out}: the folder {out.parent} does not exist (create it first); nothing "
+            "was written"
+        )
 
 
 def _write_table(frame: pd.DataFrame, out: Path) -> None:
@@ -295,7 +299,7 @@ def rules(
     checked = load_rules(rules, settings)
     instant = parse_instant(as_of, "--as-of")
     now_instant = parse_instant(now, "--now") if now is not None else None
-    _check_out(out, (".parquet", ".csv", ".csv.gz"))
+    _check_out(out)
     scores = rule_scores_as_of(load_data(data, settings, now=now_instant), instant, checked,
                                explain=explain)  # fmt: skip
     _write_table(scores, out)

@@ -118,7 +118,7 @@ def _altered_calibrator(path: Path) -> None:
 
 def test_a_champion_switched_to_cloudpickle_runs_nothing_at_train_or_score(store, tmp_path):
     config = _config(store, tmp_path)
-    leads = write_csv(export_frame(400, leaks=False), tmp_path / "leads.csv")
+    leads = write_csv(export_frame(900, seed=4, leaks=False), tmp_path / "leads.csv")
     done = _train_flat(config, leads)
     assert done.exit_code == 0, done.output
     assert (
@@ -278,7 +278,7 @@ def test_an_export_without_a_recorded_hash_is_refused(logged):
 
 
 def test_an_export_from_another_store_is_kept_unless_forced(store, mlflow_template, tmp_path):
-    leads = write_csv(export_frame(400, leaks=False), tmp_path / "leads.csv")
+    leads = write_csv(export_frame(900, seed=4, leaks=False), tmp_path / "leads.csv")
     first = _config(store, tmp_path)
     assert _train_flat(first, leads).exit_code == 0
     home = Path(store.tracking.export_dir) / FLAT

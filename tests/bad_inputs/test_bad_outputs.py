@@ -107,6 +107,7 @@ def test_a_kill_mid_write_leaves_the_previous_file_or_none(
 ):
     folder, config = tiny_folder
     out = tmp_path / "out" / name
+    out.parent.mkdir()
     args = _arguments(command, folder, config, out)
     if previous:
         done = runner.invoke(app, args)
@@ -354,11 +355,12 @@ def test_modes_of_files_leadml_writes_respect_the_umask(tiny_folder, tmp_path):
     folder, config = tiny_folder
     with umask(0o022):
         out = tmp_path / "out" / "features.csv"
+        out.parent.mkdir()
         assert runner.invoke(app, _arguments("features", folder, config, out)).exit_code == 0
         bundle = tmp_path / "bundle"
         bundle.mkdir()
         (bundle / "metadata.json").write_text("{}")
-        export = _install_export(tmp_path / "models", "m", 1, bundle)
+        export = _install_export(tmp_path / "models", "m", 1, bundle, uri="sqlite:///m.db")
         _set_export_alias(tmp_path / "models", "m", "champion", 1)
         with replacing(tmp_path / "plain.txt") as staging:
             staging.write_text("x")
