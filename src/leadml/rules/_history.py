@@ -27,10 +27,12 @@ the target stage or a terminal stage is no longer scored.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pandas as pd
 
-from leadml.asof import open_pairs, registered, to_utc
+from leadml.asof import as_spine, open_pairs, registered, to_utc
 from leadml.data import LeadData
 from leadml.rules._engine import RulesLike, event_types_of, score_sql
 from leadml.rules._schema import load_rules
@@ -70,11 +72,11 @@ def rule_mql_history(
                "rule_engagement_score", "rule_grade"]  # fmt: skip
     if candidates.empty:
         return pd.DataFrame({c: [] for c in columns})
-    with registered(data, candidates[["lead_id", "as_of"]]) as name:
+    pairs = as_spine(candidates)
+    with registered(data, pairs, checked=True) as name, _engagement(data, pairs, rules) as eng:
         keep = f"JOIN ({open_pairs(data, name)}) o USING (lead_id, as_of)" if open_only else ""
-        scores = data.con.execute(
-            f"SELECT sc.* FROM ({score_sql(data, name, rules, explain=False)}) sc {keep}"
-        ).df()
+        sql = score_sql(data, name, rules, explain=False, engagement=eng)
+        scores = data.con.execute(f"SELECT sc.* FROM ({sql}) sc {keep}").df()
     frame = scores.merge(candidates, on=["lead_id", "as_of"]).sort_values(["lead_id", "as_of"])
     above = frame["rule_score"] >= rules.mql.threshold
     first = frame["lead_id"].ne(frame["lead_id"].shift())
@@ -87,6 +89,20 @@ def rule_mql_history(
     crossed["rule_grade"] = crossed["rule_grade"].astype("str")
     crossed = crossed.sort_values(["crossed_at", "lead_id"])
     return crossed[columns].reset_index(drop=True)
+
+
+@contextmanager
+def _engagement(data: LeadData, pairs: pd.DataFrame, rules) -> Iterator[str | None]:
+    """The engagement points of the pairs, held for a block: one pass per lead in time order
+    (:mod:`leadml.rules._timeline`), where summing each instant's events in SQL costs events x
+    instants per lead -- hours for a bot with a million events."""
+    if not rules.engagement.rules:
+        yield None
+        return
+    from leadml.rules._timeline import engagement_timeline  # numba: imported when used
+
+    with data.registered("engagement", engagement_timeline(data, pairs, rules)) as name:
+        yield name
 
 
 def _candidates(data: LeadData, rules, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
