@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 from leadml import rule_mql_history, rule_scores
 from leadml.asof import as_spine, open_pairs, registered, to_utc
 from leadml.rules import load_rules, score_sql
-from leadml.rules._history import _candidates
-from leadml.rules._timeline import engagement_timeline
+from leadml.rules._engine import event_types_of
+from leadml.rules._history import _TRIGGERS, _candidates, _leads
+from leadml.rules._timeline import counted_events_of, engagement_timeline
+from leadml.validation import sql_str
 from rules_helpers import DAY, T0, make_data, make_rules, spine
 
 HOUR = pd.Timedelta(hours=1)
@@ -132,11 +134,11 @@ def test_a_score_held_at_caps_on_the_threshold_does_not_flicker():
 
 
 def reference_history(data, start, end, rules, *, open_only=True):
-    """rule_mql_history as it was before its compiled pass: every candidate instant scored by the
-    SQL plan, which sums all of the lead's events at each one (events x instants per lead)."""
+    """rule_mql_history as it was before its one pass per lead: every candidate instant scored by
+    the SQL plan, which sums all of the lead's events at each one (events x instants per lead)."""
     rules = load_rules(rules, data.settings)
     start, end = to_utc(start), to_utc(end)
-    candidates = _candidates(data, rules, start, end)
+    candidates = reference_candidates(data, rules, start, end)
     with registered(data, candidates[["lead_id", "as_of"]]) as name:
         keep = f"JOIN ({open_pairs(data, name)}) o USING (lead_id, as_of)" if open_only else ""
         scores = data.con.execute(
@@ -151,6 +153,47 @@ def reference_history(data, start, end, rules, *, open_only=True):
     crossed["crossing"] = crossed.groupby("lead_id").cumcount() + 1
     crossed["rule_grade"] = crossed["rule_grade"].astype("str")
     return crossed.sort_values(["crossed_at", "lead_id"]).reset_index(drop=True)
+
+
+def reference_candidates(data, rules, start, end):
+    """The instants the reference evaluates, in SQL: (lead_id, as_of, happened, trigger)."""
+
+    def ts(value):
+        return f"TIMESTAMPTZ '{value.isoformat()}'"
+
+    window = f"occurred_at >= {ts(start)} AND occurred_at < {ts(end)}"
+    rising = [r for r in rules.engagement.rules if r.points > 0]
+    parts = [
+        f"SELECT lead_id, {ts(start)}, {ts(start)}, 'start', 0 "
+        f"FROM leads WHERE created_at < {ts(start)}",
+        f"SELECT lead_id, created_at + INTERVAL 1 MICROSECOND, created_at, 'created', 1 "
+        f"FROM leads WHERE created_at >= {ts(start)} AND created_at < {ts(end)}",
+    ]
+    if rising:
+        types = sorted({t for r in rising for t in event_types_of(r, data.settings)})
+        events = f"FROM events WHERE {window} AND event_type IN ({', '.join(map(sql_str, types))})"
+        parts += [
+            f"SELECT lead_id, occurred_at, occurred_at, 'time', 3 {events}",
+            f"SELECT lead_id, occurred_at + INTERVAL 1 MICROSECOND, occurred_at, 'event', 2 "
+            f"{events}",
+        ]
+    midnights = pd.DataFrame({"m": pd.date_range(start.floor("D") + DAY, end, freq="D",
+                                                 inclusive="left").as_unit("us")})  # fmt: skip
+    with data.registered("days", midnights) as days:
+        if rules.rises_without_events:
+            parts.append(f"SELECT l.lead_id, d.m, d.m, 'time', 4 FROM leads l JOIN {days} d "
+                         f"ON l.created_at < d.m")  # fmt: skip
+        return data.con.execute(
+            f"""
+            SELECT lead_id, as_of, min(happened) AS happened, arg_min(why, p) AS "trigger"
+            FROM ({" UNION ALL ".join(parts)}) c(lead_id, as_of, happened, why, p)
+            GROUP BY lead_id, as_of ORDER BY lead_id, as_of
+            """
+        ).df()
+
+
+def _us(times: pd.Series) -> np.ndarray:
+    return times.to_numpy(dtype="datetime64[us]").view(np.int64)
 
 
 def assert_same_crossings(history, reference):
@@ -223,8 +266,17 @@ def test_one_pass_per_lead_finds_the_crossings_of_scoring_every_instant(
     data = _history_data(events, created_day, closed_day)
     rules = load_rules(_linear_rules(rises))
     assert rules.rises_without_events == rises
-    # Every rule's points at every instant the history looks at, not only at the crossings.
-    pairs = as_spine(_candidates(data, rules, START, END))
+    # The same instants, for the same reasons, as the reference's SQL.
+    leads = _leads(data, END)
+    events = counted_events_of(data, leads["lead_id"], rules, START, END)
+    lead, at, happened, why = _candidates(leads, events, rules, data.settings, START, END)
+    expected = reference_candidates(data, rules, START, END)
+    assert leads["lead_id"].to_numpy()[lead].tolist() == expected["lead_id"].tolist()
+    assert at.tolist() == _us(expected["as_of"]).tolist()
+    assert happened.tolist() == _us(expected["happened"]).tolist()
+    assert _TRIGGERS[why].tolist() == expected["trigger"].tolist()
+    # Every rule's points at every one of them, not only at the crossings.
+    pairs = as_spine(expected)
     in_sql = rule_scores(data, pairs, rules).sort_values(["lead_id", "as_of"], ignore_index=True)
     walked = engagement_timeline(data, pairs, rules)
     walked = in_sql[["lead_id", "as_of"]].merge(walked, on=["lead_id", "as_of"], how="left")

@@ -14,6 +14,8 @@ those of the SQL plan and of the nightly pass (:mod:`leadml.rules._instant`): an
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -22,23 +24,29 @@ import pandas as pd
 from leadml.asof import instant
 from leadml.data import LeadData
 from leadml.rules._engine import counted_events, event_types_of, kernel_of
-from leadml.rules._schema import Rules
+from leadml.rules._schema import EngagementRule, Rules
 from leadml.validation import sql_str
 
 
-def engagement_timeline(data: LeadData, pairs: pd.DataFrame, rules: Rules) -> pd.DataFrame:
-    """Each pair's points per engagement rule, after the rule's own cap: ``lead_id``,
-    ``as_of``, ``points__<rule>`` (the columns of :func:`~leadml.rules._instant.
-    engagement_points`), for pairs ``lead_id``, ``as_of`` (UTC, microseconds) at any instants;
-    linear in the pairs and events of each lead."""
-    engagement = rules.engagement.rules
-    types = {r.name: event_types_of(r, data.settings) for r in engagement}
+class Events(NamedTuple):
+    """The events some engagement rule counts, sorted by lead, then time: ``lead`` (a code),
+    ``type`` (a position in ``types``), ``us`` (microseconds since the epoch)."""
+
+    lead: np.ndarray
+    type: np.ndarray
+    us: np.ndarray
+    types: list[str]
+
+
+def counted_events_of(
+    data: LeadData, lead_ids: pd.Series, rules: Rules, first: pd.Timestamp, last: pd.Timestamp
+) -> Events:
+    """The events of the leads ``lead_ids`` (each coded by its position) that the engagement
+    rules may count at instants in ``[first, last]``: strictly before ``last``, and not out of
+    every window of their type at ``first``."""
+    types = {r.name: event_types_of(r, data.settings) for r in rules.engagement.rules}
     counted = sorted({t for ts in types.values() for t in ts})
-    lead, keys = pd.factorize(pairs["lead_id"])
-    at = pairs["as_of"].to_numpy(dtype="datetime64[us]").view(np.int64)
-    order = np.lexsort((at, lead))  # by lead, then time: the order of the walk
-    first, last = (pd.Timestamp(int(v), unit="us", tz="UTC") for v in (at.min(), at.max()))
-    codes = pd.DataFrame({"lead_id": keys, "code": np.arange(len(keys), dtype=np.int64)})
+    codes = pd.DataFrame({"lead_id": lead_ids, "code": np.arange(len(lead_ids), dtype=np.int64)})
     with data.registered("codes", codes) as name:
         # age_days as of the earliest instant: an event a rule's window has left by then has
         # left it at every instant (counted_events skips it).
@@ -49,20 +57,44 @@ def engagement_timeline(data: LeadData, pairs: pd.DataFrame, rules: Rules) -> pd
             f"AS age_days FROM events WHERE occurred_at < {instant(last)}) e "
             f"JOIN {name} k USING (lead_id) WHERE {counted_events(rules, types)} ORDER BY 1, 3"
         ).fetchnumpy()
-    sorted_lead, sorted_at = lead[order].astype(np.int64), at[order]
-    points, sums = {}, np.empty(len(at))
-    for rule in engagement:
+    return Events(found["lead"], found["type"], found["us"], counted)
+
+
+def rule_points(
+    events: Events, rules: Rules, lead: np.ndarray, at: np.ndarray, settings
+) -> Iterator[tuple[EngagementRule, np.ndarray]]:
+    """Each engagement rule (in order) with its points, after its own cap, at the instants
+    ``at`` (microseconds) of the leads ``lead`` (codes of ``events``), sorted by lead, then
+    time."""
+    lead = lead.astype(np.int64)
+    for rule in rules.engagement.rules:
         window, half_life, lifespan = kernel_of(rules, rule)
-        mine = np.isin(found["type"], [counted.index(t) for t in types[rule.name]])
+        codes = [events.types.index(t) for t in event_types_of(rule, settings)]
+        mine = np.isin(events.type, codes)
+        sums = np.empty(len(at))
         _sums_at(
-            found["lead"][mine], found["us"][mine], sorted_lead, sorted_at,
+            events.lead[mine], events.us[mine], lead, at,
             math.inf if window is None else window, half_life or 0.0, lifespan or 0.0, sums,
         )  # fmt: skip
-        value = np.empty(len(at))
-        value[order] = rule.points * sums
-        points[f"points__{rule.name}"] = (
-            value if rule.cap is None else np.clip(value, -rule.cap, rule.cap)
-        )
+        value = rule.points * sums
+        yield rule, value if rule.cap is None else np.clip(value, -rule.cap, rule.cap)
+
+
+def engagement_timeline(data: LeadData, pairs: pd.DataFrame, rules: Rules) -> pd.DataFrame:
+    """Each pair's points per engagement rule, after the rule's own cap: ``lead_id``,
+    ``as_of``, ``points__<rule>`` (the columns of :func:`~leadml.rules._instant.
+    engagement_points`), for pairs ``lead_id``, ``as_of`` (UTC, microseconds) at any instants;
+    linear in the pairs and events of each lead."""
+    points = {f"points__{r.name}": np.zeros(len(pairs)) for r in rules.engagement.rules}
+    if pairs.empty:
+        return pairs[["lead_id", "as_of"]].assign(**points)
+    lead, keys = pd.factorize(pairs["lead_id"])
+    at = pairs["as_of"].to_numpy(dtype="datetime64[us]").view(np.int64)
+    order = np.lexsort((at, lead))  # by lead, then time: the order of the walk
+    first, last = (pd.Timestamp(int(v), unit="us", tz="UTC") for v in (at.min(), at.max()))
+    events = counted_events_of(data, pd.Series(keys), rules, first, last)
+    for rule, value in rule_points(events, rules, lead[order], at[order], data.settings):
+        points[f"points__{rule.name}"][order] = value
     return pairs[["lead_id", "as_of"]].assign(**points)
 
 
