@@ -13,8 +13,8 @@ from leadml import rule_mql_history, rule_scores
 from leadml.asof import as_spine, open_pairs, registered, to_utc
 from leadml.rules import load_rules, score_sql
 from leadml.rules._engine import event_types_of
-from leadml.rules._history import _TRIGGERS, _candidates, _leads
-from leadml.rules._timeline import counted_events_of, engagement_timeline
+from leadml.rules._history import _TRIGGERS, _scored_instants
+from leadml.rules._timeline import engagement_timeline
 from leadml.validation import sql_str
 from rules_helpers import DAY, T0, make_data, make_rules, spine
 
@@ -137,14 +137,7 @@ def reference_history(data, start, end, rules, *, open_only=True):
     """rule_mql_history as it was before its one pass per lead: every candidate instant scored by
     the SQL plan, which sums all of the lead's events at each one (events x instants per lead)."""
     rules = load_rules(rules, data.settings)
-    start, end = to_utc(start), to_utc(end)
-    candidates = reference_candidates(data, rules, start, end)
-    with registered(data, candidates[["lead_id", "as_of"]]) as name:
-        keep = f"JOIN ({open_pairs(data, name)}) o USING (lead_id, as_of)" if open_only else ""
-        scores = data.con.execute(
-            f"SELECT sc.* FROM ({score_sql(data, name, rules, explain=False)}) sc {keep}"
-        ).df()
-    frame = scores.merge(candidates, on=["lead_id", "as_of"]).sort_values(["lead_id", "as_of"])
+    frame = reference_instants(data, to_utc(start), to_utc(end), rules, open_only=open_only)
     above = frame["rule_score"] >= rules.mql.threshold
     first = frame["lead_id"].ne(frame["lead_id"].shift())
     before = above.shift(fill_value=False).where(~first, False)
@@ -153,6 +146,18 @@ def reference_history(data, start, end, rules, *, open_only=True):
     crossed["crossing"] = crossed.groupby("lead_id").cumcount() + 1
     crossed["rule_grade"] = crossed["rule_grade"].astype("str")
     return crossed.sort_values(["crossed_at", "lead_id"]).reset_index(drop=True)
+
+
+def reference_instants(data, start, end, rules, *, open_only=True):
+    """The reference's instants where the lead exists (and is open), scored, by lead and time."""
+    candidates = reference_candidates(data, rules, start, end)
+    with registered(data, candidates[["lead_id", "as_of"]]) as name:
+        keep = f"JOIN ({open_pairs(data, name)}) o USING (lead_id, as_of)" if open_only else ""
+        scores = data.con.execute(
+            f"SELECT sc.* FROM ({score_sql(data, name, rules, explain=False)}) sc {keep}"
+        ).df()
+    frame = scores.merge(candidates, on=["lead_id", "as_of"])
+    return frame.sort_values(["lead_id", "as_of"], ignore_index=True)
 
 
 def reference_candidates(data, rules, start, end):
@@ -227,7 +232,7 @@ def _linear_rules(rises_without_events: bool) -> dict:
             {"name": "webinar", "event_type": "webinar_attended", "points": 15},
             unsub,
         ],
-        groups={"web": {"cap": 30}}, decay={"half_life_days": 4}, engagement_cap=70, threshold=50,
+        groups={"web": {"cap": 12}}, decay={"half_life_days": 4}, engagement_cap=50, threshold=50,
     )  # fmt: skip
 
 
@@ -266,17 +271,20 @@ def test_one_pass_per_lead_finds_the_crossings_of_scoring_every_instant(
     data = _history_data(events, created_day, closed_day)
     rules = load_rules(_linear_rules(rises))
     assert rules.rises_without_events == rises
-    # The same instants, for the same reasons, as the reference's SQL.
-    leads = _leads(data, END)
-    events = counted_events_of(data, leads["lead_id"], rules, START, END)
-    lead, at, happened, why = _candidates(leads, events, rules, data.settings, START, END)
-    expected = reference_candidates(data, rules, START, END)
-    assert leads["lead_id"].to_numpy()[lead].tolist() == expected["lead_id"].tolist()
-    assert at.tolist() == _us(expected["as_of"]).tolist()
-    assert happened.tolist() == _us(expected["happened"]).tolist()
-    assert _TRIGGERS[why].tolist() == expected["trigger"].tolist()
-    # Every rule's points at every one of them, not only at the crossings.
-    pairs = as_spine(expected)
+    # The same instants, for the same reasons, kept when the lead exists (and is open), with
+    # the same scores as the reference's SQL.
+    for open_only in (True, False):
+        leads, (lead, at, happened, why), score = _scored_instants(
+            data, rules, START, END, open_only
+        )
+        expected = reference_instants(data, START, END, rules, open_only=open_only)
+        assert leads["lead_id"].to_numpy()[lead].tolist() == expected["lead_id"].tolist()
+        assert at.tolist() == _us(expected["as_of"]).tolist()
+        assert happened.tolist() == _us(expected["happened"]).tolist()
+        assert _TRIGGERS[why].tolist() == expected["trigger"].tolist()
+        np.testing.assert_allclose(score, expected["rule_score"], rtol=0, atol=1e-6)
+    # Every engagement rule's points at every instant.
+    pairs = as_spine(reference_candidates(data, rules, START, END))
     in_sql = rule_scores(data, pairs, rules).sort_values(["lead_id", "as_of"], ignore_index=True)
     walked = engagement_timeline(data, pairs, rules)
     walked = in_sql[["lead_id", "as_of"]].merge(walked, on=["lead_id", "as_of"], how="left")
