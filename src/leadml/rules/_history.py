@@ -80,19 +80,8 @@ def rule_mql_history(
     start, end = to_utc(start), to_utc(end)
     if end <= start:
         raise ValueError(f"end ({end}) must be after start ({start})")
-    leads = _leads(data, end)
-    events = None
-    if rules.engagement.rules:
-        from leadml.rules._timeline import counted_events_of  # numba: imported when used
-
-        events = counted_events_of(data, leads["lead_id"], rules, start, end)
-    lead, at, happened, why = _candidates(leads, events, rules, data.settings, start, end)
-    created = leads["created"].to_numpy()[lead]
-    keep = created < at  # the lead existed (asof.existing_leads)
-    if open_only:  # and had not closed strictly before (asof.open_pairs)
-        keep &= at <= leads["closed"].to_numpy()[lead]
-    lead, at, happened, why = lead[keep], at[keep], happened[keep], why[keep]
-    above = _rule_scores(data, leads, events, rules, lead, at) >= rules.mql.threshold
+    leads, (lead, at, happened, why), score = _scored_instants(data, rules, start, end, open_only)
+    above = score >= rules.mql.threshold
     first = np.r_[True, lead[1:] != lead[:-1]]
     # The baseline at `start` only says whether the lead was already above; a lead's first
     # instant otherwise follows its creation, before which it was not above.
@@ -111,6 +100,23 @@ def rule_mql_history(
     crossed = crossed.astype({"lead_id": "str", "rule_grade": "str"})
     crossed = crossed.sort_values(["crossed_at", "lead_id"])
     return crossed[_COLUMNS].reset_index(drop=True)
+
+
+def _scored_instants(data: LeadData, rules: Rules, start, end, open_only: bool):
+    """The leads (:func:`_leads`), the instants evaluated (:func:`_candidates`) where the lead
+    exists (and is open), and the rule score at each."""
+    leads = _leads(data, end)
+    events = None
+    if rules.engagement.rules:
+        from leadml.rules._timeline import counted_events_of  # numba: imported when used
+
+        events = counted_events_of(data, leads["lead_id"], rules, start, end)
+    lead, at, happened, why = _candidates(leads, events, rules, data.settings, start, end)
+    keep = leads["created"].to_numpy()[lead] < at  # the lead existed (asof.existing_leads)
+    if open_only:  # and had not closed strictly before (asof.open_pairs)
+        keep &= at <= leads["closed"].to_numpy()[lead]
+    lead, at, happened, why = lead[keep], at[keep], happened[keep], why[keep]
+    return leads, (lead, at, happened, why), _rule_scores(data, leads, events, rules, lead, at)
 
 
 def _leads(data: LeadData, end: pd.Timestamp) -> pd.DataFrame:
