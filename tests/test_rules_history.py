@@ -262,6 +262,12 @@ def _history_data(events, created_day=20, closed_day=None):
             ("L2", 5, 12, 0, "demo_request"), ("L3", 30, 0, 0, "webinar_attended")],
     rises=True, created_day=25, closed_day=None,
 )  # fmt: skip
+# Three views and a pricing visit within three days: over the group's cap.
+@example(
+    events=[("L2", 2, 12, 0, "page_view"), ("L2", 3, 0, 0, "page_view"),
+            ("L2", 3, 6, 0, "page_view"), ("L2", 3, 12, 0, "pricing_page_view")],
+    rises=False, created_day=10, closed_day=None,
+)  # fmt: skip
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(events=_EVENTS, rises=st.booleans(), created_day=st.integers(-5, 45),
        closed_day=st.none() | st.integers(0, 50))  # fmt: skip
