@@ -104,6 +104,7 @@ def test_weekly_counts_and_an_empty_period(history_data):
     assert weekly.sum() == 3
     empty = rule_mql_history(history_data, T0 + 100 * DAY, T0 + 101 * DAY, RULES)
     assert empty.empty and "crossed_at" in empty.columns
+    assert rule_mql_history(history_data, T0 - 10 * DAY, T0 - 5 * DAY, RULES).empty  # no lead yet
     with pytest.raises(ValueError, match="must be after"):
         rule_mql_history(history_data, END, START, RULES)
 

@@ -170,6 +170,8 @@ def _candidates(leads: pd.DataFrame, events, rules: Rules, settings, start, end)
         alive = created[lead] < at
         add(lead[alive], at[alive], at[alive], _MIDNIGHT)
     lead, at, happened, why = (np.concatenate(p) for p in zip(*parts, strict=True))
+    if not len(lead):
+        return lead, at, happened, why
     order = np.lexsort((why, at, lead))
     lead, at, happened, why = lead[order], at[order], happened[order], why[order]
     firsts = np.flatnonzero(np.r_[True, (lead[1:] != lead[:-1]) | (at[1:] != at[:-1])])
