@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from leadml.asof import instant
+from leadml.config import Settings
 from leadml.data import LeadData
 from leadml.rules._engine import counted_events, event_types_of, kernel_of
 from leadml.rules._schema import EngagementRule, Rules
@@ -61,7 +62,7 @@ def counted_events_of(
 
 
 def rule_points(
-    events: Events, rules: Rules, lead: np.ndarray, at: np.ndarray, settings
+    events: Events, rules: Rules, lead: np.ndarray, at: np.ndarray, settings: Settings
 ) -> Iterator[tuple[EngagementRule, np.ndarray]]:
     """Each engagement rule (in order) with its points, after its own cap, at the instants
     ``at`` (microseconds) of the leads ``lead`` (codes of ``events``), sorted by lead, then
