@@ -147,29 +147,72 @@ def test_a_fold_too_small_for_early_stopping_is_recorded_not_raised():
     assert all("search fold 1" in s or "nothing could be searched" in s for s in found.skipped)
 
 
-def test_training_survives_empty_features_one_outcome_folds_and_windows(sample_data):
-    """The shapes of a young CRM, together: a feature empty and one constant in the training
-    window, the earliest snapshots without a conversion, a calibration window without one."""
+def _trained(data, frame, built):
     from threadpoolctl import threadpool_limits
 
-    from leadml.training import assign_windows, train
+    from leadml.training import train
+
+    with threadpool_limits(limits=1):
+        return train(data, trainset=type(built)(frame, built.report))
+
+
+def test_training_survives_empty_and_constant_features_and_one_outcome_folds(sample_data):
+    """Shapes of a young CRM: a feature empty and one constant in the training window, the
+    earliest snapshots without a conversion."""
     from leadml.trainset import build_trainset
 
     built = build_trainset(sample_data)
     frame = built.frame.assign(revenue=np.nan, region="emea")
-    window = assign_windows(frame["as_of"], sample_data.settings)
-    first = frame["as_of"] < frame.loc[window == "train", "as_of"].quantile(0.4)
-    frame.loc[first | (window == "calibration"), "label"] = 0
-    with threadpool_limits(limits=1):
-        result = train(sample_data, trainset=type(built)(frame, built.report))
+    first = frame["as_of"] < frame["as_of"].quantile(0.25)
+    frame.loc[first, "label"] = 0
+    result = _trained(sample_data, frame, built)
     assert result.trained
     assert {"revenue", "region"}.isdisjoint(result.feature_names)
     notes = "\n".join(result.notes)
     assert "feature revenue is empty in the training window: left out" in notes
     assert "feature region is constant in the training window: left out" in notes
     assert "search fold 1 skipped: its training rows" in notes
-    assert result.calibration.attrs["chosen"] == "none"
-    assert "calibration window" in notes and "holds no conversions" in notes
-    calibration_check = result.fitness.checks[-1]
-    assert calibration_check.name == "calibration window ranked"
-    assert calibration_check.status == "warning"
+
+
+def test_a_history_whose_first_months_never_convert_places_windows_by_conversions():
+    """The calendar training window holds no conversion (a CRM whose first deal is won months
+    after its first lead): the windows follow the conversions instead of a cold start."""
+    from leadml.config import Settings
+    from leadml.training import _describe_windows, _place_windows
+
+    rng = np.random.default_rng(0)
+    dates = pd.date_range("2024-01-01", periods=104, freq="7D", tz="UTC").repeat(200)
+
+    def young(converting_from: float) -> pd.DataFrame:
+        late = dates >= dates[int(len(dates) * converting_from)]
+        labels = (late & (rng.random(len(dates)) < 0.3)).astype(int)
+        return pd.DataFrame({"lead_id": np.arange(len(dates)), "as_of": dates, "label": labels})
+
+    placed, note = _place_windows(young(0.5), Settings())
+    windows = _describe_windows(placed)
+    assert note.startswith("the calendar windows (91 + 91 days) hold too few conversions")
+    assert note.endswith("windows sized by their share of the conversions are used")
+    assert windows["positives"].min() >= 100
+    # Converting only in the last 40 %: no room for two 90-day gaps, calibration cross-fitted.
+    placed, note = _place_windows(young(0.6), Settings())
+    assert note.endswith("with calibration cross-fitted inside the training window")
+    assert set(placed["window"].dropna()) == {"train", "test"}
+    _, none = _place_windows(young(0.0), Settings())
+    assert none is None  # evidence everywhere: the calendar windows, as always
+
+
+def test_too_few_conversions_for_a_calibration_window_cross_fits_inside_training(sample_dir):
+    from conftest import FAST_SETTINGS
+    from leadml import Settings, load_data
+    from leadml.trainset import build_trainset
+
+    split = {"placement": "conversions", "calibration_share": 0.01, "min_window_positives": 20}
+    data = load_data(sample_dir, Settings.model_validate({**FAST_SETTINGS, "split": split}))
+    built = build_trainset(data)
+    result = _trained(data, built.frame, built)
+    assert result.trained
+    assert result.windows.loc["calibration", "rows"] == 0
+    assert "calibration cross-fitted inside the training window" in result.notes[0]
+    assert result.calibration.attrs["chosen"] in ("sigmoid (cross-fitted)", "none")
+    probability = result.model.predict_proba(result.frames["test"][result.feature_names])[:, 1]
+    assert ((probability > 0) & (probability < 1)).all()

@@ -73,14 +73,23 @@ def test_cold_start_trains_nothing_and_says_why():
 
 def test_windows_are_in_time_order_with_a_horizon_between_them():
     dates = pd.Series(pd.date_range("2024-01-01", "2025-12-29", freq="7D", tz="UTC"))
+    # Conversions grow over time, as in a young CRM: windows follow them, not the calendar.
+    labels = pd.Series(np.arange(len(dates)) // 10)
     settings = Settings()
-    window = assign_windows(dates, settings)
+    window = assign_windows(dates, labels, settings, by="conversions")
     horizon = pd.Timedelta(days=settings.target.horizon_days)
     first = {w: dates[window == w].min() for w in ("train", "calibration", "test")}
     last = {w: dates[window == w].max() for w in ("train", "calibration", "test")}
     assert last["train"] + horizon <= first["calibration"]
     assert last["calibration"] + horizon <= first["test"]
     assert last["test"] == dates.max()
-    assert (last["test"] - first["test"]).days < settings.split.test_days
+    share = {w: labels[window == w].sum() / labels.sum() for w in ("calibration", "test")}
+    assert share["test"] >= settings.split.test_share > share["test"] - labels.max() / labels.sum()
+    assert share["calibration"] >= settings.split.calibration_share
     assert window.isna().sum() > 0  # the gaps are left out
     assert np.all(np.diff(dates[window.notna()].map({d: i for i, d in enumerate(dates)})) > 0)
+    two = assign_windows(dates, labels, settings, by="conversions", calibration=False)
+    assert set(two.dropna()) == {"train", "test"}
+    assert dates[two == "train"].max() + horizon <= dates[two == "test"].min()
+    calendar = assign_windows(dates, labels, settings)
+    assert (dates[calendar == "test"].max() - dates[calendar == "test"].min()).days < 91

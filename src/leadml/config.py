@@ -385,14 +385,26 @@ CalibrationMethod = Literal["sigmoid", "isotonic", "temperature"]
 
 
 class SplitSettings(_Strict):
-    """Time windows, by snapshot date: train | gap | calibrate | gap | test (latest).
+    """Time windows, by snapshot date: train | gap | calibrate | gap | test (latest), sized by
+    their share of the mature conversions.
 
     Each gap is one horizon, so no training label peeks into the calibration window and no
     calibration label into the test window.
     """
 
+    # "auto": the calendar windows below (test: the last test_days of snapshots, calibration:
+    # calibration_days before it) while each holds enough conversions, else windows sized by
+    # their share of the mature conversions (a young CRM's first months may hold none, its last
+    # ones only outcomes arriving); "days" or "conversions" to force one.
+    placement: Literal["auto", "days", "conversions"] = "auto"
     calibration_days: int = Field(default=91, gt=0)
     test_days: int = Field(default=91, gt=0)
+    test_share: float = Field(default=0.25, gt=0, lt=0.5)
+    calibration_share: float = Field(default=0.2, gt=0, lt=0.5)
+    # A calibration or test window needs at least this many conversions (and as many leads that
+    # did not convert). Without enough for a calibration window, calibration is cross-fitted
+    # inside the training window; without enough for a test window, it is a cold start.
+    min_window_positives: int = Field(default=30, ge=1)
 
 
 class FitnessSettings(_Strict):

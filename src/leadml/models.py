@@ -22,6 +22,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss, roc_auc_score
+from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, QuantileTransformer
 
@@ -320,6 +321,37 @@ def calibrate(
         "roc_auc_interval": (low, high),
         "uncalibrated_log_loss": float(log_loss(y, uncalibrated, labels=[0, 1])),
     }
+    return calibrated, table
+
+
+def calibrate_cross_fitted(
+    model: Pipeline, X: pd.DataFrame, y: pd.Series, groups: pd.Series
+) -> tuple[CalibratedClassifierCV, pd.DataFrame]:
+    """Calibration without a window of its own (a history too short for one): a sigmoid fitted
+    on the training window's out-of-fold scores (three folds, a lead's snapshots in one), the
+    model then refitted on the whole window. A slope of the wrong sign keeps the model's own
+    probabilities instead, as :func:`calibrate` does.
+
+    Returns the calibrated (and fitted) model and a one-row table like :func:`calibrate`'s.
+    """
+    folds = list(GroupKFold(n_splits=3).split(X, y, groups))
+    try:
+        calibrated = CalibratedClassifierCV(model, cv=folds, ensemble=False).fit(X, y)
+    except ValueError:  # early stopping on a fold too small to split off its validation share
+        model = model.set_params(classifier__early_stopping=False)
+        calibrated = CalibratedClassifierCV(model, cv=folds, ensemble=False).fit(X, y)
+    chosen, note = "sigmoid (cross-fitted)", None
+    if not _increasing(calibrated):
+        fitted = FrozenEstimator(calibrated.calibrated_classifiers_[0].estimator)
+        calibrated = _sigmoid_form(fitted, X, 1.0, 0.0)
+        chosen = "none"
+        note = (
+            "the sigmoid cross-fitted inside the training window had a slope of the wrong sign: "
+            "the model's own probabilities are used"
+        )
+    row = {"method": chosen, "cross_fitted_log_loss": np.nan, "note": note or "", "chosen": True}
+    table = pd.DataFrame([row])
+    table.attrs |= {"chosen": chosen, "note": note}
     return calibrated, table
 
 

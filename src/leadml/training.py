@@ -18,11 +18,17 @@ from sklearn.pipeline import Pipeline
 
 from leadml.config import Settings
 from leadml.data import LeadData, load_data
-from leadml.errors import DataError
 from leadml.evaluation import Evaluation, evaluate, expected_calibration_error
 from leadml.fitness import Fitness, assess_fitness
 from leadml.leakage import LeakageReport, check_leakage
-from leadml.models import PriorShift, calibrate, fit_robustly, follow_base_rate, search
+from leadml.models import (
+    PriorShift,
+    calibrate,
+    calibrate_cross_fitted,
+    fit_robustly,
+    follow_base_rate,
+    search,
+)
 from leadml.profiles import population_shift
 from leadml.readers import Source
 from leadml.rules import Rules, load_rules, rule_scores
@@ -80,21 +86,53 @@ class TrainingResult:
         return self.model is not None
 
 
-def assign_windows(as_of: pd.Series, settings: Settings) -> pd.Series:
+def assign_windows(
+    as_of: pd.Series,
+    label: pd.Series,
+    settings: Settings,
+    *,
+    by: str = "days",
+    calibration: bool = True,
+) -> pd.Series:
     """Label each snapshot date train, calibration, test, or NA (inside a gap).
 
-    Latest first: the test window is the last ``split.test_days`` of snapshots; one horizon
-    before it ends the calibration window; one horizon before that ends the training window.
+    Latest first. ``by="days"``: the test window is the last ``split.test_days`` of snapshots
+    and the calibration window the ``split.calibration_days`` before it; ``by="conversions"``:
+    the latest snapshots holding ``split.test_share`` of the mature conversions, then those
+    holding ``split.calibration_share``. One horizon separates the windows; the training window
+    takes the rest. Without ``calibration``: train | gap | test (calibration is then
+    cross-fitted inside the training window).
+
+    Examples
+    --------
+    >>> dates = pd.Series(pd.date_range("2025-01-06", periods=80, freq="7D", tz="UTC"))
+    >>> windows = assign_windows(dates, pd.Series([1] * 80), Settings(), by="conversions")
+    >>> windows.value_counts(sort=False).to_dict()  # one conversion a week; two 90-day gaps
+    {'train': 20, 'calibration': 16, 'test': 20}
     """
     horizon = pd.Timedelta(days=settings.target.horizon_days)
-    last = as_of.max()
-    test_start = last - pd.Timedelta(days=settings.split.test_days) + pd.Timedelta(microseconds=1)
-    calibration_end = test_start - horizon
-    calibration_start = calibration_end - pd.Timedelta(days=settings.split.calibration_days)
-    train_end = calibration_start - horizon
+    split = settings.split
+    per_date = pd.Series(np.asarray(label), index=as_of.to_numpy()).groupby(level=0).sum()
+    total = max(float(per_date.sum()), 1.0)
+
+    def start(end: pd.Timestamp, days: int, share: float) -> pd.Timestamp:
+        """The first snapshot of the window ending at ``end``: ``days`` long, or the latest
+        snapshots holding ``share`` of the conversions (at least one)."""
+        before = per_date[per_date.index <= end]
+        if by == "days":
+            return end - pd.Timedelta(days=days) + pd.Timedelta(microseconds=1)
+        held = before[::-1].cumsum() / total
+        enough = held[held >= share]
+        return enough.index[0] if len(enough) else before.index[0]
+
     window = pd.Series(pd.NA, index=as_of.index, dtype="string")
+    test_start = start(per_date.index[-1], split.test_days, split.test_share)
     window[as_of >= test_start] = "test"
-    window[(as_of > calibration_start) & (as_of <= calibration_end)] = "calibration"
+    train_end = test_start - horizon
+    if calibration and (per_date.index <= train_end).any():
+        calibration_start = start(train_end, split.calibration_days, split.calibration_share)
+        window[(as_of >= calibration_start) & (as_of <= train_end)] = "calibration"
+        train_end = calibration_start - horizon
     window[as_of <= train_end] = "train"
     return window
 
@@ -122,34 +160,21 @@ def train(
     settings = data.settings
     rules = load_rules(rules, settings)
     trainset = build_trainset(data) if trainset is None else trainset
-    frame = trainset.frame
-    frame = frame.assign(window=assign_windows(frame["as_of"], settings))
+    frame, layout = _place_windows(trainset.frame, settings)
     windows = _describe_windows(frame)
-    missing = [w for w in WINDOWS if windows.loc[w, "rows"] == 0]
-    if missing:
-        span = f"{frame['as_of'].min():%Y-%m-%d} to {frame['as_of'].max():%Y-%m-%d}"
-        raise DataError(
-            f"the history is too short for the {', '.join(missing)} window(s): mature snapshots "
-            f"span {span}, and the split needs training + {settings.split.calibration_days} "
-            f"calibration + {settings.split.test_days} test days with a "
-            f"{settings.target.horizon_days}-day gap before each of the last two"
-        )
     features = [c for c in frame.columns if c not in (*KEYS, "label", "window")]
     leakage = _guard(frame[frame["window"] == "train"], features, settings, allow)
     features = [f for f in features if f not in leakage.excluded]
     features, uninformative = informative(frame[frame["window"] == "train"], features)
     result = TrainingResult(settings, windows, features, leakage=leakage)
-    short = insufficiency(
-        int(windows.loc["train", "rows"]),
-        int(windows.loc["train", "positives"]),
-        settings.model,
-        "the training window",
-    )
+    short = _too_little(windows, settings)
     if short:
         result.cold_start = (
             f"{short}: no model was trained or registered; the rule score remains the answer"
         )
         return result
+    if layout:
+        uninformative.insert(0, layout)
 
     parts = {w: frame[frame["window"] == w].reset_index(drop=True) for w in WINDOWS}
     train_part = _sample_by_lead(parts["train"], settings.model.search_max_rows, settings)
@@ -157,25 +182,36 @@ def train(
     found = search(
         train_part[features], train_part["label"], train_part["as_of"], settings.model, horizon
     )
-    model, fit_note = fit_robustly(found.best, parts["train"][features], parts["train"]["label"])
-    calibration, test_part = parts["calibration"], parts["test"]
-    calibrated, calibration_table = calibrate(
-        model,
-        calibration[features],
-        calibration["label"],
-        calibration["as_of"],
-        settings.model.calibration_methods,
-        settings.model.isotonic_min_positives,
-        groups=calibration["lead_id"],
-        random_state=settings.model.random_state,
-    )
+    calibration, test_part, fit_note = parts["calibration"], parts["test"], None
+    if len(calibration):
+        train_x, train_y = parts["train"][features], parts["train"]["label"]
+        model, fit_note = fit_robustly(found.best, train_x, train_y)
+        calibrated, calibration_table = calibrate(
+            model,
+            calibration[features],
+            calibration["label"],
+            calibration["as_of"],
+            settings.model.calibration_methods,
+            settings.model.isotonic_min_positives,
+            groups=calibration["lead_id"],
+            random_state=settings.model.random_state,
+        )
+        mapped = calibration  # where the rule score is mapped to a probability
+    else:
+        calibrated, calibration_table = calibrate_cross_fitted(
+            found.best,
+            parts["train"][features],
+            parts["train"]["label"],
+            parts["train"]["lead_id"],
+        )
+        mapped = parts["train"]
     # The test figures measure the recipe one window before the registered model: its
     # prior-shift intercept comes from the end of the calibration window, the registered
     # model's from the end of the test window (the latest mature snapshots).
     # Each intercept is forecast for the middle of the window it will serve: the test window,
     # and as far beyond the test window for the registered model.
     used_at = test_part["as_of"].min() + (test_part["as_of"].max() - test_part["as_of"].min()) / 2
-    ahead = used_at - calibration["as_of"].max()
+    ahead = used_at - mapped["as_of"].max()
     before_test = pd.concat([parts["train"], calibration], ignore_index=True)
     everything = pd.concat([before_test, test_part], ignore_index=True)
     tested, shift_test = _follow(calibrated, before_test, features, used_at, settings)
@@ -183,12 +219,11 @@ def train(
         calibrated, everything, features, test_part["as_of"].max() + ahead, settings
     )
 
-    rules_calibration = rule_scores(data, calibration[KEYS], rules, explain=False)
+    rules_mapped = rule_scores(data, mapped[KEYS], rules, explain=False)
     rules_test = rule_scores(data, test_part[KEYS], rules, explain=False)
     rule_to_probability = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4)
     rule_to_probability.fit(
-        calibration[KEYS].merge(rules_calibration, on=KEYS)["rule_score"],
-        calibration["label"],
+        mapped[KEYS].merge(rules_mapped, on=KEYS)["rule_score"], mapped["label"]
     )
     test = test_part.merge(rules_test, on=KEYS, how="left", validate="one_to_one")
     test["model_probability"] = tested.predict_proba(test[features])[:, 1]
@@ -318,6 +353,66 @@ def informative(train: pd.DataFrame, features: list[str]) -> tuple[list[str], li
         else:
             kept.append(feature)
     return kept, notes
+
+
+def _place_windows(frame: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, str | None]:
+    """The snapshots with their window (:func:`assign_windows`), and a note when they are not
+    the calendar windows. In order, the first that holds the evidence (``split.placement``
+    ``auto``): the calendar windows; windows sized by conversions; train | test with
+    calibration cross-fitted inside the training window. When none does, the last is returned
+    and training is a cold start."""
+    placement, needed = settings.split.placement, settings.split.min_window_positives
+    order = {"auto": ["days", "conversions"], "days": ["days"]}.get(placement, ["conversions"])
+    plans = [(by, True) for by in order] + [(order[-1], False)]
+    for by, calibration in plans:
+        placed = frame.assign(
+            window=assign_windows(
+                frame["as_of"], frame["label"], settings, by=by, calibration=calibration
+            )
+        )
+        windows = _describe_windows(placed)
+        held = windows.loc["calibration", ["positives", "rows"]]
+        enough = min(held["positives"], held["rows"] - held["positives"]) >= needed
+        if (enough or not calibration) and not _too_little(windows, settings):
+            break
+    if by == "days" and calibration:
+        return placed, None
+    how = {
+        "days": "the calendar windows",
+        "conversions": "windows sized by their share of the conversions",
+    }[by]
+    why = (
+        f"the calendar windows ({settings.split.calibration_days} + "
+        f"{settings.split.test_days} days) hold too few conversions"
+        if placement == "auto"
+        else f"split.placement is {placement}"
+    )
+    if calibration:
+        return placed, f"{why}: {how} are used"
+    return placed, (
+        f"{why}, and no calibration window of its own holds split.min_window_positives "
+        f"({needed}) conversions: {how}, train | test, with calibration cross-fitted inside the "
+        "training window"
+    )
+
+
+def _too_little(windows: pd.DataFrame, settings: Settings) -> str | None:
+    """Why the windows are too small to train and test on, naming the setting, or None."""
+    test = windows.loc["test"]
+    needed = settings.split.min_window_positives
+    if min(test["positives"], test["rows"] - test["positives"]) < needed:
+        return (
+            f"only {int(test['positives']):,} conversions and "
+            f"{int(test['rows'] - test['positives']):,} non-conversions in the test window "
+            f"({int(test['rows']):,} rows), need {needed} of each: lengthen the history, or "
+            "lower split.min_window_positives"
+        )
+    return insufficiency(
+        int(windows.loc["train", "rows"]),
+        int(windows.loc["train", "positives"]),
+        settings.model,
+        "the training window",
+    )
 
 
 def _guard(
