@@ -151,6 +151,27 @@ def test_without_a_time_column_dates_are_not_inputs_and_the_check_does_not_apply
     assert "without --time" in columns.loc["Close Date", "note"]
 
 
+@pytest.mark.parametrize("written", ["%m/%d/%Y %H:%M", "%d.%m.%Y", "parquet"])
+def test_every_date_format_the_reader_parses_is_checked(written, tmp_path):
+    n = 120
+    created = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(n) // 2, "D")
+    close = created + pd.to_timedelta(np.where(np.arange(n) % 4 == 0, 0, 20), "D")
+    frame = export_frame(n, leaks=False).drop(columns=["Created", "Lead ID"])
+    if written == "parquet":
+        source = tmp_path / "leads.parquet"
+        frame.assign(Created=created, **{"Close Date": close}).to_parquet(source)
+    else:
+        source = frame.assign(
+            Created=created.strftime("%Y-%m-%d"), **{"Close Date": close.strftime(written)}
+        )
+    # Too few rows to train (a cold start), but the guard has run.
+    result = train_flat(source, "Converted", time="Created", settings=FAST)
+    assert not result.trained
+    figures = result.leakage.columns.set_index("column").loc["Close Date"]
+    assert figures["after_time_share"] == 0.75
+    assert result.leakage.excluded == ["Close Date"]
+
+
 @pytest.mark.parametrize(
     ("days", "threshold", "flagged"),
     [

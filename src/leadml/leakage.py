@@ -551,7 +551,7 @@ def _after_time(column, days, y, settings) -> tuple[dict, list[Finding]]:
     )
     reason = (
         f"{share:.0%} of its dates ({int(after.sum()):,} of {int(present.sum()):,}) fall on a "
-        f"later day than the row's own time (threshold {settings.max_after_time_share:.0%}); "
+        f"later day than the row's own time (threshold {settings.max_after_time_share * 100:g}%); "
         f"by class: converted {converted}, not converted {others}. A date known only after "
         "the lead was scored"
     )
