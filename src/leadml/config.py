@@ -539,6 +539,9 @@ class LeakageSettings(_Strict):
     identifier_unique_share: float = Field(default=0.95, gt=0.5, le=1)
     # Whole words of column names (ignoring case and a plural s); phrases match word runs.
     post_outcome_names: tuple[str, ...] = Field(default_factory=_default_post_outcome_names)
+    # Flat exports with --time: a date column more than this share of whose present dates fall
+    # on a later day than the row's own time (a close date) is post-outcome; 1 turns it off.
+    max_after_time_share: float = Field(default=0.05, ge=0, le=1)
     # Columns kept although flagged: a knowing decision, recorded in the report.
     allow: tuple[str, ...] = ()
     # The statistics use at most this many rows (sampled) and this many folds.

@@ -18,6 +18,13 @@ for won leads). With them a model looks excellent in validation and is useless i
     (Almost) every lead has its own value: a model would memorise rows instead of learning.
 ``name``
     Its name has one of ``leakage.post_outcome_names`` as a whole word (status, stage, tag, ...).
+``after_time``
+    A date column of a flat export trained with ``--time``: more than
+    ``leakage.max_after_time_share`` of its dates fall on a later day than the row's own time
+    (a close date, a last-contact date, a "converted on" date). For lead scoring such a date is
+    known only after the lead was scored, whatever its values say about the outcome. Dates on
+    the row's own day are not after it; missing dates do not count. Without ``--time`` a flat
+    export's dates are not model inputs, so the check does not apply (see ``days_after``).
 
 Flagged columns are left out unless allowed (``leakage.allow``, ``--allow-column``); the
 :class:`LeakageReport` names each with the reason and the figures behind it. Columns computed
@@ -40,7 +47,7 @@ from leadml.config import LeakageSettings
 from leadml.errors import DataError
 from leadml.safe_text import md_text
 
-CHECKS = ("single_column", "presence", "identifier", "name")
+CHECKS = ("single_column", "presence", "identifier", "name", "after_time")
 #: Words that make an integer column with distinct values an identifier (text needs no name).
 ID_WORDS = frozenset({"id", "ids", "uuid", "guid", "key", "number", "no", "num", "nr"})
 _BINS = 20  # quantile bins of a numeric column
@@ -239,6 +246,7 @@ def check_leakage(
     trusted: Collection[str] = (),
     groups: pd.Series | np.ndarray | None = None,
     allow: Collection[str] = (),
+    days_after: pd.DataFrame | None = None,
     random_state: int = 0,
 ) -> LeakageReport:
     """Flag the columns of ``features`` that would leak the outcome ``label`` (0/1).
@@ -260,6 +268,10 @@ def check_leakage(
         together and identifiers are counted per lead.
     allow
         Columns to keep even if flagged (added to ``settings.allow``).
+    days_after
+        For date columns of ``features``, row by row: the calendar days from the row's own time
+        to the column's date (positive: a later day; missing: no date). Each column named here
+        also gets the ``after_time`` check.
 
     Raises
     ------
@@ -276,6 +288,13 @@ def check_leakage(
     ... )
     >>> check_leakage(frame, y, LeakageSettings()).excluded
     ['Lead Status']
+
+    A date that falls after the row's time for half the rows is flagged, whatever its values:
+
+    >>> later = pd.DataFrame({"Close Date": np.where(rng.random(400) < 0.5, 30.0, -3.0)})
+    >>> report = check_leakage(later, y, LeakageSettings(), days_after=later)
+    >>> [f.check for f in report.reasons("Close Date")]
+    ['after_time']
     """
     y = np.asarray(label, dtype="int64")
     allowed = list(dict.fromkeys([*settings.allow, *allow]))
@@ -285,7 +304,12 @@ def check_leakage(
             f"--allow-column names column(s) the training data does not have: {unknown} "
             f"(columns: {_some(features.columns)})"
         )
-    frame, y, groups = _sample(features, y, groups, settings.max_rows, random_state)
+    if days_after is not None and len(days_after) != len(features):
+        raise ValueError(f"days_after has {len(days_after)} rows, features {len(features)}")
+    keep = _sample(len(features), settings.max_rows, random_state)
+    frame, y = _take(features, keep), _take(y, keep)
+    groups = None if groups is None else _take(np.asarray(groups), keep)
+    days_after = None if days_after is None else _take(days_after, keep)
     rng = np.random.default_rng(random_state)
     fold = _folds(y, groups, settings.folds, rng)
     findings, stats = [], []
@@ -294,6 +318,11 @@ def check_leakage(
         row, found = _check_column(
             str(column), values, y, fold, settings, groups, trusted=column in trusted
         )
+        if days_after is not None and column in days_after.columns:
+            days = days_after[column].to_numpy(dtype="float64", na_value=np.nan)
+            figures, found_after = _after_time(str(column), days, y, settings)
+            row |= figures
+            found += found_after
         stats.append(row)
         findings += found
     report = LeakageReport(
@@ -311,12 +340,18 @@ def _some(columns, limit: int = 12) -> str:
     return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
-def _sample(frame, y, groups, max_rows, random_state):
-    if len(frame) <= max_rows:
-        return frame.reset_index(drop=True), y, groups
-    keep = np.sort(np.random.default_rng(random_state).choice(len(frame), max_rows, replace=False))
-    groups = None if groups is None else np.asarray(groups)[keep]
-    return frame.iloc[keep].reset_index(drop=True), y[keep], groups
+def _sample(rows: int, max_rows: int, random_state: int) -> np.ndarray | None:
+    """The rows the statistics use: all (None), or a sorted random ``max_rows`` of them."""
+    if rows <= max_rows:
+        return None
+    return np.sort(np.random.default_rng(random_state).choice(rows, max_rows, replace=False))
+
+
+def _take(values, keep: np.ndarray | None):
+    """``values`` (a frame or an array) at the sampled rows, a frame renumbered from 0."""
+    if isinstance(values, pd.DataFrame):
+        return (values if keep is None else values.iloc[keep]).reset_index(drop=True)
+    return values if keep is None else values[keep]
 
 
 def _folds(y: np.ndarray, groups, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -495,3 +530,34 @@ def _presence(column, present, y, settings) -> list[Finding]:
             f"{expected:,.0f} were expected)",
         )
     ]
+
+
+def _after_time(column, days, y, settings) -> tuple[dict, list[Finding]]:
+    """The share of a date column's present dates that fall on a later day than the row's time,
+    overall and by class; flagged above ``max_after_time_share``."""
+    present = ~np.isnan(days)
+    after = present & (days > 0)
+    figures = {
+        "after_time_share": _share(after, present),
+        "after_time_converted": _share(after & (y == 1), present & (y == 1)),
+        "after_time_others": _share(after & (y == 0), present & (y == 0)),
+    }
+    share = figures["after_time_share"]
+    if not present.any() or share <= settings.max_after_time_share:
+        return figures, []
+    converted, others = (
+        "no dates" if np.isnan(x) else f"{x:.0%}"
+        for x in (figures["after_time_converted"], figures["after_time_others"])
+    )
+    reason = (
+        f"{share:.0%} of its dates ({int(after.sum()):,} of {int(present.sum()):,}) fall on a "
+        f"later day than the row's own time (threshold {settings.max_after_time_share * 100:g}%); "
+        f"by class: converted {converted}, not converted {others}. A date known only after "
+        "the lead was scored"
+    )
+    return figures, [Finding(column, "after_time", reason)]
+
+
+def _share(part: np.ndarray, whole: np.ndarray) -> float:
+    total = int(whole.sum())
+    return float(part.sum() / total) if total else float("nan")

@@ -34,7 +34,7 @@ from threadpoolctl import threadpool_limits
 from leadml.config import Settings
 from leadml.errors import DataError
 from leadml.evaluation import evaluate
-from leadml.flat.preprocess import FlatPreprocessor, clean_text
+from leadml.flat.preprocess import FlatPreprocessor, clean_text, parse_dates
 from leadml.flat.quality import DataQuality
 from leadml.flat.read import FlatExport, read_flat
 from leadml.flat.roles import ColumnPlan, plan_columns, unknown_column
@@ -200,14 +200,37 @@ def _preprocessor(plan: ColumnPlan, names, settings: Settings) -> FlatPreprocess
 
 def _guard(raw, y, plan: ColumnPlan, settings: Settings, allow) -> LeakageReport:
     """The guard sees every candidate input as the model would (parsed), plus the identifiers
-    (as text) so that the report names them."""
+    (as text) so that the report names them, and, for the date columns (model inputs only with
+    a time column), the calendar days from the row's time to each date."""
+    placeholders = settings.flat.placeholders
     parsed = _preprocessor(plan, plan.used, settings).fit_transform(raw)
     for role in plan.roles:
         if role.role == "identifier":
-            parsed[role.name] = clean_text(raw[role.name], settings.flat.placeholders)
+            parsed[role.name] = clean_text(raw[role.name], placeholders)
     parsed = parsed[[c for c in raw.columns if c in parsed.columns]]
+    days_after = None
+    if plan.time is not None:
+
+        def day(name: str, fmt: str) -> pd.Series:
+            return parse_dates(clean_text(raw[name], placeholders), fmt).dt.floor("D")
+
+        # Whole days: a date on the row's own day is not after it, whatever the hours say.
+        start = day(plan.time, plan.time_format or "ISO8601")
+        dates = [r for r in plan.roles if r.role == "date" and r.used]
+        days_after = pd.DataFrame(
+            {
+                r.name: (day(r.name, r.params["format"]) - start) / pd.Timedelta(days=1)
+                for r in dates
+            },
+            index=raw.index,
+        )
     return check_leakage(
-        parsed, y, settings.leakage, allow=allow, random_state=settings.model.random_state
+        parsed,
+        y,
+        settings.leakage,
+        allow=allow,
+        days_after=days_after,
+        random_state=settings.model.random_state,
     )
 
 
