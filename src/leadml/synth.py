@@ -29,8 +29,12 @@ on the path before ``T`` (plus independent noise), so ``p_true`` is the best any
 calibrated against the realised labels by construction. See ``docs/sample-history.md``.
 
 The ``"drift"`` scenario makes the market heat up over the history (journeys speed up, more
-accounts in market), so that the base rate of conversion grows about tenfold; ``flat_export``
-turns any history into a CRM's flat export (one row per lead, activity counts, ``converted``).
+accounts in market), so that the base rate of conversion grows about tenfold. The
+``"sparse-crm"`` scenario records what a real CRM holds: few firmographics, many leads without an
+account, a handful of events per lead, slow journeys whose outcomes arrive up to a year later,
+leads created only in the first part of the history and no sales review, so that leads that never
+convert never close. ``flat_export`` turns any history into a CRM's flat export (one row per lead,
+activity counts, ``converted``).
 
 Examples
 --------
@@ -722,13 +726,21 @@ def generate_history(
         As-of instants of ``truth``, each at midnight UTC, inside the history and with its horizon
         ending on or before ``end``. Default: the first of each month over the last 12 months whose
         horizon ends by ``end`` (so every truth row is mature).
-    scenario : {"default", "drift"}
-        ``"drift"``: the market heats up over the history. A drift level rises log-linearly in
-        weekly steps from 0.35 to 5 (``SCENARIOS``); the daily rates of every journey's forward
-        moves are multiplied by it and those of going cold divided by it, and accounts' buying
-        windows open in proportion to it (more accounts in market later). The base rate of
-        conversion of the weekly open-lead snapshots grows about tenfold from the first quarter
-        to the last; events, stages and ``truth`` come from these journeys as usual.
+    scenario : {"default", "drift", "sparse-crm"}
+        The :class:`Scenario` of that name in ``SCENARIOS``. ``"drift"``: the market heats up
+        over the history. A drift level rises log-linearly in weekly steps from 0.35 to 5; the
+        daily rates of every journey's forward moves are multiplied by it and those of going cold
+        divided by it, and accounts' buying windows open in proportion to it (more accounts in
+        market later). The base rate of conversion of the weekly open-lead snapshots grows about
+        tenfold from the first quarter to the last; events, stages and ``truth`` come from these
+        journeys as usual. ``"sparse-crm"``: a real CRM's records. Leads are created in the first
+        70 % of the history only; their journeys run at 0.6 times the default pace (outcomes up
+        to a year after creation) with a tenth of the default activity (a median of about five
+        events per lead); 80 % of accounts have no firmographics (null columns) and 28 % of the
+        leads with a company have no ``account_id``; no sales review is recorded, so leads go
+        ``lead -> mql -> sql -> opportunity -> customer | lost`` and those that never convert
+        stay open. ``truth`` stays exact: it follows the slower journeys, and recording less
+        changes what is seen, not the journeys.
 
     Returns
     -------
