@@ -122,7 +122,13 @@ def test_drift_is_unchanged() -> None:
 
 
 def test_validate_accepts_it(sparse: SampleHistory, tmp_path) -> None:
-    write_history(sparse, tmp_path)
-    result = CliRunner().invoke(app, ["validate", "--data", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    assert "0 error(s)" in result.output
+    write_history(sparse, tmp_path / "api")
+    runner = CliRunner()
+    made = runner.invoke(
+        app, ["synth", "--out", str(tmp_path / "cli"), "--leads", "800", "--scenario", "sparse-crm"]
+    )
+    assert made.exit_code == 0, made.output
+    for folder in ("api", "cli"):
+        result = runner.invoke(app, ["validate", "--data", str(tmp_path / folder)])
+        assert result.exit_code == 0, result.output
+        assert "0 error(s)" in result.output
