@@ -103,8 +103,11 @@ def synth(
     scenario: Annotated[
         str,
         typer.Option(
-            help="default, or drift: the market heats up, the base rate of conversion grows "
-            "about tenfold from the first quarter to the last."
+            help="default; drift: the market heats up, the base rate of conversion grows "
+            "about tenfold from the first quarter to the last; sparse-crm: a real CRM's funnel "
+            "(most accounts without firmographics, a third of leads without an account, a "
+            "handful of events per lead, leads created in the first 70 % of the history, "
+            "conversions up to a year later, non-converters never closed)."
         ),
     ] = "default",
     flat: Annotated[

@@ -29,8 +29,12 @@ on the path before ``T`` (plus independent noise), so ``p_true`` is the best any
 calibrated against the realised labels by construction. See ``docs/sample-history.md``.
 
 The ``"drift"`` scenario makes the market heat up over the history (journeys speed up, more
-accounts in market), so that the base rate of conversion grows about tenfold; ``flat_export``
-turns any history into a CRM's flat export (one row per lead, activity counts, ``converted``).
+accounts in market), so that the base rate of conversion grows about tenfold. The
+``"sparse-crm"`` scenario records what a real CRM holds: few firmographics, many leads without an
+account, a handful of events per lead, slow journeys whose outcomes arrive up to a year later,
+leads created only in the first part of the history and no sales review, so that leads that never
+convert never close. ``flat_export`` turns any history into a CRM's flat export (one row per lead,
+activity counts, ``converted``).
 
 Examples
 --------
@@ -64,6 +68,7 @@ __all__ = [
     "FLAT_ACTIVITY",
     "SCENARIOS",
     "SampleHistory",
+    "Scenario",
     "flat_export",
     "generate_history",
     "write_flat",
@@ -83,9 +88,58 @@ DAY_US = 86_400_000_000
 CHUNK_LEADS = 50_000  # fixed, so the output depends only on (n_leads, seed), not on memory
 _NEVER = np.iinfo(np.int64).max // 4  # window day of accounts that are never in market
 
-# Scenarios by their drift level at the start and at the end of the history (1: as the default).
-# Under drift, buying windows open more often and journeys move faster as time goes on.
-SCENARIOS = {"default": (1.0, 1.0), "drift": (0.35, 5.0)}
+
+@dataclass(frozen=True)
+class Scenario:
+    """How a sample history departs from the default one (the defaults change nothing).
+
+    Attributes
+    ----------
+    drift : (float, float)
+        Drift level at the start and at the end of the history: buying windows open more often
+        and journeys move faster as it rises (1 throughout: no drift).
+    created_share : float
+        Leads are created only in this first share of the history; the rest is outcomes arriving.
+    pace : float
+        Multiplies every daily rate of the hidden journeys: below 1, journeys last longer (the
+        same chance to convert, later), so outcomes arrive up to a year after creation.
+    activity : float
+        Multiplies each lead's rates of web sessions, e-mail opens and paid or social touches.
+    firmographics_share : float
+        Share of accounts whose firmographics (industry, size, revenue, country, tech stack) the
+        CRM holds; the others keep the columns, with nulls in them.
+    account_share : float
+        Share of the leads with a company whose account the CRM records (the hidden journey still
+        depends on the company; only ``leads.account_id`` is left null).
+    sales_review : bool
+        Whether the CRM records the sales review (``sal``, ``srl``, a recycled ``mql`` and the
+        early disqualification of unfit leads). Without it, leads go ``lead -> mql -> sql`` and a
+        lead that never converts keeps its last stage for ever.
+    """
+
+    drift: tuple[float, float] = (1.0, 1.0)
+    created_share: float = 1.0
+    pace: float = 1.0
+    activity: float = 1.0
+    firmographics_share: float = 1.0
+    account_share: float = 1.0
+    sales_review: bool = True
+
+
+SCENARIOS = {
+    "default": Scenario(),
+    # The market heats up: the base rate of conversion grows about tenfold over the history.
+    "drift": Scenario(drift=(0.35, 5.0)),
+    # A real CRM's funnel: thin records, slow deals, leads that never close.
+    "sparse-crm": Scenario(
+        created_share=0.7,
+        pace=0.6,
+        activity=0.1,
+        firmographics_share=0.2,
+        account_share=0.72,
+        sales_review=False,
+    ),
+}
 DRIFT_STEP_DAYS = 7  # the level changes once a week, so that journeys stay exactly simulable
 
 # Hidden states of the buying journey.
@@ -672,13 +726,21 @@ def generate_history(
         As-of instants of ``truth``, each at midnight UTC, inside the history and with its horizon
         ending on or before ``end``. Default: the first of each month over the last 12 months whose
         horizon ends by ``end`` (so every truth row is mature).
-    scenario : {"default", "drift"}
-        ``"drift"``: the market heats up over the history. A drift level rises log-linearly in
-        weekly steps from 0.35 to 5 (``SCENARIOS``); the daily rates of every journey's forward
-        moves are multiplied by it and those of going cold divided by it, and accounts' buying
-        windows open in proportion to it (more accounts in market later). The base rate of
-        conversion of the weekly open-lead snapshots grows about tenfold from the first quarter
-        to the last; events, stages and ``truth`` come from these journeys as usual.
+    scenario : {"default", "drift", "sparse-crm"}
+        The :class:`Scenario` of that name in ``SCENARIOS``. ``"drift"``: the market heats up
+        over the history. A drift level rises log-linearly in weekly steps from 0.35 to 5; the
+        daily rates of every journey's forward moves are multiplied by it and those of going cold
+        divided by it, and accounts' buying windows open in proportion to it (more accounts in
+        market later). The base rate of conversion of the weekly open-lead snapshots grows about
+        tenfold from the first quarter to the last; events, stages and ``truth`` come from these
+        journeys as usual. ``"sparse-crm"``: a real CRM's records. Leads are created in the first
+        70 % of the history only; their journeys run at 0.6 times the default pace (outcomes up
+        to a year after creation) with a tenth of the default activity (a median of about five
+        events per lead); 80 % of accounts have no firmographics (null columns) and 28 % of the
+        leads with a company have no ``account_id``; no sales review is recorded, so leads go
+        ``lead -> mql -> sql -> opportunity -> customer | lost`` and those that never convert
+        stay open. ``truth`` stays exact: it follows the slower journeys, and recording less
+        changes what is seen, not the journeys.
 
     Returns
     -------
@@ -719,16 +781,17 @@ def generate_history(
         as_of,
         np.array([(m - start_ts).days for m in months], dtype=np.float64),
         tuple(f"{m:%Y-%m}" for m in months),
-        SCENARIOS[scenario],
+        SCENARIOS[scenario].drift,
     )
-    accounts = _make_accounts(rng, max(10, -(-n_leads // 3)), world)
-    leads = _make_leads(rng, n_leads, accounts, world)
+    spec = SCENARIOS[scenario]
+    accounts = _make_accounts(rng, max(10, -(-n_leads // 3)), world, spec)
+    leads = _make_leads(rng, n_leads, accounts, world, spec)
 
     parts = []
     for i, lo in enumerate(range(0, n_leads, CHUNK_LEADS)):
         chunk_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2, i)))
         parts.append(
-            _simulate_chunk(chunk_rng, leads, accounts, slice(lo, lo + CHUNK_LEADS), world)
+            _simulate_chunk(chunk_rng, leads, slice(lo, lo + CHUNK_LEADS), world, spec.sales_review)
         )
     merged = {key: np.concatenate([p.pop(key) for p in parts]) for key in list(parts[0])}
     del parts
@@ -983,7 +1046,9 @@ def _truth_days(
 # --------------------------------------------------------------------------------------------
 
 
-def _make_accounts(rng: np.random.Generator, n: int, world: _World) -> dict[str, np.ndarray]:
+def _make_accounts(
+    rng: np.random.Generator, n: int, world: _World, spec: Scenario
+) -> dict[str, np.ndarray]:
     """Firmographics, an e-mail domain and an optional in-market window per account."""
     industry = rng.choice(len(INDUSTRIES), n, p=INDUSTRY_P)
     employees = np.clip(np.exp(rng.normal(4.3, 1.7, n)), 1, 400_000).round().astype(np.int64)
@@ -1026,6 +1091,11 @@ def _make_accounts(rng: np.random.Generator, n: int, world: _World) -> dict[str,
     # Buying committees: larger companies bring more leads, with a heavy tail.
     weight = employees**0.35 * np.exp(rng.normal(0, 1.0, n))
     weight[competitor] = 0.0
+    domain = _domains(rng, country, comp_rows)
+    # Drawn last, and only when some are missing, so that the other scenarios keep their draws.
+    recorded = np.ones(n, dtype=bool)
+    if spec.firmographics_share < 1.0:
+        recorded = rng.random(n) < spec.firmographics_share
     return {
         "industry": industry,
         "employees": employees,
@@ -1037,7 +1107,8 @@ def _make_accounts(rng: np.random.Generator, n: int, world: _World) -> dict[str,
         "w_end": w_end,
         "fit": fit,
         "weight": weight / weight.sum(),
-        "domain": _domains(rng, country, comp_rows),
+        "domain": domain,
+        "recorded": recorded,
     }
 
 
@@ -1057,7 +1128,7 @@ def _domains(rng: np.random.Generator, country: np.ndarray, comp_rows: np.ndarra
 
 
 def _make_leads(
-    rng: np.random.Generator, n: int, acc: dict[str, np.ndarray], world: _World
+    rng: np.random.Generator, n: int, acc: dict[str, np.ndarray], world: _World, spec: Scenario
 ) -> dict[str, np.ndarray]:
     """Who the leads are, when they arrive, and the hidden parameters of their journeys."""
     source = rng.choice(len(LEAD_SOURCES), n, p=SOURCE_P)
@@ -1089,19 +1160,20 @@ def _make_leads(
         rng.choice(len(COUNTRIES), n, p=COUNTRY_P),
     )
 
-    # Creation time: spread over the history with growth, fewer on weekends; leads of an
-    # in-market account often arrive inside the account's window.
+    # Creation time: spread over the history (or its first part) with growth, fewer on
+    # weekends; leads of an in-market account often arrive inside the account's window.
+    span = world.days if spec.created_share == 1.0 else round(world.days * spec.created_share)
     growth = np.log(1.5) / 365
     u = rng.random(n)
-    day = np.log1p(u * np.expm1(growth * world.days)) / growth
+    day = np.log1p(u * np.expm1(growth * span)) / growth
     ws, we = acc["w_start"][acc_idx], acc["w_end"][acc_idx]
-    lo, hi = np.maximum(ws, 0), np.minimum(we, world.days)
+    lo, hi = np.maximum(ws, 0), np.minimum(we, span)
     in_window = has_acc & (hi > lo) & (rng.random(n) < 0.4)
     day = np.where(in_window, lo + rng.random(n) * (hi - lo), day).astype(np.int64)
     wd = world.weekday(day)
     move = rng.random(n) < 0.65
     day = np.where(move & (wd == 5), day - 1, np.where(move & (wd == 6), day + 1, day))
-    day = np.clip(day, 0, world.days - 1)
+    day = np.clip(day, 0, span - 1)
     peak = COUNTRY_PEAK[country]
     created = day + _time_of_day(rng, peak)
     order = np.argsort(created, kind="stable")  # lead ids follow creation order
@@ -1116,7 +1188,7 @@ def _make_leads(
         * np.where(has_acc, acc["fit"][acc_idx], 0.55)
     )
     engage = SOURCE_INTEREST[source] * interest * np.array([1.0, 0.85, 1.3, 1.0])[kind]
-    activity = np.exp(rng.normal(0.0, 0.75, n)) * (0.6 + 0.4 * interest)
+    activity = np.exp(rng.normal(0.0, 0.75, n)) * (0.6 + 0.4 * interest) * spec.activity
     start_state = _categorical(
         rng,
         np.stack(
@@ -1137,6 +1209,12 @@ def _make_leads(
     first = rng.integers(0, len(FIRST_NAMES), n)
     last = rng.integers(0, len(LAST_NAMES), n)
     mail_pick = rng.random(n)
+    title_lower = rng.random(n) < 0.08  # the draws keep the order of the default
+    mail_digit = rng.integers(1, 99, n)
+    # Drawn last, and only when some are missing, so that the other scenarios keep their draws.
+    crm_account = account
+    if spec.account_share < 1.0:
+        crm_account = np.where(rng.random(n) < spec.account_share, account, -1)
     leads = {
         "source": source,
         "kind": kind,
@@ -1145,7 +1223,7 @@ def _make_leads(
         "seniority": seniority,
         "department": department,
         "title": title,
-        "title_lower": rng.random(n) < 0.08,
+        "title_lower": title_lower,
         "country": country,
         "created": created,
         "peak": peak,
@@ -1158,12 +1236,13 @@ def _make_leads(
         "first": first,
         "last": last,
         "mail_pick": mail_pick,
-        "mail_digit": rng.integers(1, 99, n),
+        "mail_digit": mail_digit,
+        "crm_account": crm_account,
         "w_start": np.where(has_acc, ws, _NEVER),
         "w_end": np.where(has_acc, we, _NEVER),
     }
     leads = {k: v[order] for k, v in leads.items()}
-    leads["rates"] = _rates(leads)
+    leads["rates"] = _rates(leads) * spec.pace
     # Sales accepts most MQLs; it rejects poor fits, and almost always students and competitors.
     accept = (
         np.array([0.95, 0.93, 0.9, 0.84, 0.7, 0.1])[leads["seniority"]]
@@ -1250,15 +1329,15 @@ def _matrices(rates: np.ndarray, inside: np.ndarray | bool, level: np.ndarray) -
 def _simulate_chunk(
     rng: np.random.Generator,
     leads: dict[str, np.ndarray],
-    acc: dict[str, np.ndarray],
     rows: slice,
     world: _World,
+    sales_review: bool,
 ) -> dict[str, np.ndarray]:
     lead = {k: v[rows] for k, v in leads.items()}
     offset = rows.start
     trans = _simulate_journeys(rng, lead, world)
     events = _emit_events(rng, lead, trans, world)
-    stages = _lifecycle(rng, lead, trans, events, world)
+    stages = _lifecycle(rng, lead, trans, events, world, sales_review)
     truth = _truth(lead, trans, stages, world)
     return {
         "ev_lead": events["lead"] + offset,
@@ -1617,8 +1696,13 @@ def _lifecycle(
     trans: dict[str, np.ndarray],
     events: dict[str, np.ndarray],
     world: _World,
+    sales_review: bool = True,
 ) -> dict[str, np.ndarray]:
-    """CRM stage history: score-based MQL, sales review, SQL exactly at conversion, then deals."""
+    """CRM stage history: score-based MQL, sales review, SQL exactly at conversion, then deals.
+
+    Without ``sales_review`` the CRM records no review: no ``sal`` or ``srl``, no recycled
+    ``mql``, no early disqualification (the random draws stay the same).
+    """
     n = len(lead["created"])
     created, days = lead["created"], float(world.days)
     tau = np.full(n, np.inf)  # conversion = SQL
@@ -1662,6 +1746,7 @@ def _lifecycle(
         rng.choice([_R["not_a_fit"], _R["no_budget"], _R["bad_timing"]], n),
     )
     disq = review + 1.0 + rng.exponential(10.0, n)
+    early_disq = never & ~accept & zero_fit & (disq < days) & sales_review
 
     # Deals after SQL.
     opp_t = tau + 0.5 + rng.exponential(6.0, n)
@@ -1685,13 +1770,13 @@ def _lifecycle(
         (everyone, created, "lead", -1, 0),
         (scored & (mql < days), mql, "mql", mql_reason, 1),
         (d, hand, "mql", _R["hand_raise"], 1),
-        ((a | (never & accept)) & (review < days), review, "sal", -1, 2),
-        ((b | (never & ~accept)) & (review < days), review, "srl", kind_reason, 2),
-        (b, recycle, "mql", _R["recycled"], 3),
-        (b, recycle + (tau_c - recycle) * u[1], "sal", -1, 4),
-        (c | d, fast_lo + (tau_c - fast_lo) * u[2], "sal", -1, 4),
+        ((a | (never & accept)) & (review < days) & sales_review, review, "sal", -1, 2),
+        ((b | (never & ~accept)) & (review < days) & sales_review, review, "srl", kind_reason, 2),
+        (b & sales_review, recycle, "mql", _R["recycled"], 3),
+        (b & sales_review, recycle + (tau_c - recycle) * u[1], "sal", -1, 4),
+        ((c | d) & sales_review, fast_lo + (tau_c - fast_lo) * u[2], "sal", -1, 4),
         (converts, tau, "sql", -1, 5),
-        (never & ~accept & zero_fit & (disq < days), disq, "disqualified", kind_reason, 6),
+        (early_disq, disq, "disqualified", kind_reason, 6),
         (opp & (opp_t < days), opp_t, "opportunity", -1, 6),
         (drop & (drop_t < days), drop_t, "disqualified", deal_reason, 6),
         (opp & won & (close_t < days), close_t, "customer", -1, 7),
@@ -1709,9 +1794,7 @@ def _lifecycle(
     st_rank = np.concatenate(ranks)
     order = np.lexsort((st_rank, st_t, st_lead))
     # Open until SQL or a terminal stage (only never-converting leads are disqualified early).
-    closed = np.where(
-        converts, tau, np.where(never & ~accept & zero_fit & (disq < days), disq, np.inf)
-    )
+    closed = np.where(converts, tau, np.where(early_disq, disq, np.inf))
     return {
         "lead": st_lead[order],
         "t": st_t[order],
@@ -1833,15 +1916,22 @@ def _lead_ids(n: int) -> pa.Array:
 
 
 def _accounts_frame(acc: dict[str, np.ndarray]) -> pd.DataFrame:
-    n = len(acc["industry"])
+    n, known = len(acc["industry"]), acc["recorded"]
+    employees = acc["employees"]
+    if not known.all():  # the CRM lacks some firmographics: nulls (a float column, as read)
+        employees = np.where(known, employees, np.nan)
+
+    def code(values: np.ndarray) -> np.ndarray:
+        return np.where(known, values, -1)
+
     return pd.DataFrame(
         {
             "account_id": pd.Series(_account_ids(n), dtype="str"),
-            "industry": _strings(acc["industry"], INDUSTRIES),
-            "employee_count": acc["employees"],
-            "annual_revenue": acc["revenue"].astype(np.float64),
-            "country": _strings(acc["country"], COUNTRIES),
-            "tech_stack": _strings(acc["tech"], TECH_STACKS),
+            "industry": _strings(code(acc["industry"]), INDUSTRIES),
+            "employee_count": employees,
+            "annual_revenue": np.where(known, acc["revenue"], np.nan),
+            "country": _strings(code(acc["country"]), COUNTRIES),
+            "tech_stack": _strings(code(acc["tech"]), TECH_STACKS),
         }
     )
 
@@ -1874,7 +1964,7 @@ def _leads_frame(lead: dict[str, np.ndarray], acc: dict[str, np.ndarray], origin
             "lead_id": pd.Series(_lead_ids(n), dtype="str"),
             "created_at": _timestamps(lead["created"], origin_us),
             "lead_source": _strings(lead["source"], LEAD_SOURCES),
-            "account_id": _strings(account, _account_ids(len(acc["industry"]))),
+            "account_id": _strings(lead["crm_account"], _account_ids(len(acc["industry"]))),
             "job_title": _strings(title, titles),
             "country": _strings(lead["country"], COUNTRIES),
             "email": email,
