@@ -41,6 +41,10 @@ def wilson_interval(successes, trials, z: float = 1.96) -> tuple[np.ndarray, np.
     >>> low, high = wilson_interval(8, 10)
     >>> round(float(low), 3), round(float(high), 3)
     (0.49, 0.943)
+    >>> bool(np.all(wilson_interval(0, np.arange(1, 401))[0] <= 0))
+    True
+    >>> bool(np.all(wilson_interval(np.arange(1, 401), np.arange(1, 401))[1] >= 1))
+    True
     """
     k = np.asarray(successes, dtype=float)
     n = np.asarray(trials, dtype=float)
@@ -49,7 +53,9 @@ def wilson_interval(successes, trials, z: float = 1.96) -> tuple[np.ndarray, np.
         centre = (p + z * z / (2 * n)) / (1 + z * z / n)
         half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     empty = n <= 0
-    return np.where(empty, np.nan, centre - half), np.where(empty, np.nan, centre + half)
+    # The interval contains the rate; rounding can put a bound a hair past a rate of 0 or 1.
+    low, high = np.minimum(centre - half, p), np.maximum(centre + half, p)
+    return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
 
 
 @dataclass
