@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,19 +11,12 @@ from leadml import synth
 from leadml.asof import label_pairs, open_leads
 from leadml.data import load_data
 from leadml.synth import SampleHistory, generate_history
+from synth_helpers import digest
 
 N = 4_000
 SEED = 7
 # sha256 of generate_history(4_000, 7) made by the code before scenarios existed (commit 7bad354).
 DEFAULT_DIGEST = "35269f1857c8642468a0490f530bf7d9ddbc826a2e77b5f84ad948e6ffc31b23"
-
-
-def _digest(history: SampleHistory) -> str:
-    sha = hashlib.sha256()
-    for name, frame in {**history.tables(), "truth": history.truth}.items():
-        sha.update(f"{name}:{list(frame.columns)}:{[str(t) for t in frame.dtypes]}".encode())
-        sha.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return sha.hexdigest()
 
 
 def base_rate_by_quarter(history: SampleHistory) -> pd.Series:
@@ -55,7 +46,7 @@ def drift() -> SampleHistory:
 
 def test_default_scenario_is_unchanged(default: SampleHistory) -> None:
     assert default.scenario == "default"
-    assert _digest(default) == DEFAULT_DIGEST
+    assert digest(default) == DEFAULT_DIGEST
 
 
 def test_drift_base_rate_grows_fivefold(default: SampleHistory, drift: SampleHistory) -> None:

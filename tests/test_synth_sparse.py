@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +10,7 @@ from typer.testing import CliRunner
 
 from leadml.cli import app
 from leadml.synth import SampleHistory, generate_history, write_history
+from synth_helpers import digest
 
 N = 3_000
 SEED = 7
@@ -20,14 +19,6 @@ CLOSING = ["sql", "opportunity", "customer", "lost", "disqualified"]
 # sha256 of generate_history(1_500, 7, scenario="drift") made by the code before sparse-crm
 # existed (commit 9735c55).
 DRIFT_DIGEST = "073e9a6d9c62d57287652ec7d277f54a377fe3bc3b8fe69035221c7fa8a69d00"
-
-
-def _digest(history: SampleHistory) -> str:
-    sha = hashlib.sha256()
-    for name, frame in {**history.tables(), "truth": history.truth}.items():
-        sha.update(f"{name}:{list(frame.columns)}:{[str(t) for t in frame.dtypes]}".encode())
-        sha.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return sha.hexdigest()
 
 
 def _first_stage(history: SampleHistory) -> pd.DataFrame:
@@ -118,7 +109,7 @@ def test_same_seed_same_history() -> None:
 
 def test_drift_is_unchanged() -> None:
     """The default is pinned in test_synth_drift.py; drift here, both made before sparse-crm."""
-    assert _digest(generate_history(1_500, SEED, scenario="drift")) == DRIFT_DIGEST
+    assert digest(generate_history(1_500, SEED, scenario="drift")) == DRIFT_DIGEST
 
 
 def test_validate_accepts_it(sparse: SampleHistory, tmp_path) -> None:

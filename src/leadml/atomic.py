@@ -62,7 +62,8 @@ def _sweep(path: Path) -> None:
                 staged.unlink()
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
+    """Flush ``path`` (a file or a folder) to the disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -101,13 +102,13 @@ def replacing(path: str | os.PathLike) -> Iterator[Path]:
             continue
     try:
         yield staging
-        _fsync(staging)
+        fsync(staging)
         os.replace(staging, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             staging.unlink()
     with contextlib.suppress(OSError):  # durability of the rename; not all file systems allow it
-        _fsync(path.parent)
+        fsync(path.parent)
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:

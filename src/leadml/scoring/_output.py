@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from leadml.atomic import new_dir
+from leadml.atomic import fsync, new_dir
 from leadml.errors import OutputError, OutputLockedError
 
 log = logging.getLogger("leadml.scoring")
@@ -151,10 +151,10 @@ def write_partition(out: Path, name: str, writers: Mapping[str, Callable[[Path],
         for filename, write in writers.items():
             write(staging / filename)
         for path in staging.iterdir():
-            _fsync(path)
-        _fsync(staging)
+            fsync(path)
+        fsync(staging)
         _swap(staging, target)
-        _fsync(out)
+        fsync(out)
     except OSError as exc:
         raise OutputError(f"writing {target} failed ({exc}); the previous partition, if any, "
                           "is untouched") from None  # fmt: skip
@@ -163,14 +163,6 @@ def write_partition(out: Path, name: str, writers: Mapping[str, Callable[[Path],
         # the half-written new one. Either way it goes.
         shutil.rmtree(staging, ignore_errors=True)
     return target
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 _RENAME_EXCHANGE = 2
