@@ -232,3 +232,24 @@ def test_country_is_left_out_only_when_neither_table_has_it(tiny_tables):
     (warning,) = _warnings(tables)
     assert "no country (neither leads.country nor accounts.country)" in warning
     assert load_data(tables, now="2026-01-01").unavailable == {"country", "region"}
+
+
+def test_accounts_without_leads_account_id_are_not_used(tiny_tables):
+    tables = {**tiny_tables, "leads": tiny_tables["leads"].drop(columns="account_id")}
+    warnings = _warnings(tables)
+    assert warnings[0].startswith("warning leads.account_id: leads has no account_id column, so "
+                                  "no lead can be matched to an account")  # fmt: skip
+    data = load_data(tables, now="2026-01-01")
+    assert not data.has_accounts and "industry" in data.unavailable
+
+
+def test_passing_through_an_account_column_without_accounts_names_the_setting(tiny_tables):
+    from leadml.errors import DataError
+    from leadml.features import build_features
+
+    tables = {k: v for k, v in tiny_tables.items() if k != "accounts"}
+    settings = Settings.model_validate({"features": {"passthrough": {"accounts": ["tier"]}}})
+    data = load_data(tables, settings, now="2026-01-01")
+    spine = pd.DataFrame({"lead_id": ["L1"], "as_of": ["2025-03-01"]})
+    with pytest.raises(DataError, match=r"features.passthrough.accounts: .* no accounts table"):
+        build_features(data, spine)

@@ -215,5 +215,6 @@ def missing_inputs(present: Mapping[str, Collection[str]]) -> list[MissingInput]
 def _left_out(what: str, attributes: tuple[str, ...], account_features: bool = False) -> str:
     family = "the account features (account_*) and " if account_features else ""
     names = ("the attributes " if len(attributes) > 1 else "the attribute ") + ", ".join(attributes)
-    verb = "are" if account_features or len(attributes) > 1 else "is"
-    return f"{what}: {family}{names} {verb} left out, and fit rules on them are skipped"
+    many = account_features or len(attributes) > 1
+    verb, them = ("are", "them") if many else ("is", "it")
+    return f"{what}: {family}{names} {verb} left out, and fit rules on {them} are skipped"
