@@ -253,3 +253,13 @@ def test_passing_through_an_account_column_without_accounts_names_the_setting(ti
     spine = pd.DataFrame({"lead_id": ["L1"], "as_of": ["2025-03-01"]})
     with pytest.raises(DataError, match=r"features.passthrough.accounts: .* no accounts table"):
         build_features(data, spine)
+
+
+def test_a_header_only_accounts_csv_is_no_accounts_table(tiny_tables, tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for name, frame in tiny_tables.items():
+        frame.iloc[: 0 if name == "accounts" else None].to_csv(folder / f"{name}.csv", index=False)
+    result = _run("validate", "--data", str(folder), "--now", "2026-01-01")
+    assert result.exit_code == 0, result.output
+    assert "warning accounts: no accounts table (or an empty one)" in result.stdout
