@@ -407,9 +407,9 @@ def test_a_second_run_on_the_same_partition_is_refused_while_the_first_holds_the
 
 def test_invalid_input_is_reported_first_and_nothing_is_written(world, tmp_path):
     tables = dict(world["history"].tables())
-    tables["leads"] = tables["leads"].drop(columns="lead_source")
+    tables["leads"] = tables["leads"].drop(columns="created_at")
     out = tmp_path / "out"
-    with pytest.raises(DataValidationError, match="lead_source"):
+    with pytest.raises(DataValidationError, match="created_at"):
         score_to(tables, world["as_of"], out, world["models"]["logistic"], track=False)
     assert not out.exists()
 

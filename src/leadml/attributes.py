@@ -2,6 +2,10 @@
 
 Shared by the fit features and the fit rules, so both read a job title or an e-mail domain the
 same way. The e-mail address is read here to derive three flags and goes no further.
+
+An attribute whose input is missing (no accounts table, no job titles: see
+:func:`leadml.contract.missing_inputs`) is not :func:`available`: the features, the fit rules and
+the report segments leave it out rather than read it as missing for every lead.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ ATTRIBUTES = {
     "is_free_mail": "e-mail on a free-mail domain (domains.free_mail)",
     "is_student": "e-mail on a student domain (domains.student_suffixes)",
     "is_competitor": "e-mail on a competitor's domain (domains.competitor)",
-    "has_account": "the lead belongs to a known account",
+    "has_account": "the lead belongs to an account",
     "industry": "the account's industry",
     "employee_count": "the account's number of employees",
     "annual_revenue": "the account's annual revenue",
@@ -60,7 +64,7 @@ def lead_attributes(data: LeadData, spine: str) -> str:
             coalesce({_ends_with_any(domain, settings.domains.student_suffixes)}, false)
                 AS is_student,
             coalesce({_is_domain_of(domain, settings.domains.competitor)}, false) AS is_competitor,
-            acc.account_id IS NOT NULL AS has_account,
+            l.account_id IS NOT NULL AS has_account,
             lower(trim(acc.industry)) AS industry,
             acc.employee_count,
             acc.annual_revenue,
@@ -79,6 +83,11 @@ def lead_attributes(data: LeadData, spine: str) -> str:
             FROM (SELECT DISTINCT job_title FROM leads WHERE job_title IS NOT NULL)
         ) titles ON titles.job_title = l.job_title
     """
+
+
+def available(data: LeadData, names: Sequence[str]) -> list[str]:
+    """The attributes of ``names`` the input of ``data`` supplies, in order."""
+    return [name for name in names if name not in data.unavailable]
 
 
 @contextmanager

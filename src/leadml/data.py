@@ -2,7 +2,9 @@
 
 After :func:`load_data` every table is canonical: ids are text, timestamps are UTC, event types and
 lifecycle stages carry their canonical names, each event has its buying stage, and optional columns
-exist (null when the input lacked them), so no later step has to ask what the input looked like.
+and tables exist (null, or empty, when the input lacked them), so SQL never has to ask what the
+input looked like. What the input lacks is recorded once, in :attr:`LeadData.missing_inputs`: the
+features and rules that would read it are left out, rather than read from nulls.
 """
 
 from __future__ import annotations
@@ -10,13 +12,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import pandas as pd
 
 from leadml.config import Settings
-from leadml.contract import TABLES
+from leadml.contract import TABLES, MissingInput
 from leadml.errors import DataValidationError
 from leadml.readers import RawTables, Source, read_raw
 from leadml.validation import ValidationReport, sql_str, validate_raw
@@ -29,13 +31,31 @@ class LeadData:
     """The canonical tables ``accounts``, ``leads``, ``events`` and ``stages`` in ``con``.
 
     ``report`` holds the warnings validation found; ``extra_columns`` the input columns beyond the
-    contract, per table, which feature builders may pass through by configuration.
+    contract, per table, which feature builders may pass through by configuration;
+    ``missing_inputs`` the optional inputs the data lacks (no accounts table, no job titles, ...),
+    each with what is left out without it.
     """
 
     con: duckdb.DuckDBPyConnection
     settings: Settings
     report: ValidationReport
     extra_columns: dict[str, list[str]]
+    missing_inputs: list[MissingInput] = field(default_factory=list)
+
+    @property
+    def unavailable(self) -> frozenset[str]:
+        """The fit attributes the input cannot supply: left out of features, rules and reports."""
+        return frozenset(a for m in self.missing_inputs for a in m.attributes)
+
+    @property
+    def has_accounts(self) -> bool:
+        """Whether leads can be grouped by account (the account feature family)."""
+        return not any(m.account_features for m in self.missing_inputs)
+
+    @property
+    def notes(self) -> list[str]:
+        """What the input lacks and what is left out for it, one sentence per cause."""
+        return [m.message for m in self.missing_inputs]
 
     def table(self, name: str) -> pd.DataFrame:
         """One canonical table as a DataFrame (for notebooks and tests; avoid on 50 M events).
@@ -145,15 +165,17 @@ def load_data(
     extra = {
         name: [c for c in cols if c not in contract[name]] for name, cols in raw.columns.items()
     }
-    return LeadData(raw.con, settings, report, extra)
+    return LeadData(raw.con, settings, report, extra, list(report.missing_inputs))
 
 
 def _normalise(raw: RawTables, settings: Settings, event_types: list[str]) -> None:
     stage = _lookup("t.stage", settings.data.stage_lookup(), "NULL")
     _register_event_types(raw, settings, event_types)
     for name, spec in TABLES.items():
-        present = raw.columns[name]
-        select, source = [], f"raw_{name} t"
+        # An optional table the input lacks is an empty one, with every column.
+        present = raw.columns.get(name, [])
+        source = f"raw_{name} t" if name in raw.columns else "(SELECT 1) t WHERE false"
+        select = []
         for column in spec.columns:
             if name == "events" and column.name == "event_type":
                 select += [

@@ -66,7 +66,12 @@ class RawTables:
 
     @property
     def missing(self) -> list[str]:
-        return [name for name in TABLES if name not in self.columns | self.unreadable]
+        """The required tables the source lacks (an optional one may be absent)."""
+        return [
+            name
+            for name, spec in TABLES.items()
+            if not spec.optional and name not in self.columns | self.unreadable
+        ]
 
     def failure(self, name: str, exc: duckdb.Error) -> ReadFailure:
         """What went wrong reading table ``name``, in words, from DuckDB's error ``exc``.

@@ -166,7 +166,7 @@ def train(
     leakage = _guard(frame[frame["window"] == "train"], features, settings, allow)
     features = [f for f in features if f not in leakage.excluded]
     features, uninformative = informative(frame[frame["window"] == "train"], features)
-    result = TrainingResult(settings, windows, features, leakage=leakage)
+    result = TrainingResult(settings, windows, features, leakage=leakage, notes=data.notes)
     short = _too_little(windows, settings)
     if short:
         result.cold_start = (
@@ -251,7 +251,7 @@ def train(
         result,
         uncorrected,
         {"test": shift_test, "registered": shift_registered},
-        [*uninformative, *found.skipped, *([fit_note] if fit_note else [])],
+        [*data.notes, *uninformative, *found.skipped, *([fit_note] if fit_note else [])],
         groups=test["lead_id"],
     )
     return result

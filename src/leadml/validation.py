@@ -13,7 +13,7 @@ import duckdb
 import pandas as pd
 
 from leadml.config import Settings
-from leadml.contract import PII_COLUMNS, TABLES
+from leadml.contract import PII_COLUMNS, TABLES, MissingInput, missing_inputs
 from leadml.readers import RawTables, ReadFailure, Source, parse_instant, read_raw
 
 Severity = Literal["error", "warning"]
@@ -49,6 +49,9 @@ class ValidationReport:
     row_counts: dict[str, int] = field(default_factory=dict)
     # The distinct raw names seen ("events": event types, "stages": stages), which loading maps.
     names: dict[str, list[str]] = field(default_factory=dict)
+    # The optional inputs the data lacks, and what leadml leaves out without each (a warning
+    # each, too).
+    missing_inputs: list[MissingInput] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Problem]:
@@ -85,7 +88,7 @@ def validate_data(
     ...                       "lead_source": ["web", "web"]})
     >>> report = validate_data({"leads": leads})
     >>> print(report.errors[0].format())
-    error   accounts: table is missing
+    error   events: table is missing
     >>> any("duplicate" in p.message for p in report.errors)
     True
     """
@@ -117,9 +120,9 @@ def validate_raw(
             report.problems.append(_unreadable(name, raw.failure(name, exc)))
             continue
         report.row_counts[name] = n
-        if n == 0:
+        if n == 0 and not spec.optional:
             report.problems.append(Problem("error", name, None, 0, "table is empty"))
-        elif not absent:
+        elif n and not absent:
             usable.add(name)
     checks = _Checks(raw, settings, latest)
     for name in ("accounts", "leads", "events", "stages"):
@@ -132,6 +135,14 @@ def validate_raw(
                 usable.discard(name)
                 report.problems.append(_unreadable(name, raw.failure(name, exc)))
     report.names = checks.names
+    if report.row_counts.get("leads"):
+        # An empty optional table is as good as none.
+        present = {n: c for n, c in raw.columns.items() if report.row_counts.get(n)}
+        report.missing_inputs = missing_inputs(present)
+        for missing in report.missing_inputs:
+            report.problems.append(
+                Problem("warning", missing.table, missing.column, None, missing.message)
+            )
     return report
 
 

@@ -143,11 +143,11 @@ LONG_TITLE = "x" * 1_000_001
 
 ERRORS = [
     # --- tables and files ------------------------------------------------------------------
-    Case("table_missing", ("accounts: table is missing",), spoil=remove("accounts.csv")),
-    Case("every_table_missing", ("4 error(s)", "leads: table is missing"),
+    Case("table_missing", ("stages: table is missing",), spoil=remove("stages.csv")),
+    Case("every_table_missing", ("3 error(s)", "leads: table is missing"),
          spoil=then(*(remove(f"{n}.csv") for n in ("accounts", "leads", "events", "stages")))),
-    Case("required_column_missing", ("leads.lead_source", "required column is missing"),
-         change=drop_column("leads", "lead_source")),
+    Case("required_column_missing", ("leads.created_at", "required column is missing"),
+         change=drop_column("leads", "created_at")),
     Case("required_column_misnamed", ("events.occurred_at", "required column is missing",
                                       "'timestamp'"),
          change=drop_column("events", "occurred_at", rename="timestamp")),

@@ -17,7 +17,9 @@ Parquet/CSV (or the caller's DataFrame) and only the feature table is materialis
 engagement and account counts come from one fetch of every lead's recent events per instant,
 reduced to small integers and counted by compiled loops (:mod:`leadml.features._events`).
 Numbers come back as float32, flags as bool, categories as text; :data:`FEATURES` lists every
-name with its meaning.
+name with its meaning. A feature whose input the data lacks (no accounts table, no job titles:
+:attr:`~leadml.data.LeadData.missing_inputs`) is left out, not filled: :func:`feature_specs` of
+the data lists what is built.
 """
 
 from __future__ import annotations
@@ -42,16 +44,17 @@ _FAMILIES = ("fit", "engagement", "lifecycle", "account", "passthrough")
 
 def _by_family(settings: Settings, data: LeadData | None) -> dict[str, list[Feature]]:
     return {
-        "fit": fit.catalogue(),
+        "fit": fit.catalogue(data),
         "engagement": engagement.catalogue(settings),
         "lifecycle": lifecycle.catalogue(settings),
-        "account": account.catalogue(settings),
+        "account": account.catalogue(settings, data),
         "passthrough": passthrough.catalogue(settings, data),
     }
 
 
 def feature_specs(settings: Settings | None = None, data: LeadData | None = None) -> list[Feature]:
-    """Every feature column, in output order, for these settings (and this input's types)."""
+    """Every feature column, in output order, for these settings (and this input's types and
+    optional inputs: without an accounts table, say, no firmographic or account feature)."""
     families = _by_family(settings or Settings(), data)
     return check_unique([f for family in _FAMILIES for f in families[family]])
 

@@ -1,7 +1,9 @@
 """Account features: the buying committee, i.e. the *other* leads at the lead's account.
 
 Their engagement over the configured account windows, and their lifecycle history: how many of
-them had become MQL, SQL, opportunity or customer, or were lost, before ``as_of``.
+them had become MQL, SQL, opportunity or customer, or were lost, before ``as_of``. They need only
+``leads.account_id``; without it (see :attr:`~leadml.data.LeadData.has_accounts`) the family is
+left out, rather than a row of zeros for every lead.
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ LIFECYCLE = {
 assert set(FUNNEL_RANK) >= {"mql", "sql", "opportunity", "customer"}
 
 
-def catalogue(settings: Settings) -> list[Feature]:
+def catalogue(settings: Settings, data: LeadData | None = None) -> list[Feature]:
+    """The account features (none when ``data``'s leads have no account_id)."""
+    if data is not None and not data.has_accounts:
+        return []
     out = [
         Feature("account_other_leads", "other leads of the account created before as_of", fill=0)
     ]
@@ -61,6 +66,8 @@ def compute(
     Each is a sum over the lead's peers, computed as the sum over everyone at its account who
     existed at ``as_of``, minus the lead itself.
     """
+    if not data.has_accounts:
+        return {}
     member = existed(leads.created_at, as_of) & (leads.account >= 0)
     account = leads.account[rows]
     totals_size = int(leads.account.max(initial=0)) + 1  # one slot even when no lead has one
@@ -80,7 +87,7 @@ def compute(
     reached = _stages_reached(data, leads, as_of)
     for name in LIFECYCLE:
         out[f"account_leads_{name}"] = over_peers(reached[name])
-    return {f.name: out[f.name].astype(np.float32) for f in catalogue(data.settings)}
+    return {f.name: out[f.name].astype(np.float32) for f in catalogue(data.settings, data)}
 
 
 def _decision_types(data: LeadData) -> list[str]:

@@ -49,6 +49,11 @@ def catalogue(settings: Settings, data: LeadData | None = None) -> list[Feature]
 def check(data: LeadData) -> None:
     """Raise a :class:`DataError` naming any configured column the input does not have."""
     for table, column, _ in columns(data.settings.features.passthrough):
+        if table not in data.extra_columns:
+            raise DataError(
+                f"features.passthrough.{table}: column {column!r} cannot be passed through: the "
+                f"input has no {table} table (remove the setting, or add the table)"
+            )
         if column not in data.extra_columns.get(table, []):
             raise DataError(
                 f"features.passthrough.{table}: column {column!r} is not an extra column of the "

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from leadml.asof import SALES_TOUCH_STAGES, instant, reached_stages
-from leadml.attributes import lead_attributes
+from leadml.attributes import available, lead_attributes
 from leadml.data import LeadData
 from leadml.safe_text import shorten_series
 from leadml.validation import sql_str
@@ -48,7 +48,8 @@ def lead_journeys(data: LeadData, segments: tuple[str, ...] | None = None) -> pd
         Lead attributes to add (default: ``report.segments``), normalised exactly as the
         features and rules read them (:mod:`leadml.attributes`); missing values read
         ``"(unknown)"``; values longer than 200 characters are cut, with a marker
-        (:func:`leadml.safe_text.shorten`).
+        (:func:`leadml.safe_text.shorten`). An attribute the input cannot supply (``industry``
+        without an accounts table) is left out (:func:`leadml.attributes.available`).
 
     Returns
     -------
@@ -67,7 +68,9 @@ def lead_journeys(data: LeadData, segments: tuple[str, ...] | None = None) -> pd
     >>> len(journeys), bool((accepted["sal_at"] >= accepted["mql_at"]).all())
     (300, True)
     """
-    segments = tuple(data.settings.report.segments if segments is None else segments)
+    segments = tuple(
+        available(data, data.settings.report.segments if segments is None else segments)
+    )
     after_end = instant(data.end() + pd.Timedelta(days=1))
     # Attributes carry no history: read them once per lead, as of after the end of the data.
     attributes = lead_attributes(data, f"(SELECT lead_id, {after_end} AS as_of FROM leads)")

@@ -136,7 +136,8 @@ def build_report(
     weekly = funnel_table(journeys, by="week")
     weekly["complete"] = weekly.index + pd.Timedelta(days=7) + horizon <= end
     comparison = compare_mqls(data, journeys, history, rules=rules)
-    segments = settings.report.segments
+    # Segments the input cannot supply (industry without accounts) are left out of journeys.
+    segments = [s for s in settings.report.segments if s in journeys.columns]
     return FunnelReport(
         title=title,
         settings=settings,

@@ -6,6 +6,11 @@ as_of. Events are first reduced to one row per (pair, event type) holding, for e
 (window, decay) "kernel" the rules use, the sum of the events' decay weights; rules are then
 sums over that small table. 50 M events are never materialised. A spine of one instant (the
 nightly run) sums the same weights in a compiled pass instead (:mod:`leadml.rules._instant`).
+
+A fit rule on an attribute the input cannot supply (``industry`` without an accounts table, see
+:func:`leadml.contract.missing_inputs`) is skipped (:func:`usable_rules`): it has no points column
+and no share of its group's cap. Scoring it 0 would read "checked, and not a fit" where the truth
+is "not known"; validation says once which attributes are missing.
 """
 
 from __future__ import annotations
@@ -52,7 +57,8 @@ def rule_scores(
         Add one column per rule, ``points__<rule>`` (its points after its own cap), and one per
         cap, ``cap__<group>`` / ``cap__fit`` / ``cap__engagement`` (the points a cap took away,
         or gave back to a negative group). Per pair, the fit columns add up to
-        ``rule_fit_score`` and the engagement columns to ``rule_engagement_score``.
+        ``rule_fit_score`` and the engagement columns to ``rule_engagement_score``. Fit rules
+        on attributes the input lacks are skipped (see :func:`usable_rules`): no column.
 
     Returns
     -------
@@ -150,6 +156,30 @@ def fired_rules(scores: pd.DataFrame, rules: RulesLike = None, *, settings=None)
     return long[["lead_id", "as_of", "kind", "rule", "points"]].reset_index(drop=True)
 
 
+def usable_rules(rules: Rules, data: LeadData) -> Rules:
+    """``rules`` without the fit rules on attributes ``data``'s input cannot supply.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from leadml import load_data
+    >>> data = load_data({
+    ...     "leads": pd.DataFrame({"lead_id": ["L1"], "created_at": ["2025-01-01"]}),
+    ...     "events": pd.DataFrame({"lead_id": ["L1"], "event_type": ["demo_request"],
+    ...                             "occurred_at": ["2025-01-05"]}),
+    ...     "stages": pd.DataFrame({"lead_id": ["L1"], "stage": ["lead"],
+    ...                             "entered_at": ["2025-01-01"]})})
+    >>> rules = load_rules(None, data.settings)
+    >>> [r.name for r in usable_rules(rules, data).fit.rules]
+    ['student', 'competitor', 'free_mail']
+    """
+    unavailable = data.unavailable
+    kept = tuple(r for r in rules.fit.rules if r.attribute not in unavailable)
+    if len(kept) == len(rules.fit.rules):
+        return rules
+    return rules.model_copy(update={"fit": rules.fit.model_copy(update={"rules": kept})})
+
+
 # --- SQL ----------------------------------------------------------------------------------------
 
 
@@ -166,7 +196,9 @@ def score_sql(
 
     ``engagement``: a table of the engagement rules' points per pair already computed (see
     :mod:`leadml.rules._instant`), instead of summing the events in SQL; ``attributes``: the
-    spine's :func:`~leadml.attributes.attributes_table`, instead of computing them."""
+    spine's :func:`~leadml.attributes.attributes_table`, instead of computing them. Fit rules
+    on attributes the input lacks are skipped (:func:`usable_rules`)."""
+    rules = usable_rules(rules, data)
     fit_cols = [(f"points__{r.name}", _fit_points(r)) for r in rules.fit.rules]
     eng_cols = [f"points__{r.name}" for r in rules.engagement.rules]
     kernels = _kernels(rules)

@@ -43,7 +43,7 @@ import pandas as pd
 
 from leadml.asof import as_spine, closing_stages, registered, to_utc
 from leadml.data import LeadData
-from leadml.rules._engine import RulesLike, event_types_of, score_sql
+from leadml.rules._engine import RulesLike, event_types_of, score_sql, usable_rules
 from leadml.rules._schema import Rules, load_rules
 from leadml.validation import sql_str
 
@@ -76,7 +76,7 @@ def rule_mql_history(
         ``history[history.crossing == 1].groupby(history.crossed_at.dt.floor("7D")).size()``
         (or ``resample`` on ``crossed_at``).
     """
-    rules = load_rules(rules, data.settings)
+    rules = usable_rules(load_rules(rules, data.settings), data)  # as score_sql scores them
     start, end = to_utc(start), to_utc(end)
     if end <= start:
         raise ValueError(f"end ({end}) must be after start ({start})")

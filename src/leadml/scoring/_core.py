@@ -199,6 +199,12 @@ def run(prepared: Prepared, *, progress: Progress | None = None) -> ScoringResul
         features = _build(p.data, spine, attributes=attributes)
         names = p.model.feature_names
         missing = [f for f in names if f not in features.columns]
+        if missing and (lacked := _lacked_inputs(p.data, missing)):
+            raise ModelMismatchError(
+                f"model {p.model.name} version {p.model.version} was trained on features this "
+                f"data cannot supply, e.g. {missing[:5]}: {'; '.join(lacked)}. Score data that "
+                "has these inputs, or retrain the model on this data"
+            )
         if missing:
             raise ModelMismatchError(
                 f"model {p.model.name} version {p.model.version} needs {len(missing)} feature(s) "
@@ -445,6 +451,24 @@ def _sorted_unique(texts: pa.Array) -> tuple[pd.Index, np.ndarray]:
     inverse = np.empty(len(ordered), dtype="int64")
     inverse[order.to_numpy()] = np.cumsum(first) - 1
     return pd.Index(pd.array(ordered.filter(first), dtype="str")), inverse
+
+
+def _lacked_inputs(data, features: list[str]) -> list[str]:
+    """The data's missing inputs (:attr:`~leadml.data.LeadData.missing_inputs`) that take away
+    some of ``features``, in words."""
+    from leadml.features import feature_specs
+
+    everything = {f.name for f in feature_specs(data.settings)}
+    supplied = {f.name for f in feature_specs(data.settings, data)}
+    gone = {f for f in features if f in everything - supplied}
+    if not gone:
+        return []
+    return [
+        m.message
+        for m in data.missing_inputs
+        if gone & set(m.attributes) or (m.account_features and any(
+            f.startswith("account_") for f in gone))
+    ]  # fmt: skip
 
 
 def _fired(ruled: pd.DataFrame, count: int = 3) -> pd.Categorical:
