@@ -260,7 +260,7 @@ def test_train_command_end_to_end_on_the_sample_history(tmp_path, mlflow_templat
     config = tmp_path / "settings.yaml"
     config.write_text(
         "target: {horizon_days: 30}\n"
-        "split: {calibration_days: 60, test_days: 60}\n"
+        "split: {calibration_days: 60, test_days: 60, min_window_positives: 15}\n"
         "trainset: {cadence_days: 28}\n"
         "model: {candidates: [logistic], search_folds: 2, min_training_positives: 30}\n"
         f"tracking: {{uri: 'sqlite:///{tmp_path}/mlflow.db', export_dir: {tmp_path}/models}}\n"

@@ -398,21 +398,21 @@ def _place_windows(frame: pd.DataFrame, settings: Settings) -> tuple[pd.DataFram
 
 def _too_little(windows: pd.DataFrame, settings: Settings) -> str | None:
     """Why the windows are too small to train and test on, naming the setting, or None."""
-    test = windows.loc["test"]
-    needed = settings.split.min_window_positives
-    if min(test["positives"], test["rows"] - test["positives"]) < needed:
-        return (
-            f"only {int(test['positives']):,} conversions and "
-            f"{int(test['rows'] - test['positives']):,} non-conversions in the test window "
-            f"({int(test['rows']):,} rows), need {needed} of each: lengthen the history, or "
-            "lower split.min_window_positives"
-        )
-    return insufficiency(
+    short = insufficiency(
         int(windows.loc["train", "rows"]),
         int(windows.loc["train", "positives"]),
         settings.model,
         "the training window",
     )
+    test, needed = windows.loc["test"], settings.split.min_window_positives
+    if short is None and min(test["positives"], test["rows"] - test["positives"]) < needed:
+        short = (
+            f"only {int(test['positives']):,} conversions and "
+            f"{int(test['rows'] - test['positives']):,} non-conversions in the test window "
+            f"({int(test['rows']):,} rows), need {needed} of each: lengthen the history, or "
+            "lower split.min_window_positives"
+        )
+    return short
 
 
 def _guard(
