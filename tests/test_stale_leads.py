@@ -114,7 +114,8 @@ def test_every_formulation_of_the_open_rule_agrees_with_the_rule(born, ev, sg, s
         assert pairs_of(data.con.sql(open_pairs(data, name)).df()) == expected
     if stale is not None:  # the numpy twin of the MQL history
         spells = fresh_spells(data, when[0], when[-1])
-        fresh = is_fresh(spells, spine["lead_id"].to_numpy(), spine["as_of"].astype("datetime64[us, UTC]").astype("int64"))
+        us = spine["as_of"].astype("datetime64[us, UTC]").astype("int64")
+        fresh = is_fresh(spells, spine["lead_id"].to_numpy(), us)
         assert pairs_of(spine[fresh]) == reference(data, when, only_fresh=True)
 
 

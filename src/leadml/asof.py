@@ -90,61 +90,6 @@ def _not_stale(data: LeadData, pairs: str, since: str, until: str) -> str:
     )
 
 
-def fresh_spells(
-    data: LeadData, since: pd.Timestamp | str, until: pd.Timestamp | str
-) -> pd.DataFrame:
-    """When each lead is not stale, for instants in ``[since, until]``, as spells in microseconds.
-
-    One row per spell: ``lead_id``, ``fresh_from`` and ``fresh_until``. A lead is fresh (active
-    in the last ``stale_after_days``) at T exactly when ``fresh_from < T <= fresh_until`` for one
-    of its spells: a spell runs from an activity to ``stale_after_days`` after the last activity
-    that follows it with no longer silence. For arrays of instants (:func:`is_fresh`), where
-    :func:`open_pairs` would need them registered. Requires ``stale_after_days``.
-    """
-    us = stale_after_us(data.settings)
-    if us is None:
-        raise ValueError("fresh_spells: target.stale_after_days is null (leads never go stale)")
-    earliest = to_utc(since) - pd.Timedelta(microseconds=us)
-    activity = _activity(instant(earliest), instant(until))
-    # Gaps and islands: a silence longer than the window starts a new spell.
-    return data.con.execute(
-        f"""
-        WITH a AS (SELECT lead_id, epoch_us(active_at) AS t FROM ({activity})),
-        g AS (SELECT lead_id, t, coalesce(t - lag(t) OVER w > {us}, true)::INT AS new_spell
-              FROM a WINDOW w AS (PARTITION BY lead_id ORDER BY t)),
-        i AS (SELECT lead_id, t, sum(new_spell) OVER (PARTITION BY lead_id ORDER BY t
-              ROWS UNBOUNDED PRECEDING) AS spell FROM g)
-        SELECT lead_id, min(t) AS fresh_from, max(t) + {us} AS fresh_until
-        FROM i GROUP BY lead_id, spell ORDER BY lead_id, fresh_from
-        """
-    ).df()
-
-
-def is_fresh(spells: pd.DataFrame, lead_id: np.ndarray, at_us: np.ndarray) -> np.ndarray:
-    """Whether each lead was active in the ``stale_after_days`` before each instant (µs), from
-    its :func:`fresh_spells`: the numpy twin of the stale rule of :func:`open_pairs`."""
-    at_us = np.asarray(at_us, dtype=np.int64)
-    asked = pd.DataFrame(
-        {
-            "lead_id": pd.array(np.asarray(lead_id), dtype="str"),
-            "at": at_us,
-            "i": np.arange(len(at_us)),
-        }
-    )
-    # The spell that starts last strictly before the instant; spells of a lead never overlap.
-    found = pd.merge_asof(
-        asked.sort_values("at"),
-        spells.astype({"lead_id": "str", "fresh_from": "int64"}).sort_values("fresh_from"),
-        left_on="at",
-        right_on="fresh_from",
-        by="lead_id",
-        allow_exact_matches=False,
-    )
-    fresh = np.zeros(len(asked), dtype=bool)
-    fresh[found["i"].to_numpy()] = (found["at"] <= found["fresh_until"]).to_numpy()
-    return fresh
-
-
 # --- the spine --------------------------------------------------------------------------------
 
 
@@ -196,6 +141,9 @@ def registered(data: LeadData, spine: pd.DataFrame, *, checked: bool = False) ->
 
 def open_leads(data: LeadData, as_of: pd.Timestamp | str | Sequence) -> pd.DataFrame:
     """The spine of leads open at each of the given instants, sorted by as_of then lead_id.
+
+    Open as the module documentation says: existing, not closed, and (with
+    ``target.stale_after_days``) active in the stale window before each instant.
 
     Examples
     --------
@@ -261,6 +209,64 @@ def open_pairs(data: LeadData, spine: str) -> str:
         return pairs
     bounds = f"(SELECT {{}}(as_of) FROM {spine})"
     return _not_stale(data, pairs, bounds.format("min"), bounds.format("max"))
+
+
+# --- staleness for arrays of instants (the MQL history) -----------------------------------------
+
+
+def fresh_spells(
+    data: LeadData, since: pd.Timestamp | str, until: pd.Timestamp | str
+) -> pd.DataFrame:
+    """When each lead is not stale, for instants in ``[since, until]``, as spells in microseconds.
+
+    One row per spell: ``lead_id``, ``fresh_from`` and ``fresh_until``. A lead is fresh (active
+    in the last ``stale_after_days``) at T exactly when ``fresh_from < T <= fresh_until`` for one
+    of its spells: a spell runs from an activity to ``stale_after_days`` after the last activity
+    that follows it with no longer silence. For arrays of instants (:func:`is_fresh`), where
+    :func:`open_pairs` would need them registered. Requires ``stale_after_days``.
+    """
+    us = stale_after_us(data.settings)
+    if us is None:
+        raise ValueError("fresh_spells: target.stale_after_days is null (leads never go stale)")
+    earliest = to_utc(since) - pd.Timedelta(microseconds=us)
+    activity = _activity(instant(earliest), instant(until))
+    # Gaps and islands: a silence longer than the window starts a new spell.
+    return data.con.execute(
+        f"""
+        WITH a AS (SELECT lead_id, epoch_us(active_at) AS t FROM ({activity})),
+        g AS (SELECT lead_id, t, coalesce(t - lag(t) OVER w > {us}, true)::INT AS new_spell
+              FROM a WINDOW w AS (PARTITION BY lead_id ORDER BY t)),
+        i AS (SELECT lead_id, t, sum(new_spell) OVER (PARTITION BY lead_id ORDER BY t
+              ROWS UNBOUNDED PRECEDING) AS spell FROM g)
+        SELECT lead_id, min(t) AS fresh_from, max(t) + {us} AS fresh_until
+        FROM i GROUP BY lead_id, spell ORDER BY lead_id, fresh_from
+        """
+    ).df()
+
+
+def is_fresh(spells: pd.DataFrame, lead_id: np.ndarray, at_us: np.ndarray) -> np.ndarray:
+    """Whether each lead was active in the ``stale_after_days`` before each instant (µs), from
+    its :func:`fresh_spells`: the numpy twin of the stale rule of :func:`open_pairs`."""
+    at_us = np.asarray(at_us, dtype=np.int64)
+    asked = pd.DataFrame(
+        {
+            "lead_id": pd.array(np.asarray(lead_id), dtype="str"),
+            "at": at_us,
+            "i": np.arange(len(at_us)),
+        }
+    )
+    # The spell that starts last strictly before the instant; spells of a lead never overlap.
+    found = pd.merge_asof(
+        asked.sort_values("at"),
+        spells.astype({"lead_id": "str", "fresh_from": "int64"}).sort_values("fresh_from"),
+        left_on="at",
+        right_on="fresh_from",
+        by="lead_id",
+        allow_exact_matches=False,
+    )
+    fresh = np.zeros(len(asked), dtype=bool)
+    fresh[found["i"].to_numpy()] = (found["at"] <= found["fresh_until"]).to_numpy()
+    return fresh
 
 
 # --- what a pair can see ------------------------------------------------------------------------
