@@ -170,10 +170,14 @@ def test_the_mql_history_scores_only_open_instants(born, ev, sg, stale):
     data = history(born, ev, sg, stale)
     demo = {"name": "demo", "event_type": "demo_request", "points": 40}
     rules = load_rules(make_rules(engagement=[demo], threshold=30), data.settings)
-    leads, (lead, at_us, _, _), _ = _scored_instants(data, rules, at(0), at(70 * 24), True)
-    kept = pd.DataFrame({"lead_id": leads["lead_id"].to_numpy()[lead],
-                         "as_of": pd.to_datetime(at_us, unit="us", utc=True)})  # fmt: skip
-    assert pairs_of(kept) <= reference(data, sorted(set(kept["as_of"])))
+
+    def scored(open_only: bool) -> set[tuple[str, pd.Timestamp]]:
+        leads, (lead, at_us, _, _), _ = _scored_instants(data, rules, at(0), at(70 * 24), open_only)
+        return set(zip(leads["lead_id"].to_numpy()[lead],
+                       pd.to_datetime(at_us, unit="us", utc=True), strict=True))  # fmt: skip
+
+    every = scored(False)
+    assert scored(True) == every & reference(data, sorted({t for _, t in every}))
     # And a crossing happens only where the lead is open.
     crossed = rule_mql_history(data, at(0), at(70 * 24), rules)
     assert pairs_of(crossed.assign(as_of=crossed["crossed_at"] + US)) <= reference(
