@@ -6,7 +6,13 @@ The rules, fixed once:
   if its timestamp is strictly before T: an event at exactly T is not seen.
 - A w-day window at T is ``[T - w days, T)``: an event at exactly T - w days is inside it.
 - A lead exists at T if it was created before T; it is *open* at T if, before T, it had not
-  reached the target stage (or any later stage of the funnel) nor a terminal stage.
+  reached the target stage (or any later stage of the funnel) nor a terminal stage, and it is
+  not *stale*: with ``target.stale_after_days`` = s (default 365; ``None`` turns this off), a
+  lead is open at T only if it was active -- created, an event, or a stage change -- in the
+  s-day window ``[T - s days, T)``. Like everything else this sees only the past: an event at
+  exactly T does not keep the lead open at T; one at exactly T - s days does. Staleness is not a
+  state: a stale lead with a new event or stage change at t is open again from just after t
+  (until it is silent for s days again, or closes).
 - The label of (lead, T) is 1 if the lead reaches the target stage or a later one in
   ``(T, T + horizon]``. A pair with ``T + horizon`` past the end of the data is *immature*: its
   label is unknown (not 0), and training and evaluation leave it out.
@@ -49,6 +55,39 @@ def closing_stages(settings: Settings) -> tuple[str, ...]:
 
 def _in_list(stages: Sequence[str]) -> str:
     return ", ".join(sql_str(s) for s in stages)
+
+
+def stale_after_us(settings: Settings) -> int | None:
+    """``target.stale_after_days`` in microseconds (``None``: leads never go stale)."""
+    days = settings.target.stale_after_days
+    return None if days is None else int(days) * 86_400_000_000
+
+
+def _activity(since: str, until: str) -> str:
+    """SQL for ``(lead_id, active_at)``: every creation, event and stage change in
+    ``[since, until)`` (two SQL instants): what keeps a lead from going stale."""
+    return " UNION ALL ".join(
+        f"SELECT lead_id, {column} AS active_at FROM {table} "
+        f"WHERE {column} >= {since} AND {column} < {until}"
+        for table, column in (("leads", "created_at"), *_TIME_COLUMN.items())
+    )
+
+
+def _minus(at: str, us: int) -> str:
+    return f"{at} - to_microseconds(CAST({us} AS BIGINT))"
+
+
+def _not_stale(data: LeadData, pairs: str, since: str, until: str) -> str:
+    """SQL for the pairs of the query ``pairs`` (``lead_id``, ``as_of`` in ``[since, until]``)
+    whose lead was active in ``[as_of - stale_after_days, as_of)``: its last activity strictly
+    before as_of (an as-of join, one sort of the activity) is recent enough."""
+    us = stale_after_us(data.settings)
+    return (
+        f"SELECT p.lead_id, p.as_of FROM ({pairs}) p "
+        f"ASOF JOIN ({_activity(_minus(since, us), until)}) a "
+        f"ON a.lead_id = p.lead_id AND p.as_of > a.active_at "
+        f"WHERE a.active_at >= {_minus('p.as_of', us)}"
+    )
 
 
 # --- the spine --------------------------------------------------------------------------------
@@ -103,6 +142,9 @@ def registered(data: LeadData, spine: pd.DataFrame, *, checked: bool = False) ->
 def open_leads(data: LeadData, as_of: pd.Timestamp | str | Sequence) -> pd.DataFrame:
     """The spine of leads open at each of the given instants, sorted by as_of then lead_id.
 
+    Open as the module documentation says: existing, not closed, and (with
+    ``target.stale_after_days``) active in the stale window before each instant.
+
     Examples
     --------
     >>> import pandas as pd
@@ -125,11 +167,9 @@ def open_leads(data: LeadData, as_of: pd.Timestamp | str | Sequence) -> pd.DataF
     instants = [as_of] if isinstance(as_of, str | pd.Timestamp) else list(as_of)
     dates = pd.DataFrame({"as_of": [to_utc(t) for t in instants]}).astype("datetime64[us, UTC]")
     closing = _in_list(closing_stages(data.settings))
+    us = stale_after_us(data.settings)
     with data.registered("dates", dates) as name:
-        # Through Arrow: pandas 3 takes the text column as it is (.df() copies it).
-        return (
-            data.con.sql(
-                f"""
+        pairs = f"""
             WITH closed AS (
                 SELECT lead_id, min(entered_at) AS closed_at
                 FROM stages WHERE stage IN ({closing}) GROUP BY lead_id
@@ -137,9 +177,18 @@ def open_leads(data: LeadData, as_of: pd.Timestamp | str | Sequence) -> pd.DataF
             SELECT l.lead_id, d.as_of
             FROM leads l CROSS JOIN {name} d LEFT JOIN closed c USING (lead_id)
             WHERE l.created_at < d.as_of AND (c.closed_at IS NULL OR c.closed_at >= d.as_of)
-            ORDER BY d.as_of, l.lead_id
             """
-            )
+        if us is not None and len(dates) == 1:
+            # One instant (the nightly run): a semi-join on the window's activity is ~3x faster
+            # than the as-of join, with the same rule.
+            t = instant(dates["as_of"].iloc[0])
+            pairs += f" AND l.lead_id IN (SELECT lead_id FROM ({_activity(_minus(t, us), t)}))"
+        elif us is not None and len(dates):
+            first, last = (instant(t) for t in (dates["as_of"].min(), dates["as_of"].max()))
+            pairs = _not_stale(data, pairs, first, last)
+        # Through Arrow: pandas 3 takes the text column as it is (.df() copies it).
+        return (
+            data.con.sql(f"SELECT * FROM ({pairs}) ORDER BY as_of, lead_id")
             .to_arrow_table()
             .to_pandas()
         )
@@ -151,11 +200,73 @@ def open_pairs(data: LeadData, spine: str) -> str:
     Same rule as :func:`open_leads`, for a spine whose instants differ from lead to lead.
     """
     closing = _in_list(closing_stages(data.settings))
-    return (
+    pairs = (
         f"SELECT s.lead_id, s.as_of FROM {spine} s JOIN leads l ON l.lead_id = s.lead_id "
         f"AND l.created_at < s.as_of WHERE NOT EXISTS (SELECT 1 FROM stages t WHERE "
         f"t.lead_id = s.lead_id AND t.stage IN ({closing}) AND t.entered_at < s.as_of)"
     )
+    if stale_after_us(data.settings) is None:
+        return pairs
+    bounds = f"(SELECT {{}}(as_of) FROM {spine})"
+    return _not_stale(data, pairs, bounds.format("min"), bounds.format("max"))
+
+
+# --- staleness for arrays of instants (the MQL history) -----------------------------------------
+
+
+def fresh_spells(
+    data: LeadData, since: pd.Timestamp | str, until: pd.Timestamp | str
+) -> pd.DataFrame:
+    """When each lead is not stale, for instants in ``[since, until]``, as spells in microseconds.
+
+    One row per spell: ``lead_id``, ``fresh_from`` and ``fresh_until``. A lead is fresh (active
+    in the last ``stale_after_days``) at T exactly when ``fresh_from < T <= fresh_until`` for one
+    of its spells: a spell runs from an activity to ``stale_after_days`` after the last activity
+    that follows it with no longer silence. For arrays of instants (:func:`is_fresh`), where
+    :func:`open_pairs` would need them registered. Requires ``stale_after_days``.
+    """
+    us = stale_after_us(data.settings)
+    if us is None:
+        raise ValueError("fresh_spells: target.stale_after_days is null (leads never go stale)")
+    earliest = to_utc(since) - pd.Timedelta(microseconds=us)
+    activity = _activity(instant(earliest), instant(until))
+    # Gaps and islands: a silence longer than the window starts a new spell.
+    return data.con.execute(
+        f"""
+        WITH a AS (SELECT lead_id, epoch_us(active_at) AS t FROM ({activity})),
+        g AS (SELECT lead_id, t, coalesce(t - lag(t) OVER w > {us}, true)::INT AS new_spell
+              FROM a WINDOW w AS (PARTITION BY lead_id ORDER BY t)),
+        i AS (SELECT lead_id, t, sum(new_spell) OVER (PARTITION BY lead_id ORDER BY t
+              ROWS UNBOUNDED PRECEDING) AS spell FROM g)
+        SELECT lead_id, min(t) AS fresh_from, max(t) + {us} AS fresh_until
+        FROM i GROUP BY lead_id, spell ORDER BY lead_id, fresh_from
+        """
+    ).df()
+
+
+def is_fresh(spells: pd.DataFrame, lead_id: np.ndarray, at_us: np.ndarray) -> np.ndarray:
+    """Whether each lead was active in the ``stale_after_days`` before each instant (µs), from
+    its :func:`fresh_spells`: the numpy twin of the stale rule of :func:`open_pairs`."""
+    at_us = np.asarray(at_us, dtype=np.int64)
+    asked = pd.DataFrame(
+        {
+            "lead_id": pd.array(np.asarray(lead_id), dtype="str"),
+            "at": at_us,
+            "i": np.arange(len(at_us)),
+        }
+    )
+    # The spell that starts last strictly before the instant; spells of a lead never overlap.
+    found = pd.merge_asof(
+        asked.sort_values("at"),
+        spells.astype({"lead_id": "str", "fresh_from": "int64"}).sort_values("fresh_from"),
+        left_on="at",
+        right_on="fresh_from",
+        by="lead_id",
+        allow_exact_matches=False,
+    )
+    fresh = np.zeros(len(asked), dtype=bool)
+    fresh[found["i"].to_numpy()] = (found["at"] <= found["fresh_until"]).to_numpy()
+    return fresh
 
 
 # --- what a pair can see ------------------------------------------------------------------------

@@ -120,10 +120,14 @@ class DataSettings(_Strict):
 
 
 class TargetSettings(_Strict):
-    """What counts as a conversion: reaching ``stage`` within ``horizon_days`` of the as-of date."""
+    """What counts as a conversion: reaching ``stage`` within ``horizon_days`` of the as-of date,
+    and how long a lead stays open without activity (``stale_after_days``)."""
 
     stage: LifecycleStage = "sql"
     horizon_days: int = Field(default=90, gt=0)
+    # A lead with no activity (creation, event, stage change) in this many days is no longer open
+    # (leadml.asof); None keeps every lead open until it converts or reaches a terminal stage.
+    stale_after_days: int | None = Field(default=365, gt=0)
 
     @field_validator("stage")
     @classmethod

@@ -21,7 +21,9 @@ points fade can cross again), numbered per lead by ``crossing``; keep ``crossing
 first crossing of each lead in the period. A lead already at or above the threshold at ``start``
 crossed before the period and is not reported until it falls below and crosses again. With
 ``open_only`` (the default) only instants at which the lead is open count: a lead that reached
-the target stage or a terminal stage is no longer scored.
+the target stage or a terminal stage is no longer scored, nor one gone stale
+(``target.stale_after_days`` without activity, :mod:`leadml.asof`) until its next activity; a
+crossing compares the score with the lead's previous open instant.
 
 How it is computed
 ------------------
@@ -41,7 +43,15 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 
-from leadml.asof import as_spine, closing_stages, registered, to_utc
+from leadml.asof import (
+    as_spine,
+    closing_stages,
+    fresh_spells,
+    is_fresh,
+    registered,
+    stale_after_us,
+    to_utc,
+)
 from leadml.data import LeadData
 from leadml.rules._engine import RulesLike, event_types_of, score_sql, usable_rules
 from leadml.rules._schema import Rules, load_rules
@@ -116,6 +126,10 @@ def _scored_instants(data: LeadData, rules: Rules, start, end, open_only: bool):
     if open_only:  # and had not closed strictly before (asof.open_pairs)
         keep &= at <= leads["closed"].to_numpy()[lead]
     lead, at, happened, why = lead[keep], at[keep], happened[keep], why[keep]
+    if open_only and stale_after_us(data.settings) is not None:  # nor gone stale
+        spells = fresh_spells(data, start, end)
+        keep = is_fresh(spells, leads["lead_id"].to_numpy()[lead], at)
+        lead, at, happened, why = lead[keep], at[keep], happened[keep], why[keep]
     return leads, (lead, at, happened, why), _rule_scores(data, leads, events, rules, lead, at)
 
 
