@@ -59,6 +59,7 @@ def _flat(scenario: str, shuffle: bool = False) -> dict:
     import numpy as np
     from sklearn.metrics import roc_auc_score
 
+    from leadml import Settings
     from leadml.flat import train_flat
     from leadml.synth import flat_export, generate_history, write_flat
 
@@ -66,7 +67,9 @@ def _flat(scenario: str, shuffle: bool = False) -> dict:
     if shuffle:
         export["converted"] = np.random.default_rng(0).permutation(export["converted"].to_numpy())
     path = write_flat(export, Path(tempfile.mkdtemp(prefix="leadml-bench-drift-")) / "flat.csv")
-    result = train_flat(path, "converted", id="lead_id", time="created_at")
+    # The generated export holds only leads whose outcome is known: the correction may follow it.
+    settings = Settings.model_validate({"flat": {"prior_shift": True}})
+    result = train_flat(path, "converted", id="lead_id", time="created_at", settings=settings)
     test = result.frames["test"]
     step = result.model.named_steps["flat"]
     inner = result.model.named_steps["calibrated"].calibrated_classifiers_[0].estimator

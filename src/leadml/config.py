@@ -489,6 +489,11 @@ class FlatSettings(_Strict):
     # column, share of the latest rows it is tested on.
     calibration_share: float = Field(default=0.2, gt=0, lt=0.5)
     test_share: float = Field(default=0.2, gt=0, lt=0.5)
+    # The prior-shift correction (model.prior_shift) on exports validated by time. Off by
+    # default: an export's converted flag is read when it is exported, so its newest leads have
+    # not all had time to convert, and a correction would read that as a falling rate. Turn it on
+    # for exports that hold only leads whose outcome is known.
+    prior_shift: bool = False
     # Models trained on flat exports are registered under their own name: they take an export's
     # columns, not the event features, so they must never become the nightly scorer's champion.
     model_name: str = "leadml-mql-flat"

@@ -338,7 +338,9 @@ def calibrate_cross_fitted(
     try:
         calibrated = CalibratedClassifierCV(model, cv=folds, ensemble=False).fit(X, y)
     except ValueError:  # early stopping on a fold too small to split off its validation share
-        model = model.set_params(classifier__early_stopping=False)
+        if not getattr(model.named_steps["classifier"], "early_stopping", False):
+            raise
+        model = clone(model).set_params(classifier__early_stopping=False)
         calibrated = CalibratedClassifierCV(model, cv=folds, ensemble=False).fit(X, y)
     chosen, note = "sigmoid (cross-fitted)", None
     if not _increasing(calibrated):
@@ -363,8 +365,11 @@ def _decision(model, X: pd.DataFrame) -> np.ndarray:
 def _cross_fit(frozen, X, y, as_of, methods, isotonic_min_positives) -> list[dict]:
     tried = [m for m in methods if m != "isotonic" or y.sum() >= isotonic_min_positives]
     dates = np.sort(as_of.unique())
-    middle = dates[len(dates) // 2]
-    halves = [(as_of < middle).to_numpy(), (as_of >= middle).to_numpy()]
+    if len(dates) >= 2:
+        middle = dates[len(dates) // 2]
+        halves = [(as_of < middle).to_numpy(), (as_of >= middle).to_numpy()]
+    else:  # one snapshot (a bulk import, a long cadence): halves by position
+        halves = [np.arange(len(y)) < len(y) // 2, np.arange(len(y)) >= len(y) // 2]
     rows = []
     for method in tried or ["sigmoid"]:
         losses, wrong_sign = [], 0

@@ -686,6 +686,10 @@ def log_training(
                 tracked.export_path = _install_export(
                     export_dir, name, version, bundle, uri=uri, force=force
                 )
+        with timer("registry"):
+            # Last: the alias points only at a version with its card and export in place.
+            client.set_registered_model_alias(name, CHALLENGER, str(version))
+            if export:
                 _set_export_alias(export_dir, name, CHALLENGER, version)
         tracked.timings = timer.seconds
         mlflow.log_metrics({f"leadml_seconds_{k}": v for k, v in timer.seconds.items()})
@@ -846,7 +850,6 @@ def _register(client: MlflowClient, result: TrainingResult, tracked: TrackedRun,
     tags = _gate_tags(result, tracked.run_id, tracked) | _fitness_tags(tracked)
     for key, value in tags.items():
         client.set_model_version_tag(name, version.version, key, value)
-    client.set_registered_model_alias(name, CHALLENGER, version.version)
     return number
 
 
@@ -1357,10 +1360,13 @@ def promote(settings: Settings, version: int | None = None, *, force: bool = Fal
         if decision.promoted:
             folder = Path(settings.tracking.export_dir) / name / f"v{decision.version}"
             _refuse_foreign_export(folder, tags.get("leadml.run_id"), uri, force)
+            # Fetched and verified before anything moves: a model file that fails its checks
+            # leaves the champion where it was, in the registry and in the export.
+            decision.export_path = _install_champion(settings, decision.version, tags, force)
             client.set_registered_model_alias(name, CHAMPION, str(decision.version))
         _record(client, settings, uri, decision, tags)
-    if decision.promoted:
-        decision.export_path = _export_champion(settings, decision.version, tags, force)
+    if decision.export_path is not None:
+        _set_export_alias(Path(settings.tracking.export_dir), name, CHAMPION, decision.version)
     if not decision.promoted:
         raise PromotionRefused(decision.reason, decision)
     return decision
@@ -1425,11 +1431,11 @@ def promotion_history(settings: Settings) -> pd.DataFrame:
         return pd.DataFrame(_history(client, experiment.experiment_id))
 
 
-def _export_champion(
+def _install_champion(
     settings: Settings, version: int, tags: Mapping[str, str], force: bool = False
 ) -> Path | None:
-    """Point the export's ``champion`` at ``version``, fetching its bundle from the run (checked
-    against the registry's hash first) if this machine has not exported it yet."""
+    """The export folder of ``version``, fetching its bundle from the run (checked against the
+    registry's hash first) if this machine has not exported it yet; None if the run has none."""
     export_dir = Path(settings.tracking.export_dir)
     name = settings.tracking.model_name
     folder = export_dir / name / f"v{version}"
@@ -1448,7 +1454,6 @@ def _export_champion(
             load_bundle(bundle, source=f"models:/{name}/{version} (run {run_id})",
                         sha256=tags.get(SHA256_TAG))  # fmt: skip
             _install_export(export_dir, name, version, bundle, uri=uri, force=force)
-    _set_export_alias(export_dir, name, CHAMPION, version)
     return folder
 
 
@@ -1580,9 +1585,16 @@ def _check_logged_model(client: MlflowClient, found, tmp: Path) -> None:
         path = mlflow.artifacts.download_artifacts(
             artifact_uri=f"{location.rstrip('/')}/MLmodel", dst_path=str(tmp)
         )
-        spec = yaml.safe_load(Path(path).read_text())
         listed = {Path(a.path).name for a in mlflow.artifacts.list_artifacts(location)}
-    except (OSError, ValueError, yaml.YAMLError, MlflowException) as exc:
+    except (OSError, MlflowException) as exc:
+        # Unreachable or deleted artifacts are not a tampered model: the caller may go on
+        # without it (training notes "not compared"), where a bad file stops everything.
+        raise TrackingError(
+            f"{source}: its logged model cannot be read ({type(exc).__name__}: {str(exc)[:200]})"
+        ) from None
+    try:
+        spec = yaml.safe_load(Path(path).read_text())
+    except (ValueError, yaml.YAMLError) as exc:
         raise refuse(f"has no readable MLmodel ({type(exc).__name__}: {str(exc)[:200]})") from None
     flavors = spec.get("flavors") if isinstance(spec, dict) else None
     if not isinstance(flavors, dict) or set(flavors) != {"python_function", "sklearn"}:

@@ -324,3 +324,19 @@ def test_promoting_over_another_stores_export_moves_nothing(logged, trained, mlf
     assert _snapshot(export.parent) == before
     versions = MlflowClient(tracking_uri=other.tracking.uri).get_registered_model("leadml-mql")
     assert "champion" not in versions.aliases
+
+
+def test_a_tampered_bundle_fetched_at_promotion_moves_no_alias(logged):
+    """The champion's bundle comes from its run when this machine never exported it: it is
+    verified before the registry's alias or the export's moves."""
+    store, tracked, export = logged
+    client = MlflowClient(tracking_uri=store.tracking.uri)
+    shutil.rmtree(export)  # another machine: the bundle must come from the run
+    artifacts = _path(client.get_run(tracked.run_id).info.artifact_uri)
+    _altered_calibrator(artifacts / "export" / "model.skops")
+    with pytest.raises(ModelIntegrityError, match="model.skops"):
+        promote(store, version=1)
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        client.get_model_version_by_alias("leadml-mql", "champion")
+    aliases = json.loads((export.parent / "aliases.json").read_text())
+    assert "champion" not in aliases

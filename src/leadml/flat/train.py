@@ -454,6 +454,9 @@ def _by_time(raw, y, times, prep, settings: Settings, leakage, summary) -> Train
     # Each intercept is forecast for the middle of the window it serves (as for the events).
     used_at = times.iloc[test].median()
     ahead = used_at - times.iloc[cal].max()
+    shifting = settings.model.model_copy(
+        update={"prior_shift": settings.model.prior_shift and settings.flat.prior_shift}
+    )
     shifts, tested = {}, {}
     for name, rows, at in (
         ("test", np.concatenate([train, cal]), used_at),
@@ -466,7 +469,7 @@ def _by_time(raw, y, times, prep, settings: Settings, leakage, summary) -> Train
             y[rows],
             times.iloc[rows].reset_index(drop=True),
             at,
-            settings.model,
+            shifting,
         )
     test_features = step.transform(raw.iloc[test][inputs]).reset_index(drop=True)
     probability = tested["test"].predict_proba(test_features)[:, 1]
