@@ -334,7 +334,7 @@ def test_a_tampered_bundle_fetched_at_promotion_moves_no_alias(logged):
     shutil.rmtree(export)  # another machine: the bundle must come from the run
     artifacts = _path(client.get_run(tracked.run_id).info.artifact_uri)
     _altered_calibrator(artifacts / "export" / "model.skops")
-    with pytest.raises(ModelIntegrityError, match="model.skops"):
+    with pytest.raises(ModelIntegrityError, match=r"model\.skops"):
         promote(store, version=1)
     with pytest.raises(mlflow.exceptions.MlflowException):
         client.get_model_version_by_alias("leadml-mql", "champion")
