@@ -451,9 +451,9 @@ def calibrated_log_odds(calibrated: CalibratedClassifierCV, X: pd.DataFrame) -> 
 @dataclass
 class PriorShift:
     """An intercept added to the calibrated log-odds so that they follow the conversion rate
-    where it is heading: ``shift`` (0 when the rate did not move beyond chance), fitted on a
-    window of ``rows`` rows with ``positives`` conversions, whose latest rows convert at
-    ``observed`` where the calibrated model expected ``expected``. ``trend`` is the change of
+    where it is heading: ``shift`` (0 when the rate did not move beyond chance); the latest
+    mature rows of the window (``rows``, ``positives`` conversions) convert at ``observed`` where
+    the calibrated model expected ``expected``. ``trend`` is the change of
     log-odds per 30 days, when the rate moved steadily across the window (else None), carried
     forward to ``at``, the instant the shift is for."""
 
@@ -508,7 +508,7 @@ def fit_prior_shift(
         latest = latest_rows(times, y, latest_days, min_positives)
     expected = float(expit(log_odds[latest]).mean()) if len(y) else float("nan")
     observed = float(y[latest].mean()) if len(y) else float("nan")
-    counts = (len(y), int(y.sum()), observed, expected)
+    counts = (int(latest.sum()), int(y[latest].sum()), observed, expected)
     if len(y) == 0 or y[latest].min() == y[latest].max():
         return PriorShift(0.0, *counts, applied=False)
     level = _intercept(log_odds[latest], y[latest])

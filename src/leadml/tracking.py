@@ -535,9 +535,12 @@ def _fail_abandoned_runs(client: MlflowClient, experiment_id: str) -> list[str]:
         if tags.get("leadml.host") != host or not pid.isdigit() or int(pid) == os.getpid():
             continue
         if not process_alive(int(pid)):
-            client.set_tag(run.info.run_id, "leadml.abandoned",
-                           f"process {pid} ended without finishing the run (killed?)")  # fmt: skip
-            client.set_terminated(run.info.run_id, status="FAILED")
+            try:
+                why = f"process {pid} ended without finishing the run (killed?)"
+                client.set_tag(run.info.run_id, "leadml.abandoned", why)
+                client.set_terminated(run.info.run_id, status="FAILED")
+            except MlflowException:  # housekeeping again: another process may have ended it
+                continue
             marked.append(run.info.run_id)
     return marked
 
