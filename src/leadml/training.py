@@ -328,7 +328,7 @@ def base_rate_note(windows: pd.DataFrame, shift: PriorShift | None) -> str | Non
         return sentence + "; the prior-shift correction is off (model.prior_shift)"
     if shift.applied:
         return sentence + "; probabilities are corrected for it"
-    return sentence + "; calibration on the latest window already follows it"
+    return sentence + "; the calibrated probabilities already match the latest mature rate"
 
 
 def informative(train: pd.DataFrame, features: list[str]) -> tuple[list[str], list[str]]:
