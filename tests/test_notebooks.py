@@ -82,6 +82,25 @@ def test_01_explores_the_history(sample_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("shape", ["sparse-crm", "no accounts"])
+def test_01_explores_a_real_shaped_history(shape, sample_dir, tmp_path):
+    """A CRM with few firmographics, late outcomes and no terminal stages; one without accounts."""
+    import shutil
+
+    from leadml.synth import generate_history, write_history
+
+    folder = tmp_path / "data"
+    if shape == "sparse-crm":
+        write_history(generate_history(n_leads=1_500, seed=3, scenario="sparse-crm"), folder)
+    else:
+        shutil.copytree(sample_dir, folder)
+        (folder / "accounts.parquet").unlink()
+    notebook = run_notebook("01-explore-history", {"data_dir": str(folder)})
+    assert "mql_acceptance" in outputs_text(notebook)
+    assert images(notebook) >= 5
+
+
+@pytest.mark.slow
 def test_02_trains_compares_and_logs_the_run_with_its_report(sample_dir, tmp_path, mlflow_template):
     fresh_store(mlflow_template, tmp_path)
     settings = {
