@@ -1,7 +1,20 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
+
+
+def write_tables(tables: dict[str, pd.DataFrame], folder: Path, format: str = "csv") -> Path:
+    """Write ``tables`` into ``folder`` as ``<name>.csv`` or ``<name>.parquet``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in tables.items():
+        if format == "csv":
+            frame.to_csv(folder / f"{name}.csv", index=False)
+        else:
+            frame.to_parquet(folder / f"{name}.parquet", index=False)
+    return folder
 
 
 def utc(*values: str) -> pd.Series:

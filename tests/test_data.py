@@ -5,26 +5,17 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from conftest import write_tables
 from leadml import DataError, Settings, load_data
 from leadml.config import DataSettings, EventType
 
 NOW = "2026-01-01"
 
 
-def write(tables, folder, fmt):
-    folder.mkdir()
-    for name, frame in tables.items():
-        if fmt == "csv":
-            frame.to_csv(folder / f"{name}.csv", index=False)
-        else:
-            frame.to_parquet(folder / f"{name}.parquet", index=False)
-    return folder
-
-
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_files_and_frames_load_to_the_same_tables(tiny_tables, tmp_path, fmt):
     from_frames = load_data(tiny_tables, now=NOW)
-    from_files = load_data(write(tiny_tables, tmp_path / "data", fmt), now=NOW)
+    from_files = load_data(write_tables(tiny_tables, tmp_path / "data", fmt), now=NOW)
     for name in ("accounts", "leads", "events", "stages"):
         pd.testing.assert_frame_equal(from_files.table(name), from_frames.table(name))
 

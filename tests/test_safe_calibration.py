@@ -16,7 +16,9 @@ from leadml.config import ModelSettings
 from leadml.models import (
     STRICTLY_INCREASING,
     calibrate,
+    calibrated_log_odds,
     fit_prior_shift,
+    fit_robustly,
     make_candidate,
     search_folds,
     shift_log_odds,
@@ -99,12 +101,12 @@ def test_the_prior_shift_follows_a_risen_rate_and_ignores_chance():
     as_of = pd.Series(pd.Timestamp("2026-01-01", tz="UTC") + HOURS * np.arange(len(y)))
     calibrated, _ = calibrate(model, X, pd.Series(y), as_of, ["sigmoid"], 20)
     later, later_y = _window(4_000, 1.5, 0.3, 2)  # the rate tripled, the signal the same
-    shift = fit_prior_shift(calibrated, later, later_y)
+    shift = fit_prior_shift(calibrated_log_odds(calibrated, later), later_y)
     assert shift.applied and shift.shift > 0.5
     corrected = shift_log_odds(calibrated, shift.shift).predict_proba(later)[:, 1]
     assert corrected.mean() == pytest.approx(later_y.mean(), abs=0.005)
     same, same_y = _window(4_000, 1.5, 0.1, 3)  # the rate unchanged: no correction
-    assert not fit_prior_shift(calibrated, same, same_y).applied
+    assert not fit_prior_shift(calibrated_log_odds(calibrated, same), same_y).applied
 
 
 def test_calibration_without_conversions_keeps_the_model_probabilities():
@@ -139,12 +141,18 @@ def test_with_nothing_to_search_the_defaults_are_used_and_said():
 def test_a_fold_too_small_for_early_stopping_is_recorded_not_raised():
     X, y = _window(400, 1.5, 0.3, 7)
     y[:40] = 0
-    y[[3, 7]] = 1  # two conversions: early stopping's tenth cannot hold both outcomes
+    y[3] = 1  # one conversion: early stopping's stratified tenth cannot be split off
     folds = [(np.arange(0, 40), np.arange(40, 400))]
     found = search_folds(X, pd.Series(y), folds,
                          ModelSettings(candidates=["hist_gradient_boosting"]))  # fmt: skip
-    assert found.table.empty or (found.table["folds"] == 1).all()
-    assert all("search fold 1" in s or "nothing could be searched" in s for s in found.skipped)
+    assert found.table.empty and found.family == "hist_gradient_boosting"
+    assert len(found.skipped) == 3
+    assert all("search fold 1, hist_gradient_boosting" in s and "the fit failed on 40 rows" in s
+               for s in found.skipped[:2])  # fmt: skip
+    assert "nothing could be searched" in found.skipped[2]
+    model, note = fit_robustly(found.best, X.iloc[:40], y[:40])
+    assert "early stopping was turned off" in note
+    assert model.predict_proba(X)[:, 1].std() > 0
 
 
 def _trained(data, frame, built):

@@ -313,7 +313,7 @@ def calibrate(
         rows.append({"method": chosen, "cross_fitted_log_loss": np.nan, "note": note})
     table = pd.DataFrame(rows).assign(chosen=lambda t: t["method"] == chosen)
     table = table.sort_values("chosen", ascending=False, kind="stable", ignore_index=True)
-    uncalibrated = model.predict_proba(X)[:, 1]
+    uncalibrated = expit(score)  # a binary classifier's probability of its log-odds
     table.attrs |= {
         "chosen": chosen,
         "note": note,
@@ -483,8 +483,7 @@ class PriorShift:
 
 
 def fit_prior_shift(
-    calibrated: CalibratedClassifierCV,
-    X: pd.DataFrame,
+    log_odds: np.ndarray,
     y: np.ndarray,
     times: pd.Series | None = None,
     at: pd.Timestamp | None = None,
@@ -492,8 +491,8 @@ def fit_prior_shift(
     latest_days: int = 28,
     min_positives: int = 50,
 ) -> PriorShift:
-    """The intercept on the calibrated log-odds that matches a window's conversion rate, and
-    where it is heading.
+    """The intercept on a window's calibrated ``log_odds`` (:func:`calibrated_log_odds`) that
+    matches its conversion rate, and where it is heading.
 
     With ``times`` and ``at``: an intercept and a slope in time are fitted to the window's rows
     (a logistic regression with the calibrated log-odds as offset); when the slope is beyond
@@ -502,7 +501,6 @@ def fit_prior_shift(
     (:func:`latest_rows`). Either is applied only when larger than two of its standard errors.
     """
     y = np.asarray(y, dtype="int64")
-    log_odds = calibrated_log_odds(calibrated, X)
     latest = np.ones(len(y), dtype=bool)
     if times is not None:
         latest = latest_rows(times, y, latest_days, min_positives)
@@ -546,6 +544,11 @@ def _offset_regression(
     return beta, np.linalg.inv(information + 1e-9 * np.eye(2))
 
 
+def shift_of(shift: PriorShift | None) -> float:
+    """The log-odds a prior shift adds (0 without one)."""
+    return 0.0 if shift is None else shift.shift
+
+
 def shift_log_odds(calibrated: CalibratedClassifierCV, shift: float) -> CalibratedClassifierCV:
     """A copy of ``calibrated`` whose probabilities are ``expit(logit(p) + shift)``: the same
     order, a different conversion rate. Kept inside the calibrator (a sigmoid's intercept, an
@@ -584,25 +587,18 @@ def latest_rows(times: pd.Series, y: np.ndarray, days: int, min_positives: int) 
     return np.ones(len(times), dtype=bool)
 
 
-def follow_base_rate(
-    calibrated: CalibratedClassifierCV,
-    X: pd.DataFrame,
-    y: np.ndarray,
-    times: pd.Series,
-    at: pd.Timestamp,
-    settings: ModelSettings,
-) -> tuple[CalibratedClassifierCV, PriorShift | None]:
-    """``calibrated`` shifted to the conversion rate a mature window says to expect at ``at``
-    (:func:`fit_prior_shift`); unchanged when ``model.prior_shift`` is off."""
+def prior_shift(
+    log_odds: np.ndarray, y: np.ndarray, times: pd.Series, at: pd.Timestamp, settings: ModelSettings
+) -> PriorShift | None:
+    """:func:`fit_prior_shift` with the ``model`` settings; None when ``model.prior_shift`` is
+    off. Apply it with :func:`shift_log_odds` (a model) or to the log-odds themselves."""
     if not settings.prior_shift:
-        return calibrated, None
-    shift = fit_prior_shift(
-        calibrated,
-        X,
+        return None
+    return fit_prior_shift(
+        log_odds,
         y,
         times,
         at,
         latest_days=settings.prior_shift_days,
         min_positives=settings.prior_shift_min_positives,
     )
-    return shift_log_odds(calibrated, shift.shift), shift

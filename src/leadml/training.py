@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.isotonic import IsotonicRegression
 from sklearn.pipeline import Pipeline
@@ -25,9 +26,12 @@ from leadml.models import (
     PriorShift,
     calibrate,
     calibrate_cross_fitted,
+    calibrated_log_odds,
     fit_robustly,
-    follow_base_rate,
+    prior_shift,
     search,
+    shift_log_odds,
+    shift_of,
 )
 from leadml.profiles import population_shift
 from leadml.readers import Source
@@ -205,19 +209,18 @@ def train(
             parts["train"]["lead_id"],
         )
         mapped = parts["train"]
-    # The test figures measure the recipe one window before the registered model: its
-    # prior-shift intercept comes from the end of the calibration window, the registered
-    # model's from the end of the test window (the latest mature snapshots).
-    # Each intercept is forecast for the middle of the window it will serve: the test window,
-    # and as far beyond the test window for the registered model.
+    # The prior shift of the test figures is fitted on the history before the test window and
+    # forecast to its middle; the registered model's on all of it, as far beyond the test window.
+    # Every mature row is predicted once.
+    mature = pd.concat([parts["train"], calibration, test_part], ignore_index=True)
+    log_odds = calibrated_log_odds(calibrated, mature[features])
+    before = np.arange(len(mature)) < len(mature) - len(test_part)
     used_at = test_part["as_of"].min() + (test_part["as_of"].max() - test_part["as_of"].min()) / 2
     ahead = used_at - mapped["as_of"].max()
-    before_test = pd.concat([parts["train"], calibration], ignore_index=True)
-    everything = pd.concat([before_test, test_part], ignore_index=True)
-    tested, shift_test = _follow(calibrated, before_test, features, used_at, settings)
-    registered, shift_registered = _follow(
-        calibrated, everything, features, test_part["as_of"].max() + ahead, settings
-    )
+    shifts = {
+        "test": _prior_shift(log_odds[before], mature[before], used_at, settings),
+        "registered": _prior_shift(log_odds, mature, test_part["as_of"].max() + ahead, settings),
+    }
 
     rules_mapped = rule_scores(data, mapped[KEYS], rules, explain=False)
     rules_test = rule_scores(data, test_part[KEYS], rules, explain=False)
@@ -226,7 +229,7 @@ def train(
         mapped[KEYS].merge(rules_mapped, on=KEYS)["rule_score"], mapped["label"]
     )
     test = test_part.merge(rules_test, on=KEYS, how="left", validate="one_to_one")
-    test["model_probability"] = tested.predict_proba(test[features])[:, 1]
+    test["model_probability"] = expit(log_odds[~before] + shift_of(shifts["test"]))
     test["rule_probability"] = rule_to_probability.predict(test["rule_score"])
     segments = [s for s in settings.evaluation.segments if s in test.columns]
     result.test = test[
@@ -240,27 +243,26 @@ def train(
             *segments,
         ]
     ]
-    result.model = registered
+    result.model = shift_log_odds(calibrated, shift_of(shifts["registered"]))
     result.family, result.params = found.family, found.params
     result.search, result.calibration = found.table, calibration_table
     result.evaluation = evaluate(result.test, settings.evaluation)
-    uncorrected = calibrated.predict_proba(test[features])[:, 1]
     result.input_example = test_part[features].head(5)
     result.frames = {w: parts[w][["as_of", *features, "label"]] for w in WINDOWS}
     assess_result(
         result,
-        uncorrected,
-        {"test": shift_test, "registered": shift_registered},
+        expit(log_odds[~before]),
+        shifts,
         [*data.notes, *uninformative, *found.skipped, *([fit_note] if fit_note else [])],
         groups=test["lead_id"],
     )
     return result
 
 
-def _follow(calibrated, window: pd.DataFrame, features: list[str], at, settings: Settings):
-    """``calibrated`` following the conversion rate ``window`` says to expect at ``at``."""
+def _prior_shift(log_odds, window: pd.DataFrame, at, settings: Settings) -> PriorShift | None:
+    """The prior shift ``window`` (its calibrated ``log_odds``) says to expect at ``at``."""
     y = window["label"].to_numpy()
-    return follow_base_rate(calibrated, window[features], y, window["as_of"], at, settings.model)
+    return prior_shift(log_odds, y, window["as_of"].reset_index(drop=True), at, settings.model)
 
 
 def assess_result(

@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from conftest import write_tables
 from leadml.cli import app
 
 #: The instant after which the tiny history's timestamps would be "in the future".
@@ -44,17 +44,6 @@ def tree(folder: Path) -> dict[str, tuple[int, int]]:
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
-
-
-def write_tables(tables: dict[str, pd.DataFrame], folder: Path, format: str = "csv") -> Path:
-    """Write ``tables`` into ``folder`` as ``<name>.csv`` or ``<name>.parquet``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, frame in tables.items():
-        if format == "csv":
-            frame.to_csv(folder / f"{name}.csv", index=False)
-        else:
-            frame.to_parquet(folder / f"{name}.parquet", index=False)
-    return folder
 
 
 @pytest.fixture

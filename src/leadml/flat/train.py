@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
@@ -39,7 +40,16 @@ from leadml.flat.quality import DataQuality
 from leadml.flat.read import FlatExport, read_flat
 from leadml.flat.roles import ColumnPlan, plan_columns, unknown_column
 from leadml.leakage import LeakageReport, check_leakage, name_words
-from leadml.models import calibrate, fit_robustly, follow_base_rate, search_folds, time_folds
+from leadml.models import (
+    calibrate,
+    calibrated_log_odds,
+    fit_robustly,
+    prior_shift,
+    search_folds,
+    shift_log_odds,
+    shift_of,
+    time_folds,
+)
 from leadml.sufficiency import insufficiency
 from leadml.training import WINDOWS, TrainingResult, assess_result, with_base_rates
 
@@ -451,34 +461,29 @@ def _by_time(raw, y, times, prep, settings: Settings, leakage, summary) -> Train
     # As for the event history: the test figures take the prior-shift intercept from the end of
     # the calibration window, the registered model from the end of the test window.
     step, calibrated = fitted.model.named_steps["flat"], fitted.model.named_steps["calibrated"]
-    # Each intercept is forecast for the middle of the window it serves (as for the events).
-    used_at = times.iloc[test].median()
-    ahead = used_at - times.iloc[cal].max()
+    # As for the events: the test figures' prior shift is fitted on the rows before the test
+    # window and forecast to its middle, the registered model's on all rows, as far beyond.
     shifting = settings.model.model_copy(
         update={"prior_shift": settings.model.prior_shift and settings.flat.prior_shift}
     )
-    shifts, tested = {}, {}
-    for name, rows, at in (
-        ("test", np.concatenate([train, cal]), used_at),
-        ("registered", np.concatenate([train, cal, test]), times.iloc[test].max() + ahead),
-    ):
-        features = step.transform(raw.iloc[rows][inputs]).reset_index(drop=True)
-        tested[name], shifts[name] = follow_base_rate(
-            calibrated,
-            features,
-            y[rows],
-            times.iloc[rows].reset_index(drop=True),
-            at,
-            shifting,
-        )
-    test_features = step.transform(raw.iloc[test][inputs]).reset_index(drop=True)
-    probability = tested["test"].predict_proba(test_features)[:, 1]
-    fitted.model = Pipeline([("flat", step), ("calibrated", tested["registered"])])
+    rows = np.concatenate([train, cal, test])
+    log_odds = calibrated_log_odds(calibrated, step.transform(raw.iloc[rows][inputs]))
+    known, when = y[rows], times.iloc[rows].reset_index(drop=True)
+    before = np.arange(len(rows)) < len(train) + len(cal)
+    used_at = times.iloc[test].median()
+    ahead = used_at - times.iloc[cal].max()
+    shifts = {
+        "test": prior_shift(log_odds[before], known[before], when[before], used_at, shifting),
+        "registered": prior_shift(log_odds, known, when, times.iloc[test].max() + ahead, shifting),
+    }
+    uncorrected = expit(log_odds[~before])
+    probability = expit(log_odds[~before] + shift_of(shifts["test"]))
+    registered = shift_log_odds(calibrated, shift_of(shifts["registered"]))
+    fitted.model = Pipeline([("flat", step), ("calibrated", registered)])
     test_frame = _test_frame(raw.iloc[test].reset_index(drop=True), y[test], probability, settings)
     result = _result(settings, windows, inputs, leakage, summary, fitted, test_frame, "time")
     result.frames = {w: _frame(raw.iloc[parts[w]], y[parts[w]], inputs) for w in WINDOWS}
     result.input_example = raw.iloc[test][inputs].head(5).reset_index(drop=True)
-    uncorrected = calibrated.predict_proba(test_features)[:, 1]
     assess_result(result, uncorrected, shifts, fitted.notes)
     return result
 
