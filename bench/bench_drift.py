@@ -82,8 +82,8 @@ def _figures(result, uncalibrated_auc: float) -> dict:
     import numpy as np
     from scipy.special import expit, logit
 
+    from leadml.calibration import fit_prior_shift
     from leadml.evaluation import expected_calibration_error
-    from leadml.models import fit_prior_shift
 
     metrics = result.evaluation.metrics
     rates = result.windows["base_rate"]

@@ -38,8 +38,9 @@ def _train(path: Path) -> None:
 
     from leadml import load_data
     from leadml.asof import label_pairs, open_leads
+    from leadml.calibration import calibrate
     from leadml.features import build_features
-    from leadml.models import calibrate, make_candidate
+    from leadml.models import make_candidate
     from leadml.profiles import reference_profile
 
     data = load_data(dataset(100_000))

@@ -12,17 +12,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
-from leadml.config import ModelSettings
-from leadml.models import (
+from leadml.calibration import (
     STRICTLY_INCREASING,
     calibrate,
     calibrated_log_odds,
     fit_prior_shift,
-    fit_robustly,
-    make_candidate,
-    search_folds,
     shift_log_odds,
 )
+from leadml.config import ModelSettings
+from leadml.models import fit_robustly, make_candidate, search_folds
 
 HOURS = pd.Timedelta(hours=1)
 

@@ -20,11 +20,12 @@ from typer.testing import CliRunner
 
 from leadml import load_data
 from leadml.asof import label_pairs, open_leads
+from leadml.calibration import calibrate
 from leadml.cli import app
 from leadml.config import Settings
 from leadml.errors import DataValidationError, TrackingError
 from leadml.features import build_features, feature_catalogue
-from leadml.models import calibrate, make_candidate
+from leadml.models import make_candidate
 from leadml.profiles import psi, reference_profile
 from leadml.scoring import (
     AGREEMENT,

@@ -15,9 +15,10 @@ import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 from threadpoolctl import threadpool_limits
 
+from leadml.calibration import calibrate
 from leadml.config import Settings
 from leadml.evaluation import evaluate
-from leadml.models import calibrate, make_candidate
+from leadml.models import make_candidate
 from leadml.training import TrainingResult
 
 EMAIL = re.compile(rb"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")

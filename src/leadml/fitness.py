@@ -3,7 +3,7 @@
 A model is fit to ship when it ranks the test window better than chance by a margin (the lower
 bound of a bootstrap interval of its ROC AUC, leads resampled whole), and at least as well as the
 rule score where there is one. Whether the calibration window could be ranked is reported with
-them (calibration falls back when it could not, see :func:`leadml.models.calibrate`), but does
+them (calibration falls back when it could not, see :func:`leadml.calibration.calibrate`), but does
 not block: the test window is the judge.
 
 Pure functions of labels and scores, shared by the event history and flat exports; tracking
@@ -90,7 +90,7 @@ def assess_fitness(
     groups
         The lead of each row: a lead's snapshots are resampled together.
     calibration_note
-        Why calibration was skipped or fell back (:func:`leadml.models.calibrate`), or None.
+        Why calibration was skipped or fell back (:func:`leadml.calibration.calibrate`), or None.
 
     Examples
     --------

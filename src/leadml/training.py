@@ -17,22 +17,21 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.isotonic import IsotonicRegression
 from sklearn.pipeline import Pipeline
 
+from leadml.calibration import (
+    PriorShift,
+    calibrate,
+    calibrate_cross_fitted,
+    calibrated_log_odds,
+    prior_shift,
+    shift_log_odds,
+    shift_of,
+)
 from leadml.config import Settings
 from leadml.data import LeadData, load_data
 from leadml.evaluation import Evaluation, evaluate, expected_calibration_error
 from leadml.fitness import Fitness, assess_fitness
 from leadml.leakage import LeakageReport, check_leakage
-from leadml.models import (
-    PriorShift,
-    calibrate,
-    calibrate_cross_fitted,
-    calibrated_log_odds,
-    fit_robustly,
-    prior_shift,
-    search,
-    shift_log_odds,
-    shift_of,
-)
+from leadml.models import fit_robustly, search
 from leadml.profiles import population_shift
 from leadml.readers import Source
 from leadml.rules import Rules, load_rules, rule_scores

@@ -32,6 +32,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
+from leadml.calibration import calibrate, calibrated_log_odds, prior_shift, shift_log_odds, shift_of
 from leadml.config import Settings
 from leadml.errors import DataError
 from leadml.evaluation import evaluate
@@ -40,16 +41,7 @@ from leadml.flat.quality import DataQuality
 from leadml.flat.read import FlatExport, read_flat
 from leadml.flat.roles import ColumnPlan, plan_columns, unknown_column
 from leadml.leakage import LeakageReport, check_leakage, name_words
-from leadml.models import (
-    calibrate,
-    calibrated_log_odds,
-    fit_robustly,
-    prior_shift,
-    search_folds,
-    shift_log_odds,
-    shift_of,
-    time_folds,
-)
+from leadml.models import fit_robustly, search_folds, time_folds
 from leadml.sufficiency import insufficiency
 from leadml.training import WINDOWS, TrainingResult, assess_result, with_base_rates
 
