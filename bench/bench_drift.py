@@ -32,9 +32,9 @@ def _events(scenario: str, shuffle: bool = False) -> dict:
     from sklearn.metrics import roc_auc_score
 
     from leadml import Settings, load_data
+    from leadml.modeling.training import train
+    from leadml.modeling.trainset import build_trainset
     from leadml.synth import generate_history, write_history
-    from leadml.training import train
-    from leadml.trainset import build_trainset
 
     history = generate_history(n_leads=LEADS, seed=SEED, scenario=scenario)
     folder = Path(tempfile.mkdtemp(prefix="leadml-bench-drift-")) / "data"
@@ -82,8 +82,8 @@ def _figures(result, uncalibrated_auc: float) -> dict:
     import numpy as np
     from scipy.special import expit, logit
 
-    from leadml.calibration import fit_prior_shift
-    from leadml.evaluation import expected_calibration_error
+    from leadml.modeling.calibration import fit_prior_shift
+    from leadml.modeling.evaluation import expected_calibration_error
 
     metrics = result.evaluation.metrics
     rates = result.windows["base_rate"]

@@ -7,7 +7,7 @@ import pandas as pd
 from bench.harness import case, dataset
 from leadml import load_data
 from leadml.features import features_as_of
-from leadml.trainset import build_trainset
+from leadml.modeling.trainset import build_trainset
 
 NIGHT = pd.Timestamp("2026-06-30", tz="UTC")  # the sample histories end here
 
@@ -38,7 +38,7 @@ def weekly_trainset():
 
 @case("engine: window counts per lead and type, DuckDB, 100 k leads / ~5 M events", repeats=3)
 def window_counts_duckdb():
-    from leadml.asof import open_leads
+    from leadml.data.asof import open_leads
     from leadml.features._events import RecentEvents, numbered_leads
     from leadml.features.engagement import compute
 

@@ -37,11 +37,11 @@ def _train(path: Path) -> None:
     import pandas as pd
 
     from leadml import load_data
-    from leadml.asof import label_pairs, open_leads
-    from leadml.calibration import calibrate
+    from leadml.data.asof import label_pairs, open_leads
+    from leadml.data.profiles import reference_profile
     from leadml.features import build_features
-    from leadml.models import make_candidate
-    from leadml.profiles import reference_profile
+    from leadml.modeling.calibration import calibrate
+    from leadml.modeling.models import make_candidate
 
     data = load_data(dataset(100_000))
     end = data.end().floor("D")

@@ -25,7 +25,7 @@ def _settings():
 def _trainset(data):
     """Built once and cached under bench/data: the case times training, not the feature build
     (which has its own case)."""
-    from leadml.trainset import TrainingSet, build_trainset
+    from leadml.modeling.trainset import TrainingSet, build_trainset
 
     if not TRAINSET.exists():
         built = build_trainset(data)
@@ -40,8 +40,8 @@ def _trainset(data):
       repeats=1)  # fmt: skip
 def train_million():
     from leadml import load_data
+    from leadml.modeling.training import train
     from leadml.tracking import log_training
-    from leadml.training import train
 
     data = load_data(dataset(100_000), _settings())
     trainset = _trainset(data)

@@ -107,7 +107,7 @@ def xeducation_baselines():
 def main() -> None:
     import time
 
-    from leadml.modelcard import comparison_table, format_value
+    from leadml.modeling.card import comparison_table, format_value
 
     start = time.perf_counter()
     result = train_on_leads()

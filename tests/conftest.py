@@ -130,7 +130,7 @@ def trained_sample(sample_data):
     """A model trained, calibrated and tested on the sample (~15 s, one thread)."""
     from threadpoolctl import threadpool_limits
 
-    from leadml.training import train
+    from leadml.modeling.training import train
 
     with threadpool_limits(limits=1):
         return train(sample_data)
@@ -140,7 +140,7 @@ def trained_sample(sample_data):
 def nightly_scores(sample_data, trained_sample, tmp_path_factory):
     """A scores folder as the nightly job writes it: the sample's model at :data:`SCORED_NIGHTS`
     (real `score_to` runs, no tracking)."""
-    from leadml.profiles import reference_profile
+    from leadml.data.profiles import reference_profile
     from leadml.scoring import ScoringModel, score_to
 
     result = trained_sample

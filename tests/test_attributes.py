@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 
 from leadml import Settings, load_data
-from leadml.asof import registered
-from leadml.attributes import ATTRIBUTES, lead_attributes
 from leadml.config import DomainSettings
+from leadml.data.asof import registered
+from leadml.data.attributes import ATTRIBUTES, lead_attributes
 
 AS_OF = pd.Timestamp("2025-06-01", tz="UTC")
 

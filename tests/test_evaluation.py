@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from leadml.config import EvaluationSettings
-from leadml.evaluation import (
+from leadml.modeling.evaluation import (
     at_capacity,
     by_segment,
     evaluate,

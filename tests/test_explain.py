@@ -17,7 +17,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder, StandardScaler
 
-from leadml.models import make_candidate
+from leadml.modeling.models import make_candidate
 from leadml.scoring import top_reasons
 from leadml.scoring._explain import Explained, Explainer, _expected_values
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from leadml import ConfigError, DataError, Settings, load_data, load_settings
-from leadml.asof import first_window
+from leadml.data.asof import first_window
 from leadml.features import FEATURES, build_features, feature_catalogue, features_as_of
 
 T = pd.Timestamp("2025-06-01", tz="UTC")

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leadml import load_data
-from leadml.asof import label_pairs
+from leadml.data.asof import label_pairs
 from leadml.features import build_features
 
 T = pd.Timestamp("2025-06-01", tz="UTC")

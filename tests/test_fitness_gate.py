@@ -102,8 +102,8 @@ def test_a_cold_start_has_its_own_exit_code_and_names_the_setting(store, tmp_pat
 @pytest.mark.slow
 def test_shuffled_event_history_labels_fail_the_gate(sample_data, store):
     """The event history goes through the same gate: its labels shuffled, no version."""
-    from leadml.training import train
-    from leadml.trainset import build_trainset
+    from leadml.modeling.training import train
+    from leadml.modeling.trainset import build_trainset
 
     built = build_trainset(sample_data)
     labels = np.random.default_rng(1).permutation(built.frame["label"].to_numpy())

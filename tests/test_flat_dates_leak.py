@@ -19,7 +19,7 @@ from flat_helpers import HONEST, export_frame, fast_settings, write_csv
 from leadml.cli import app
 from leadml.config import LeakageSettings
 from leadml.flat import train_flat
-from leadml.leakage import check_leakage
+from leadml.modeling.leakage import check_leakage
 
 FAST = fast_settings()
 

@@ -19,8 +19,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from leadml import load_data
+from leadml.common.safe_text import csv_cell, csv_safe, md_code, md_text, shorten, to_csv
 from leadml.reports import build_report, write_report
-from leadml.safe_text import csv_cell, csv_safe, md_code, md_text, shorten, to_csv
 
 #: One of each kind of formula a spreadsheet runs, and a code-span breaker.
 HOSTILE = (

@@ -10,8 +10,8 @@ import pytest
 from leadml import Settings, generate_history
 from leadml.config import LeakageSettings
 from leadml.errors import DataError
-from leadml.leakage import check_leakage, matching_name
-from leadml.training import train
+from leadml.modeling.leakage import check_leakage, matching_name
+from leadml.modeling.training import train
 
 GUARD = LeakageSettings()
 

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import log_loss
 
-from leadml.calibration import calibrate
 from leadml.config import ModelSettings
-from leadml.models import make_candidate, search, time_folds
+from leadml.modeling.calibration import calibrate
+from leadml.modeling.models import make_candidate, search, time_folds
 
 WEEK = pd.Timedelta(days=7)
 GAP = pd.Timedelta(days=28)

@@ -172,7 +172,7 @@ def test_a_model_trained_with_accounts_refuses_data_without_them(trained_sample,
 
 
 def _warnings(tables) -> list[str]:
-    from leadml.validation import validate_data
+    from leadml.data.validation import validate_data
 
     report = validate_data(tables, now="2026-01-01")
     assert report.ok, report.format()

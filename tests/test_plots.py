@@ -6,7 +6,7 @@ import matplotlib.colors as mcolors
 import pytest
 
 from leadml.config import Settings
-from leadml.plots import PALETTE, permutation_importance_table, training_figures
+from leadml.modeling.plots import PALETTE, permutation_importance_table, training_figures
 from tracking_helpers import make_result
 
 

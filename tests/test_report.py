@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from leadml import load_data, rule_scores
-from leadml.evaluation import capacity_curve
-from leadml.plots import PALETTE, capacity_figure
+from leadml.modeling.evaluation import capacity_curve
+from leadml.modeling.plots import PALETTE, capacity_figure
 from leadml.reports import (
     build_report,
     choose_period,

@@ -341,7 +341,7 @@ def test_one_instant_at_a_time_or_all_at_once_gives_the_same_scores(tiny_tables)
     """Each pair sees its own past, whichever other pairs share the query; one instant at a time
     takes the nightly plan (events aggregated per lead first), all at once the general one."""
     from leadml import load_data
-    from leadml.asof import open_leads
+    from leadml.data.asof import open_leads
 
     data = load_data(tiny_tables, now="2026-01-01")
     spine_all = open_leads(data, ["2025-01-20", "2025-02-10", "2025-03-01"])

@@ -10,12 +10,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from leadml import rule_mql_history, rule_scores
-from leadml.asof import as_spine, open_pairs, registered, to_utc
+from leadml.common.sql import sql_str
+from leadml.data.asof import as_spine, open_pairs, registered, to_utc
 from leadml.rules import load_rules, score_sql
 from leadml.rules._engine import event_types_of
 from leadml.rules._history import _TRIGGERS, _scored_instants
 from leadml.rules._timeline import engagement_timeline
-from leadml.validation import sql_str
 from rules_helpers import DAY, T0, make_data, make_rules, spine
 
 HOUR = pd.Timedelta(hours=1)

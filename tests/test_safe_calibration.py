@@ -12,15 +12,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
-from leadml.calibration import (
+from leadml.config import ModelSettings
+from leadml.modeling.calibration import (
     STRICTLY_INCREASING,
     calibrate,
     calibrated_log_odds,
     fit_prior_shift,
     shift_log_odds,
 )
-from leadml.config import ModelSettings
-from leadml.models import fit_robustly, make_candidate, search_folds
+from leadml.modeling.models import fit_robustly, make_candidate, search_folds
 
 HOURS = pd.Timedelta(hours=1)
 
@@ -156,7 +156,7 @@ def test_a_fold_too_small_for_early_stopping_is_recorded_not_raised():
 def _trained(data, frame, built):
     from threadpoolctl import threadpool_limits
 
-    from leadml.training import train
+    from leadml.modeling.training import train
 
     with threadpool_limits(limits=1):
         return train(data, trainset=type(built)(frame, built.report))
@@ -165,7 +165,7 @@ def _trained(data, frame, built):
 def test_training_survives_empty_and_constant_features_and_one_outcome_folds(sample_data):
     """Shapes of a young CRM: a feature empty and one constant in the training window, the
     earliest snapshots without a conversion."""
-    from leadml.trainset import build_trainset
+    from leadml.modeling.trainset import build_trainset
 
     built = build_trainset(sample_data)
     frame = built.frame.assign(revenue=np.nan, region="emea")
@@ -184,7 +184,7 @@ def test_a_history_whose_first_months_never_convert_places_windows_by_conversion
     """The calendar training window holds no conversion (a CRM whose first deal is won months
     after its first lead): the windows follow the conversions instead of a cold start."""
     from leadml.config import Settings
-    from leadml.training import _describe_windows, _place_windows
+    from leadml.modeling.training import _describe_windows, _place_windows
 
     rng = np.random.default_rng(0)
     dates = pd.date_range("2024-01-01", periods=104, freq="7D", tz="UTC").repeat(200)
@@ -210,7 +210,7 @@ def test_a_history_whose_first_months_never_convert_places_windows_by_conversion
 def test_too_few_conversions_for_a_calibration_window_cross_fits_inside_training(sample_dir):
     from conftest import FAST_SETTINGS
     from leadml import Settings, load_data
-    from leadml.trainset import build_trainset
+    from leadml.modeling.trainset import build_trainset
 
     split = {"placement": "conversions", "calibration_share": 0.01, "min_window_positives": 20}
     data = load_data(sample_dir, Settings.model_validate({**FAST_SETTINGS, "split": split}))

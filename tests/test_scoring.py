@@ -19,14 +19,15 @@ from threadpoolctl import threadpool_limits
 from typer.testing import CliRunner
 
 from leadml import load_data
-from leadml.asof import label_pairs, open_leads
-from leadml.calibration import calibrate
 from leadml.cli import app
 from leadml.config import Settings
-from leadml.errors import DataValidationError, TrackingError
+from leadml.data.asof import label_pairs, open_leads
+from leadml.data.profiles import psi, reference_profile
+from leadml.data.validation import DataValidationError
+from leadml.errors import TrackingError
 from leadml.features import build_features, feature_catalogue
-from leadml.models import make_candidate
-from leadml.profiles import psi, reference_profile
+from leadml.modeling.calibration import calibrate
+from leadml.modeling.models import make_candidate
 from leadml.scoring import (
     AGREEMENT,
     OutputLockedError,
@@ -439,7 +440,7 @@ def registry(world, tmp_path_factory, mlflow_template):
     import shutil
     from types import SimpleNamespace
 
-    from leadml.evaluation import evaluate
+    from leadml.modeling.evaluation import evaluate
     from leadml.rules import rule_scores
     from leadml.tracking import log_training, promote
 
@@ -466,7 +467,7 @@ def registry(world, tmp_path_factory, mlflow_template):
     test["rule_probability"] = (test["rule_score"].rank(pct=True) * 0.1).clip(1e-4, 1 - 1e-4)
     test = test[[*KEYS, "label", "model_probability", "rule_score", "rule_probability",
                  "rule_mql", "industry", "company_size_band", "lead_source"]]  # fmt: skip
-    # What leadml.training.train returns, built from the module's real features and model.
+    # What leadml.modeling.training.train returns, built from the module's real features and model.
     result = SimpleNamespace(
         settings=settings, windows=windows, feature_names=names, model=model.model,
         family="logistic", params={}, cold_start=None, trained=True, test=test,

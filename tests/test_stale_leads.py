@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leadml import Settings, build_trainset, rule_mql_history
-from leadml.asof import (
+from leadml.data.asof import (
     closing_stages,
     fresh_spells,
     is_fresh,

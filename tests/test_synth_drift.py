@@ -8,8 +8,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from leadml import synth
-from leadml.asof import label_pairs, open_leads
 from leadml.data import load_data
+from leadml.data.asof import label_pairs, open_leads
 from leadml.synth import SampleHistory, generate_history
 from synth_helpers import digest
 

@@ -9,13 +9,13 @@ import pytest
 from typer.testing import CliRunner
 
 from leadml import synth
-from leadml.asof import label_pairs
 from leadml.cli import app
 from leadml.config import Settings
 from leadml.data import load_data
+from leadml.data.asof import label_pairs
 from leadml.flat import read_flat
 from leadml.flat.roles import plan_columns
-from leadml.leakage import check_leakage
+from leadml.modeling.leakage import check_leakage
 from leadml.synth import FLAT_ACTIVITY, SampleHistory, flat_export, generate_history, write_flat
 
 DAYS = synth.FLAT_ACTIVITY_DAYS

@@ -10,7 +10,7 @@ from sklearn.metrics import roc_auc_score
 from leadml import DataError, Settings, load_data
 from leadml.config import FeatureSettings, PassthroughSettings, TrainsetSettings
 from leadml.features import FEATURES
-from leadml.trainset import build_trainset, snapshot_dates
+from leadml.modeling.trainset import build_trainset, snapshot_dates
 
 
 def test_snapshots_labels_and_report(tiny_tables):

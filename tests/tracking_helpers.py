@@ -15,11 +15,11 @@ import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 from threadpoolctl import threadpool_limits
 
-from leadml.calibration import calibrate
 from leadml.config import Settings
-from leadml.evaluation import evaluate
-from leadml.models import make_candidate
-from leadml.training import TrainingResult
+from leadml.modeling.calibration import calibrate
+from leadml.modeling.evaluation import evaluate
+from leadml.modeling.models import make_candidate
+from leadml.modeling.training import TrainingResult
 
 EMAIL = re.compile(rb"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 FEATURES = ["visits", "demo_requests", "seniority", "industry", "is_free_mail",

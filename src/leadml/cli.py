@@ -15,7 +15,8 @@ import pandas as pd
 import typer
 
 from leadml.config import load_settings
-from leadml.errors import ColdStart, DataValidationError, LeadmlError, ModelUnfit
+from leadml.data.validation import DataValidationError
+from leadml.errors import LeadmlError
 
 app = typer.Typer(
     help="Predictive lead scoring: point-in-time features, calibrated models and the rule score "
@@ -80,8 +81,8 @@ def validate(data: DataOption, config: ConfigOption = None, now: NowOption = Non
 
     Exits with 3 when there are errors (warnings alone exit 0).
     """
-    from leadml.readers import parse_instant
-    from leadml.validation import validate_data
+    from leadml.data.readers import parse_instant
+    from leadml.data.validation import validate_data
 
     instant = parse_instant(now, "--now") if now is not None else None
     report = validate_data(data, load_settings(config), now=instant)
@@ -185,11 +186,11 @@ def _check_out(out: Path, suffixes: tuple[str, ...] = (".parquet", ".csv", ".csv
 def _write_table(frame: pd.DataFrame, out: Path) -> None:
     """Write ``frame`` to ``out`` (checked by :func:`_check_out`) atomically: a kill or a full
     disk leaves the previous file or the new one, never half of it. CSV text a spreadsheet
-    would run as a formula starts with ``'`` (leadml.safe_text); Parquet holds the values as
+    would run as a formula starts with ``'`` (leadml.common.safe_text); Parquet holds the values as
     they are."""
-    from leadml.atomic import write_atomic
+    from leadml.common.atomic import write_atomic
+    from leadml.common.safe_text import to_csv
     from leadml.errors import OutputError
-    from leadml.safe_text import to_csv
 
     def write(path: Path) -> None:
         if out.name.lower().endswith(".parquet"):
@@ -216,8 +217,8 @@ def features(
 ) -> None:
     """Write the point-in-time features of the leads open at --as-of (one row per lead)."""
     from leadml.data import load_data
+    from leadml.data.readers import parse_instant
     from leadml.features import features_as_of
-    from leadml.readers import parse_instant
 
     instant = parse_instant(as_of, "--as-of")
     now_instant = parse_instant(now, "--now") if now is not None else None
@@ -249,8 +250,8 @@ def trainset(
     Snapshots whose horizon runs past the end of the data are immature: left out and counted.
     """
     from leadml.data import load_data
-    from leadml.readers import parse_instant
-    from leadml.trainset import build_trainset
+    from leadml.data.readers import parse_instant
+    from leadml.modeling.trainset import build_trainset
 
     first, last, now_instant = (
         parse_instant(value, option) if value is not None else None
@@ -295,7 +296,7 @@ def rules(
     The rules file is checked first: on any problem, all are printed and nothing is scored (exit 2).
     """
     from leadml.data import load_data
-    from leadml.readers import parse_instant
+    from leadml.data.readers import parse_instant
     from leadml.rules import load_rules, rule_scores_as_of
 
     settings = load_settings(config)
@@ -416,50 +417,22 @@ def train(
     (logged to MLflow with the reasons, not registered or exported; --force registers it
     anyway); 2 configuration, 3 input data, 5 tracking store.
     """
-    import time as clock
-
-    from leadml.atomic import scratch_dir
-    from leadml.tracking import log_training
+    from leadml.jobs import train_and_log
 
     _one_input(data, flat)
     _flat_only(flat, target=target, id=id, time=time, exclude=exclude, positive=positive)
     if flat is not None and target is None:
         raise typer.BadParameter("--flat needs --target COLUMN (the converted flag)")
-    settings = load_settings(config)
-    allow = allow_column or []
-    start = clock.perf_counter()
-    with scratch_dir("report") as folder:
-        written = None
-        if flat is not None:
-            from leadml.flat import train_flat
-
-            result = train_flat(flat, target, id=id, time=time, exclude=exclude or [],
-                                allow=allow, positive=positive, settings=settings)  # fmt: skip
-            typer.echo(result.flat.quality.format() + "\n")
-            typer.echo(_roles_line(result.flat.columns) + "\n")
-        else:
-            from leadml.data import load_data
-            from leadml.reports import build_report, training_scores, write_report
-            from leadml.training import train as train_model
-
-            loaded = load_data(data, settings, now=now)
-            result = train_model(loaded, allow=allow)
-            if report and result.trained:
-                scores = training_scores(result)
-                page = build_report(loaded, scores, title="Training run: test window")
-                written = write_report(page, folder / "report").parent
-        typer.echo(result.leakage.format() + "\n")
-        tracked = log_training(
-            result, source=flat or data, plots=plots, report=written, force=force
-        )
-    _report_training(result, tracked, clock.perf_counter() - start)
-    if result.cold_start:
-        raise ColdStart(f"cold start: {result.cold_start}")
-    if tracked.unfit and not tracked.forced:
-        raise ModelUnfit(
-            f"the model failed the fitness gate and was not registered: {tracked.unfit} "
-            "(--force registers it anyway)"
-        )
+    job = train_and_log(data, load_settings(config), flat=flat, target=target, id=id,
+                        time_column=time, exclude=exclude or [], positive=positive,
+                        allow=allow_column or [], now=now, plots=plots, report=report,
+                        force=force)  # fmt: skip
+    if job.result.flat is not None:
+        typer.echo(job.result.flat.quality.format() + "\n")
+        typer.echo(_roles_line(job.result.flat.columns) + "\n")
+    typer.echo(job.result.leakage.format() + "\n")
+    _report_training(job.result, job.tracked, job.seconds)
+    job.raise_for_outcome()
 
 
 def _roles_line(columns: pd.DataFrame) -> str:
@@ -476,7 +449,7 @@ def _roles_line(columns: pd.DataFrame) -> str:
 
 
 def _report_training(result, tracked, total: float) -> None:
-    from leadml.modelcard import comparison_table, format_value
+    from leadml.modeling.card import comparison_table, format_value
 
     flat = result.flat is not None
     typer.echo(result.windows.map(format_value).to_string() + "\n")
@@ -508,23 +481,6 @@ def _report_training(result, tracked, total: float) -> None:
     step = "leadml promote --flat" if flat else "leadml promote"
     typer.echo(f"{total:.1f} s in all, of which MLflow {tracked.mlflow_seconds:.1f} s "
                f"({tracked.mlflow_seconds / total:.0%}); next: {step}")  # fmt: skip
-
-
-def _log_nightly_report(data, scores: Path, rules, run_id: str) -> list[str]:
-    """Attach the report of every night in ``scores`` to the scoring run; a report that cannot
-    be made or logged is a warning: tonight's scores are written already."""
-    from leadml.atomic import scratch_dir
-    from leadml.reports import build_report, write_report
-    from leadml.tracking import log_report
-
-    try:
-        with scratch_dir("report") as folder:
-            built = build_report(data, scores, rules=rules, title="Nightly scores")
-            page = write_report(built, folder / "report")
-            log_report(data.settings, run_id, page.parent)
-    except LeadmlError as exc:
-        return [f"the funnel report was not logged to MLflow: {exc}"]
-    return []
 
 
 @_command
@@ -562,14 +518,11 @@ def report(
 
     Exit codes: 0 written, 2 configuration or rules file, 3 input data or scores unreadable.
     """
-    from leadml.data import load_data
-    from leadml.reports import build_report, write_report
+    from leadml.jobs import write_funnel_report
 
-    settings = load_settings(config)
-    built = build_report(load_data(data, settings, now=now), scores, rules=rules)
-    page = write_report(built, out)
-    typer.echo(f"{built.comparison.headline()}\n\nreport: {page}")
-    for note in built.comparison.notes:
+    job = write_funnel_report(data, out, scores, load_settings(config), rules=rules, now=now)
+    typer.echo(f"{job.report.comparison.headline()}\n\nreport: {job.page}")
+    for note in job.report.comparison.notes:
         typer.echo(f"note: {note}", err=True)
 
 
@@ -592,7 +545,7 @@ def promote(
     Exits 6 when the gate refuses, naming each failed check.
     """
     from leadml.errors import PromotionRefused
-    from leadml.modelcard import format_value
+    from leadml.modeling.card import format_value
     from leadml.tracking import promote as promote_model
 
     def show(checks: pd.DataFrame) -> None:
@@ -687,8 +640,7 @@ def score(
     import logging
     import sys
 
-    from leadml.data import load_data
-    from leadml.scoring import score_to
+    from leadml.jobs import score_night
 
     _one_input(data, flat)
     _flat_only(flat, id=id)
@@ -711,16 +663,13 @@ def score(
             bar.update(done - bar.pos)
 
         bar.__enter__()
-    settings = load_settings(config)
-    loaded = load_data(data, settings, now=now)
     try:
-        result = score_to(loaded, as_of, out, model, settings, rules=rules,
-                          csv=csv, track=track, progress=progress, now=now)  # fmt: skip
+        result = score_night(data, as_of, out, model, load_settings(config), rules=rules,
+                             csv=csv, track=track, report=report, progress=progress,
+                             now=now)  # fmt: skip
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
-    if report and result.tracking_run_id:
-        result.warnings += _log_nightly_report(loaded, out, rules, result.tracking_run_id)
     summary = result.summary
     typer.echo(f"{summary['open_leads']:,} open leads scored as of {result.as_of:%Y-%m-%d} with "
                f"{result.model.name} v{result.model.version}; expected conversions "

@@ -1,12 +1,5 @@
 """Exceptions a user can act on; the CLI turns them into a message and an exit code."""
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from leadml.validation import ValidationReport
-
 
 class LeadmlError(Exception):
     """Base class for every error leadml raises on purpose."""
@@ -24,14 +17,6 @@ class DataError(LeadmlError):
     """Input data cannot be read or violates the input contract."""
 
     exit_code = 3
-
-
-class DataValidationError(DataError):
-    """Validation found errors; ``report`` holds all of them, not just the first."""
-
-    def __init__(self, report: ValidationReport):
-        self.report = report
-        super().__init__(report.format())
 
 
 class TrackingError(LeadmlError):

@@ -59,10 +59,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from leadml.atomic import write_atomic
+from leadml.common.atomic import write_atomic
+from leadml.common.safe_text import to_csv
 from leadml.config import LIFECYCLE_STAGES
 from leadml.errors import LeadmlError
-from leadml.safe_text import to_csv
 
 __all__ = [
     "FLAT_ACTIVITY",
@@ -964,7 +964,7 @@ def write_flat(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
 
 def _write_whole(frame: pd.DataFrame, path: Path) -> Path:
     """Write ``frame`` (Parquet, or CSV by suffix) atomically, text cells made safe for
-    spreadsheets (:mod:`leadml.atomic`, :mod:`leadml.safe_text`)."""
+    spreadsheets (:mod:`leadml.common.atomic`, :mod:`leadml.common.safe_text`)."""
     if path.suffix == ".parquet":
         return write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
     compression = "gzip" if path.name.endswith(".gz") else None

@@ -65,15 +65,15 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from leadml.atomic import new_dir, process_alive, scratch_dir, write_atomic
+from leadml.common.atomic import new_dir, process_alive, scratch_dir, write_atomic
+from leadml.common.safe_text import DISPLAY_LIMIT, shorten_json, shorten_series, to_csv
 from leadml.errors import ModelIntegrityError, PromotionRefused, TrackingError
-from leadml.evaluation import probability_metrics
-from leadml.modelcard import GATE_METRICS, HIGHER_IS_BETTER, comparison_table, model_card
-from leadml.safe_text import DISPLAY_LIMIT, shorten_json, shorten_series, to_csv
+from leadml.modeling.card import GATE_METRICS, HIGHER_IS_BETTER, comparison_table, model_card
+from leadml.modeling.evaluation import probability_metrics
 
 if TYPE_CHECKING:
     from leadml.config import Settings
-    from leadml.training import TrainingResult
+    from leadml.modeling.training import TrainingResult
 
 CHALLENGER, CHAMPION = "challenger", "champion"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -555,7 +555,7 @@ def log_training(
     force: bool = False,
 ) -> TrackedRun:
     """Record a training run in MLflow; register and export its model unless it is a cold start
-    or failed the fitness gate (:mod:`leadml.fitness`).
+    or failed the fitness gate (:mod:`leadml.modeling.fitness`).
 
     A model that failed the gate is logged in the run with the reasons (tags, the model card,
     ``tables/fitness.csv`` and the model itself, for inspection) but not registered, aliased or
@@ -565,7 +565,7 @@ def log_training(
     Parameters
     ----------
     result
-        What :func:`leadml.training.train` returned.
+        What :func:`leadml.modeling.training.train` returned.
     source
         Where the data came from (a folder or URI), recorded as the datasets' source; None
         records the calling code instead.
@@ -715,7 +715,7 @@ def _write_artifacts(result: TrainingResult, folder: Path, plots: bool = True) -
     _write_checks(result, folder)
     if not result.trained:
         return folder
-    from leadml.plots import training_figures
+    from leadml.modeling.plots import training_figures
 
     figures, importance = training_figures(result) if plots else ({}, None)
     (folder / "plots").mkdir()
@@ -942,7 +942,7 @@ def _flat_metadata(result: TrainingResult) -> dict:
 def _reference_profile(result: TrainingResult) -> dict | None:
     """Distributions of the features and of the probability on the test window (scored out of
     sample, so like tonight's leads), at most 200,000 rows; None without a test window."""
-    from leadml.profiles import reference_profile
+    from leadml.data.profiles import reference_profile
 
     frame = (getattr(result, "frames", None) or {}).get("test")
     if frame is None or result.test is None or not len(frame):

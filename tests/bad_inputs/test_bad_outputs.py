@@ -28,8 +28,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from leadml.atomic import replacing, scratch_dir, sweep_scratch, write_atomic
 from leadml.cli import app
+from leadml.common.atomic import replacing, scratch_dir, sweep_scratch, write_atomic
 
 runner = CliRunner()
 
@@ -178,7 +178,7 @@ def test_scratch_folders_of_dead_processes_are_removed_and_no_others(tmp_path, m
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     killed = subprocess.run(
         [sys.executable, "-c", "import os, signal\n"
-         "from leadml.atomic import scratch_dir\n"
+         "from leadml.common.atomic import scratch_dir\n"
          "held = scratch_dir('run')\n"
          "folder = held.__enter__()\n"
          "(folder / 'model.skops').write_bytes(b'x' * 100_000)\n"

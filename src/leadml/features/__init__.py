@@ -1,10 +1,10 @@
 """Point-in-time features: one row per (lead_id, as_of), computed only from data before as_of.
 
 Five families, each a small module that returns SQL over the canonical views of
-:class:`~leadml.data.LeadData` and goes through :mod:`leadml.asof` for every time rule:
+:class:`~leadml.data.LeadData` and goes through :mod:`leadml.data.asof` for every time rule:
 
 =========== ==============================================================================
-fit         who the lead is and its company (shared with the fit rules: :mod:`leadml.attributes`)
+fit         who the lead is and its company (shared with the fit rules: ``data.attributes``)
 engagement  the lead's own events: counts per type and buying stage per window, recency,
             active days, distinct content, trend, e-mail ratios
 lifecycle   the lead's own stage history before as_of
@@ -28,14 +28,14 @@ from contextlib import nullcontext
 
 import pandas as pd
 
-from leadml.asof import as_spine, instant, open_leads, registered
+from leadml.common.sql import sql_ident, sql_str
 from leadml.config import Settings
 from leadml.data import LeadData, load_data
+from leadml.data.asof import as_spine, instant, open_leads, registered
+from leadml.data.readers import Source
 from leadml.features import account, engagement, fit, lifecycle, passthrough
 from leadml.features._events import LeadRows, RecentEvents, numbered_leads
-from leadml.features._spec import SQL_TYPE, Feature, check_unique, quote
-from leadml.readers import Source
-from leadml.validation import sql_str
+from leadml.features._spec import SQL_TYPE, Feature, check_unique
 
 __all__ = ["FEATURES", "build_features", "feature_catalogue", "feature_specs", "features_as_of"]
 
@@ -100,9 +100,9 @@ def build_features(data: LeadData | Source, spine: pd.DataFrame) -> pd.DataFrame
 
 
 def _build(data: LeadData, spine: pd.DataFrame, *, attributes: str | None = None) -> pd.DataFrame:
-    """:func:`build_features` for a spine already checked by :func:`~leadml.asof.as_spine`;
-    ``attributes``: the spine's :func:`~leadml.attributes.attributes_table`, if the caller holds
-    one."""
+    """:func:`build_features` for a spine already checked by :func:`~leadml.data.asof.as_spine`;
+    ``attributes``: the spine's :func:`~leadml.data.attributes.attributes_table`, if the caller
+    holds one."""
     passthrough.check(data)
     specs = feature_specs(data.settings, data)
     instants = spine["as_of"].unique()
@@ -157,7 +157,7 @@ def features_sql(
     events (fit, lifecycle, passthrough), for a registered spine whose pairs are all at one
     instant, with each lead's ``row`` in the table of :func:`numbered_leads` ``numbered`` and
     sorted by it (that is, by lead_id); ``attributes``: the
-    :func:`~leadml.attributes.attributes_table` of this spine (of these very pairs: it is not
+    :func:`~leadml.data.attributes.attributes_table` of this spine (of these very pairs: it is not
     checked), instead of computing them."""
     settings = data.settings
     kinds = {f.name: f.kind for f in specs}
@@ -172,10 +172,10 @@ def features_sql(
     for f in specs:
         if family_of[f.name] in _COUNTED:
             continue
-        value = f"{family_of[f.name]}.{quote(f.name)}"
+        value = f"{family_of[f.name]}.{sql_ident(f.name)}"
         if f.fill is not None:
             value = f"coalesce({value}, {_literal(f.fill)})"
-        select.append(f"CAST({value} AS {SQL_TYPE[f.kind]}) AS {quote(f.name)}")
+        select.append(f"CAST({value} AS {SQL_TYPE[f.kind]}) AS {sql_ident(f.name)}")
     joins = "\n".join(
         f"LEFT JOIN ({sql}) {family} USING (lead_id, as_of)"
         for family, sql in parts.items()

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from leadml.asof import first_window, visible_at
+from leadml.common.sql import sql_str
 from leadml.config import Settings
 from leadml.data import LeadData
-from leadml.validation import sql_str
+from leadml.data.asof import first_window, visible_at
 
 
 def event_types(settings: Settings) -> dict[str, str]:

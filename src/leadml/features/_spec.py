@@ -41,7 +41,3 @@ def check_unique(features: list[Feature]) -> list[Feature]:
             )
         seen[feature.name] = feature
     return features
-
-
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

@@ -11,12 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from leadml.asof import FUNNEL_RANK, existed, reached_stages, visible_at
+from leadml.common.sql import sql_str
 from leadml.config import Settings
 from leadml.data import LeadData
+from leadml.data.asof import FUNNEL_RANK, existed, reached_stages, visible_at
 from leadml.features._events import LeadRows, RecentEvents, event_types
 from leadml.features._spec import Feature
-from leadml.validation import sql_str
 
 #: feature suffix -> (stages that count, meaning)
 LIFECYCLE = {

@@ -8,7 +8,7 @@ aggregates cost ~0.7 s per ``FILTER`` per 10 M rows, and each grouping of the wi
 events (per lead and type, per lead and day, per lead and content) ~1.5 s. Instead the window's
 events are fetched once (:class:`~leadml.features._events.RecentEvents`) and counted by compiled
 loops; recency and totals over all of the past are one query, aggregated per lead before
-joining the numbering (:func:`leadml.asof.visible_at`).
+joining the numbering (:func:`leadml.data.asof.visible_at`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from leadml.asof import visible_at
 from leadml.config import Settings
 from leadml.data import LeadData
+from leadml.data.asof import visible_at
 from leadml.features._events import LeadRows, RecentEvents, event_types, positions
 from leadml.features._spec import Feature, identifier
 

@@ -1,4 +1,5 @@
-"""Fit features: who the lead is and what its company looks like (see :mod:`leadml.attributes`).
+"""Fit features: who the lead is and what its company looks like (see
+:mod:`leadml.data.attributes`).
 
 The attributes are shared with the fit rules, so a job title or an e-mail domain is read the same
 way by both; the raw e-mail never becomes a feature, only the three domain flags. An attribute the
@@ -7,8 +8,8 @@ input cannot supply (no accounts table, say) is no feature at all, rather than a
 
 from __future__ import annotations
 
-from leadml.attributes import ATTRIBUTES, available, lead_attributes
 from leadml.data import LeadData
+from leadml.data.attributes import ATTRIBUTES, available, lead_attributes
 from leadml.features._spec import Feature, Kind
 
 _NUMBERS = {"employee_count", "annual_revenue", "lead_age_days"}

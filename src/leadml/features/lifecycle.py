@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from leadml.asof import FUNNEL_RANK, reached_stages, visible_at
 from leadml.config import Settings
+from leadml.data.asof import FUNNEL_RANK, reached_stages, visible_at
 from leadml.features._spec import Feature
 
 

@@ -6,11 +6,12 @@ they are taken as known from the lead's creation on (only pairs whose lead exist
 
 from __future__ import annotations
 
-from leadml.asof import existing_leads
+from leadml.common.sql import sql_ident
 from leadml.config import PassthroughSettings, Settings
 from leadml.data import LeadData
+from leadml.data.asof import existing_leads
 from leadml.errors import DataError
-from leadml.features._spec import Feature, identifier, quote
+from leadml.features._spec import Feature, identifier
 
 _PREFIX = {"leads": "lead_", "accounts": "account_"}
 _NUMERIC = {
@@ -63,7 +64,7 @@ def check(data: LeadData) -> None:
 
 def _kind(data: LeadData, table: str, column: str) -> str:
     """Numbers stay numbers; text that all parses as numbers (CSV input) becomes a number too."""
-    col = quote(column)
+    col = sql_ident(column)
     typed, parsed, present = data.con.execute(
         f"SELECT any_value(typeof({col})), count(TRY_CAST({col} AS DOUBLE)), count({col}) "
         f"FROM {table}"
@@ -83,10 +84,10 @@ def sql(data: LeadData, spine: str, kinds: dict[str, str]) -> str | None:
         return None
     select = []
     for table, column, name in cols:
-        source = ("l." if table == "leads" else "acc.") + quote(column)
+        source = ("l." if table == "leads" else "acc.") + sql_ident(column)
         if kinds[name] == "number":
             source = f"TRY_CAST({source} AS DOUBLE)"
-        select.append(f"{source} AS {quote(name)}")
+        select.append(f"{source} AS {sql_ident(name)}")
     return (
         f"SELECT l.lead_id, l.as_of, {', '.join(select)} FROM ({existing_leads(spine)}) l "
         f"LEFT JOIN accounts acc ON acc.account_id = l.account_id"

@@ -4,7 +4,7 @@ converted flag, taken as they come.
 :func:`read_flat` reads the file (every column as text), :func:`plan_columns` decides each
 column's role and records the mess found in a data-quality summary, :func:`train_flat` runs the
 leakage guard, the sufficiency check, the search, calibration and validation, and returns the
-same :class:`~leadml.training.TrainingResult` as the event history (log it with
+same :class:`~leadml.modeling.training.TrainingResult` as the event history (log it with
 :func:`leadml.tracking.log_training`); :func:`score_flat` scores a new export with the
 registered model, which applies the very same column handling
 (:class:`FlatPreprocessor`).

@@ -2,7 +2,7 @@
 
 Each finding names the column (or the file), how many rows it touched, one example value (never
 from a column holding personal data) and the action taken, in the style of
-:class:`leadml.validation.Problem`.
+:class:`leadml.data.validation.Problem`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
-from leadml.safe_text import md_code, md_text
+from leadml.common.safe_text import md_code, md_text
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from leadml.flat.preprocess import (
 )
 from leadml.flat.quality import QualityFinding
 from leadml.flat.read import FlatExport
-from leadml.leakage import looks_like_identifier, name_words
+from leadml.modeling.leakage import looks_like_identifier, name_words
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 #: Column names (as lower-case words joined by _) that hold personal data whatever their values

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadml.atomic import write_atomic
+from leadml.common.atomic import write_atomic
+from leadml.common.safe_text import to_csv
 from leadml.config import Settings
 from leadml.errors import DataError
 from leadml.flat.preprocess import FlatPreprocessor
@@ -23,7 +24,6 @@ from leadml.flat.quality import DataQuality
 from leadml.flat.read import FlatExport, read_flat
 from leadml.flat.roles import unknown_column
 from leadml.flat.train import flat_settings
-from leadml.safe_text import to_csv
 from leadml.scoring import ModelMismatchError, OutputError, ScoringModel, assign_tiers
 from leadml.scoring import resolve_model as _resolve
 
@@ -144,7 +144,7 @@ def score_flat_to(
     """:func:`score_flat`, then write the scores to ``out`` (.parquet, .csv or .csv.gz)
     atomically: a reader sees the previous file or the new one, never half of it; on any
     error nothing is written. In a CSV file, ids a spreadsheet would run as a formula start
-    with ``'`` (:mod:`leadml.safe_text`); the Parquet file holds them as they are."""
+    with ``'`` (:mod:`leadml.common.safe_text`); the Parquet file holds them as they are."""
     out = Path(out)
     if not out.name.endswith(_SUFFIXES):
         raise OutputError(f"--out must end in .parquet, .csv or .csv.gz, not {out.name!r}")

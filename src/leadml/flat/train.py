@@ -1,6 +1,6 @@
 """Training on a flat export: read → roles → leakage guard → sufficiency → search → calibrate →
-evaluate, returning the same :class:`~leadml.training.TrainingResult` as the event history, so
-:func:`leadml.tracking.log_training` records and registers it the same way.
+evaluate, returning the same :class:`~leadml.modeling.training.TrainingResult` as the event
+history, so :func:`leadml.tracking.log_training` records and registers it the same way.
 
 Validation:
 
@@ -32,18 +32,24 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from leadml.calibration import calibrate, calibrated_log_odds, prior_shift, shift_log_odds, shift_of
 from leadml.config import Settings
 from leadml.errors import DataError
-from leadml.evaluation import evaluate
 from leadml.flat.preprocess import FlatPreprocessor, clean_text, parse_dates
 from leadml.flat.quality import DataQuality
 from leadml.flat.read import FlatExport, read_flat
 from leadml.flat.roles import ColumnPlan, plan_columns, unknown_column
-from leadml.leakage import LeakageReport, check_leakage, name_words
-from leadml.models import fit_robustly, search_folds, time_folds
-from leadml.sufficiency import insufficiency
-from leadml.training import WINDOWS, TrainingResult, assess_result, with_base_rates
+from leadml.modeling.calibration import (
+    calibrate,
+    calibrated_log_odds,
+    prior_shift,
+    shift_log_odds,
+    shift_of,
+)
+from leadml.modeling.evaluation import evaluate
+from leadml.modeling.leakage import LeakageReport, check_leakage, name_words
+from leadml.modeling.models import fit_robustly, search_folds, time_folds
+from leadml.modeling.sufficiency import insufficiency
+from leadml.modeling.training import WINDOWS, TrainingResult, assess_result, with_base_rates
 
 # An export has no horizon: folds by time need only keep a date out of both sides.
 _NO_GAP = pd.Timedelta(microseconds=1)

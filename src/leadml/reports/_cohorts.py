@@ -2,7 +2,7 @@
 and the model's, over the same period, each MQL followed for one target horizon.
 
 Each definition makes a *cohort*: the leads it made MQLs in the period, each at the first time it
-did. What became of them comes from the stages table through :func:`leadml.asof.follow_up`:
+did. What became of them comes from the stages table through :func:`leadml.data.asof.follow_up`:
 accepted or rejected by sales, converted (the target stage within the horizon), opportunity, won.
 An MQL whose horizon runs past the end of the data is left out (and counted), never read as a
 lead that did not convert.
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from leadml.asof import follow_up
 from leadml.data import LeadData
+from leadml.data.asof import follow_up
 from leadml.reports._scores import ScoreHistory
 from leadml.rules import rule_mql_history
 
@@ -135,7 +135,7 @@ def mql_outcomes(
     data: LeadData, flags: pd.DataFrame, follow_up_days: int, journeys: pd.DataFrame
 ) -> pd.DataFrame:
     """Each flag (``lead_id``, ``definition``, ``flagged_at``) with what became of its lead
-    (:func:`leadml.asof.follow_up`), the week it was flagged and the lead's segments."""
+    (:func:`leadml.data.asof.follow_up`), the week it was flagged and the lead's segments."""
     flags = flags.astype({"lead_id": "str"}).reset_index(drop=True)
     flags["flagged_at"] = pd.to_datetime(flags["flagged_at"], utc=True).astype(
         "datetime64[us, UTC]"

@@ -1,5 +1,6 @@
-"""Figures of the funnel report and of the notebooks, in the colours of :data:`leadml.plots.PALETTE`
-(the model blue, the rule score orange, the CRM's record purple, everywhere).
+"""Figures of the funnel report and of the notebooks, in the colours of
+:data:`leadml.modeling.plots.PALETTE` (the model blue, the rule score orange, the CRM's record
+purple, everywhere).
 
 Pure functions: tables in, :class:`matplotlib.figure.Figure` out, no ``pyplot``.
 """
@@ -12,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-from leadml.plots import LABELS, PALETTE, _figure
+from leadml.modeling.plots import LABELS, PALETTE, _figure
 from leadml.reports._cohorts import DEFINITION_LABELS, DEFINITIONS
 
 #: Segments shown in a figure (the largest by leads); tables list them all.

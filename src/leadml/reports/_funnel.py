@@ -13,11 +13,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from leadml.asof import SALES_TOUCH_STAGES, instant, reached_stages
-from leadml.attributes import available, lead_attributes
+from leadml.common.safe_text import shorten_series
+from leadml.common.sql import sql_str
 from leadml.data import LeadData
-from leadml.safe_text import shorten_series
-from leadml.validation import sql_str
+from leadml.data.asof import SALES_TOUCH_STAGES, instant, reached_stages
+from leadml.data.attributes import available, lead_attributes
 
 #: The funnel in order, as the journeys table names it (``won`` is the canonical ``customer``).
 FUNNEL = ("lead", "mql", "sal", "sql", "opportunity", "customer")
@@ -46,10 +46,11 @@ def lead_journeys(data: LeadData, segments: tuple[str, ...] | None = None) -> pd
         Loaded data; the whole history is read (as of the end of the data).
     segments
         Lead attributes to add (default: ``report.segments``), normalised exactly as the
-        features and rules read them (:mod:`leadml.attributes`); missing values read
+        features and rules read them (:mod:`leadml.data.attributes`); missing values read
         ``"(unknown)"``; values longer than 200 characters are cut, with a marker
-        (:func:`leadml.safe_text.shorten`). An attribute the input cannot supply (``industry``
-        without an accounts table) is left out (:func:`leadml.attributes.available`).
+        (:func:`leadml.common.safe_text.shorten`). An attribute the input cannot supply
+        (``industry`` without an accounts table) is left out
+        (:func:`leadml.data.attributes.available`).
 
     Returns
     -------

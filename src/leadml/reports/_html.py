@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 import jinja2
 import pandas as pd
 
-from leadml.atomic import write_atomic
+from leadml.common.atomic import write_atomic
+from leadml.common.safe_text import shorten
 from leadml.reports._cohorts import DEFINITION_LABELS
 from leadml.reports._figures import segment_name
-from leadml.safe_text import shorten
 
 if TYPE_CHECKING:
     from leadml.reports._report import FunnelReport

@@ -13,15 +13,15 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from leadml.atomic import write_atomic
+from leadml.common.atomic import write_atomic
+from leadml.common.safe_text import DISPLAY_LIMIT, to_csv
 from leadml.config import Settings
 from leadml.data import LeadData, load_data
-from leadml.readers import Source
+from leadml.data.readers import Source
 from leadml.reports import _figures as figures
 from leadml.reports._cohorts import MqlComparison, cohort_table, compare_mqls
 from leadml.reports._funnel import funnel_table, lead_journeys
 from leadml.reports._scores import ScoreHistory
-from leadml.safe_text import DISPLAY_LIMIT, to_csv
 
 
 @dataclass
@@ -161,7 +161,7 @@ def write_report(report: FunnelReport, out: str | Path) -> Path:
     Files of an earlier report in ``out`` are replaced, each atomically; the page is written
     last, so it never refers to a figure that is not there yet. In the tables, text longer than
     200 characters is cut and text a spreadsheet would run as a formula starts with ``'``
-    (:mod:`leadml.safe_text`).
+    (:mod:`leadml.common.safe_text`).
     """
     from leadml.reports._html import render, write_page
 
@@ -181,7 +181,7 @@ def write_report(report: FunnelReport, out: str | Path) -> Path:
         images[stem] = (path.name, int(width), int(height))
     csvs = {}
     for stem, table in report.tables().items():
-        # Shown to people: long text cut, formula-like text quoted (leadml.safe_text).
+        # Shown to people: long text cut, formula-like text quoted (leadml.common.safe_text).
         path = write_atomic(
             out / "tables" / f"{stem}.csv",
             lambda staging, t=table: to_csv(t, staging, limit=DISPLAY_LIMIT),

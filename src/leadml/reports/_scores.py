@@ -21,13 +21,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from leadml.data.readers import connect, to_utc
 from leadml.errors import DataError
-from leadml.readers import connect, to_utc
 from leadml.scoring import assign_tiers
 from leadml.scoring._output import PARQUET_FILE, SUMMARY_JSON
 
 if TYPE_CHECKING:
-    from leadml.training import TrainingResult
+    from leadml.modeling.training import TrainingResult
 
 _PARTITION = re.compile(r"^as_of=(\d{4}-\d{2}-\d{2})$")
 #: Columns a score history needs: one row per (lead, night) with both MQL flags.

@@ -3,9 +3,9 @@
 A rules file (``configs/rules.yaml``) gives fit points for attributes of the lead and its company,
 engagement points per event (with caps, windows and decay), negative points, grade bands and the
 MQL threshold. :func:`load_rules` validates it and reports every problem at once;
-:func:`rule_scores` scores any spine of (lead_id, as_of) pairs through :mod:`leadml.asof`, seeing
-only data strictly before each as_of; :func:`rule_mql_history` says when the rules would have made
-each lead an MQL.
+:func:`rule_scores` scores any spine of (lead_id, as_of) pairs through :mod:`leadml.data.asof`,
+seeing only data strictly before each as_of; :func:`rule_mql_history` says when the rules would
+have made each lead an MQL.
 """
 
 from leadml.rules._engine import (

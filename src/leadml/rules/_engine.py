@@ -1,16 +1,16 @@
 """The rule engine: fit and engagement points for any spine of (lead_id, as_of) pairs, in SQL.
 
-Fit points read :func:`leadml.attributes.lead_attributes`, engagement points read
-:func:`leadml.asof.visible`, so a rule sees exactly what a feature sees: rows strictly before
+Fit points read :func:`leadml.data.attributes.lead_attributes`, engagement points read
+:func:`leadml.data.asof.visible`, so a rule sees exactly what a feature sees: rows strictly before
 as_of. Events are first reduced to one row per (pair, event type) holding, for each distinct
 (window, decay) "kernel" the rules use, the sum of the events' decay weights; rules are then
 sums over that small table. 50 M events are never materialised. A spine of one instant (the
 nightly run) sums the same weights in a compiled pass instead (:mod:`leadml.rules._instant`).
 
 A fit rule on an attribute the input cannot supply (``industry`` without an accounts table, see
-:func:`leadml.contract.missing_inputs`) is skipped (:func:`usable_rules`): it has no points column
-and no share of its group's cap. Scoring it 0 would read "checked, and not a fit" where the truth
-is "not known"; validation says once which attributes are missing.
+:func:`leadml.config.contract.missing_inputs`) is skipped (:func:`usable_rules`): it has no points
+column and no share of its group's cap. Scoring it 0 would read "checked, and not a fit" where the
+truth is "not known"; validation says once which attributes are missing.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from leadml.asof import as_spine, in_window, open_leads, registered, visible
-from leadml.attributes import lead_attributes
+from leadml.common.sql import sql_str
 from leadml.config import Settings
 from leadml.data import LeadData
+from leadml.data.asof import as_spine, in_window, open_leads, registered, visible
+from leadml.data.attributes import lead_attributes
 from leadml.rules._schema import Decay, EngagementRule, FitRule, Rules, load_rules
-from leadml.validation import sql_str
 
 SCORE_COLUMNS = (
     "rule_fit_score",
@@ -105,9 +105,9 @@ def scores_of(
     explain: bool = True,
     attributes: str | None = None,
 ) -> pd.DataFrame:
-    """:func:`rule_scores` of a spine already checked by :func:`~leadml.asof.as_spine`, with
+    """:func:`rule_scores` of a spine already checked by :func:`~leadml.data.asof.as_spine`, with
     validated rules; ``attributes``: the spine's table from
-    :func:`~leadml.attributes.attributes_table`, if the caller holds one."""
+    :func:`~leadml.data.attributes.attributes_table`, if the caller holds one."""
     instants = spine["as_of"].unique()
     with registered(data, spine, checked=True) as name:
         if len(instants) == 1 and rules.engagement.rules:  # the nightly run: a compiled pass
@@ -192,11 +192,12 @@ def score_sql(
     engagement: str | None = None,
     attributes: str | None = None,
 ) -> str:
-    """SQL for :func:`rule_scores` over a registered spine (see :func:`leadml.asof.registered`).
+    """SQL for :func:`rule_scores` over a registered spine (see
+    :func:`leadml.data.asof.registered`).
 
     ``engagement``: a table of the engagement rules' points per pair already computed (see
     :mod:`leadml.rules._instant`), instead of summing the events in SQL; ``attributes``: the
-    spine's :func:`~leadml.attributes.attributes_table`, instead of computing them. Fit rules
+    spine's :func:`~leadml.data.attributes.attributes_table`, instead of computing them. Fit rules
     on attributes the input lacks are skipped (:func:`usable_rules`)."""
     rules = usable_rules(rules, data)
     fit_cols = [(f"points__{r.name}", _fit_points(r)) for r in rules.fit.rules]

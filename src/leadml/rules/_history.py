@@ -22,7 +22,7 @@ first crossing of each lead in the period. A lead already at or above the thresh
 crossed before the period and is not reported until it falls below and crosses again. With
 ``open_only`` (the default) only instants at which the lead is open count: a lead that reached
 the target stage or a terminal stage is no longer scored, nor one gone stale
-(``target.stale_after_days`` without activity, :mod:`leadml.asof`) until its next activity; a
+(``target.stale_after_days`` without activity, :mod:`leadml.data.asof`) until its next activity; a
 crossing compares the score with the lead's previous open instant.
 
 How it is computed
@@ -43,7 +43,9 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 
-from leadml.asof import (
+from leadml.common.sql import sql_str
+from leadml.data import LeadData
+from leadml.data.asof import (
     as_spine,
     closing_stages,
     fresh_spells,
@@ -52,10 +54,8 @@ from leadml.asof import (
     stale_after_us,
     to_utc,
 )
-from leadml.data import LeadData
 from leadml.rules._engine import RulesLike, event_types_of, score_sql, usable_rules
 from leadml.rules._schema import Rules, load_rules
-from leadml.validation import sql_str
 
 # Why an instant is evaluated, by precedence when two fall on the same instant.
 _START, _CREATED, _EVENT, _TIME, _MIDNIGHT = range(5)
@@ -135,7 +135,7 @@ def _scored_instants(data: LeadData, rules: Rules, start, end, open_only: bool):
 
 def _leads(data: LeadData, end: pd.Timestamp) -> pd.DataFrame:
     """Leads created before ``end``: ``lead_id``, ``created`` and ``closed`` (the first closing
-    stage, as in :func:`leadml.asof.open_pairs`; the largest instant if none), in microseconds.
+    stage, as in :func:`leadml.data.asof.open_pairs`; the largest instant if none), in microseconds.
     A lead's position is its code in the arrays."""
     closing = ", ".join(sql_str(s) for s in closing_stages(data.settings))
     return data.con.execute(

@@ -5,7 +5,7 @@ For a spine of many instants, :mod:`leadml.rules._engine` sums the events' weigh
 ~5 s (1 M open leads, 2 cores); fetching them as small integers (the pair's position, the event
 type, the time) costs ~2.2 s and one compiled loop adds each event's weight to every rule that
 counts its type in ~0.3 s. The weights, windows and caps are the same: an event of age ``a`` days
-counts within a ``w``-day window when ``a <= w`` (:func:`leadml.asof.in_window`), weighs
+counts within a ``w``-day window when ``a <= w`` (:func:`leadml.data.asof.in_window`), weighs
 ``0.5 ** (a / half_life)`` or ``max(0, 1 - a / lifespan)``, and each rule's sum is capped.
 A test checks that both plans give the same scores.
 """
@@ -18,11 +18,11 @@ import numba
 import numpy as np
 import pandas as pd
 
-from leadml.asof import age_days, visible_at
+from leadml.common.sql import sql_str
 from leadml.data import LeadData
+from leadml.data.asof import age_days, visible_at
 from leadml.rules._engine import counted_events, event_types_of, kernel_of, widest_window
 from leadml.rules._schema import Rules
-from leadml.validation import sql_str
 
 
 def engagement_points(

@@ -29,8 +29,8 @@ from pydantic import (
     model_validator,
 )
 
-from leadml.attributes import ATTRIBUTES, _count_label, _money_label
 from leadml.config import Settings
+from leadml.data.attributes import ATTRIBUTES, _count_label, _money_label
 from leadml.errors import ConfigError
 
 #: The rules file shipped with leadml, used when none is given.

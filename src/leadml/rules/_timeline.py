@@ -21,12 +21,12 @@ import numba
 import numpy as np
 import pandas as pd
 
-from leadml.asof import instant
+from leadml.common.sql import sql_str
 from leadml.config import Settings
 from leadml.data import LeadData
+from leadml.data.asof import instant
 from leadml.rules._engine import counted_events, event_types_of, kernel_of
 from leadml.rules._schema import EngagementRule, Rules
-from leadml.validation import sql_str
 
 
 class Events(NamedTuple):

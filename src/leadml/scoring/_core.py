@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -16,11 +15,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from leadml.asof import open_leads, to_utc
 from leadml.config import Settings
 from leadml.data import LeadData, load_data
+from leadml.data.asof import open_leads, to_utc
+from leadml.data.readers import Source
 from leadml.errors import DataError, ModelMismatchError
-from leadml.readers import Source
 from leadml.scoring._explain import Explainer, top_reasons
 from leadml.scoring._model import ScoringModel, resolve_model
 from leadml.scoring._phrases import Phrasebook
@@ -114,10 +113,8 @@ def prepare(
         as_of = to_utc(as_of)
     except (ValueError, TypeError) as exc:
         raise DataError(f"as_of {as_of!r} is not a date or instant: {exc}") from None
-    settings = settings or (data.settings if isinstance(data, LeadData) else Settings())
     loaded = load_data(data, settings, now=now)
-    if loaded.settings is not settings:  # loaded earlier with other settings: these win
-        loaded = dataclasses.replace(loaded, settings=settings)
+    settings = loaded.settings
     checked_rules = load_rules(rules, settings)
     clock.lap("validate", "input valid: %s", _counts(loaded))
     warnings = [p.format() for p in loaded.report.warnings]
@@ -181,7 +178,7 @@ def score(
 
 def run(prepared: Prepared, *, progress: Progress | None = None) -> ScoringResult:
     """Compute a prepared run (see :func:`prepare`)."""
-    from leadml.attributes import attributes_table
+    from leadml.data.attributes import attributes_table
     from leadml.features import _build, feature_catalogue, feature_specs
     from leadml.rules._engine import scores_of
 

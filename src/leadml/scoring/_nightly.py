@@ -13,11 +13,11 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from leadml.atomic import sweep_scratch
+from leadml.common.atomic import sweep_scratch
+from leadml.common.safe_text import csv_safe
 from leadml.config import Settings
 from leadml.data import LeadData
-from leadml.readers import Source
-from leadml.safe_text import csv_safe
+from leadml.data.readers import Source
 from leadml.scoring import _output
 from leadml.scoring._core import Progress, ScoringResult, prepare, run
 
@@ -118,7 +118,7 @@ def _write_parquet(result: ScoringResult, path: Path) -> None:
 
 
 def _write_csv(scores: pd.DataFrame, path: Path) -> None:
-    # Formula-like text gets its quote (leadml.safe_text); pyarrow writes large frames fast.
+    # Formula-like text gets its quote (leadml.common.safe_text); pyarrow writes large frames fast.
     table = _table(csv_safe(scores), partitioned=False)
     plain = pa.table({
         name: column.cast(column.type.value_type)

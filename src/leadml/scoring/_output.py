@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from leadml.atomic import fsync, new_dir
+from leadml.common.atomic import fsync, new_dir
 from leadml.errors import OutputError, OutputLockedError
 
 log = logging.getLogger("leadml.scoring")

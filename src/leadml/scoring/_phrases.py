@@ -14,8 +14,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from leadml.common.safe_text import shorten
 from leadml.config import Settings
-from leadml.safe_text import shorten
 
 #: Canonical event type -> (singular, plural).
 EVENT_NOUNS = {

@@ -1,16 +1,16 @@
 """The run summary: what tonight's scores say, in numbers (JSON) and for people (Markdown).
 
 Only counts, distributions and lead ids: no attribute of any lead, so it may go to MLflow. Every
-name and id in the Markdown is escaped (:mod:`leadml.safe_text`): a lead id cannot break out of
-its code span, a feature name out of its table cell.
+name and id in the Markdown is escaped (:mod:`leadml.common.safe_text`): a lead id cannot break out
+of its code span, a feature name out of its table cell.
 """
 
 from __future__ import annotations
 
 import math
 
-from leadml.profiles import psi
-from leadml.safe_text import md_code, md_text
+from leadml.common.safe_text import md_code, md_text
+from leadml.data.profiles import psi
 
 
 def summarise(scores, features, prepared, explainer, reference_note, scored_at, warnings) -> dict:

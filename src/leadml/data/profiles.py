@@ -17,7 +17,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from leadml.safe_text import DISPLAY_LIMIT, shorten
+from leadml.common.safe_text import DISPLAY_LIMIT, shorten
 
 PROFILE_VERSION = 1
 #: Smallest share a bin is given, so an empty bin does not make the index infinite.

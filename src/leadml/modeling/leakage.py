@@ -43,9 +43,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from leadml.common.safe_text import md_text
 from leadml.config import LeakageSettings
 from leadml.errors import DataError
-from leadml.safe_text import md_text
 
 CHECKS = ("single_column", "presence", "identifier", "name", "after_time")
 #: Words that make an integer column with distinct values an identifier (text needs no name).

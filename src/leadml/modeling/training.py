@@ -17,7 +17,11 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.isotonic import IsotonicRegression
 from sklearn.pipeline import Pipeline
 
-from leadml.calibration import (
+from leadml.config import Settings
+from leadml.data import LeadData, load_data
+from leadml.data.profiles import population_shift
+from leadml.data.readers import Source
+from leadml.modeling.calibration import (
     PriorShift,
     calibrate,
     calibrate_cross_fitted,
@@ -26,17 +30,13 @@ from leadml.calibration import (
     shift_log_odds,
     shift_of,
 )
-from leadml.config import Settings
-from leadml.data import LeadData, load_data
-from leadml.evaluation import Evaluation, evaluate, expected_calibration_error
-from leadml.fitness import Fitness, assess_fitness
-from leadml.leakage import LeakageReport, check_leakage
-from leadml.models import fit_robustly, search
-from leadml.profiles import population_shift
-from leadml.readers import Source
+from leadml.modeling.evaluation import Evaluation, evaluate, expected_calibration_error
+from leadml.modeling.fitness import Fitness, assess_fitness
+from leadml.modeling.leakage import LeakageReport, check_leakage
+from leadml.modeling.models import fit_robustly, search
+from leadml.modeling.sufficiency import insufficiency
+from leadml.modeling.trainset import TrainingSet, build_trainset
 from leadml.rules import Rules, load_rules, rule_scores
-from leadml.sufficiency import insufficiency
-from leadml.trainset import TrainingSet, build_trainset
 
 if TYPE_CHECKING:
     from leadml.flat import FlatSummary
@@ -154,7 +154,7 @@ def train(
     ``rules`` is the rules file the model is compared with (default: ``configs/rules.yaml``);
     ``trainset`` a training set already built from the same data (e.g. to look at it first in a
     notebook), so it is not built twice.
-    The leakage guard (:func:`leadml.leakage.check_leakage`) examines the training window's
+    The leakage guard (:func:`leadml.modeling.leakage.check_leakage`) examines the training window's
     features first; passthrough columns get every check, leadml's own point-in-time features
     the single-column one. Flagged features are left out unless in ``allow`` (or
     ``leakage.allow``).

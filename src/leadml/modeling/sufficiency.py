@@ -1,6 +1,6 @@
 """Data sufficiency: is there enough to train a model worth registering?
 
-Shared by the event history (:func:`leadml.training.train`) and flat exports
+Shared by the event history (:func:`leadml.modeling.training.train`) and flat exports
 (:func:`leadml.flat.train_flat`): with too few rows, or too few conversions or non-conversions,
 a model's validation figures are noise, so none is trained or registered and the caller says
 why in plain words (a *cold start*).

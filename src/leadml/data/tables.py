@@ -9,6 +9,7 @@ features and rules that would read it are left out, rather than read from nulls.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,11 +18,11 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
+from leadml.common.sql import sql_str
 from leadml.config import Settings
-from leadml.contract import TABLES, MissingInput
-from leadml.errors import DataValidationError
-from leadml.readers import RawTables, Source, read_raw
-from leadml.validation import ValidationReport, sql_str, validate_raw
+from leadml.config.contract import TABLES, MissingInput
+from leadml.data.readers import RawTables, Source, read_raw
+from leadml.data.validation import DataValidationError, ValidationReport, validate_raw
 
 _SQL_TYPES = {"id": "VARCHAR", "text": "VARCHAR", "number": "DOUBLE", "timestamp": "TIMESTAMPTZ"}
 
@@ -148,13 +149,20 @@ def load_data(
 ) -> LeadData:
     """Read, validate and normalise a data folder or a mapping of DataFrames or file paths.
 
+    Settings: an explicit ``settings`` argument wins, everywhere in leadml; without one, a
+    :class:`LeadData` keeps its own and anything else is read with the defaults. (A
+    :class:`LeadData` given other settings keeps its tables as they were normalised: event types
+    and stages read with the settings it was loaded with.)
+
     Raises
     ------
     DataValidationError
         When validation finds errors; its ``report`` lists every problem, and nothing is loaded.
     """
     if isinstance(source, LeadData):
-        return source
+        if settings is None or settings is source.settings:
+            return source
+        return dataclasses.replace(source, settings=settings)
     settings = settings or Settings()
     raw = read_raw(source)
     report = validate_raw(raw, settings, now=now)

@@ -23,8 +23,8 @@ from sklearn.metrics import (
 )
 
 if TYPE_CHECKING:
-    from leadml.evaluation import Evaluation
-    from leadml.training import TrainingResult
+    from leadml.modeling.evaluation import Evaluation
+    from leadml.modeling.training import TrainingResult
 
 #: One colour per score or series, used by every figure of leadml (training plots, reports,
 #: notebooks): blue is always the model, orange always the rule score, purple what the CRM
@@ -182,7 +182,7 @@ def capacity_figure(
 ) -> Figure:
     """The capacity trade-off: leads sales works per snapshot against the conversions reached,
     highest score first, for the model and the rule score
-    (:func:`leadml.evaluation.capacity_curve`).
+    (:func:`leadml.modeling.evaluation.capacity_curve`).
 
     ``rule_mqls`` (the rules' MQLs per snapshot) marks today's volume; ``cadence_days`` (days
     between snapshots, ``trainset.cadence_days``) names the period in the axis labels.

@@ -29,11 +29,11 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 
+from leadml.common.sql import sql_str
 from leadml.config import Settings
 from leadml.data import LeadData
+from leadml.data.readers import to_utc
 from leadml.errors import DataError
-from leadml.readers import to_utc
-from leadml.validation import sql_str
 
 #: Order of the funnel; a lead that reached a stage has passed every lower one.
 FUNNEL_RANK = {"lead": 0, "mql": 1, "sal": 2, "srl": 2, "sql": 3, "opportunity": 4, "customer": 5}

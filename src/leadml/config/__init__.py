@@ -13,6 +13,17 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from leadml.config.vocabularies import (
+    DEPARTMENT_WORDS,
+    EVENT_TYPES_BY_STAGE,
+    FREE_MAIL_DOMAINS,
+    NO_ANSWER_PLACEHOLDERS,
+    POST_OUTCOME_WORDS,
+    REGIONS,
+    SENIORITY_WORDS,
+    STAGE_ALIASES,
+    STUDENT_SUFFIXES,
+)
 from leadml.errors import ConfigError
 
 BuyingStage = Literal["awareness", "consideration", "decision", "none"]
@@ -44,45 +55,17 @@ class EventType(_Strict):
     aliases: tuple[str, ...] = ()
 
 
-def _default_event_types() -> dict[str, EventType]:
-    stages: dict[BuyingStage, tuple[str, ...]] = {
-        "awareness": (
-            "page_view",
-            "blog_view",
-            "newsletter_signup",
-            "email_open",
-            "ad_click",
-            "social_engagement",
-        ),
-        "consideration": (
-            "email_click",
-            "content_download",
-            "case_study_view",
-            "webinar_registration",
-            "webinar_attended",
-            "pricing_page_view",
-            "product_page_view",
-        ),
-        "decision": ("demo_request", "contact_request", "trial_signup", "consultation_request"),
-        "none": ("unsubscribe", "email_bounce"),
-    }
-    return {name: EventType(stage=stage) for stage, names in stages.items() for name in names}
-
-
 class DataSettings(_Strict):
     """How raw input maps onto the canonical contract."""
 
-    event_types: dict[str, EventType] = Field(default_factory=_default_event_types)
-    stage_aliases: dict[str, LifecycleStage] = Field(
+    event_types: dict[str, EventType] = Field(
         default_factory=lambda: {
-            "marketing qualified": "mql",
-            "sales accepted": "sal",
-            "sales rejected": "srl",
-            "sales qualified": "sql",
-            "closed won": "customer",
-            "closed lost": "lost",
+            name: EventType(stage=stage)
+            for stage, names in EVENT_TYPES_BY_STAGE.items()
+            for name in names
         }
     )
+    stage_aliases: dict[str, LifecycleStage] = Field(default_factory=lambda: dict(STAGE_ALIASES))
     terminal_stages: tuple[LifecycleStage, ...] = ("customer", "lost", "disqualified")
     # Seconds of clock skew tolerated before a timestamp counts as "in the future".
     future_tolerance_seconds: int = Field(default=300, ge=0)
@@ -126,7 +109,7 @@ class TargetSettings(_Strict):
     stage: LifecycleStage = "sql"
     horizon_days: int = Field(default=90, gt=0)
     # A lead with no activity (creation, event, stage change) in this many days is no longer open
-    # (leadml.asof); None keeps every lead open until it converts or reaches a terminal stage.
+    # (leadml.data.asof); None keeps every lead open until it converts or reaches a terminal stage.
     stale_after_days: int | None = Field(default=365, gt=0)
 
     @field_validator("stage")
@@ -140,166 +123,10 @@ class TargetSettings(_Strict):
 class DomainSettings(_Strict):
     """E-mail domain lists; the e-mail itself never becomes a feature, only these flags."""
 
-    free_mail: tuple[str, ...] = (
-        "gmail.com",
-        "googlemail.com",
-        "yahoo.com",
-        "hotmail.com",
-        "outlook.com",
-        "live.com",
-        "aol.com",
-        "icloud.com",
-        "proton.me",
-        "protonmail.com",
-        "gmx.de",
-        "web.de",
-        "mail.ru",
-        "yandex.ru",
-        "qq.com",
-        "163.com",
-    )
+    free_mail: tuple[str, ...] = FREE_MAIL_DOMAINS
     # Suffixes: a domain ending in one of these belongs to a student.
-    student_suffixes: tuple[str, ...] = (".edu", ".ac.uk", ".edu.au", ".ac.in", ".student.com")
+    student_suffixes: tuple[str, ...] = STUDENT_SUFFIXES
     competitor: tuple[str, ...] = ()
-
-
-def _default_seniority() -> dict[str, tuple[str, ...]]:
-    # First match wins, so "vice president" is tried before "president".
-    return {
-        "student": ("student", "intern", "trainee", "apprentice", "graduate assistant"),
-        "vp": ("vp", "vice president", "svp", "evp"),
-        "c_level": (
-            "chief",
-            "ceo",
-            "cto",
-            "cfo",
-            "cmo",
-            "coo",
-            "cio",
-            "ciso",
-            "cro",
-            "founder",
-            "co-founder",
-            "owner",
-            "president",
-            "partner",
-        ),
-        "director": ("director", "head of", "head"),
-        "manager": ("manager", "lead", "supervisor", "principal"),
-        "individual_contributor": (
-            "engineer",
-            "developer",
-            "analyst",
-            "specialist",
-            "coordinator",
-            "associate",
-            "consultant",
-            "designer",
-            "representative",
-            "administrator",
-            "assistant",
-            "accountant",
-            "architect",
-            "scientist",
-            "executive",
-            "officer",
-            "recruiter",
-            "strategist",
-            "writer",
-            "buyer",
-        ),
-    }
-
-
-def _default_department() -> dict[str, tuple[str, ...]]:
-    return {
-        "education": ("student", "intern", "professor", "teacher", "lecturer", "researcher"),
-        "marketing": (
-            "marketing",
-            "cmo",
-            "brand",
-            "growth",
-            "demand gen",
-            "demand generation",
-            "content",
-            "seo",
-            "communications",
-            "campaign",
-        ),
-        "sales": (
-            "sales",
-            "cro",
-            "account executive",
-            "business development",
-            "bdr",
-            "sdr",
-            "revenue",
-            "account manager",
-        ),
-        "engineering": (
-            "engineer",
-            "engineering",
-            "developer",
-            "software",
-            "devops",
-            "cto",
-            "architect",
-            "data scientist",
-            "product",
-        ),
-        "it": (
-            "it",
-            "information technology",
-            "cio",
-            "ciso",
-            "systems",
-            "infrastructure",
-            "security",
-            "network",
-            "database",
-        ),
-        "finance": ("finance", "financial", "cfo", "accounting", "accountant", "controller"),
-        "operations": ("operations", "coo", "supply chain", "logistics", "procurement", "buyer"),
-        "hr": ("hr", "human resources", "people", "talent", "recruiter", "recruiting"),
-        "executive": (
-            "ceo",
-            "founder",
-            "co-founder",
-            "owner",
-            "president",
-            "managing director",
-            "general manager",
-            "partner",
-        ),
-    }
-
-
-def _default_regions() -> dict[str, tuple[str, ...]]:
-    return {
-        "north_america": ("US", "CA"),
-        "latin_america": ("MX", "BR", "AR", "CL", "CO", "PE"),
-        "europe": (
-            "GB",
-            "DE",
-            "FR",
-            "NL",
-            "ES",
-            "IT",
-            "SE",
-            "DK",
-            "NO",
-            "FI",
-            "IE",
-            "BE",
-            "CH",
-            "AT",
-            "PL",
-            "PT",
-            "CZ",
-        ),
-        "middle_east_africa": ("AE", "SA", "IL", "ZA", "NG", "EG", "KE"),
-        "asia_pacific": ("IN", "JP", "AU", "NZ", "SG", "CN", "KR", "HK", "ID", "PH", "MY"),
-    }
 
 
 class AttributeSettings(_Strict):
@@ -310,9 +137,9 @@ class AttributeSettings(_Strict):
     when the input has no ``seniority``/``department`` value of its own.
     """
 
-    seniority: dict[str, tuple[str, ...]] = Field(default_factory=_default_seniority)
-    department: dict[str, tuple[str, ...]] = Field(default_factory=_default_department)
-    regions: dict[str, tuple[str, ...]] = Field(default_factory=_default_regions)
+    seniority: dict[str, tuple[str, ...]] = Field(default_factory=lambda: dict(SENIORITY_WORDS))
+    department: dict[str, tuple[str, ...]] = Field(default_factory=lambda: dict(DEPARTMENT_WORDS))
+    regions: dict[str, tuple[str, ...]] = Field(default_factory=lambda: dict(REGIONS))
     # Upper edges of the company-size bands (employees) and revenue bands (currency units).
     company_size_edges: tuple[float, ...] = (10, 50, 200, 1_000, 5_000)
     revenue_edges: tuple[float, ...] = (1e6, 1e7, 5e7, 2.5e8, 1e9)
@@ -339,7 +166,7 @@ class PassthroughSettings(_Strict):
     @field_validator("leads", "accounts")
     @classmethod
     def _no_pii(cls, columns: tuple[str, ...]) -> tuple[str, ...]:
-        from leadml.contract import PII_COLUMNS
+        from leadml.config.contract import PII_COLUMNS
 
         pii = sorted({c for c in columns if c.strip().lower() in PII_COLUMNS})
         if pii:
@@ -458,12 +285,6 @@ class ModelSettings(_Strict):
 Role = Literal["numeric", "categorical", "boolean", "date", "identifier", "free_text", "ignore"]
 
 
-def _default_placeholders() -> tuple[str, ...]:
-    # Form defaults and spreadsheet markers that mean "no answer"; compared ignoring case and
-    # surrounding spaces. Empty strings are always missing.
-    return ("Select", "N/A", "NA", "#N/A", "null", "None", "nan", "-", "--", "?")
-
-
 class FlatSettings(_Strict):
     """Flat CRM exports (``leadml train --flat``): one row per lead, its attributes, aggregated
     activity columns and a converted flag.
@@ -473,7 +294,7 @@ class FlatSettings(_Strict):
 
     # Column -> role (numeric, categorical, boolean, date, identifier, free_text, ignore).
     roles: dict[str, Role] = Field(default_factory=dict)
-    placeholders: tuple[str, ...] = Field(default_factory=_default_placeholders)
+    placeholders: tuple[str, ...] = NO_ANSWER_PLACEHOLDERS
     # Spellings of yes/no (ignoring case): a column whose values are all among them is boolean.
     true_values: tuple[str, ...] = ("yes", "y", "true", "t", "1")
     false_values: tuple[str, ...] = ("no", "n", "false", "f", "0")
@@ -506,27 +327,6 @@ class FlatSettings(_Strict):
         return self
 
 
-def _default_post_outcome_names() -> tuple[str, ...]:
-    # Words of column names that are usually filled in after contact or after the outcome
-    # (a sales status or stage, tags, a lead quality set by a rep, deal and call fields), and
-    # "last"/"latest": in an export, such fields describe the lead when it was exported, which
-    # for old leads is after they converted or not.
-    return (
-        "status",
-        "stage",
-        "tag",
-        "quality",
-        "closed",
-        "won",
-        "lost",
-        "duration",
-        "outcome",
-        "disposition",
-        "last",
-        "latest",
-    )
-
-
 class LeakageSettings(_Strict):
     """The leakage guard, run before every training (flat exports and the event features).
 
@@ -547,7 +347,7 @@ class LeakageSettings(_Strict):
     # (Almost) one value per lead: an identifier, which lets a model memorise rows.
     identifier_unique_share: float = Field(default=0.95, gt=0.5, le=1)
     # Whole words of column names (ignoring case and a plural s); phrases match word runs.
-    post_outcome_names: tuple[str, ...] = Field(default_factory=_default_post_outcome_names)
+    post_outcome_names: tuple[str, ...] = POST_OUTCOME_WORDS
     # Flat exports with --time: a date column more than this share of whose present dates fall
     # on a later day than the row's own time (a close date) is post-outcome; 1 turns it off.
     max_after_time_share: float = Field(default=0.05, ge=0, le=1)
@@ -661,7 +461,7 @@ class ScoringSettings(_Strict):
     chunk_rows: int = Field(default=100_000, ge=1_000)
 
 
-#: Lead attributes a report can break the funnel down by (see ``leadml.attributes``).
+#: Lead attributes a report can break the funnel down by (see ``leadml.data.attributes``).
 ReportSegment = Literal[
     "lead_source", "industry", "company_size_band", "revenue_band", "country", "region",
     "seniority", "department",

@@ -1,9 +1,9 @@
 """The head-to-head table and the model card: what a training run found, in words and numbers.
 
-Pure functions of a :class:`~leadml.training.TrainingResult`; no files, no MLflow. The card is
-Markdown, short enough to read before trusting a model, and carries no personal data (only
+Pure functions of a :class:`~leadml.modeling.training.TrainingResult`; no files, no MLflow. The
+card is Markdown, short enough to read before trusting a model, and carries no personal data (only
 window dates, counts and metrics). Names that come from the data (a flat export's file, columns
-and values) are escaped (:mod:`leadml.safe_text`): they cannot break the card's Markdown.
+and values) are escaped (:mod:`leadml.common.safe_text`): they cannot break the card's Markdown.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from leadml.safe_text import md_code, md_text
+from leadml.common.safe_text import md_code, md_text
 
 if TYPE_CHECKING:
-    from leadml.training import TrainingResult
+    from leadml.modeling.training import TrainingResult
 
 #: Probability metrics the promotion gate may compare; higher is better only for the first two.
 GATE_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece")

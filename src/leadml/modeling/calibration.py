@@ -25,7 +25,7 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline
 
 from leadml.config import ModelSettings
-from leadml.evaluation import auc_interval
+from leadml.modeling.evaluation import auc_interval
 
 #: Methods whose probabilities are a strictly increasing function of the model's score, so the
 #: ranking (and the ROC AUC) is exactly the model's. Isotonic is non-decreasing: it may tie.

@@ -1,5 +1,5 @@
 """Models: candidate pipelines and a small time-ordered search (calibration:
-:mod:`leadml.calibration`).
+:mod:`leadml.modeling.calibration`).
 
 Plain scikit-learn throughout, so a fitted model is one estimator that takes the feature frame as
 it comes (text categories, booleans, missing values) and returns probabilities.

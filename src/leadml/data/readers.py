@@ -23,7 +23,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from leadml.contract import PII_COLUMNS, TABLES
+from leadml.common.sql import sql_ident, sql_str
+from leadml.config.contract import PII_COLUMNS, TABLES
 from leadml.errors import DataError
 
 #: A data folder, or a mapping of table name to a DataFrame or a file path.
@@ -201,7 +202,7 @@ class _Unreadable(Exception):
 def _scan(path: Path) -> str:
     if not path.exists():
         raise _Unreadable("file not found")
-    quoted = _quote(str(path))
+    quoted = sql_str(str(path))
     if path.is_dir():
         if path.name.endswith((".csv", ".csv.gz")):
             raise _Unreadable("is a folder, not a file")
@@ -213,12 +214,12 @@ def _scan(path: Path) -> str:
     if path.name.endswith(".parquet"):
         return f"read_parquet({quoted})"
     header, delimiter = _csv_header(path)
-    columns = ", ".join(f"{_quote(c)}: 'VARCHAR'" for c in header)
+    columns = ", ".join(f"{sql_str(c)}: 'VARCHAR'" for c in header)
     # Everything as text, and the header as Python reads it: the sniffer guesses a header from
     # the data when a line is ragged; strict parsing reports the bad lines instead.
     return (
         f"read_csv({quoted}, auto_detect = false, header = true, columns = {{{columns}}}, "
-        f"delim = {_quote(delimiter)}, quote = '\"', escape = '\"', strict_mode = true, "
+        f"delim = {sql_str(delimiter)}, quote = '\"', escape = '\"', strict_mode = true, "
         "null_padding = false)"
     )
 
@@ -262,7 +263,7 @@ def _bad_csv_lines(
     tag = uuid.uuid4().hex[:12]
     rejects, scans = f"rejects_{tag}", f"scans_{tag}"
     options = f", store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{scans}')"
-    touched = ", ".join(f"max(length({_ident(c)}))" for c in columns)  # decode every value
+    touched = ", ".join(f"max(length({sql_ident(c)}))" for c in columns)  # decode every value
     try:
         con.execute(f"SELECT {touched} FROM {scan[:-1]}{options}").fetchall()
         found = con.execute(
@@ -296,11 +297,3 @@ def _shown_line(line: str, columns: list[str]) -> str:
 
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

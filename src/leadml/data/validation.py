@@ -12,9 +12,11 @@ from typing import Literal
 import duckdb
 import pandas as pd
 
+from leadml.common.sql import sql_ident
 from leadml.config import Settings
-from leadml.contract import PII_COLUMNS, TABLES, MissingInput, missing_inputs
-from leadml.readers import RawTables, ReadFailure, Source, parse_instant, read_raw
+from leadml.config.contract import PII_COLUMNS, TABLES, MissingInput, missing_inputs
+from leadml.data.readers import RawTables, ReadFailure, Source, parse_instant, read_raw
+from leadml.errors import DataError
 
 Severity = Literal["error", "warning"]
 
@@ -76,6 +78,14 @@ class ValidationReport:
         return pd.DataFrame([p.__dict__ for p in self.problems])
 
 
+class DataValidationError(DataError):
+    """Validation found errors; ``report`` holds all of them, not just the first."""
+
+    def __init__(self, report: ValidationReport):
+        self.report = report
+        super().__init__(report.format())
+
+
 def validate_data(
     source: Source, settings: Settings | None = None, *, now: pd.Timestamp | str | None = None
 ) -> ValidationReport:
@@ -98,7 +108,7 @@ def validate_data(
 def validate_raw(
     raw: RawTables, settings: Settings, *, now: pd.Timestamp | str | None = None
 ) -> ValidationReport:
-    """Validate tables already registered by :func:`leadml.readers.read_raw`."""
+    """Validate tables already registered by :func:`leadml.data.readers.read_raw`."""
     now = pd.Timestamp.now(tz="UTC") if now is None else parse_instant(now, "now")
     latest = now + pd.Timedelta(seconds=settings.data.future_tolerance_seconds)
     report = ValidationReport()
@@ -148,14 +158,6 @@ def validate_raw(
 
 def _unreadable(name: str, failure: ReadFailure) -> Problem:
     return Problem("error", name, None, failure.rows, failure.message, failure.example)
-
-
-def sql_str(value: object) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + str(name).replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)
@@ -265,7 +267,7 @@ class _Checks:
         # Only text can be long; casting timestamps to text to measure them would triple the
         # cost of validating a Parquet history.
         for column in (c for c in present if self.raw.types[name].get(c) == "VARCHAR"):
-            text = f"t.{_ident(column)}"
+            text = f"t.{sql_ident(column)}"
             # The start of the value shows what it is, unless it is personal data.
             start = (
                 "" if column.strip().lower() in PII_COLUMNS else f"left({text}, 40) || '... ' ||"

@@ -3,8 +3,8 @@
 A model is fit to ship when it ranks the test window better than chance by a margin (the lower
 bound of a bootstrap interval of its ROC AUC, leads resampled whole), and at least as well as the
 rule score where there is one. Whether the calibration window could be ranked is reported with
-them (calibration falls back when it could not, see :func:`leadml.calibration.calibrate`), but does
-not block: the test window is the judge.
+them (calibration falls back when it could not, see :func:`leadml.modeling.calibration.calibrate`),
+but does not block: the test window is the judge.
 
 Pure functions of labels and scores, shared by the event history and flat exports; tracking
 decides what a failed gate means for the registry.
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from leadml.config import FitnessSettings
-from leadml.evaluation import auc_interval, ranking_metrics
+from leadml.modeling.evaluation import auc_interval, ranking_metrics
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,8 @@ def assess_fitness(
     groups
         The lead of each row: a lead's snapshots are resampled together.
     calibration_note
-        Why calibration was skipped or fell back (:func:`leadml.calibration.calibrate`), or None.
+        Why calibration was skipped or fell back (:func:`leadml.modeling.calibration.calibrate`),
+        or None.
 
     Examples
     --------

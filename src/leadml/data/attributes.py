@@ -4,8 +4,8 @@ Shared by the fit features and the fit rules, so both read a job title or an e-m
 same way. The e-mail address is read here to derive three flags and goes no further.
 
 An attribute whose input is missing (no accounts table, no job titles: see
-:func:`leadml.contract.missing_inputs`) is not :func:`available`: the features, the fit rules and
-the report segments leave it out rather than read it as missing for every lead.
+:func:`leadml.config.contract.missing_inputs`) is not :func:`available`: the features, the fit
+rules and the report segments leave it out rather than read it as missing for every lead.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from contextlib import contextmanager
 
 import pandas as pd
 
-from leadml.asof import existing_leads, registered
+from leadml.common.sql import sql_str
 from leadml.data import LeadData
-from leadml.validation import sql_str
+from leadml.data.asof import existing_leads, registered
 
 #: The columns :func:`lead_attributes` returns besides lead_id and as_of, with their meaning.
 ATTRIBUTES = {
@@ -92,8 +92,8 @@ def available(data: LeadData, names: Sequence[str]) -> list[str]:
 
 @contextmanager
 def attributes_table(data: LeadData, spine: pd.DataFrame) -> Iterator[str]:
-    """:func:`lead_attributes` of a spine already checked by :func:`~leadml.asof.as_spine`, held
-    in a table for the duration of a block; yields its name.
+    """:func:`lead_attributes` of a spine already checked by :func:`~leadml.data.asof.as_spine`,
+    held in a table for the duration of a block; yields its name.
 
     The nightly scorer's features and rules both read the attributes: held, they are computed
     once (~1.8 s for 1 M leads) instead of once by each.

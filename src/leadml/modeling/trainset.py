@@ -1,9 +1,9 @@
 """Training sets: snapshots of the open leads, their point-in-time features and their labels.
 
 A training set is a spine of (lead_id, as_of) pairs -- every ``trainset.cadence_days`` at midnight
-UTC, the leads open then (:func:`leadml.asof.open_leads`) -- joined with the features as of each
-pair (:func:`leadml.features.build_features`) and the label of each pair
-(:func:`leadml.asof.label_pairs`: the target stage reached in ``(as_of, as_of + horizon]``).
+UTC, the leads open then (:func:`leadml.data.asof.open_leads`) -- joined with the features as of
+each pair (:func:`leadml.features.build_features`) and the label of each pair
+(:func:`leadml.data.asof.label_pairs`: the target stage reached in ``(as_of, as_of + horizon]``).
 Pairs whose horizon runs past the end of the data are immature: left out, and counted in the
 report, never labelled 0.
 """
@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from leadml.asof import label_pairs, open_leads, to_utc
 from leadml.data import LeadData, load_data
+from leadml.data.asof import label_pairs, open_leads, to_utc
+from leadml.data.readers import Source
 from leadml.errors import DataError
 from leadml.features import build_features
-from leadml.readers import Source
 
 KEYS = ["lead_id", "as_of"]
 

@@ -1,0 +1,189 @@
+"""Jobs: the whole steps a person or a scheduler runs, each one call.
+
+- :func:`train_and_log`: train a model (event history or flat export), log the run to MLflow,
+  register and export it when it passes the fitness gate.
+- :func:`score_night`: score the leads open at an instant into the night's partition, log the
+  run and its funnel report.
+- :func:`write_funnel_report`: the funnel report of a history, with the nightly scores if given.
+
+The CLI, the notebooks and schedulers (cron, Airflow, Dagster, a Spark driver) call these; the
+CLI only parses arguments and prints. A job returns what it did and raises leadml's errors
+(:mod:`leadml.errors`, each with its exit code); it never prints or exits.
+
+Settings: an explicit ``settings`` argument wins; otherwise a :class:`~leadml.data.LeadData`
+brings its own; otherwise the defaults (see :func:`leadml.data.load_data`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from leadml.common.atomic import scratch_dir
+from leadml.config import Settings
+from leadml.data import LeadData, load_data
+from leadml.data.readers import Source
+from leadml.errors import ColdStart, LeadmlError, ModelUnfit
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from leadml.modeling.training import TrainingResult
+    from leadml.reports import FunnelReport
+    from leadml.scoring import ScoringResult
+    from leadml.tracking import TrackedRun
+
+
+@dataclass
+class TrainingJob:
+    """What :func:`train_and_log` did: the training result, its MLflow run and registration."""
+
+    result: TrainingResult
+    tracked: TrackedRun
+    seconds: float
+
+    def raise_for_outcome(self) -> None:
+        """Raise when the job did not leave a registered model: :class:`~leadml.errors.ColdStart`
+        (exit 9) when there was too little history to train on, :class:`~leadml.errors.ModelUnfit`
+        (exit 10) when the model failed the fitness gate (and ``force`` was not given)."""
+        if self.result.cold_start:
+            raise ColdStart(f"cold start: {self.result.cold_start}")
+        if self.tracked.unfit and not self.tracked.forced:
+            raise ModelUnfit(
+                f"the model failed the fitness gate and was not registered: {self.tracked.unfit} "
+                "(--force registers it anyway)"
+            )
+
+
+def train_and_log(
+    data: Source | LeadData | None = None,
+    settings: Settings | None = None,
+    *,
+    flat: str | Path | None = None,
+    target: str | None = None,
+    id: str | None = None,
+    time_column: str | None = None,
+    exclude: Collection[str] = (),
+    positive: str | None = None,
+    allow: Collection[str] = (),
+    rules: Any = None,
+    now: pd.Timestamp | str | None = None,
+    plots: bool = True,
+    report: bool = True,
+    force: bool = False,
+) -> TrainingJob:
+    """Train on an event history (``data``) or a flat export (``flat`` with ``target``), log the
+    run to MLflow and, when the model passes the fitness gate (or ``force``), register it as the
+    challenger and export it.
+
+    With an event history the run also carries the funnel report of the test window (the
+    model's MQLs against the rules'), unless ``report`` is False. Call
+    :meth:`TrainingJob.raise_for_outcome` to turn a cold start or an unfit model into an error.
+    """
+    from leadml.tracking import log_training
+
+    if (data is None) == (flat is None):
+        raise LeadmlError("give either data (an event history) or flat (a flat export)")
+    start = time.perf_counter()
+    with scratch_dir("report") as folder:
+        written = None
+        if flat is not None:
+            from leadml.flat import train_flat
+
+            if target is None:
+                raise LeadmlError("a flat export needs its target column (the converted flag)")
+            result = train_flat(flat, target, id=id, time=time_column, exclude=list(exclude),
+                                allow=allow, positive=positive, settings=settings)  # fmt: skip
+        else:
+            from leadml.modeling.training import train
+            from leadml.reports import build_report, training_scores, write_report
+
+            loaded = load_data(data, settings, now=now)
+            result = train(loaded, rules=rules, allow=allow)
+            if report and result.trained:
+                scores = training_scores(result)
+                page = build_report(loaded, scores, title="Training run: test window")
+                written = write_report(page, folder / "report").parent
+        source = flat if flat is not None else data
+        tracked = log_training(
+            result,
+            source=source if isinstance(source, (str, Path)) else None,
+            plots=plots,
+            report=written,
+            force=force,
+        )
+    return TrainingJob(result, tracked, time.perf_counter() - start)
+
+
+def score_night(
+    data: Source | LeadData,
+    as_of: pd.Timestamp | str,
+    out: str | Path,
+    model: Any = None,
+    settings: Settings | None = None,
+    *,
+    rules: Any = None,
+    csv: bool = False,
+    track: bool = True,
+    report: bool = True,
+    progress=None,
+    now: pd.Timestamp | str | None = None,
+) -> ScoringResult:
+    """Score the leads open at ``as_of`` into ``out/as_of=YYYY-MM-DD`` (see
+    :func:`leadml.scoring.score_to`), log the run to MLflow unless ``track`` is False and, with
+    ``report``, attach the funnel report of every night in ``out`` to that run.
+
+    A report that cannot be made or logged is a warning in the result: the night's scores are
+    written already.
+    """
+    from leadml.scoring import score_to
+
+    loaded = load_data(data, settings, now=now)
+    result = score_to(loaded, as_of, out, model, rules=rules, csv=csv, track=track,
+                      progress=progress, now=now)  # fmt: skip
+    if report and result.tracking_run_id:
+        result.warnings += _log_nightly_report(loaded, Path(out), rules, result.tracking_run_id)
+    return result
+
+
+def _log_nightly_report(data: LeadData, scores: Path, rules, run_id: str) -> list[str]:
+    from leadml.reports import build_report, write_report
+    from leadml.tracking import log_report
+
+    try:
+        with scratch_dir("report") as folder:
+            built = build_report(data, scores, rules=rules, title="Nightly scores")
+            page = write_report(built, folder / "report")
+            log_report(data.settings, run_id, page.parent)
+    except LeadmlError as exc:
+        return [f"the funnel report was not logged to MLflow: {exc}"]
+    return []
+
+
+@dataclass
+class ReportJob:
+    """What :func:`write_funnel_report` wrote: the report's content and its page."""
+
+    report: FunnelReport
+    page: Path
+
+
+def write_funnel_report(
+    data: Source | LeadData,
+    out: str | Path,
+    scores: str | Path | pd.DataFrame | None = None,
+    settings: Settings | None = None,
+    *,
+    rules: Any = None,
+    now: pd.Timestamp | str | None = None,
+) -> ReportJob:
+    """Write the funnel report of ``data`` into the folder ``out`` (``index.html``, its figures
+    and ``tables/*.csv``), with the model's MQLs from ``scores`` (a nightly scores folder) next
+    to the CRM's and the rules'."""
+    from leadml.reports import build_report, write_report
+
+    built = build_report(load_data(data, settings, now=now), scores, rules=rules)
+    return ReportJob(built, write_report(built, out))
