@@ -63,6 +63,9 @@ _CAMPAIGN_THEMES = {
         "syndication-q-partner",
     ),
 }
+_THEMES = [t for v in _CAMPAIGN_THEMES.values() for t in v]
+_THEME_OFFSET = {k: _THEMES.index(v[0]) for k, v in _CAMPAIGN_THEMES.items()}  # first of each
+_NURTURE = ("nurture-welcome", "nurture-education", "nurture-reengagement")
 
 
 def _catalogue() -> tuple[list[str], list[str], dict[str, np.ndarray], np.ndarray]:
@@ -109,18 +112,14 @@ def event_details(
     campaign = np.full(n, -1, dtype=np.int16)
     content = np.full(n, -1, dtype=np.int16)
     url = np.full(n, -1, dtype=np.int16)
-    # Campaign codes: [newsletter per month][webinar per month][themes...].
-    themes = [t for v in _CAMPAIGN_THEMES.values() for t in v]
-    theme0 = {
-        k: 2 * n_months + sum(len(v) for v in list(_CAMPAIGN_THEMES.values())[:i])
-        for i, k in enumerate(_CAMPAIGN_THEMES)
-    }
+    # Campaign codes, in the order of ``campaign_names``.
+    theme0 = {k: 2 * n_months + offset for k, offset in _THEME_OFFSET.items()}
     mail = np.isin(
         etype, [EVENT_CODE[e] for e in ("email_open", "email_click", "unsubscribe", "email_bounce")]
     )
     nurture = rng.random(n) < 0.4
     campaign[mail] = np.where(
-        nurture[mail], 2 * n_months + len(themes) + (month[mail] % 3), month[mail]
+        nurture[mail], 2 * n_months + len(_THEMES) + (month[mail] % len(_NURTURE)), month[mail]
     )
     webinar = np.isin(etype, [EVENT_CODE["webinar_registration"], EVENT_CODE["webinar_attended"]])
     campaign[webinar] = n_months + month[webinar]
@@ -156,11 +155,11 @@ def _zipf_index(rng: np.random.Generator, k: int, size: int) -> np.ndarray:
 
 
 def campaign_names(world: World) -> list[str]:
-    """Campaign dictionary, in the code order used by ``event_details``."""
-    themes = [t for v in _CAMPAIGN_THEMES.values() for t in v]
+    """Campaign dictionary: a newsletter and a webinar per month, the themes, the nurture tracks
+    (the codes of ``event_details``)."""
     return (
         [f"newsletter-{m}" for m in world.month_labels]
         + [f"webinar-{m}" for m in world.month_labels]
-        + themes
-        + ["nurture-welcome", "nurture-education", "nurture-reengagement"]
+        + _THEMES
+        + list(_NURTURE)
     )

@@ -13,6 +13,8 @@ from leadml.atomic import write_atomic
 from leadml.safe_text import to_csv
 from leadml.synth.history import SampleHistory, SynthError
 
+FLAT_SUFFIXES = (".csv", ".csv.gz", ".parquet")  # what ``write_flat`` writes, by file name
+
 
 def write_history(
     history: SampleHistory,
@@ -45,9 +47,6 @@ def write_history(
     for name, frame in {**history.tables(), "truth": history.truth}.items():
         written[name] = _write_whole(frame, out / f"{name}.{format}")
     return written
-
-
-FLAT_SUFFIXES = (".csv", ".csv.gz", ".parquet")  # what ``write_flat`` writes, by file name
 
 
 def write_flat(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:

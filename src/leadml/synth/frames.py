@@ -78,6 +78,7 @@ def _lead_ids(n: int) -> pa.Array:
 
 
 def accounts_frame(acc: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The accounts table (firmographics the CRM lacks are nulls)."""
     n, known = len(acc["industry"]), acc["recorded"]
     employees = acc["employees"]
     if not known.all():  # the CRM lacks some firmographics: nulls (a float column, as read)
@@ -98,7 +99,10 @@ def accounts_frame(acc: dict[str, np.ndarray]) -> pd.DataFrame:
     )
 
 
-def leads_frame(lead: dict[str, np.ndarray], acc: dict[str, np.ndarray], origin_us: int):
+def leads_frame(
+    lead: dict[str, np.ndarray], acc: dict[str, np.ndarray], origin_us: int
+) -> pd.DataFrame:
+    """The leads table, with the PII a CRM holds (e-mail address, names)."""
     n = len(lead["created"])
     titles = pa.array(JOB_TITLES + [t.lower() for t in JOB_TITLES], pa.large_string())
     title = np.where(lead["title"] < 0, -1, lead["title"] + len(JOB_TITLES) * lead["title_lower"])
@@ -136,7 +140,9 @@ def leads_frame(lead: dict[str, np.ndarray], acc: dict[str, np.ndarray], origin_
     )
 
 
-def events_frame(m: dict[str, np.ndarray], n_leads: int, world: World, origin_us: int):
+def events_frame(
+    m: dict[str, np.ndarray], n_leads: int, world: World, origin_us: int
+) -> pd.DataFrame:
     """Events table; pops the event arrays from ``m`` as it goes to keep the peak memory low."""
     etype = m.pop("ev_type")
     columns = {
@@ -152,7 +158,10 @@ def events_frame(m: dict[str, np.ndarray], n_leads: int, world: World, origin_us
     return pd.DataFrame(columns)
 
 
-def stages_frame(m: dict[str, np.ndarray], n_leads: int, world: World, origin_us: int):
+def stages_frame(
+    m: dict[str, np.ndarray], n_leads: int, world: World, origin_us: int
+) -> pd.DataFrame:
+    """The stages table."""
     return pd.DataFrame(
         {
             "lead_id": _strings(m["st_lead"], _lead_ids(n_leads)),
@@ -164,6 +173,7 @@ def stages_frame(m: dict[str, np.ndarray], n_leads: int, world: World, origin_us
 
 
 def truth_frame(m: dict[str, np.ndarray], n_leads: int, origin_us: int) -> pd.DataFrame:
+    """The hidden truth, sorted by as-of instant, then lead."""
     order = np.lexsort((m["tr_lead"], m["tr_day"]))
     return pd.DataFrame(
         {

@@ -138,6 +138,7 @@ def generate_history(
             f"need 1 <= horizon_days < history_days, got horizon_days={horizon_days}, "
             f"history_days={history_days}"
         )
+    spec = SCENARIOS[scenario]
     end_ts = _utc(end, "end")
     start_ts = end_ts - pd.Timedelta(days=history_days)
     as_of = _truth_days(truth_as_of, start_ts, end_ts, horizon_days)
@@ -153,9 +154,8 @@ def generate_history(
         as_of,
         np.array([(m - start_ts).days for m in months], dtype=np.float64),
         tuple(f"{m:%Y-%m}" for m in months),
-        SCENARIOS[scenario].drift,
+        spec.drift,
     )
-    spec = SCENARIOS[scenario]
     accounts = make_accounts(rng, max(10, -(-n_leads // 3)), world, spec)
     leads = make_leads(rng, n_leads, accounts, world, spec)
 
@@ -184,6 +184,7 @@ def generate_history(
 
 
 def _utc(value: str | pd.Timestamp, name: str) -> pd.Timestamp:
+    """``value`` as a UTC timestamp in microseconds (naive: taken as UTC); it must be a midnight."""
     ts = pd.Timestamp(value)
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     if ts != ts.normalize():
@@ -197,6 +198,7 @@ def _truth_days(
     end: pd.Timestamp,
     horizon: int,
 ) -> np.ndarray:
+    """Day indices of the truth's as-of instants, each with its horizon ending by ``end``."""
     last = end - pd.Timedelta(days=horizon)
     if truth_as_of is None:
         firsts = pd.date_range(end=last, periods=12, freq="MS")
@@ -219,6 +221,7 @@ def _simulate_chunk(
     world: World,
     sales_review: bool,
 ) -> dict[str, np.ndarray]:
+    """Journeys, events, stages and truth of the leads in ``rows``, lead codes counted over all."""
     lead = {k: v[rows] for k, v in leads.items()}
     offset = rows.start
     trans = simulate_journeys(rng, lead, world)

@@ -131,8 +131,10 @@ def simulate_journeys(
     return {"lead": t_lead, "day": t_day, "to": t_to, "t": t_time}
 
 
-def segments(lead: dict[str, np.ndarray], trans: dict[str, np.ndarray], days: int):
-    """Spans of constant hidden state per lead: (lead, state, t0, t1, previous state)."""
+def segments(
+    lead: dict[str, np.ndarray], trans: dict[str, np.ndarray], days: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Spans of constant hidden state, sorted by lead and time: (lead, state, t0, t1)."""
     n = len(lead["created"])
     seg_lead = np.concatenate([np.arange(n), trans["lead"]])
     seg_state = np.concatenate([lead["start_state"], trans["to"]]).astype(np.int8)

@@ -16,135 +16,38 @@ import pandas as pd
 
 from leadml.synth.vocabulary import COUNTRY_TLD, DEPARTMENTS, SENIORITIES
 
-_DEPT_WORD = ("Marketing", "Sales", "Engineering", "IT", "Finance", "Operations", "People")
-
 FREE_MAIL_DOMAINS = ("gmail.com", "yahoo.com", "hotmail.com", "outlook.com")
 STUDENT_DOMAINS = ("lakeside.edu", "stateu.edu", "northfield.edu", "kingsbridge.ac.uk",
                    "westmoor.ac.uk", "harbourview.edu.au")  # fmt: skip
 COMPETITORS = (("Rivalytics", "rivalytics.com"), ("LeadForge", "leadforge.io"),
                ("PipeWise", "pipewise.com"))  # fmt: skip
 FIRST_NAMES = (
-    "James",
-    "Mary",
-    "Robert",
-    "Patricia",
-    "John",
-    "Jennifer",
-    "Michael",
-    "Linda",
-    "David",
-    "Elizabeth",
-    "William",
-    "Barbara",
-    "Wei",
-    "Priya",
-    "Arjun",
-    "Aisha",
-    "Carlos",
-    "Sofia",
-    "Lukas",
-    "Emma",
-    "Hannah",
-    "Yuki",
-    "Olivia",
-    "Noah",
-    "Liam",
-    "Mateo",
-    "Chloe",
-    "Fatima",
-    "Ravi",
-    "Anna",
-    "Sven",
-    "Isabel",
-)
+    "James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David",
+    "Elizabeth", "William", "Barbara", "Wei", "Priya", "Arjun", "Aisha", "Carlos", "Sofia",
+    "Lukas", "Emma", "Hannah", "Yuki", "Olivia", "Noah", "Liam", "Mateo", "Chloe", "Fatima",
+    "Ravi", "Anna", "Sven", "Isabel",
+)  # fmt: skip
 LAST_NAMES = (
-    "Smith",
-    "Johnson",
-    "Williams",
-    "Brown",
-    "Jones",
-    "Garcia",
-    "Miller",
-    "Davis",
-    "Martinez",
-    "Lee",
-    "Patel",
-    "Kumar",
-    "Singh",
-    "Chen",
-    "Wang",
-    "Mueller",
-    "Schmidt",
-    "Schneider",
-    "Dubois",
-    "Martin",
-    "Rossi",
-    "Tanaka",
-    "Sato",
-    "Silva",
-    "Santos",
-    "Nielsen",
-    "Andersson",
-    "O'Brien",
-    "Murphy",
-    "Walker",
-    "Clark",
-    "Novak",
-)
+    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Martinez",
+    "Lee", "Patel", "Kumar", "Singh", "Chen", "Wang", "Mueller", "Schmidt", "Schneider", "Dubois",
+    "Martin", "Rossi", "Tanaka", "Sato", "Silva", "Santos", "Nielsen", "Andersson", "O'Brien",
+    "Murphy", "Walker", "Clark", "Novak",
+)  # fmt: skip
+# Company names are two words joined, e.g. "bluefield" (numbered when a name repeats).
 _DOMAIN_A = (
-    "north",
-    "blue",
-    "bright",
-    "stone",
-    "silver",
-    "green",
-    "red",
-    "iron",
-    "cloud",
-    "summit",
-    "harbor",
-    "pioneer",
-    "atlas",
-    "vertex",
-    "nova",
-    "clear",
-    "swift",
-    "prime",
-    "orbit",
-    "maple",
-    "cedar",
-    "quantum",
-    "lumen",
-    "apex",
-    "delta",
-    "crest",
-)
+    "north", "blue", "bright", "stone", "silver", "green", "red", "iron", "cloud", "summit",
+    "harbor", "pioneer", "atlas", "vertex", "nova", "clear", "swift", "prime", "orbit", "maple",
+    "cedar", "quantum", "lumen", "apex", "delta", "crest",
+)  # fmt: skip
 _DOMAIN_B = (
-    "wind",
-    "field",
-    "bridge",
-    "works",
-    "labs",
-    "data",
-    "systems",
-    "logic",
-    "point",
-    "path",
-    "soft",
-    "health",
-    "bank",
-    "foods",
-    "motors",
-    "energy",
-    "media",
-    "retail",
-    "group",
-    "partners",
-    "tech",
-    "dynamics",
-    "line",
-    "stack",
-)
+    "wind", "field", "bridge", "works", "labs", "data", "systems", "logic", "point", "path",
+    "soft", "health", "bank", "foods", "motors", "energy", "media", "retail", "group", "partners",
+    "tech", "dynamics", "line", "stack",
+)  # fmt: skip
+
+
+# Departments 0-6 as job titles spell them.
+_DEPT_WORD = ("Marketing", "Sales", "Engineering", "IT", "Finance", "Operations", "People")
 
 
 def _job_titles() -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -236,22 +139,26 @@ def _job_titles() -> tuple[list[str], np.ndarray, np.ndarray]:
 
 
 JOB_TITLES, TITLE_SENIORITY, TITLE_DEPARTMENT = _job_titles()
-# What a CRM's enrichment reads from a title (either spelling the leads table uses).
-SENIORITY_OF_TITLE = {
-    spelling: SENIORITIES[s]
-    for title, s in zip(JOB_TITLES, TITLE_SENIORITY, strict=True)
-    for spelling in (title, title.lower())
-}
-DEPARTMENT_OF_TITLE = {
-    spelling: DEPARTMENTS[d]
-    for title, d in zip(JOB_TITLES, TITLE_DEPARTMENT, strict=True)
-    for spelling in (title, title.lower())
-}
+
+
+def _by_title(codes: np.ndarray, names: tuple[str, ...]) -> dict[str, str]:
+    """What a CRM's enrichment reads from a title, in either spelling the leads table uses."""
+    return {
+        spelling: names[code]
+        for title, code in zip(JOB_TITLES, codes, strict=True)
+        for spelling in (title, title.lower())
+    }
+
+
+SENIORITY_OF_TITLE = _by_title(TITLE_SENIORITY, SENIORITIES)
+DEPARTMENT_OF_TITLE = _by_title(TITLE_DEPARTMENT, DEPARTMENTS)
 
 
 def company_domains(
     rng: np.random.Generator, country: np.ndarray, comp_rows: np.ndarray
 ) -> np.ndarray:
+    """One e-mail domain per company (in its country's top-level domain); the competitors' rows
+    get their own."""
     n = len(country)
     a = rng.integers(0, len(_DOMAIN_A), n)
     b = rng.integers(0, len(_DOMAIN_B), n)

@@ -47,7 +47,7 @@ _CHANNEL_OF = {"email_open": "email", "email_click": "email", "unsubscribe": "em
                "webinar_attended": "event", "consultation_request": "sales"}  # fmt: skip
 EVENT_CHANNEL = np.array([CHANNELS.index(_CHANNEL_OF.get(e, "web")) for e in EVENT_TYPES])
 
-
+# Lifecycle: the moves a stage history makes, and the reasons a stage row may carry.
 ALLOWED_TRANSITIONS = {
     "lead": {"mql"},
     "mql": {"sal", "srl"},
@@ -57,21 +57,10 @@ ALLOWED_TRANSITIONS = {
     "opportunity": {"customer", "lost"},
 }
 STAGE_REASONS = (
-    "score_threshold",
-    "hand_raise",
-    "recycled",
-    "not_a_fit",
-    "no_budget",
-    "bad_timing",
-    "student",
-    "competitor",
-    "invalid_contact",
-    "no_authority",
-    "no_need",
-    "price",
-    "competitor_chosen",
+    "score_threshold", "hand_raise", "recycled", "not_a_fit", "no_budget", "bad_timing", "student",
+    "competitor", "invalid_contact", "no_authority", "no_need", "price", "competitor_chosen",
     "no_decision",
-)
+)  # fmt: skip
 
 # Industry: share of accounts, fit multiplier, median revenue per employee (USD).
 INDUSTRIES, INDUSTRY_P, INDUSTRY_FIT, REVENUE_PER_EMPLOYEE = column_arrays([
@@ -96,23 +85,10 @@ COUNTRIES, COUNTRY_P, COUNTRY_FIT, COUNTRY_PEAK = column_arrays([
     ("JP", 0.02, 0.70, 0.12), ("SG", 0.02, 0.95, 0.16), ("ES", 0.02, 0.80, 0.44),
     ("SE", 0.02, 1.00, 0.44), ("IE", 0.02, 1.00, 0.48), ("MX", 0.02, 0.60, 0.72),
 ])  # fmt: skip
-COUNTRY_TLD = (
-    "com",
-    "co.uk",
-    "de",
-    "in",
-    "ca",
-    "fr",
-    "com.au",
-    "nl",
-    "com.br",
-    "jp",
-    "sg",
-    "es",
-    "se",
-    "ie",
+COUNTRY_TLD = (  # in the order of COUNTRIES
+    "com", "co.uk", "de", "in", "ca", "fr", "com.au", "nl", "com.br", "jp", "sg", "es", "se", "ie",
     "mx",
-)
+)  # fmt: skip
 
 TECH_STACKS, TECH_FIT = column_arrays([
     ("salesforce", 1.2), ("hubspot", 1.3), ("microsoft_dynamics", 1.0), ("zoho", 0.9),

@@ -16,13 +16,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DAY_US = 86_400_000_000
+DAY_US = 86_400_000_000  # one day in microseconds, the unit of the tables' timestamps
 
 DRIFT_STEP_DAYS = 7  # the level changes once a week, so that journeys stay exactly simulable
 
 
 @dataclass(frozen=True)
 class World:
+    """The simulated time frame in days since the start of the history (day 0 at midnight UTC)."""
+
     days: int  # number of simulated days; day d covers [start + d, start + d + 1)
     weekday0: int  # weekday of day 0 (Monday = 0)
     horizon: int
