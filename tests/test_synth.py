@@ -276,17 +276,17 @@ def test_truth_is_calibrated(history: SampleHistory) -> None:
 def test_p_true_matches_simulated_journeys() -> None:
     """Exactness: p_true for one lead equals the conversion frequency of many simulated copies."""
     rng = np.random.default_rng(0)
-    world = synth._World(400, 0, 60, np.array([100]), np.array([0.0]), ("2024-01",))
+    world = synth.World(400, 0, 60, np.array([100]), np.array([0.0]), ("2024-01",))
     n = 40_000
     base = {"fit": np.full(n, 1.4), "engage": np.full(n, 2.0), "interest": np.full(n, 1.3)}
     lead = {
         **base,
-        "rates": synth._rates(base),
+        "rates": synth.daily_rates(base),
         "w_start": np.full(n, 120),
         "w_end": np.full(n, 140),  # window opens mid-horizon
         "start_state": np.full(n, synth.CONSIDERING),
     }
-    simulated = synth._simulate_journeys(rng, {**lead, "created": np.full(n, 100.0)}, world)
+    simulated = synth.simulate_journeys(rng, {**lead, "created": np.full(n, 100.0)}, world)
     converted = simulated["day"][simulated["to"] == synth.CONVERTED]
     frequency = (converted < 100 + world.horizon).sum() / n
 
@@ -296,7 +296,7 @@ def test_p_true_matches_simulated_journeys() -> None:
         "to": np.zeros(0, np.int8),
     }
     stages = {"closed": np.full(n, np.inf), "tau": np.full(n, np.inf)}
-    truth = synth._truth({**lead, "created": np.full(n, 99.5)}, no_moves, stages, world)
+    truth = synth.exact_truth({**lead, "created": np.full(n, 99.5)}, no_moves, stages, world)
     p = truth["p"][0]
     assert np.allclose(truth["p"], p)
     assert 0.05 < p < 0.95
@@ -308,11 +308,11 @@ def test_p_true_matches_simulated_journeys() -> None:
         "w_start": np.full(n, 10**9),
         "w_end": np.full(n, 10**9),
     }
-    assert synth._truth(no_window, no_moves, stages, world)["p"][0] < p - 0.02
+    assert synth.exact_truth(no_window, no_moves, stages, world)["p"][0] < p - 0.02
 
 
 def test_several_chunks_give_consistent_tables(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(synth, "CHUNK_LEADS", 400)
+    monkeypatch.setattr(synth.history, "CHUNK_LEADS", 400)  # where it is read
     h = generate_history(1_000, 3, history_days=300, horizon_days=30)
     assert h.leads["lead_id"].is_unique
     assert set(h.events["lead_id"]) <= set(h.leads["lead_id"])

@@ -93,18 +93,18 @@ def test_p_true_is_exact_under_drift() -> None:
     """p_true for one lead equals the conversion frequency of many copies while the level moves."""
     rng = np.random.default_rng(1)
     drifting = (0.5, 3.0)
-    world = synth._World(400, 0, 60, np.array([100]), np.array([0.0]), ("2024-01",), drifting)
+    world = synth.World(400, 0, 60, np.array([100]), np.array([0.0]), ("2024-01",), drifting)
     assert len(np.unique(world.level(np.arange(100, 160)))) >= 8  # it moves within the horizon
     n = 40_000
     base = {"fit": np.full(n, 1.2), "engage": np.full(n, 1.5), "interest": np.full(n, 1.1)}
     lead = {
         **base,
-        "rates": synth._rates(base),
+        "rates": synth.daily_rates(base),
         "w_start": np.full(n, 125),
         "w_end": np.full(n, 140),
         "start_state": np.full(n, synth.CONSIDERING),
     }
-    simulated = synth._simulate_journeys(rng, {**lead, "created": np.full(n, 100.0)}, world)
+    simulated = synth.simulate_journeys(rng, {**lead, "created": np.full(n, 100.0)}, world)
     converted = simulated["day"][simulated["to"] == synth.CONVERTED]
     frequency = (converted < 100 + world.horizon).sum() / n
 
@@ -112,12 +112,12 @@ def test_p_true_is_exact_under_drift() -> None:
     no_moves["to"] = np.zeros(0, np.int8)
     stages = {"closed": np.full(n, np.inf), "tau": np.full(n, np.inf)}
     created = {**lead, "created": np.full(n, 99.5)}
-    p = synth._truth(created, no_moves, stages, world)["p"][0]
+    p = synth.exact_truth(created, no_moves, stages, world)["p"][0]
     assert 0.05 < p < 0.95
     assert abs(frequency - p) < 4 * np.sqrt(p * (1 - p) / n)
     # The same lead without drift (level 1 throughout) converts with another probability.
-    steady = synth._World(400, 0, 60, np.array([100]), np.array([0.0]), ("2024-01",))
-    assert abs(synth._truth(created, no_moves, stages, steady)["p"][0] - p) > 0.02
+    steady = synth.World(400, 0, 60, np.array([100]), np.array([0.0]), ("2024-01",))
+    assert abs(synth.exact_truth(created, no_moves, stages, steady)["p"][0] - p) > 0.02
 
 
 def test_unknown_scenario_is_refused() -> None:
