@@ -1,8 +1,8 @@
 """Models that cannot ship upside down: the default sample, a drifting history (event history and
 flat export) and the same histories with their labels shuffled.
 
-``python bench/bench_drift.py`` prints the table of the README (a few minutes: five trainings);
-``python bench/run.py -k drift`` times the drifting event history.
+``python bench/bench_drift.py`` prints the table of docs/training.md (a few minutes: five
+trainings); ``python bench/run.py -k drift`` times the drifting event history.
 
 Per case: the conversion rate of the training and test windows, the test ROC AUC of the
 calibrated model, of the same model before calibration and of the rule score, the truth's ROC AUC

@@ -22,7 +22,7 @@ LEADS = ROOT.parent / "shared" / "datasets" / "x_education_leads" / "Leads.csv"
 #: Filled in by sales after contact, as the data set's README says: they must be flagged.
 POST_CONTACT = ("Tags", "Lead Quality", "Last Activity", "Last Notable Activity")
 #: "Assigned to each customer based on their activity and profile" (the data dictionary): when,
-#: it does not say; the guard has no evidence against them (see README).
+#: it does not say; the guard has no evidence against them (see docs/flat.md).
 ASSIGNED = (
     "Lead Profile",
     "Asymmetrique Activity Index",

@@ -38,7 +38,7 @@ _EMAIL_SQL = r"regexp_matches(lead_id, '[^@\s]+@[^@\s]+\.[A-Za-z]{2,}')"
 class ScoringResult:
     """What a scoring run produced.
 
-    ``scores`` has one row per lead open at ``as_of`` (see the README for every column);
+    ``scores`` has one row per lead open at ``as_of`` (see docs/scoring.md for every column);
     ``summary`` is the run summary (JSON-serialisable) and ``markdown`` the same for people.
     """
 
