@@ -68,8 +68,8 @@ def lead_attributes(data: LeadData, spine: str) -> str:
             lower(trim(acc.industry)) AS industry,
             acc.employee_count,
             acc.annual_revenue,
-            {_band("acc.employee_count", a.company_size_edges, _count_label)} AS company_size_band,
-            {_band("acc.annual_revenue", a.revenue_edges, _money_label)} AS revenue_band,
+            {_band("acc.employee_count", a.company_size_edges, count_label)} AS company_size_band,
+            {_band("acc.annual_revenue", a.revenue_edges, money_label)} AS revenue_band,
             (epoch_us(l.as_of) - epoch_us(l.created_at)) / 86400e6 AS lead_age_days
         FROM (
             -- the domain once per lead: each flag tests it against several names
@@ -157,12 +157,12 @@ def _band(column: str, edges: Sequence[float], label) -> str:
     )
 
 
-def _count_label(low: float, high: float | None) -> str:
+def count_label(low: float, high: float | None) -> str:
     start = int(low) + 1
     return f"{start}+" if high is None else f"{start}-{int(high)}"
 
 
-def _money_label(low: float, high: float | None) -> str:
+def money_label(low: float, high: float | None) -> str:
     if high is None:
         return f"{_money(low)}+"
     return f"<{_money(high)}" if low == 0 else f"{_money(low)}-{_money(high)}"

@@ -35,9 +35,17 @@ from leadml.data.asof import as_spine, instant, open_leads, registered
 from leadml.data.readers import Source
 from leadml.features import account, engagement, fit, lifecycle, passthrough
 from leadml.features._events import LeadRows, RecentEvents, numbered_leads
-from leadml.features._spec import SQL_TYPE, Feature, check_unique
+from leadml.features._spec import SQL_TYPE, Feature, check_unique, identifier
 
-__all__ = ["FEATURES", "build_features", "feature_catalogue", "feature_specs", "features_as_of"]
+__all__ = [
+    "FEATURES",
+    "build_features",
+    "feature_catalogue",
+    "feature_specs",
+    "features_as_of",
+    "features_of_checked_spine",
+    "identifier",
+]
 
 _FAMILIES = ("fit", "engagement", "lifecycle", "account", "passthrough")
 
@@ -96,13 +104,16 @@ def build_features(data: LeadData | Source, spine: pd.DataFrame) -> pd.DataFrame
     (['lead_id', 'as_of'], 1, 'float32')
     """
     data = load_data(data)
-    return _build(data, as_spine(spine))
+    return features_of_checked_spine(data, as_spine(spine))
 
 
-def _build(data: LeadData, spine: pd.DataFrame, *, attributes: str | None = None) -> pd.DataFrame:
-    """:func:`build_features` for a spine already checked by :func:`~leadml.data.asof.as_spine`;
-    ``attributes``: the spine's :func:`~leadml.data.attributes.attributes_table`, if the caller
-    holds one."""
+def features_of_checked_spine(
+    data: LeadData, spine: pd.DataFrame, *, attributes: str | None = None
+) -> pd.DataFrame:
+    """:func:`build_features` for a spine already checked by :func:`~leadml.data.asof.as_spine`:
+    the engine's entry point for callers that score many pairs at once and hold the spine's
+    :func:`~leadml.data.attributes.attributes_table` (``attributes``) for the rules too, as the
+    nightly scorer does."""
     passthrough.check(data)
     specs = feature_specs(data.settings, data)
     instants = spine["as_of"].unique()
@@ -199,4 +210,6 @@ def _literal(value: float | bool | str) -> str:
 def features_as_of(data: LeadData | Source, as_of: pd.Timestamp | str) -> pd.DataFrame:
     """Features of the leads open at ``as_of``: what nightly scoring feeds the model."""
     data = load_data(data)
-    return _build(data, open_leads(data, as_of))  # one pair per open lead: nothing to check
+    return features_of_checked_spine(
+        data, open_leads(data, as_of)
+    )  # one pair per open lead: nothing to check

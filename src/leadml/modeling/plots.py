@@ -49,7 +49,7 @@ LABELS = {
 }
 
 
-def _figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, list]:
+def figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, list]:
     fig = Figure(figsize=(width, height), layout="constrained")
     axes = fig.subplots(1, ncols, squeeze=False)[0]
     for ax in axes:
@@ -64,7 +64,7 @@ def reliability_figure(evaluation: Evaluation) -> Figure:
     Points on the diagonal are honest probabilities. The rule score is shown through its
     calibration-window mapping to a probability, so both are judged on the same scale.
     """
-    fig, (ax,) = _figure(6.0, 5.5)
+    fig, (ax,) = figure(6.0, 5.5)
     top = 0.0
     for who in _scored(evaluation):
         table = evaluation.tables[f"reliability_{who}"]
@@ -99,7 +99,7 @@ def _scored(evaluation: Evaluation) -> tuple[str, ...]:
 
 def gains_figure(evaluation: Evaluation) -> Figure:
     """Lift by decile (left) and cumulative gains (right), model and rule score."""
-    fig, (lift_ax, gain_ax) = _figure(11.0, 4.5, ncols=2)
+    fig, (lift_ax, gain_ax) = figure(11.0, 4.5, ncols=2)
     scored = _scored(evaluation)
     width = 0.8 / len(scored)
     for offset, who in zip((-width / 2, width / 2) if len(scored) == 2 else (0.0,), scored,
@@ -140,7 +140,7 @@ def roc_pr_figure(test: pd.DataFrame) -> Figure:
     all these curves look at).
     """
     y = test["label"].to_numpy(dtype=int)
-    fig, (roc_ax, pr_ax) = _figure(11.0, 4.5, ncols=2)
+    fig, (roc_ax, pr_ax) = figure(11.0, 4.5, ncols=2)
     both = len(np.unique(y)) == 2
     for who, column in (("model", "model_probability"), ("rules", "rule_score")):
         if not both or column not in test.columns:  # a flat export has no rule score
@@ -187,7 +187,7 @@ def capacity_figure(
     ``rule_mqls`` (the rules' MQLs per snapshot) marks today's volume; ``cadence_days`` (days
     between snapshots, ``trainset.cadence_days``) names the period in the axis labels.
     """
-    fig, (ax,) = _figure(7.5, 5.0)
+    fig, (ax,) = figure(7.5, 5.0)
     per = {None: "per snapshot", 7: "per week"}.get(cadence_days, f"per {cadence_days} days")
     x = curve.index.to_numpy()
     for who in ("model", "rules"):
@@ -280,7 +280,7 @@ def _stderr(values: np.ndarray) -> float:
 def importance_figure(table: pd.DataFrame, top: int = 15) -> Figure:
     """Horizontal bars of the ``top`` features of :func:`permutation_importance_table`."""
     shown = table.head(top).iloc[::-1]
-    fig, (ax,) = _figure(7.5, 1.2 + 0.32 * max(len(shown), 1))
+    fig, (ax,) = figure(7.5, 1.2 + 0.32 * max(len(shown), 1))
     ax.barh(
         shown["feature"],
         shown["importance"],

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-from leadml.modeling.plots import LABELS, PALETTE, _figure
+from leadml.modeling.plots import LABELS, PALETTE, figure
 from leadml.reports._cohorts import DEFINITION_LABELS, DEFINITIONS
 
 #: Segments shown in a figure (the largest by leads); tables list them all.
@@ -53,7 +53,7 @@ def funnel_figure(funnel: pd.Series | pd.DataFrame) -> Figure:
     row = funnel.iloc[0] if isinstance(funnel, pd.DataFrame) else funnel
     stages = list(_STAGE_NAMES)
     counts = np.array([float(row[s]) for s in stages])
-    fig, (ax,) = _figure(8.0, 4.2)
+    fig, (ax,) = figure(8.0, 4.2)
     y = np.arange(len(stages))[::-1]
     ax.barh(y, counts, color=PALETTE["recorded"], height=0.6)
     for i, (position, count) in enumerate(zip(y, counts, strict=True)):
@@ -78,7 +78,7 @@ def weekly_figure(weekly: pd.DataFrame, complete_before: pd.Timestamp | None = N
     Weeks starting at or after ``complete_before`` are shaded: their leads have had less than one
     horizon to move through the funnel, so their rates are still rising.
     """
-    fig, (volume, rates) = _figure(12.0, 4.4, ncols=2)
+    fig, (volume, rates) = figure(12.0, 4.4, ncols=2)
     weeks = pd.DatetimeIndex(weekly.index).tz_convert("UTC").tz_localize(None)
     width = pd.Timedelta(days=6)
     volume.bar(
@@ -137,7 +137,7 @@ def speed_to_lead_figure(hours: pd.Series) -> Figure:
     """How long MQLs waited for sales: a histogram of hours from MQL to the first sales touch."""
     values = pd.Series(hours, dtype="float64").dropna()
     values = values[values >= 0]
-    fig, (ax,) = _figure(7.5, 4.2)
+    fig, (ax,) = figure(7.5, 4.2)
     if len(values):
         edges = np.geomspace(
             max(values[values > 0].min(), 0.1) if (values > 0).any() else 0.1,
@@ -165,7 +165,7 @@ def speed_to_lead_figure(hours: pd.Series) -> Figure:
 def segment_figure(table: pd.DataFrame, segment: str) -> Figure:
     """Per value of a segment (the largest :data:`TOP_SEGMENTS`): lead → MQL and MQL → SQL."""
     shown = table.sort_values("leads", ascending=False).head(TOP_SEGMENTS).iloc[::-1]
-    fig, (mql_ax, sql_ax) = _figure(11.0, 1.4 + 0.32 * max(len(shown), 1), ncols=2)
+    fig, (mql_ax, sql_ax) = figure(11.0, 1.4 + 0.32 * max(len(shown), 1), ncols=2)
     labels = [
         f"{value} ({leads:,})" for value, leads in zip(shown.index, shown["leads"], strict=True)
     ]
@@ -187,7 +187,7 @@ def segment_figure(table: pd.DataFrame, segment: str) -> Figure:
 
 def engagement_figure(engagement: pd.DataFrame, freq: str = "week") -> Figure:
     """Engagement actions per period, stacked by buying stage, and the leads active in each."""
-    fig, (ax,) = _figure(11.0, 4.4)
+    fig, (ax,) = figure(11.0, 4.4)
     periods = pd.DatetimeIndex(engagement.index).tz_convert("UTC").tz_localize(None)
     stages = [s for s in ("awareness", "consideration", "decision", "none") if s in engagement]
     names = {"none": "negative (unsubscribe, bounce)"}
@@ -230,7 +230,7 @@ def comparison_figure(summary: pd.DataFrame, target: str = "sql", days: int = 90
     """Per MQL definition: MQL volume (left), acceptance and conversion with 95 % intervals
     (right)."""
     definitions = _definitions(summary)
-    fig, (volume, rates) = _figure(11.0, 4.4, ncols=2)
+    fig, (volume, rates) = figure(11.0, 4.4, ncols=2)
     x = np.arange(len(definitions))
     colours = [PALETTE[d] for d in definitions]
     volume.bar(x, summary.loc[definitions, "mqls"], color=colours)
@@ -286,7 +286,7 @@ def comparison_figure(summary: pd.DataFrame, target: str = "sql", days: int = 90
 
 def comparison_weekly_figure(weekly: pd.DataFrame, target: str = "sql") -> Figure:
     """Per week of being made MQL: MQLs (left) and their conversion (right), per definition."""
-    fig, (volume, rates) = _figure(12.0, 4.4, ncols=2)
+    fig, (volume, rates) = figure(12.0, 4.4, ncols=2)
     for d in _definitions(weekly):
         part = weekly.xs(d, level="definition").sort_index()
         weeks = pd.DatetimeIndex(part.index).tz_convert("UTC").tz_localize(None)
@@ -315,7 +315,7 @@ def comparison_segment_figure(table: pd.DataFrame, segment: str, target: str = "
     definitions = _definitions(table)
     totals = table.groupby(level=segment)["mqls"].sum().sort_values(ascending=False)
     values = list(totals.head(TOP_SEGMENTS).index)[::-1]
-    fig, (ax,) = _figure(9.0, 1.6 + 0.45 * max(len(values), 1))
+    fig, (ax,) = figure(9.0, 1.6 + 0.45 * max(len(values), 1))
     height = 0.8 / max(len(definitions), 1)
     y = np.arange(len(values))
     for i, d in enumerate(definitions):
@@ -348,7 +348,7 @@ def comparison_segment_figure(table: pd.DataFrame, segment: str, target: str = "
 
 def nightly_figure(counts: pd.DataFrame) -> Figure:
     """Model and rule MQLs per scored night, and the leads both make MQLs."""
-    fig, (ax,) = _figure(9.0, 4.2)
+    fig, (ax,) = figure(9.0, 4.2)
     nights = pd.DatetimeIndex(counts.index).tz_convert("UTC").tz_localize(None)
     ax.plot(nights, counts["model_mql"], marker="o", color=PALETTE["model"], label=LABELS["model"])
     ax.plot(nights, counts["rule_mql"], marker="o", color=PALETTE["rules"], label=LABELS["rules"])
@@ -375,7 +375,7 @@ def probability_figure(scores: pd.DataFrame) -> Figure:
     p = scores["mql_probability"].to_numpy(dtype=float)
     # Where each tier starts tonight: its lowest probability (tiers by probability or capacity).
     tiers = scores.groupby("model_tier", observed=True)["mql_probability"].min()
-    fig, (ax,) = _figure(9.0, 4.2)
+    fig, (ax,) = figure(9.0, 4.2)
     edges = np.geomspace(max(min(p.min(), 0.5), 1e-4), 1.0, 31)
     clipped = np.clip(p, edges[0], 1.0)
     rule_mql = scores["rule_mql"].to_numpy(dtype=bool)
@@ -402,7 +402,7 @@ def drift_figure(summary: dict) -> Figure:
     values = {"score (probability)": drift.get("score_psi")} | dict(drift.get("features", {}))
     values = {k: v for k, v in values.items() if v is not None}
     threshold = float(drift.get("threshold", 0.2))
-    fig, (ax,) = _figure(8.0, 1.4 + 0.32 * max(len(values), 1))
+    fig, (ax,) = figure(8.0, 1.4 + 0.32 * max(len(values), 1))
     names = list(values)[::-1]
     psi = np.array([values[n] for n in names], dtype=float)
     ax.barh(names, psi, color=[PALETTE["none"] if v > threshold else PALETTE["model"] for v in psi])

@@ -23,8 +23,7 @@ import pyarrow.parquet as pq
 
 from leadml.data.readers import connect, to_utc
 from leadml.errors import DataError
-from leadml.scoring import assign_tiers
-from leadml.scoring._output import PARQUET_FILE, SUMMARY_JSON
+from leadml.scoring import PARQUET_FILE, SUMMARY_JSON, assign_tiers
 
 if TYPE_CHECKING:
     from leadml.modeling.training import TrainingResult

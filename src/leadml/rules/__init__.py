@@ -13,6 +13,7 @@ from leadml.rules._engine import (
     fired_rules,
     rule_scores,
     rule_scores_as_of,
+    rule_scores_of_checked_spine,
     score_sql,
 )
 from leadml.rules._history import rule_mql_history
@@ -28,5 +29,6 @@ __all__ = [
     "rule_problems",
     "rule_scores",
     "rule_scores_as_of",
+    "rule_scores_of_checked_spine",
     "score_sql",
 ]

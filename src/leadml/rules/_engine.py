@@ -94,10 +94,12 @@ def rule_scores(
     0        35.0         A1      True          15.0
     1        27.5         A2     False           7.5
     """
-    return scores_of(data, as_spine(spine), load_rules(rules, data.settings), explain=explain)
+    return rule_scores_of_checked_spine(
+        data, as_spine(spine), load_rules(rules, data.settings), explain=explain
+    )
 
 
-def scores_of(
+def rule_scores_of_checked_spine(
     data: LeadData,
     spine: pd.DataFrame,
     rules: Rules,

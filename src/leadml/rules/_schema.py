@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from leadml.config import Settings
-from leadml.data.attributes import ATTRIBUTES, _count_label, _money_label
+from leadml.data.attributes import ATTRIBUTES, count_label, money_label
 from leadml.errors import ConfigError
 
 #: The rules file shipped with leadml, used when none is given.
@@ -606,8 +606,8 @@ def _known_values(attribute: str, settings: Settings) -> set[str] | None:
     if attribute == "region":
         return {*a.regions, "other"}
     if attribute in ("company_size_band", "revenue_band"):
-        edges, label = ((a.company_size_edges, _count_label) if attribute == "company_size_band"
-                        else (a.revenue_edges, _money_label))  # fmt: skip
+        edges, label = ((a.company_size_edges, count_label) if attribute == "company_size_band"
+                        else (a.revenue_edges, money_label))  # fmt: skip
         lows = (0.0, *edges)
         highs = (*edges, None)
         return {label(lo, hi).lower() for lo, hi in zip(lows, highs, strict=True)}

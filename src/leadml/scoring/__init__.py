@@ -10,10 +10,12 @@ from leadml.scoring._core import AGREEMENT, ScoringResult, assign_tiers, prepare
 from leadml.scoring._explain import Explainer, top_reasons
 from leadml.scoring._model import ScoringModel, resolve_model
 from leadml.scoring._nightly import score_to
-from leadml.scoring._output import partition_lock, partition_name
+from leadml.scoring._output import PARQUET_FILE, SUMMARY_JSON, partition_lock, partition_name
 
 __all__ = [
     "AGREEMENT",
+    "PARQUET_FILE",
+    "SUMMARY_JSON",
     "Explainer",
     "ModelMismatchError",
     "OutputError",

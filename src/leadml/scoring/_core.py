@@ -179,8 +179,8 @@ def score(
 def run(prepared: Prepared, *, progress: Progress | None = None) -> ScoringResult:
     """Compute a prepared run (see :func:`prepare`)."""
     from leadml.data.attributes import attributes_table
-    from leadml.features import _build, feature_catalogue, feature_specs
-    from leadml.rules._engine import scores_of
+    from leadml.features import feature_catalogue, feature_specs, features_of_checked_spine
+    from leadml.rules import rule_scores_of_checked_spine
 
     p, clock, settings = prepared, prepared.clock, prepared.settings
     scoring = settings.scoring
@@ -193,7 +193,7 @@ def run(prepared: Prepared, *, progress: Progress | None = None) -> ScoringResul
     # The open leads are a checked spine (one pair per lead); features and rules share their
     # attributes.
     with attributes_table(p.data, spine) as attributes:
-        features = _build(p.data, spine, attributes=attributes)
+        features = features_of_checked_spine(p.data, spine, attributes=attributes)
         names = p.model.feature_names
         missing = [f for f in names if f not in features.columns]
         if missing and (lacked := _lacked_inputs(p.data, missing)):
@@ -210,7 +210,9 @@ def run(prepared: Prepared, *, progress: Progress | None = None) -> ScoringResul
             )
         clock.lap("features", "%s × %d features", f"{len(features):,}", len(names))
 
-        ruled = scores_of(p.data, spine, p.rules, explain=True, attributes=attributes)
+        ruled = rule_scores_of_checked_spine(
+            p.data, spine, p.rules, explain=True, attributes=attributes
+        )
     if not ruled["lead_id"].equals(features["lead_id"]):  # same spine: the same rows, in order
         ruled = features[["lead_id"]].merge(ruled, on="lead_id", how="left", validate="1:1")
     clock.lap("rules", "%s leads", f"{len(ruled):,}")

@@ -104,7 +104,7 @@ class Phrasebook:
     """Feature name -> how its values read, for one configuration of the features."""
 
     def __init__(self, settings: Settings, meanings: dict[str, str] | None = None):
-        from leadml.features._spec import identifier
+        from leadml.features import identifier
 
         self.meanings = meanings or {}
         self.windows = "|".join(str(w) for w in settings.features.windows_days)
