@@ -9,10 +9,10 @@ here, so that a scikit-learn upgrade has one module to review, and one test to f
 calibrates, and checks each function below against the installed scikit-learn (shapes, dtypes,
 and that what is built from them gives the model's own scores).
 
-Each function was checked against scikit-learn 1.9.1 (:data:`CHECKED_WITH`). The explainer
-also checks its fast paths against ``predict_proba`` on the first chunk of every run and falls
-back to a model-agnostic method, with a warning, when they disagree; calibration has no such
-net, so the guard test is its only one.
+Each function was checked against scikit-learn 1.8.0 and 1.9.1 (:data:`CHECKED_WITH`). The
+explainer also checks its fast paths against ``predict_proba`` on the first chunk of every run
+and falls back to a model-agnostic method, with a warning, when they disagree; calibration has
+no such net, so the guard test is its only one.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 
-#: The scikit-learn versions every function here was checked against.
-CHECKED_WITH = ("1.9",)
+#: The scikit-learn releases every function here was checked against (1.8.0 and 1.9.1).
+CHECKED_WITH = ("1.8", "1.9")
 
 # --------------------------------------------------------------------------------------------
 # Calibration: sklearn's private ``_CalibratedClassifier`` (one per fold of a
@@ -40,7 +40,7 @@ def calibrations(model: CalibratedClassifierCV) -> list:
     """The fitted calibrations of ``model`` (sklearn's private ``_CalibratedClassifier``): one
     per fold, or one when fitted with ``ensemble=False`` or around a ``FrozenEstimator``.
 
-    Reads ``calibrated_classifiers_``. Checked against scikit-learn 1.9.1.
+    Reads ``calibrated_classifiers_``. Checked against scikit-learn 1.8 and 1.9.
     """
     return list(getattr(model, "calibrated_classifiers_", []))
 
@@ -48,7 +48,7 @@ def calibrations(model: CalibratedClassifierCV) -> list:
 def calibrated_model(calibration) -> object:
     """The fitted model inside one calibration, whose decision function it calibrates.
 
-    Reads ``_CalibratedClassifier.estimator``. Checked against scikit-learn 1.9.1.
+    Reads ``_CalibratedClassifier.estimator``. Checked against scikit-learn 1.8 and 1.9.
     """
     return calibration.estimator
 
@@ -56,7 +56,7 @@ def calibrated_model(calibration) -> object:
 def calibrators(calibration) -> list:
     """The calibrators of one calibration, one per class (one for a binary model).
 
-    Reads ``_CalibratedClassifier.calibrators``. Checked against scikit-learn 1.9.1.
+    Reads ``_CalibratedClassifier.calibrators``. Checked against scikit-learn 1.8 and 1.9.
     """
     return list(getattr(calibration, "calibrators", []))
 
@@ -64,7 +64,7 @@ def calibrators(calibration) -> list:
 def calibration_method(calibration) -> str | None:
     """The method of one calibration (``"sigmoid"``, ``"isotonic"``, ``"temperature"``).
 
-    Reads ``_CalibratedClassifier.method``. Checked against scikit-learn 1.9.1.
+    Reads ``_CalibratedClassifier.method``. Checked against scikit-learn 1.8 and 1.9.
     """
     return getattr(calibration, "method", None)
 
@@ -73,7 +73,7 @@ def sigmoid_parameters(calibrator) -> tuple[float, float] | None:
     """``(a, b)`` of a sigmoid calibrator, ``p = expit(-(a * score + b))``; None for any other.
 
     Reads ``_SigmoidCalibration.a_`` and ``.b_`` (as stored: the same floats). Checked against
-    scikit-learn 1.9.1.
+    scikit-learn 1.8 and 1.9.
     """
     from sklearn.calibration import _SigmoidCalibration
 
@@ -86,7 +86,7 @@ def set_sigmoid_parameters(calibrator, a: float, b: float) -> None:
     """Give a sigmoid calibrator the parameters ``(a, b)`` (see :func:`sigmoid_parameters`).
 
     Writes ``_SigmoidCalibration.a_`` and ``.b_``, which its ``predict`` reads. Checked against
-    scikit-learn 1.9.1.
+    scikit-learn 1.8 and 1.9.
     """
     calibrator.a_, calibrator.b_ = a, b
 
@@ -97,7 +97,7 @@ def is_non_decreasing(calibrator) -> bool:
     is).
 
     Reads ``_SigmoidCalibration.a_`` and ``IsotonicRegression.increasing_``. Checked against
-    scikit-learn 1.9.1.
+    scikit-learn 1.8 and 1.9.
     """
     if hasattr(calibrator, "a_"):  # p = expit(-(a s + b))
         return bool(calibrator.a_ < 0)
@@ -108,7 +108,7 @@ def temperature_beta(calibrator) -> float:
     """The inverse temperature ``beta`` of a temperature calibrator: its probabilities are
     ``softmax(beta * (-s, s))`` of the model's score ``s``.
 
-    Reads ``_TemperatureScaling.beta_``. Checked against scikit-learn 1.9.1.
+    Reads ``_TemperatureScaling.beta_``. Checked against scikit-learn 1.8 and 1.9.
     """
     return float(calibrator.beta_)
 
@@ -117,7 +117,7 @@ def set_isotonic_levels(calibrator, levels: np.ndarray) -> None:
     """Give a fitted isotonic calibrator new levels at its thresholds (the same steps).
 
     Writes ``IsotonicRegression.y_thresholds_`` and rebuilds its interpolation with the private
-    ``_build_f``, which ``predict`` uses. Checked against scikit-learn 1.9.1.
+    ``_build_f``, which ``predict`` uses. Checked against scikit-learn 1.8 and 1.9.
     """
     calibrator.y_thresholds_ = levels
     calibrator._build_f(calibrator.X_thresholds_, calibrator.y_thresholds_)
@@ -145,7 +145,7 @@ def calibrate_scores(calibration, classes: np.ndarray, raw: np.ndarray) -> np.nd
     function is ``raw`` (any shape), by the calibration's own ``predict_proba``.
 
     Relies on ``_CalibratedClassifier.predict_proba`` taking the decision function of its
-    ``estimator`` (a stand-in here, on a copy). Checked against scikit-learn 1.9.1.
+    ``estimator`` (a stand-in here, on a copy). Checked against scikit-learn 1.8 and 1.9.
     """
     shim = copy.copy(calibration)
     shim.estimator = _GivenScores(classes)
@@ -162,7 +162,7 @@ def column_inputs(columns: ColumnTransformer) -> dict[str, list[int]] | None:
     unknown).
 
     Reads ``ColumnTransformer._transformer_to_input_indices``. Checked against scikit-learn
-    1.9.1.
+    1.8 and 1.9.
     """
     return getattr(columns, "_transformer_to_input_indices", None)
 
@@ -172,8 +172,8 @@ def is_float_check(step) -> bool:
     ``FunctionTransformer`` without a function, or with the ``check_array`` that histogram
     gradient boosting puts on its numeric columns.
 
-    Relies on how ``HistGradientBoosting*._preprocess_X`` builds its numeric step. Checked
-    against scikit-learn 1.9.1.
+    Relies on how ``HistGradientBoosting*._preprocess_X`` builds its numeric step. Checked against
+    scikit-learn 1.8 and 1.9.
     """
     from sklearn.preprocessing import FunctionTransformer
     from sklearn.utils.validation import check_array
@@ -220,7 +220,7 @@ class Tree:
 def tree_baseline(hgb) -> float:
     """The constant a binary histogram gradient boosting model adds to its trees' leaves.
 
-    Reads ``_baseline_prediction``. Checked against scikit-learn 1.9.1.
+    Reads ``_baseline_prediction``. Checked against scikit-learn 1.8 and 1.9.
     """
     return float(np.ravel(hgb._baseline_prediction)[0])
 
@@ -228,10 +228,10 @@ def tree_baseline(hgb) -> float:
 def trees(hgb) -> list[Tree]:
     """The trees of a binary histogram gradient boosting model, in the order it adds them.
 
-    Reads ``_predictors`` (one list per iteration, one ``TreePredictor`` in it for a binary
-    model) and each predictor's ``nodes`` and ``raw_left_cat_bitsets``; raises ``TypeError``
-    when the nodes lack a field of :data:`NODE_FIELDS` (their kinds are checked by the guard
-    test). Checked against scikit-learn 1.9.1.
+    Reads ``_predictors`` (one list per iteration, one ``TreePredictor`` in it for a binary model)
+    and each predictor's ``nodes`` and ``raw_left_cat_bitsets``; raises ``TypeError`` when the nodes
+    lack a field of :data:`NODE_FIELDS` (their kinds are checked by the guard test). Checked against
+    scikit-learn 1.8 and 1.9.
     """
     out = []
     for iteration in hgb._predictors:
@@ -248,7 +248,7 @@ def known_categories(hgb) -> tuple[np.ndarray, np.ndarray]:
     ``uint32``, see :func:`category_bits`) and, per column of the trees' matrix, the row of its
     bitset (``(n_features,)``).
 
-    Calls ``_bin_mapper.make_known_categories_bitsets()``. Checked against scikit-learn 1.9.1.
+    Calls ``_bin_mapper.make_known_categories_bitsets()``. Checked against scikit-learn 1.8 and 1.9.
     """
     return hgb._bin_mapper.make_known_categories_bitsets()
 
@@ -257,7 +257,7 @@ def category_bits(bitset: np.ndarray) -> np.ndarray:
     """The 256 booleans of an sklearn category bitset (8 little-endian 32-bit words): bit ``c``
     is category ``c``.
 
-    Relies on sklearn's ``X_BITSET_INNER_DTYPE`` layout. Checked against scikit-learn 1.9.1.
+    Relies on sklearn's ``X_BITSET_INNER_DTYPE`` layout. Checked against scikit-learn 1.8 and 1.9.
     """
     words = np.asarray(bitset, dtype="<u4").view(np.uint8)
     return np.unpackbits(words, bitorder="little").astype(bool)
@@ -267,7 +267,7 @@ def tree_preprocessor(hgb) -> Callable[[object], np.ndarray]:
     """The model's own step from its input to the float matrix its trees split on (categories
     encoded by its inner encoder, if any).
 
-    Wraps ``_preprocess_X(X, reset=False)``. Checked against scikit-learn 1.9.1.
+    Wraps ``_preprocess_X(X, reset=False)``. Checked against scikit-learn 1.8 and 1.9.
     """
     return functools.partial(hgb._preprocess_X, reset=False)
 
@@ -277,6 +277,6 @@ def tree_encoder(hgb) -> ColumnTransformer | None:
     a float check for the others, see :func:`is_float_check`), or None when it has no
     categorical column.
 
-    Reads ``_preprocessor``. Checked against scikit-learn 1.9.1.
+    Reads ``_preprocessor``. Checked against scikit-learn 1.8 and 1.9.
     """
     return getattr(hgb, "_preprocessor", None)
