@@ -24,6 +24,7 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline
 
+from leadml import sklearn_internals as sk
 from leadml.config import ModelSettings
 from leadml.modeling.evaluation import auc_interval
 
@@ -135,7 +136,7 @@ def calibrate_cross_fitted(
         calibrated = CalibratedClassifierCV(model, cv=folds, ensemble=False).fit(X, y)
     chosen, note = "sigmoid (cross-fitted)", None
     if not _increasing(calibrated):
-        fitted = FrozenEstimator(calibrated.calibrated_classifiers_[0].estimator)
+        fitted = FrozenEstimator(sk.calibrated_model(sk.calibrations(calibrated)[0]))
         calibrated = _sigmoid_form(fitted, X, 1.0, 0.0)
         chosen = "none"
         note = (
@@ -183,14 +184,14 @@ def _cross_fit(frozen, X, y, as_of, methods, isotonic_min_positives) -> list[dic
     return rows
 
 
+def _calibrators(calibrated: CalibratedClassifierCV) -> list:
+    """The calibrators of the (first and, here, only) calibration of ``calibrated``."""
+    return sk.calibrators(sk.calibrations(calibrated)[0])
+
+
 def _increasing(calibrated: CalibratedClassifierCV) -> bool:
     """Whether every calibrator is non-decreasing in the model's score."""
-    for calibrator in calibrated.calibrated_classifiers_[0].calibrators:
-        if hasattr(calibrator, "a_") and not calibrator.a_ < 0:  # p = expit(-(a s + b))
-            return False
-        if hasattr(calibrator, "increasing_") and not calibrator.increasing_:
-            return False
-    return True
+    return all(sk.is_non_decreasing(c) for c in _calibrators(calibrated))
 
 
 def _fit_calibration(frozen, X, y, score, method: str) -> CalibratedClassifierCV | None:
@@ -202,7 +203,7 @@ def _fit_calibration(frozen, X, y, score, method: str) -> CalibratedClassifierCV
         return calibrated if _increasing(calibrated) else None
     if method == "temperature":
         beta = CalibratedClassifierCV(frozen, method="temperature").fit(X, y)
-        slope = 2.0 * float(beta.calibrated_classifiers_[0].calibrators[0].beta_)
+        slope = 2.0 * sk.temperature_beta(_calibrators(beta)[0])
         return _sigmoid_form(frozen, X, slope, 0.0)
     intercept = _intercept(score, y) if method == "intercept" else 0.0
     return _sigmoid_form(frozen, X, 1.0, intercept)
@@ -216,8 +217,7 @@ def _sigmoid_form(frozen, X, slope: float, intercept: float) -> CalibratedClassi
     """
     placeholder = X.iloc[np.arange(10) % len(X)]
     calibrated = CalibratedClassifierCV(frozen, method="sigmoid").fit(placeholder, [0, 1] * 5)
-    sigmoid = calibrated.calibrated_classifiers_[0].calibrators[0]
-    sigmoid.a_, sigmoid.b_ = -float(slope), -float(intercept)
+    sk.set_sigmoid_parameters(_calibrators(calibrated)[0], -float(slope), -float(intercept))
     return calibrated
 
 
@@ -347,13 +347,13 @@ def shift_log_odds(calibrated: CalibratedClassifierCV, shift: float) -> Calibrat
     shifted = copy.deepcopy(calibrated)
     if shift == 0.0:
         return shifted
-    for calibrator in shifted.calibrated_classifiers_[0].calibrators:
-        if hasattr(calibrator, "b_"):
-            calibrator.b_ = float(calibrator.b_) - shift
+    for calibrator in _calibrators(shifted):
+        sigmoid = sk.sigmoid_parameters(calibrator)
+        if sigmoid is not None:
+            sk.set_sigmoid_parameters(calibrator, sigmoid[0], float(sigmoid[1]) - shift)
         else:
             levels = np.clip(calibrator.y_thresholds_, 1e-6, 1 - 1e-6)
-            calibrator.y_thresholds_ = expit(np.log(levels / (1 - levels)) + shift)
-            calibrator._build_f(calibrator.X_thresholds_, calibrator.y_thresholds_)
+            sk.set_isotonic_levels(calibrator, expit(np.log(levels / (1 - levels)) + shift))
     return shifted
 
 
