@@ -1,7 +1,8 @@
-"""The guard on scikit-learn's internals: every function of :mod:`leadml.sklearn_internals`,
-against the installed scikit-learn, on tiny real models of every family leadml explains and
-every calibration it fits. A scikit-learn upgrade that moves an internal fails here, by name,
-rather than as a slow fallback to occlusion at night or a wrong calibration."""
+"""The guard on scikit-learn's internals: every function of
+:mod:`leadml.modeling.sklearn_internals`, against the installed scikit-learn, on tiny real models
+of every family leadml explains and every calibration it fits. A scikit-learn upgrade that moves an
+internal fails here, by name, rather than as a slow fallback to occlusion at night or a wrong
+calibration."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from sklearn.compose import ColumnTransformer
 from sklearn.frozen import FrozenEstimator
 from sklearn.preprocessing import OrdinalEncoder
 
-from leadml import sklearn_internals as sk
-from leadml.models import GRIDS, make_candidate
+from leadml.modeling import sklearn_internals as sk
+from leadml.modeling.models import GRIDS, make_candidate
 from leadml.scoring import Explainer
 
 CALIBRATIONS = ("sigmoid", "isotonic", "temperature")

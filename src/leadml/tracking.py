@@ -559,8 +559,8 @@ def log_training(
 
     A model that failed the gate is logged in the run with the reasons (tags, the model card,
     ``tables/fitness.csv`` and the model itself, for inspection) but not registered, aliased or
-    exported, unless ``force``: then it is, tagged ``leadml.fitness = failed (forced)``, and the
-    promotion gate still refuses it.
+    exported, unless ``force``: then it is, tagged ``leadml.fitness = failed (forced)``,
+    and the promotion gate still refuses it.
 
     Parameters
     ----------

@@ -24,8 +24,8 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline
 
-from leadml import sklearn_internals as sk
 from leadml.config import ModelSettings
+from leadml.modeling import sklearn_internals as sk
 from leadml.modeling.evaluation import auc_interval
 
 #: Methods whose probabilities are a strictly increasing function of the model's score, so the

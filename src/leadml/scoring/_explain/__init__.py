@@ -26,7 +26,7 @@ model apart and calibrates log-odds; :mod:`._explainer` chooses and checks):
     ``predict_proba``, on the leads whose value differs. Exact, model-agnostic, the slowest.
 
 The scikit-learn internals the fast paths use (the trees, their bins and encoders, the fitted
-calibrators) are read through :mod:`leadml.sklearn_internals` only, guarded by
+calibrators) are read through :mod:`leadml.modeling.sklearn_internals` only, guarded by
 ``tests/test_sklearn_internals.py``; at run time, a fast path is checked on the first chunk
 against ``predict_proba``, and on any mismatch the scorer falls back to ``occlusion`` with a
 warning rather than explain wrongly. Each lead's top reasons: :func:`top_reasons`

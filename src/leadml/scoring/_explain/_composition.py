@@ -13,7 +13,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
-from leadml import sklearn_internals as sk
+from leadml.modeling import sklearn_internals as sk
 
 
 @dataclass

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 
-from leadml import sklearn_internals as sk
+from leadml.modeling import sklearn_internals as sk
 from leadml.scoring._explain._tree_inputs import TreeInputs
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import OrdinalEncoder
 
-from leadml import sklearn_internals as sk
+from leadml.modeling import sklearn_internals as sk
 
 log = logging.getLogger("leadml.scoring")
 

@@ -3,8 +3,8 @@
 scikit-learn promises nothing about private attributes, private classes or the behaviour of
 their methods, and leadml needs a few: the explainer (:mod:`leadml.scoring._explain`) walks the
 trees of a histogram gradient boosting model and calibrates raw scores itself, and calibration
-(:mod:`leadml.calibration`) reads and sets the parameters of fitted calibrators. They are all
-here, so that a scikit-learn upgrade has one module to review, and one test to fail:
+(:mod:`leadml.modeling.calibration`) reads and sets the parameters of fitted calibrators. They are
+all here, so that a scikit-learn upgrade has one module to review, and one test to fail:
 ``tests/test_sklearn_internals.py`` fits tiny real models of every family leadml explains and
 calibrates, and checks each function below against the installed scikit-learn (shapes, dtypes,
 and that what is built from them gives the model's own scores).
