@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from leadml.common.sql import sql_str
 from leadml.data.readers import connect, to_utc
 from leadml.errors import DataError
 from leadml.scoring import PARQUET_FILE, SUMMARY_JSON, assign_tiers
@@ -201,7 +202,7 @@ class ScoreHistory:
                 return pd.DataFrame({"lead_id": [], "definition": [], "flagged_at": []})
             name = f"files_{uuid.uuid4().hex[:8]}"
             con.register(name, files.astype({"as_of": "datetime64[us, UTC]"}))
-            listed = ", ".join(f"'{f}'" for f in files["file"].str.replace("'", "''"))
+            listed = ", ".join(sql_str(f) for f in files["file"])
             relation = (
                 f"SELECT p.lead_id, f.as_of, p.model_mql, p.rule_mql "
                 f"FROM read_parquet([{listed}], filename = true) p "
