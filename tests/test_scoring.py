@@ -442,6 +442,7 @@ def registry(world, tmp_path_factory, mlflow_template):
     from leadml.evaluation import evaluate
     from leadml.rules import rule_scores
     from leadml.tracking import log_training, promote
+    from leadml.training import EventSummary
 
     folder = tmp_path_factory.mktemp("registry")
     shutil.copyfile(mlflow_template, folder / "mlflow.db")
@@ -475,6 +476,7 @@ def registry(world, tmp_path_factory, mlflow_template):
         calibration=pd.DataFrame([{"method": "sigmoid", "cross_fitted_log_loss": 0.2}]),
         evaluation=evaluate(test, settings.evaluation), input_example=cal[names].head(5),
         frames={w: f[["as_of", *names, "label"]] for w, f in parts.items()},
+        inputs=EventSummary.of(settings),
     )  # fmt: skip
     tracked = log_training(result, plots=False)
     promote(settings, version=tracked.model_version)

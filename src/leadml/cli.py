@@ -435,8 +435,8 @@ def train(
 
             result = train_flat(flat, target, id=id, time=time, exclude=exclude or [],
                                 allow=allow, positive=positive, settings=settings)  # fmt: skip
-            typer.echo(result.flat.quality.format() + "\n")
-            typer.echo(_roles_line(result.flat.columns) + "\n")
+            typer.echo(result.inputs.quality.format() + "\n")
+            typer.echo(_roles_line(result.inputs.columns) + "\n")
         else:
             from leadml.data import load_data
             from leadml.reports import build_report, training_scores, write_report
@@ -452,7 +452,7 @@ def train(
         tracked = log_training(
             result, source=flat or data, plots=plots, report=written, force=force
         )
-    _report_training(result, tracked, clock.perf_counter() - start)
+    _report_training(result, tracked, clock.perf_counter() - start, flat=flat is not None)
     if result.cold_start:
         raise ColdStart(f"cold start: {result.cold_start}")
     if tracked.unfit and not tracked.forced:
@@ -475,10 +475,9 @@ def _roles_line(columns: pd.DataFrame) -> str:
     )
 
 
-def _report_training(result, tracked, total: float) -> None:
+def _report_training(result, tracked, total: float, flat: bool) -> None:
     from leadml.modelcard import comparison_table, format_value
 
-    flat = result.flat is not None
     typer.echo(result.windows.map(format_value).to_string() + "\n")
     where = f"run {tracked.run_id} in {tracked.tracking_uri} (experiment {tracked.experiment!r})"
     if not result.trained:

@@ -63,14 +63,10 @@ if TYPE_CHECKING:
 _REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "numpy", "scipy", "pandas")
 
 
-def _is_flat(result: TrainingResult | None) -> bool:
-    return getattr(result, "flat", None) is not None
-
-
-def requirements(result: TrainingResult | None = None) -> list[str]:
-    """Pinned requirements of a logged model; a flat-export model also needs leadml itself (its
-    first step is :class:`leadml.flat.FlatPreprocessor`)."""
-    packages = (*_REQUIREMENTS, "leadml") if _is_flat(result) else _REQUIREMENTS
+def requirements(result: TrainingResult) -> list[str]:
+    """Pinned requirements of a logged model, with those its input adds (a flat-export model
+    needs leadml itself: its first step is :class:`leadml.flat.FlatPreprocessor`)."""
+    packages = (*_REQUIREMENTS, *result.inputs.requirements)
     pins = []
     for package in packages:
         try:
@@ -104,10 +100,11 @@ def export_metadata(
         "name": tracked.model_name,
         "version": tracked.model_version,
         # What the model reads: "events" (leadml's point-in-time features) or "flat" (the
-        # columns of a flat export, as read by leadml.flat.read_flat).
-        "input": "flat" if _is_flat(result) else "events",
+        # columns of a flat export, as read by leadml.flat.read_flat), and what scoring a new
+        # input needs to know of it (None for the events).
+        "input": result.inputs.kind,
         "validation": getattr(result, "validation", "time"),
-        "flat": _flat_metadata(result) if _is_flat(result) else None,
+        "flat": result.inputs.export_metadata(),
         "leakage": shorten_json(leakage.to_dict()) if leakage is not None else None,
         "run_id": tracked.run_id,
         "tracking_uri": without_credentials(tracked.tracking_uri),
@@ -150,13 +147,6 @@ def export_metadata(
         # For nightly scoring (leadml.scoring): drift and reasons compare against this.
         "reference": _reference_profile(result),
     }
-
-
-def _flat_metadata(result: TrainingResult) -> dict:
-    """The flat export's metadata, its column notes (which quote values) cut for display; the
-    names scoring reads (id, time and target columns) stay whole."""
-    about = result.flat.metadata()
-    return about | {"columns": shorten_json(about["columns"])}
 
 
 def _reference_profile(result: TrainingResult) -> dict | None:

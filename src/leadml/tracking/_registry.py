@@ -32,12 +32,7 @@ from leadml.errors import ModelIntegrityError, PromotionRefused, TrackingError
 from leadml.evaluation import probability_metrics
 from leadml.modelcard import GATE_METRICS, HIGHER_IS_BETTER
 from leadml.modelfile import CHALLENGER, CHAMPION, SHA256_TAG, set_export_alias
-from leadml.tracking._export import (
-    _is_flat,
-    install_champion,
-    load_version,
-    refuse_foreign_export,
-)
+from leadml.tracking._export import install_champion, load_version, refuse_foreign_export
 from leadml.tracking._store import (
     connected,
     ensure_experiment,
@@ -94,14 +89,6 @@ def tested_on(result: TrainingResult) -> str:
     return f"{first:%Y-%m-%d}..{last:%Y-%m-%d}"
 
 
-def _target_text(result: TrainingResult) -> str:
-    """What the model predicts, in a few words."""
-    if _is_flat(result):
-        return f"{result.flat.target} = {result.flat.positive!r} ({result.flat.source})"
-    target = result.settings.target
-    return f"{target.stage} within {target.horizon_days} days"
-
-
 def _fmt(value: float | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "nan"
@@ -114,10 +101,10 @@ def _gate_tags(result: TrainingResult, run_id: str, champion: TrackedRun) -> dic
         "leadml.run_id": run_id,
         SHA256_TAG: str(champion.model_sha256),
         "leadml.family": str(result.family),
-        "leadml.target": _target_text(result),
+        "leadml.target": result.inputs.target_text(),
         "leadml.test_window": tested_on(result),
         "leadml.validation": getattr(result, "validation", "time"),
-        "leadml.input": "flat" if _is_flat(result) else "events",
+        "leadml.input": result.inputs.kind,
     }
     frames = getattr(result, "frames", None) or {}
     if "test" in frames:
@@ -209,7 +196,7 @@ def register(client: MlflowClient, result: TrainingResult, tracked: TrackedRun, 
         description=(
             f"{result.family}, ROC AUC {metrics['model_roc_auc']:.3f} vs rules "
             f"{metrics.get('rules_points_roc_auc', math.nan):.3f}, ECE {metrics['model_ece']:.4f}"
-            f" on the test rows ({tested_on(result)}); predicts {_target_text(result)}"
+            f" on the test rows ({tested_on(result)}); predicts {result.inputs.target_text()}"
         ),
     )
     tags = _gate_tags(result, tracked.run_id, tracked) | tracked.fitness_tags()
@@ -302,13 +289,16 @@ def gate_checks(
             ),
         })  # fmt: skip
     rules = _number(tags, "leadml.rules.roc_auc")
-    if gate.must_beat_rules and tags.get("leadml.input") == "flat" and math.isnan(rules):
-        # A flat export carries no rule score: there is nothing to beat, and the table says so.
+    trained_on = tags.get("leadml.input", "events")
+    if gate.must_beat_rules and trained_on != "events" and math.isnan(rules):
+        # Only the event history is scored by the rules: a model trained on another input (a
+        # flat export) has no rule score to beat, and the table says so.
         rows.append({
             "check": "beats the rule score", "metric": "roc_auc",
             "challenger": _number(tags, "leadml.challenger.roc_auc"), "reference": rules,
             "tolerance": 0.0, "passed": True, "status": "not applicable",
-            "reason": "not applicable: no rule score was measured on these rows (flat export)",
+            "reason": "not applicable: no rule score was measured on these rows "
+            f"({trained_on} export)",
         })  # fmt: skip
     elif gate.must_beat_rules:
         new = _number(tags, "leadml.challenger.roc_auc")

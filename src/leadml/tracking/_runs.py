@@ -33,7 +33,6 @@ from leadml.modelfile import (
 )
 from leadml.safe_text import DISPLAY_LIMIT, shorten_series, to_csv
 from leadml.tracking._export import (
-    _is_flat,
     export_metadata,
     install_export,
     refuse_foreign_export,
@@ -41,7 +40,6 @@ from leadml.tracking._export import (
     store_identity,
 )
 from leadml.tracking._registry import (
-    _target_text,
     frame_digest,
     next_version,
     register,
@@ -370,9 +368,7 @@ def log_training(
 
 
 def _run_name(result: TrainingResult) -> str:
-    target = f"{result.settings.target.stage}@{result.settings.target.horizon_days}d"
-    if _is_flat(result):
-        target = f"flat {result.flat.source}: {result.flat.target}"
+    target = result.inputs.run_label()
     if not result.trained:
         return f"cold start {target}"
     return f"{result.family} {target}"
@@ -413,32 +409,26 @@ def _table(frame: pd.DataFrame, path: Path, *, index: bool = False) -> None:
 
 
 def _write_checks(result: TrainingResult, folder: Path) -> None:
-    """The leakage guard's report and, for a flat export, its data quality and column roles:
-    written for cold starts too, since they often explain them."""
+    """The leakage guard's report and the input's own (a flat export's data quality and column
+    roles): written for cold starts too, since they often explain them."""
     leakage = getattr(result, "leakage", None)
     if leakage is not None:
         (folder / "leakage.md").write_text("# Leakage guard\n\n" + leakage.markdown() + "\n")
         (folder / "leakage.json").write_text(json.dumps(leakage.to_dict(), indent=2) + "\n")
         _table(leakage.to_frame(), folder / "tables" / "leakage.csv")
         _table(leakage.columns, folder / "tables" / "leakage_columns.csv")
-    if _is_flat(result):
-        quality = result.flat.quality
-        (folder / "data_quality.md").write_text("# Data quality\n\n" + quality.markdown() + "\n")
-        _table(quality.to_frame(), folder / "tables" / "data_quality.csv")
-        _table(result.flat.columns, folder / "tables" / "columns.csv")
+    result.inputs.write_artifacts(folder)
 
 
 def _log_run(result: TrainingResult, tracked: TrackedRun, source, artifacts: Path) -> None:
     settings = result.settings
     tags = {
-        "leadml.target": settings.target.stage,
         "leadml.horizon_days": str(settings.target.horizon_days),
         "leadml.model_name": settings.tracking.model_name,
+        "leadml.input": result.inputs.kind,
+        "leadml.validation": getattr(result, "validation", "time"),
+        **result.inputs.run_tags(),
     }
-    tags["leadml.input"] = "flat" if _is_flat(result) else "events"
-    tags["leadml.validation"] = getattr(result, "validation", "time")
-    if _is_flat(result):
-        tags["leadml.target"] = _target_text(result)
     leakage = getattr(result, "leakage", None)
     if leakage is not None:
         tags["leadml.leakage.excluded"] = ", ".join(leakage.excluded)[:5000] or "none"
@@ -456,11 +446,7 @@ def _log_run(result: TrainingResult, tracked: TrackedRun, source, artifacts: Pat
         )
     mlflow.set_tags(tags)
     params = list(flatten_settings(settings).items())
-    if _is_flat(result):
-        about = result.flat.metadata()
-        params += [(f"flat.run.{key}", json.dumps(about[key], default=str)[:PARAM_VALUE_LIMIT])
-                   for key in ("source", "target", "positive", "id_column", "time_column",
-                               "exclude", "rows", "rows_used")]  # fmt: skip
+    params += [(k, v[:PARAM_VALUE_LIMIT]) for k, v in result.inputs.run_params().items()]
     params += [(f"model.chosen.{k}", json.dumps(v, default=str)) for k, v in result.params.items()]
     if result.calibration is not None and len(result.calibration):
         params.append(("model.chosen.calibration", str(result.calibration.loc[0, "method"])))
