@@ -112,9 +112,9 @@ def main() -> None:
     start = time.perf_counter()
     result = train_on_leads()
     seconds = time.perf_counter() - start
-    print(result.flat.quality.format(), end="\n\n")
+    print(result.inputs.quality.format(), end="\n\n")
     print(result.leakage.format(), end="\n\n")
-    columns = result.flat.columns
+    columns = result.inputs.columns
     print(f"{int(columns['used'].sum())} of {len(columns)} columns used:")
     print(columns[["column", "role", "used", "leakage"]].to_string(index=False), end="\n\n")
     table = comparison_table(result.evaluation.metrics).map(format_value)

@@ -109,7 +109,7 @@ def test_a_date_after_the_rows_time_is_left_out_with_the_figures_by_class(frame,
     flagged = report.to_dict()["flagged"]["Close Date"]
     assert flagged["action"] == "excluded"
     assert {"check": "after_time", "reason": finding.reason} in flagged["reasons"]
-    columns = by_time.flat.columns.set_index("column")
+    columns = by_time.inputs.columns.set_index("column")
     assert "after_time" in columns.loc["Close Date", "leakage"]
     assert not columns.loc["Close Date", "used"]
     assert "Close Date" not in by_time.feature_names and by_time.trained
@@ -134,7 +134,7 @@ def test_allow_column_keeps_a_date_after_the_time_and_the_report_says_so(allowed
     assert report.to_dict()["allowed"] == ["Close Date"]
     assert "| Close Date | kept (allowed) | after\\_time: " in report.markdown()
     assert "Close Date" in allowed.feature_names
-    columns = allowed.flat.columns.set_index("column")
+    columns = allowed.inputs.columns.set_index("column")
     assert columns.loc["Close Date", "leakage"] == "flagged, kept (allowed)"
 
 
@@ -146,7 +146,7 @@ def test_without_a_time_column_dates_are_not_inputs_and_the_check_does_not_apply
     assert "Close Date" not in result.leakage.flagged
     assert "Close Date" not in set(result.leakage.columns["column"])
     assert "after_time_share" not in result.leakage.columns
-    columns = result.flat.columns.set_index("column")
+    columns = result.inputs.columns.set_index("column")
     assert columns.loc["Close Date", "role"] == "date" and not columns.loc["Close Date", "used"]
     assert "without --time" in columns.loc["Close Date", "note"]
 

@@ -55,7 +55,7 @@ def test_every_leak_is_left_out_with_its_reason_and_the_honest_columns_are_used(
     for column, expected in LEAKS.items():
         assert {f.check for f in report.reasons(column)} >= expected, report.format()
     assert set(by_folds.feature_names) == set(HONEST)
-    columns = by_folds.flat.columns.set_index("column")
+    columns = by_folds.inputs.columns.set_index("column")
     assert columns.loc["Deal Amount", "leakage"] == "excluded: presence"
     assert not columns.loc[list(LEAKS), "used"].any() and columns.loc[HONEST, "used"].all()
 
@@ -100,7 +100,7 @@ def test_an_allowed_column_is_kept_and_the_report_says_so(by_time):
     assert by_time.leakage.allowed == ["Call Duration"]
     assert "Call Duration: KEPT (allowed)" in by_time.leakage.format()
     assert set(by_time.leakage.excluded) == set(LEAKS) - {"Call Duration"}
-    columns = by_time.flat.columns.set_index("column")
+    columns = by_time.inputs.columns.set_index("column")
     assert columns.loc["Call Duration", "leakage"] == "flagged, kept (allowed)"
 
 

@@ -441,6 +441,7 @@ def registry(world, tmp_path_factory, mlflow_template):
     from types import SimpleNamespace
 
     from leadml.modeling.evaluation import evaluate
+    from leadml.modeling.training import EventSummary
     from leadml.rules import rule_scores
     from leadml.tracking import log_training, promote
 
@@ -476,6 +477,7 @@ def registry(world, tmp_path_factory, mlflow_template):
         calibration=pd.DataFrame([{"method": "sigmoid", "cross_fitted_log_loss": 0.2}]),
         evaluation=evaluate(test, settings.evaluation), input_example=cal[names].head(5),
         frames={w: f[["as_of", *names, "label"]] for w, f in parts.items()},
+        inputs=EventSummary.of(settings),
     )  # fmt: skip
     tracked = log_training(result, plots=False)
     promote(settings, version=tracked.model_version)

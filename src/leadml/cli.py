@@ -427,11 +427,11 @@ def train(
                         time_column=time, exclude=exclude or [], positive=positive,
                         allow=allow_column or [], now=now, plots=plots, report=report,
                         force=force)  # fmt: skip
-    if job.result.flat is not None:
-        typer.echo(job.result.flat.quality.format() + "\n")
-        typer.echo(_roles_line(job.result.flat.columns) + "\n")
+    if flat is not None:
+        typer.echo(job.result.inputs.quality.format() + "\n")
+        typer.echo(_roles_line(job.result.inputs.columns) + "\n")
     typer.echo(job.result.leakage.format() + "\n")
-    _report_training(job.result, job.tracked, job.seconds)
+    _report_training(job.result, job.tracked, job.seconds, flat=flat is not None)
     job.raise_for_outcome()
 
 
@@ -448,10 +448,9 @@ def _roles_line(columns: pd.DataFrame) -> str:
     )
 
 
-def _report_training(result, tracked, total: float) -> None:
+def _report_training(result, tracked, total: float, flat: bool) -> None:
     from leadml.modeling.card import comparison_table, format_value
 
-    flat = result.flat is not None
     typer.echo(result.windows.map(format_value).to_string() + "\n")
     where = f"run {tracked.run_id} in {tracked.tracking_uri} (experiment {tracked.experiment!r})"
     if not result.trained:

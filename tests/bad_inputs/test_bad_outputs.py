@@ -216,10 +216,10 @@ def _run_left_running(uri: str, experiment: str, folder: Path) -> str:
     script.write_text(
         "import os, signal, sys\n"
         "import mlflow\n"
-        "from leadml.tracking import _owner_tags\n"
+        "from leadml.tracking._store import owner_tags\n"
         "mlflow.set_tracking_uri(sys.argv[1])\n"
         "mlflow.set_experiment(sys.argv[2])\n"
-        "print(mlflow.start_run(tags=_owner_tags()).info.run_id, flush=True)\n"
+        "print(mlflow.start_run(tags=owner_tags()).info.run_id, flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
     killed = subprocess.run([sys.executable, str(script), uri, experiment], capture_output=True,
@@ -284,7 +284,7 @@ def test_a_run_that_fails_midway_is_ended_as_failed(store, monkeypatch):
     def fail(*args, **kwargs):
         raise RuntimeError("the artifact store went away")
 
-    monkeypatch.setattr("leadml.tracking._log_lineage", fail)
+    monkeypatch.setattr("leadml.tracking._runs._log_lineage", fail)
     with pytest.raises(RuntimeError, match="went away"):
         log_training(cold, plots=False)
     runs = {r.info.run_id: r.info.status for r in client.search_runs([training])}
@@ -350,7 +350,8 @@ def test_the_lock_is_never_held_twice_when_its_file_is_removed_in_between(tmp_pa
 
 
 def test_modes_of_files_leadml_writes_respect_the_umask(tiny_folder, tmp_path):
-    from leadml.tracking import _install_export, _set_export_alias
+    from leadml.modeling.modelfile import set_export_alias
+    from leadml.tracking._export import install_export
 
     folder, config = tiny_folder
     with umask(0o022):
@@ -360,8 +361,8 @@ def test_modes_of_files_leadml_writes_respect_the_umask(tiny_folder, tmp_path):
         bundle = tmp_path / "bundle"
         bundle.mkdir()
         (bundle / "metadata.json").write_text("{}")
-        export = _install_export(tmp_path / "models", "m", 1, bundle, uri="sqlite:///m.db")
-        _set_export_alias(tmp_path / "models", "m", "champion", 1)
+        export = install_export(tmp_path / "models", "m", 1, bundle, uri="sqlite:///m.db")
+        set_export_alias(tmp_path / "models", "m", "champion", 1)
         with replacing(tmp_path / "plain.txt") as staging:
             staging.write_text("x")
     assert _mode(out) == 0o644

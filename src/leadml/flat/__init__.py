@@ -15,7 +15,8 @@ from leadml.flat.quality import DataQuality, QualityFinding
 from leadml.flat.read import FlatExport, read_flat
 from leadml.flat.roles import ColumnPlan, ColumnRole, plan_columns
 from leadml.flat.score import FlatScores, score_flat, score_flat_to
-from leadml.flat.train import FlatSummary, flat_settings, train_flat
+from leadml.flat.summary import FlatSummary
+from leadml.flat.train import flat_settings, train_flat
 
 __all__ = [
     "ColumnPlan",

@@ -35,9 +35,9 @@ from threadpoolctl import threadpool_limits
 from leadml.config import Settings
 from leadml.errors import DataError
 from leadml.flat.preprocess import FlatPreprocessor, clean_text, parse_dates
-from leadml.flat.quality import DataQuality
 from leadml.flat.read import FlatExport, read_flat
 from leadml.flat.roles import ColumnPlan, plan_columns, unknown_column
+from leadml.flat.summary import FlatSummary
 from leadml.modeling.calibration import (
     calibrate,
     calibrated_log_odds,
@@ -57,38 +57,6 @@ _NO_GAP = pd.Timedelta(microseconds=1)
 # which BLAS and OpenMP threads only add overhead: X Education (9,240 rows) took 58 s on one
 # thread and 207 s with the default threads on 2 shared cores, with identical results.
 _ONE_THREAD_BELOW = 200_000
-
-
-@dataclass
-class FlatSummary:
-    """How a flat export was read for training: the file, the target, the key columns, every
-    column's role and fate (``columns``) and the data-quality findings."""
-
-    source: str
-    target: str
-    positive: str
-    rows: int  # in the file
-    rows_used: int  # with a target (and, with a time column, a readable date)
-    columns: pd.DataFrame  # column, role, used, note, leakage
-    quality: DataQuality
-    id: str | None = None
-    time: str | None = None
-    exclude: list[str] = field(default_factory=list)
-    path: str | None = None
-
-    def metadata(self) -> dict:
-        """JSON-ready: what scoring a new export needs to know, and the columns' fate."""
-        return {
-            "source": self.source,
-            "target": self.target,
-            "positive": self.positive,
-            "id_column": self.id,
-            "time_column": self.time,
-            "exclude": list(self.exclude),
-            "rows": self.rows,
-            "rows_used": self.rows_used,
-            "columns": self.columns.to_dict(orient="records"),
-        }
 
 
 def flat_settings(settings: Settings) -> Settings:
@@ -133,8 +101,8 @@ def train_flat(
     Returns
     -------
     TrainingResult
-        With ``flat`` (roles and data quality) and ``leakage`` set; ``cold_start`` says why no
-        model was trained when the export is too small.
+        With ``inputs`` (a :class:`FlatSummary`: roles and data quality) and ``leakage`` set;
+        ``cold_start`` says why no model was trained when the export is too small.
 
     Raises
     ------
@@ -354,7 +322,7 @@ def _cold(settings, windows, inputs, leakage, summary, validation, reason) -> Tr
         windows,
         inputs,
         leakage=leakage,
-        flat=summary,
+        inputs=summary,
         validation=validation,
         cold_start=f"{reason}: no model was trained or registered",
     )
@@ -521,7 +489,7 @@ def _result(settings, windows, inputs, leakage, summary, fitted: _Fitted, test, 
         search=fitted.search,
         calibration=fitted.calibration,
         leakage=leakage,
-        flat=summary,
+        inputs=summary,
         validation=validation,
     )
     result.test = test

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from leadml.common.safe_text import md_code, md_text
+from leadml.common.safe_text import md_text
 
 if TYPE_CHECKING:
     from leadml.modeling.training import TrainingResult
@@ -145,17 +145,12 @@ def model_card(
 ) -> str:
     """A short Markdown model card: data window, target, horizon, metrics against the rules and
     the champion, and the caveats a reader must know before trusting the numbers."""
-    settings = result.settings
-    target, horizon = settings.target.stage.upper(), settings.target.horizon_days
     title = f"{name} v{version}" if name and version else name or "leadml model"
     lines = [f"# Model card: {title}", ""]
     if run_id:
         lines += [f"MLflow run `{run_id}`.", ""]
-    flat = getattr(result, "flat", None)
-    if flat is not None:
-        lines += _flat_data(result)
-    else:
-        lines += _event_data(result, target, horizon)
+    # What it predicts and the data: the input's own words, then the windows.
+    lines += [*result.inputs.card_sections(result), windows_text(result.windows), ""]
     lines += _leakage(result)
     if not result.trained:
         lines += [
@@ -221,58 +216,6 @@ def _drift(result: TrainingResult) -> list[str]:
     return lines
 
 
-def _event_data(result: TrainingResult, target: str, horizon: int) -> list[str]:
-    return [
-        "## What it predicts",
-        "",
-        f"The probability that an open lead reaches **{target}** within **{horizon} days** of the "
-        "scoring date, from fit and engagement features computed strictly before that date.",
-        "",
-        "## Data",
-        "",
-        "Weekly snapshots of open leads, split by time; each later window starts one horizon after "
-        "the previous one ends, so no label looks into a later window. Snapshots whose horizon "
-        "runs past the end of the data are left out (their outcome is unknown).",
-        "",
-        windows_text(result.windows),
-        "",
-    ]
-
-
-def _flat_data(result: TrainingResult) -> list[str]:
-    flat = result.flat
-    columns = flat.columns
-    used = int(columns["used"].sum())
-    how = (
-        f"by time ({md_text(flat.time)}): trained on the earliest rows, calibrated on the next, "
-        "tested on the latest"
-        if result.validation == "time"
-        else f"by {int(result.evaluation.metrics.get('cv_folds', 0)) or 'k'}-fold stratified "
-        "cross-validation: every row predicted by a model (searched, fitted and calibrated) "
-        "that never saw it"
-        if result.evaluation is not None
-        else "by stratified cross-validation"
-    )
-    return [
-        "## What it predicts",
-        "",
-        f"The probability that a lead converts ({md_code(flat.target)} = "
-        f"{md_code(flat.positive)}), from the columns of a flat export like "
-        f"{md_code(flat.source)}, each read the way it was in training.",
-        "",
-        "## Data",
-        "",
-        f"{md_code(flat.source)}: {flat.rows:,} rows, {flat.rows_used:,} with a target"
-        + (" and a date" if flat.time else "")
-        + f"; {used} of {len(columns)} columns used (roles in `tables/columns.csv`, data "
-        f"quality in `data_quality.md`: {len(flat.quality.findings)} finding(s)). Validated "
-        f"{how}.",
-        "",
-        windows_text(result.windows),
-        "",
-    ]
-
-
 def _leakage(result: TrainingResult) -> list[str]:
     leakage = getattr(result, "leakage", None)
     if leakage is None:
@@ -281,7 +224,7 @@ def _leakage(result: TrainingResult) -> list[str]:
 
 
 def _model_and_test(result, champion, champion_version, champion_note) -> list[str]:
-    flat = getattr(result, "flat", None)
+    inputs = result.inputs
     by_time = getattr(result, "validation", "time") == "time"
     calibration = result.calibration
     method = calibration.loc[0, "method"] if calibration is not None and len(calibration) else "?"
@@ -295,18 +238,18 @@ def _model_and_test(result, champion, champion_version, champion_note) -> list[s
         f"- Calibration: {method}, fitted on the calibration "
         f"{'window' if by_time else 'rows'} "
         "(`CalibratedClassifierCV` around the frozen model; never reorders leads).",
-        f"- {'Export columns read' if flat is not None else 'Features'}: "
+        f"- {inputs.inputs_label}: "
         f"{len(result.feature_names)} (see `metadata.json`; no e-mail, name or other personal "
         "data).",
         "",
-        "## Validation: the model on rows it never saw"
-        if flat is not None
-        else "## Test window: model against the rule score",
+        "## Test window: model against the rule score"
+        if inputs.has_rule_score
+        else "## Validation: the model on rows it never saw",
         "",
     ]
     metrics = result.evaluation.metrics
     lines += [
-        f"{int(metrics.get('test_rows', 0)):,} {'rows' if flat is not None else 'snapshot rows'}, "
+        f"{int(metrics.get('test_rows', 0)):,} {inputs.rows_label}, "
         f"{int(metrics.get('test_positives', 0)):,} conversions.",
         "",
         _markdown(comparison_table(metrics, champion)),
@@ -316,17 +259,10 @@ def _model_and_test(result, champion, champion_version, champion_note) -> list[s
         lines += [f"Champion: version {champion_version}, scored on the same test rows.", ""]
     if champion_note:
         lines += [f"Champion: {champion_note}", ""]
-    caveats = [
-        "- A flat export is a snapshot taken after many outcomes were known: the leakage guard "
-        "catches the usual post-outcome columns, not every one; read the column list before "
-        "trusting the figures.",
-        "- Recent leads in an export may not have had time to convert yet; they count as not "
-        "converted.",
-    ]
     lines += [
         "## Caveats",
         "",
-        *(caveats if flat is not None else []),
+        *inputs.card_caveats(),
         "- Probabilities are calibrated on a past window; if the lead mix or the funnel changes, "
         "recheck calibration (expected calibration error) before acting on absolute values.",
         *(

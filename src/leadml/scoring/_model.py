@@ -10,6 +10,13 @@ from typing import Any
 
 from leadml.config import Settings
 from leadml.errors import TrackingError
+from leadml.modeling.modelfile import (
+    CHAMPION,
+    METADATA_FILE,
+    ExportedModel,
+    load_bundle,
+    load_exported,
+)
 
 log = logging.getLogger("leadml.scoring")
 
@@ -58,13 +65,14 @@ def resolve_model(model: Any, settings: Settings) -> ScoringModel:
     ``model`` may be ``None`` (the registry's ``champion``, else the exported champion with a
     warning when the tracking store cannot be reached), a ``models:/<name>@<alias>`` or
     ``models:/<name>/<version>`` URI (same fallback), the folder of an export (``models/<name>/
-    v<N>``), a :class:`ScoringModel`, an exported model from :func:`leadml.tracking.load_exported`,
-    or a fitted estimator taking the feature frame (its ``feature_names_in_`` name the features).
+    v<N>``), a :class:`ScoringModel`, an exported model from
+    :func:`leadml.modeling.modelfile.load_exported`, or a fitted estimator taking the feature frame
+    (its ``feature_names_in_`` name the features).
 
     Whatever comes from a store (registry or export folder) is loaded by
-    :func:`leadml.tracking.load_bundle`: its model file is checked (path inside the export,
-    SHA-256 as recorded at export and, from the registry, at registration, skops with trusted
-    types only) before anything is built from it.
+    :func:`leadml.modeling.modelfile.load_bundle`: its model file is checked (path inside the
+    export, SHA-256 as recorded at export and, from the registry, at registration, skops with
+    trusted types only) before anything is built from it.
 
     Raises
     ------
@@ -78,15 +86,13 @@ def resolve_model(model: Any, settings: Settings) -> ScoringModel:
         return model
     if hasattr(model, "predict_proba") and not hasattr(model, "metadata"):
         return _from_estimator(model)
-    from leadml import tracking  # imports MLflow: only when a stored model is wanted
-
-    if isinstance(model, tracking.ExportedModel):
+    if isinstance(model, ExportedModel):
         return ScoringModel.from_export(model, f"export {model.path}")
     if model is None or isinstance(model, str | Path):
         text = "" if model is None else str(model)
         if text and not text.startswith("models:/"):
             return _from_folder(Path(text))
-        name, alias, version = settings.tracking.model_name, tracking.CHAMPION, None
+        name, alias, version = settings.tracking.model_name, CHAMPION, None
         if text:
             match = _URI.match(text)
             if match is None:
@@ -97,6 +103,8 @@ def resolve_model(model: Any, settings: Settings) -> ScoringModel:
             name, alias = match["name"], match["alias"]
             version = int(match["version"]) if match["version"] else None
         wanted = f"models:/{name}" + (f"/{version}" if version is not None else f"@{alias}")
+        from leadml import tracking  # imports MLflow: only when the registry is asked
+
         try:
             found = tracking.load_registered(settings, alias, version, name=name)
             return ScoringModel.from_export(found, f"registry {wanted}")
@@ -104,7 +112,7 @@ def resolve_model(model: Any, settings: Settings) -> ScoringModel:
             unreachable = exc
         export_dir = settings.tracking.export_dir
         try:
-            found = tracking.load_exported(export_dir, name, alias or tracking.CHAMPION, version)
+            found = load_exported(export_dir, name, alias or CHAMPION, version)
         except TrackingError as exc:
             raise TrackingError(
                 f"no model to score with: the tracking store is unreachable ({unreachable}) "
@@ -133,9 +141,7 @@ def _from_estimator(model: Any) -> ScoringModel:
 
 
 def _from_folder(folder: Path) -> ScoringModel:
-    from leadml.tracking import load_bundle
-
-    if not (folder / "metadata.json").exists():
+    if not (folder / METADATA_FILE).exists():
         raise TrackingError(f"--model {folder}: not an exported model (no metadata.json in it)")
     if not folder.name.removeprefix("v").isdigit():
         raise TrackingError(f"--model {folder}: an export folder is named v<version>")
