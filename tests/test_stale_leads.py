@@ -23,8 +23,8 @@ from leadml.data.asof import (
     open_pairs,
     registered,
 )
+from leadml.rules import load_rules
 from leadml.rules._history import _scored_instants
-from leadml.rules._schema import load_rules
 from rules_helpers import DAY, T0, make_data, make_rules
 
 US = pd.Timedelta(microseconds=1)

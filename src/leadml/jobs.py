@@ -5,6 +5,8 @@
 - :func:`score_night`: score the leads open at an instant into the night's partition, log the
   run and its funnel report.
 - :func:`write_funnel_report`: the funnel report of a history, with the nightly scores if given.
+- :func:`write_features`, :func:`write_trainset`, :func:`write_rule_scores`: a history's features
+  as of T, its training set, its rule scores as of T, written to one file (:func:`write_table`).
 
 The CLI, the notebooks and schedulers (cron, Airflow, Dagster, a Spark driver) call these; the
 CLI only parses arguments and prints. A job returns what it did and raises leadml's errors
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from leadml.modeling.training import TrainingResult
+    from leadml.modeling.trainset import TrainingSet
     from leadml.reports import FunnelReport
     from leadml.scoring import ScoringResult
     from leadml.tracking import TrackedRun
@@ -187,3 +190,80 @@ def write_funnel_report(
 
     built = build_report(load_data(data, settings, now=now), scores, rules=rules)
     return ReportJob(built, write_report(built, out))
+
+
+def write_table(frame: pd.DataFrame, out: str | Path) -> None:
+    """Write ``frame`` to ``out`` (.parquet, .csv or .csv.gz) atomically: a kill or a full disk
+    leaves the previous file or the new one, never half of it. CSV text a spreadsheet would run
+    as a formula starts with ``'`` (leadml.common.safe_text); Parquet holds the values as they
+    are."""
+    from leadml.common.atomic import write_atomic
+    from leadml.common.safe_text import to_csv
+    from leadml.errors import OutputError
+
+    out = Path(out)
+
+    def write(path: Path) -> None:
+        if out.name.lower().endswith(".parquet"):
+            frame.to_parquet(path, index=False)
+        else:
+            to_csv(frame, path, index=False, compression="infer")
+
+    try:
+        write_atomic(out, write)
+    except OSError as exc:
+        raise OutputError(f"cannot write {out}: {exc}; nothing was written") from None
+
+
+def write_features(
+    data: Source | LeadData,
+    as_of: pd.Timestamp | str,
+    out: str | Path,
+    settings: Settings | None = None,
+    *,
+    now: pd.Timestamp | str | None = None,
+) -> pd.DataFrame:
+    """Write the point-in-time features of the leads open at ``as_of`` to ``out`` (see
+    :func:`write_table`) and return them."""
+    from leadml.features import features_as_of
+
+    frame = features_as_of(load_data(data, settings, now=now), as_of)
+    write_table(frame, out)
+    return frame
+
+
+def write_trainset(
+    data: Source | LeadData,
+    out: str | Path,
+    settings: Settings | None = None,
+    *,
+    start: pd.Timestamp | str | None = None,
+    end: pd.Timestamp | str | None = None,
+    now: pd.Timestamp | str | None = None,
+) -> TrainingSet:
+    """Build the training set of ``data`` (snapshots from ``start`` to ``end``), write its rows
+    to ``out`` (see :func:`write_table`) and return it."""
+    from leadml.modeling.trainset import build_trainset
+
+    ts = build_trainset(load_data(data, settings, now=now), start=start, end=end)
+    write_table(ts.frame, out)
+    return ts
+
+
+def write_rule_scores(
+    data: Source | LeadData,
+    as_of: pd.Timestamp | str,
+    out: str | Path,
+    settings: Settings | None = None,
+    *,
+    rules: Any = None,
+    explain: bool = True,
+    now: pd.Timestamp | str | None = None,
+) -> pd.DataFrame:
+    """Write the rule scores of the leads open at ``as_of`` to ``out`` (see :func:`write_table`)
+    and return them."""
+    from leadml.rules import rule_scores_as_of
+
+    scores = rule_scores_as_of(load_data(data, settings, now=now), as_of, rules, explain=explain)
+    write_table(scores, out)
+    return scores

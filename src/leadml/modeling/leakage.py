@@ -38,21 +38,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from leadml.common.safe_text import md_text
 from leadml.config import LeakageSettings
 from leadml.errors import DataError
+from leadml.modeling.leakage_report import Finding, LeakageReport
+from leadml.modeling.leakage_stats import (
+    folds_of,
+    is_number,
+    out_of_fold_auc,
+    sample_rows,
+    share_of,
+    take_rows,
+    value_codes,
+)
 
 CHECKS = ("single_column", "presence", "identifier", "name", "after_time")
 #: Words that make an integer column with distinct values an identifier (text needs no name).
 ID_WORDS = frozenset({"id", "ids", "uuid", "guid", "key", "number", "no", "num", "nr"})
-_BINS = 20  # quantile bins of a numeric column
-_MAX_VALUES = 200  # most frequent values of a text column kept apart; the rest are pooled
-_SMOOTHING = 10.0  # rows of prior weight in the out-of-fold conversion rate of a value
 
 
 def name_words(name: str) -> list[str]:
@@ -90,10 +95,6 @@ def matching_name(name: str, phrases: Sequence[str]) -> str | None:
     return None
 
 
-def _is_number(values: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-
-
 def distinct_share(values: pd.Series, groups: pd.Series | np.ndarray | None = None) -> float:
     """Distinct values per present value (per lead when ``groups`` names the lead of each row)."""
     present = values.notna().to_numpy()
@@ -128,114 +129,13 @@ def looks_like_identifier(
     present = values.dropna()
     if len(present) < settings.min_rows_per_value or pd.api.types.is_bool_dtype(values):
         return None
-    if _is_number(values):
+    if is_number(values):
         numbers = present.to_numpy(dtype="float64")
         named = bool(ID_WORDS & set(name_words(name)))
         if not named or not np.all(np.mod(numbers, 1) == 0):
             return None
     share = distinct_share(values, groups)
     return share if share >= settings.identifier_unique_share else None
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One reason to distrust one column."""
-
-    column: str
-    check: str  # one of CHECKS
-    reason: str
-
-
-@dataclass
-class LeakageReport:
-    """What the guard found: ``findings`` (one per column and check), the columns ``allowed``
-    although flagged, and ``columns``: the figures of every column examined."""
-
-    findings: list[Finding]
-    columns: pd.DataFrame
-    allowed: list[str] = field(default_factory=list)
-    rows: int = 0
-    positives: int = 0
-
-    @property
-    def flagged(self) -> list[str]:
-        """Flagged columns, in the order of the frame."""
-        names = {f.column for f in self.findings}
-        return [c for c in self.columns["column"] if c in names]
-
-    @property
-    def excluded(self) -> list[str]:
-        """Flagged columns left out of the model (flagged and not allowed)."""
-        return [c for c in self.flagged if c not in self.allowed]
-
-    def reasons(self, column: str) -> list[Finding]:
-        return [f for f in self.findings if f.column == column]
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per finding: column, check, action (excluded or kept), reason."""
-        rows = [
-            {
-                "column": f.column,
-                "check": f.check,
-                "action": "kept (allowed)" if f.column in self.allowed else "excluded",
-                "reason": f.reason,
-            }
-            for f in self.findings
-        ]
-        return pd.DataFrame(rows, columns=["column", "check", "action", "reason"])
-
-    def to_dict(self) -> dict:
-        """JSON-ready: counts, and per flagged column its action and reasons."""
-        return {
-            "rows": self.rows,
-            "positives": self.positives,
-            "columns_checked": len(self.columns),
-            "excluded": self.excluded,
-            "allowed": [c for c in self.allowed if c in self.flagged],
-            "flagged": {
-                c: {
-                    "action": "kept (allowed)" if c in self.allowed else "excluded",
-                    "reasons": [{"check": f.check, "reason": f.reason} for f in self.reasons(c)],
-                }
-                for c in self.flagged
-            },
-        }
-
-    def format(self) -> str:
-        """The report in plain words, one block per flagged column."""
-        kept = [c for c in self.flagged if c in self.allowed]
-        head = (
-            f"Leakage guard: {len(self.flagged)} of {len(self.columns)} columns flagged on "
-            f"{self.rows:,} rows ({self.positives:,} converted); {len(self.excluded)} left out"
-            + (f", {len(kept)} kept on purpose (allowed)" if kept else "")
-            + "."
-        )
-        lines = [head]
-        for column in self.flagged:
-            action = "KEPT (allowed)" if column in self.allowed else "excluded"
-            lines.append(f"  {column}: {action}")
-            lines += [f"    - {f.check}: {f.reason}" for f in self.reasons(column)]
-        return "\n".join(lines)
-
-    def markdown(self) -> str:
-        """The report as Markdown (for the model card and the MLflow artifact)."""
-        if not self.flagged:
-            return (
-                f"No column flagged among {len(self.columns)} examined on {self.rows:,} rows "
-                f"({self.positives:,} converted)."
-            )
-        lines = [
-            f"{len(self.flagged)} of {len(self.columns)} columns flagged on {self.rows:,} rows "
-            f"({self.positives:,} converted):",
-            "",
-            "| column | action | why |",
-            "|---|---|---|",
-        ]
-        for column in self.flagged:
-            action = "kept (allowed)" if column in self.allowed else "excluded"
-            why = "; ".join(f"{f.check}: {f.reason}" for f in self.reasons(column))
-            lines.append(f"| {md_text(column)} | {action} | {md_text(why, 1000)} |")
-        return "\n".join(lines)
 
 
 def check_leakage(
@@ -306,12 +206,12 @@ def check_leakage(
         )
     if days_after is not None and len(days_after) != len(features):
         raise ValueError(f"days_after has {len(days_after)} rows, features {len(features)}")
-    keep = _sample(len(features), settings.max_rows, random_state)
-    frame, y = _take(features, keep), _take(y, keep)
-    groups = None if groups is None else _take(np.asarray(groups), keep)
-    days_after = None if days_after is None else _take(days_after, keep)
+    keep = sample_rows(len(features), settings.max_rows, random_state)
+    frame, y = take_rows(features, keep), take_rows(y, keep)
+    groups = None if groups is None else take_rows(np.asarray(groups), keep)
+    days_after = None if days_after is None else take_rows(days_after, keep)
     rng = np.random.default_rng(random_state)
-    fold = _folds(y, groups, settings.folds, rng)
+    fold = folds_of(y, groups, settings.folds, rng)
     findings, stats = [], []
     for column in frame.columns:
         values = frame[column]
@@ -340,113 +240,20 @@ def _some(columns, limit: int = 12) -> str:
     return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
-def _sample(rows: int, max_rows: int, random_state: int) -> np.ndarray | None:
-    """The rows the statistics use: all (None), or a sorted random ``max_rows`` of them."""
-    if rows <= max_rows:
-        return None
-    return np.sort(np.random.default_rng(random_state).choice(rows, max_rows, replace=False))
-
-
-def _take(values, keep: np.ndarray | None):
-    """``values`` (a frame or an array) at the sampled rows, a frame renumbered from 0."""
-    if isinstance(values, pd.DataFrame):
-        return (values if keep is None else values.iloc[keep]).reset_index(drop=True)
-    return values if keep is None else values[keep]
-
-
-def _folds(y: np.ndarray, groups, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Fold of each row: stratified by class, or by lead when rows share one."""
-    if groups is not None:
-        codes = pd.factorize(pd.Series(np.asarray(groups)))[0]
-        return rng.permutation(codes.max() + 1)[codes] % k
-    fold = np.empty(len(y), dtype="int64")
-    for cls in (0, 1):
-        rows = np.flatnonzero(y == cls)
-        rng.shuffle(rows)
-        fold[rows] = np.arange(len(rows)) % k
-    return fold
-
-
-def _codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """Integer code per row and a label per code: quantile bins of numbers, the most frequent
-    values of anything else (the rest pooled), and missing as a value of its own."""
-    missing = values.isna().to_numpy()
-    codes = np.zeros(len(values), dtype="int64")
-    if _is_number(values):
-        x = values.to_numpy(dtype="float64", na_value=np.nan)
-        present = x[~missing]
-        edges = (
-            np.unique(np.quantile(present, np.linspace(0, 1, _BINS + 1)[1:-1]))
-            if len(present)
-            else np.array([])
-        )
-        codes[~missing] = np.searchsorted(edges, present, side="right")
-        bounds = [-np.inf, *edges, np.inf]
-        labels = [_range(bounds[i], bounds[i + 1], present) for i in range(len(edges) + 1)]
-    else:
-        text = values[~missing].astype("str")
-        factor, uniques = pd.factorize(text)
-        counts = np.bincount(factor, minlength=len(uniques)) if len(uniques) else np.array([])
-        top = np.argsort(-counts, kind="stable")[:_MAX_VALUES]
-        remap = np.full(len(uniques), len(top), dtype="int64")
-        remap[top] = np.arange(len(top))
-        codes[~missing] = remap[factor] if len(factor) else factor
-        labels = [repr(str(uniques[i])) for i in top] + ["(other values)"]
-    codes[missing] = len(labels)
-    return codes, [*labels, "(missing)"]
-
-
-def _range(low: float, high: float, present: np.ndarray) -> str:
-    inside = present[(present >= low) & (present < high)] if len(present) else present
-    if not len(inside):
-        return "(empty bin)"
-    a, b = inside.min(), inside.max()
-    return f"{a:g}" if a == b else f"{a:g} to {b:g}"
-
-
-def _out_of_fold_auc(codes: np.ndarray, y: np.ndarray, fold: np.ndarray, k: int) -> float:
-    """ROC AUC of each row's value's conversion rate, learnt on the other folds.
-
-    Every row of one (fold, value) cell gets the same score, so the AUC is computed from the
-    cells' counts (Mann-Whitney with ties) rather than by sorting every row.
-    """
-    positives, total = int(y.sum()), len(y)
-    if positives in (0, total):
-        return float("nan")
-    size = int(codes.max()) + 1
-    cell = fold * size + codes
-    rows = np.bincount(cell, minlength=k * size).reshape(k, size).astype("float64")
-    hits = np.bincount(cell, weights=y, minlength=k * size).reshape(k, size)
-    train_rows, train_hits = rows.sum(axis=0) - rows, hits.sum(axis=0) - hits
-    prior = train_hits.sum(axis=1, keepdims=True) / np.maximum(
-        train_rows.sum(axis=1, keepdims=True), 1
-    )
-    score = ((train_hits + _SMOOTHING * prior) / (train_rows + _SMOOTHING)).ravel()
-    pos, neg = hits.ravel(), (rows - hits).ravel()
-    order = np.argsort(score, kind="stable")
-    score, pos, neg = score[order], pos[order], neg[order]
-    # Pool cells with equal scores: their rows are tied.
-    _, level = np.unique(score, return_inverse=True)
-    pos = np.bincount(level, weights=pos)
-    neg = np.bincount(level, weights=neg)
-    below = np.cumsum(neg) - neg
-    return float((pos * (below + 0.5 * neg)).sum() / (positives * (total - positives)))
-
-
 def _check_column(column, values, y, fold, settings, groups, *, trusted):
     positives, total = int(y.sum()), len(y)
     rare = 1 if positives <= total - positives else 0  # the rarer outcome
     rare_word = "converted" if rare == 1 else "not converted"
     rare_rows = positives if rare == 1 else total - positives
     present = values.notna().to_numpy()
-    codes, labels = _codes(values)
+    codes, labels = value_codes(values)
     size = len(labels)
     rows = np.bincount(codes, minlength=size)
     with_rare = np.bincount(codes, weights=(y == rare), minlength=size)
     rate = np.divide(with_rare, rows, out=np.zeros(size), where=rows > 0)
     pure = (rows >= settings.min_rows_per_value) & (rate >= settings.purity)
     pure_share = with_rare[pure].sum() / rare_rows if rare_rows else 0.0
-    auc = _out_of_fold_auc(codes, y, fold, settings.folds)
+    auc = out_of_fold_auc(codes, y, fold, settings.folds)
     converted = present[y == 1].mean() if positives else float("nan")
     others = present[y == 0].mean() if positives < total else float("nan")
     row = {
@@ -538,9 +345,9 @@ def _after_time(column, days, y, settings) -> tuple[dict, list[Finding]]:
     present = ~np.isnan(days)
     after = present & (days > 0)
     figures = {
-        "after_time_share": _share(after, present),
-        "after_time_converted": _share(after & (y == 1), present & (y == 1)),
-        "after_time_others": _share(after & (y == 0), present & (y == 0)),
+        "after_time_share": share_of(after, present),
+        "after_time_converted": share_of(after & (y == 1), present & (y == 1)),
+        "after_time_others": share_of(after & (y == 0), present & (y == 0)),
     }
     share = figures["after_time_share"]
     if not present.any() or share <= settings.max_after_time_share:
@@ -556,8 +363,3 @@ def _after_time(column, days, y, settings) -> tuple[dict, list[Finding]]:
         "the lead was scored"
     )
     return figures, [Finding(column, "after_time", reason)]
-
-
-def _share(part: np.ndarray, whole: np.ndarray) -> float:
-    total = int(whole.sum())
-    return float(part.sum() / total) if total else float("nan")

@@ -17,7 +17,8 @@ from leadml.rules._engine import (
     score_sql,
 )
 from leadml.rules._history import rule_mql_history
-from leadml.rules._schema import DEFAULT_RULES, Rules, load_rules, rule_problems
+from leadml.rules._loading import DEFAULT_RULES, load_rules, rule_problems
+from leadml.rules._schema import Rules
 
 __all__ = [
     "DEFAULT_RULES",

@@ -26,7 +26,8 @@ from leadml.config import Settings
 from leadml.data import LeadData
 from leadml.data.asof import as_spine, in_window, open_leads, registered, visible
 from leadml.data.attributes import lead_attributes
-from leadml.rules._schema import Decay, EngagementRule, FitRule, Rules, load_rules
+from leadml.rules._loading import load_rules
+from leadml.rules._schema import Decay, EngagementRule, FitRule, Rules
 
 SCORE_COLUMNS = (
     "rule_fit_score",

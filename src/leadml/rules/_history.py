@@ -55,7 +55,8 @@ from leadml.data.asof import (
     to_utc,
 )
 from leadml.rules._engine import RulesLike, event_types_of, score_sql, usable_rules
-from leadml.rules._schema import Rules, load_rules
+from leadml.rules._loading import load_rules
+from leadml.rules._schema import Rules
 
 # Why an instant is evaluated, by precedence when two fall on the same instant.
 _START, _CREATED, _EVENT, _TIME, _MIDNIGHT = range(5)

@@ -1,0 +1,229 @@
+"""The data commands: validate a folder, generate a sample, summarise it, and write the features,
+a training set or the rule scores of a history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from leadml.cli.shared import ConfigOption, DataOption, NowOption, RulesOption, command
+from leadml.config import load_settings
+from leadml.data.validation import DataValidationError
+from leadml.errors import LeadmlError
+
+
+@command
+def validate(data: DataOption, config: ConfigOption = None, now: NowOption = None) -> None:
+    """Check a data folder against the input contract and print every problem found.
+
+    Exits with 3 when there are errors (warnings alone exit 0).
+    """
+    from leadml.data.readers import parse_instant
+    from leadml.data.validation import validate_data
+
+    instant = parse_instant(now, "--now") if now is not None else None
+    report = validate_data(data, load_settings(config), now=instant)
+    if not report.ok:
+        raise DataValidationError(report)
+    typer.echo(report.format())
+
+
+@command
+def synth(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder to write the four tables and truth into (optional with --flat)."),
+    ] = None,
+    leads: Annotated[int, typer.Option(min=1, help="Number of leads.")] = 5_000,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 0,
+    end: Annotated[str, typer.Option(help="Last day of the history (UTC).")] = "2026-06-30",
+    format: Annotated[str, typer.Option(help="parquet or csv.")] = "parquet",
+    scenario: Annotated[
+        str,
+        typer.Option(
+            help="default; drift: the market heats up, the base rate of conversion grows "
+            "about tenfold from the first quarter to the last; sparse-crm: a real CRM's funnel "
+            "(most accounts without firmographics, a third of leads without an account, a "
+            "handful of events per lead, leads created in the first 70 % of the history, "
+            "conversions up to a year later, non-converters never closed)."
+        ),
+    ] = "default",
+    flat: Annotated[
+        Path | None,
+        typer.Option(
+            "--flat",
+            dir_okay=False,
+            help="Write the history as a CRM's flat export to this file (.csv, .csv.gz or "
+            ".parquet): one row per lead still open 30 days after its creation and whose outcome "
+            "is known, with its attributes, its activity counts in those 30 days and `converted` "
+            "(sql within the next 90 days). Only this file, unless --out is given too.",
+        ),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Generate a realistic sample history (the four tables) with its hidden truth."""
+    from leadml.synth import FLAT_SUFFIXES, flat_export, generate_history, write_flat, write_history
+
+    load_settings(config)
+    if out is None and flat is None:
+        raise typer.BadParameter("give --out DIR, --flat FILE, or both")
+    if flat is not None and not flat.name.endswith(FLAT_SUFFIXES):
+        raise typer.BadParameter(
+            f"--flat must end in {', '.join(FLAT_SUFFIXES)}, not {flat.name!r}"
+        )
+    if format not in ("parquet", "csv"):
+        raise LeadmlError(f"--format must be parquet or csv, not {format!r}")
+    history = generate_history(n_leads=leads, seed=seed, end=end, scenario=scenario)
+    if out is not None:
+        paths = write_history(history, out, format=format)
+        for name, path in paths.items():
+            typer.echo(f"{name:<9} {path}")
+    if flat is not None:
+        frame = flat_export(history)
+        path = write_flat(frame, flat)
+        rate = frame["converted"].mean() if len(frame) else float("nan")
+        typer.echo(f"{'flat':<9} {path} ({len(frame):,} leads, {rate:.1%} converted)")
+
+
+@command
+def summary(data: DataOption, config: ConfigOption = None, now: NowOption = None) -> None:
+    """Print row counts, the time span and the funnel (lead → MQL → SAL → SQL → … → won)."""
+    from leadml.data import load_data
+    from leadml.reports import funnel_counts
+
+    loaded = load_data(data, load_settings(config), now=now)
+    for name, n in loaded.row_counts().items():
+        typer.echo(f"{name:<9} {n:>12,} rows")
+    typer.echo(f"data ends {loaded.end():%Y-%m-%d %H:%M} UTC\n")
+    table = funnel_counts(loaded)
+    with pd.option_context("display.float_format", "{:.1%}".format):
+        typer.echo(table.to_string())
+
+
+OutOption = Annotated[
+    Path,
+    typer.Option("--out", "-o", help="File to write: .parquet, .csv or .csv.gz.", dir_okay=False),
+]
+
+
+def _check_out(out: Path, suffixes: tuple[str, ...] = (".parquet", ".csv", ".csv.gz")) -> None:
+    """Refuse an --out that cannot be written before any work is done."""
+    from leadml.errors import OutputError
+
+    if not out.name.lower().endswith(suffixes):
+        allowed = f"{', '.join(suffixes[:-1])} or {suffixes[-1]}"
+        raise OutputError(f"--out must end in {allowed}, not {out.name!r}; nothing was written")
+    if not out.parent.is_dir():
+        raise OutputError(
+            f"--out {out}: the folder {out.parent} does not exist (create it first); nothing "
+            "was written"
+        )
+
+
+@command
+def features(
+    data: DataOption,
+    as_of: Annotated[
+        str,
+        typer.Option("--as-of", help="Instant T (UTC); features see only data strictly before it."),
+    ],
+    out: OutOption,
+    config: ConfigOption = None,
+    now: NowOption = None,
+) -> None:
+    """Write the point-in-time features of the leads open at --as-of (one row per lead)."""
+    from leadml.data.readers import parse_instant
+    from leadml.jobs import write_features
+
+    instant = parse_instant(as_of, "--as-of")
+    now_instant = parse_instant(now, "--now") if now is not None else None
+    _check_out(out)
+    frame = write_features(data, instant, out, load_settings(config), now=now_instant)
+    typer.echo(f"{len(frame):,} open leads x {frame.shape[1] - 2} features as of {as_of} -> {out}")
+
+
+@command
+def trainset(
+    data: DataOption,
+    out: OutOption,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="First snapshot no earlier than this (default: first lead + trainset.warmup_days)."
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(help="Last snapshot no later than this (default: the end of the data)."),
+    ] = None,
+    config: ConfigOption = None,
+    now: NowOption = None,
+) -> None:
+    """Write a training set: open leads at every snapshot, their features and labels.
+
+    Snapshots whose horizon runs past the end of the data are immature: left out and counted.
+    """
+    from leadml.data.readers import parse_instant
+    from leadml.jobs import write_trainset
+
+    first, last, now_instant = (
+        parse_instant(value, option) if value is not None else None
+        for value, option in ((start, "--start"), (end, "--end"), (now, "--now"))
+    )
+    _check_out(out)
+    ts = write_trainset(data, out, load_settings(config), start=first, end=last, now=now_instant)
+    s = ts.summary()
+    typer.echo(
+        f"{s['rows']:,} rows from {s['snapshots']} snapshots, {s['positives']:,} positives "
+        f"({s['positive_rate']:.1%}); left out {s['immature_pairs']:,} immature pairs from "
+        f"{s['immature_snapshots']} snapshots -> {out}"
+    )
+
+
+@command
+def rules(
+    data: DataOption,
+    as_of: Annotated[
+        str,
+        typer.Option(
+            "--as-of",
+            help="Score as of this instant (UTC; a date "
+            "means its midnight). Only data strictly before it counts.",
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="File to write the scores to (.parquet, .csv or .csv.gz).", dir_okay=False
+        ),
+    ],
+    rules: RulesOption = None,
+    explain: Annotated[bool, typer.Option(help="Add one points column per rule and cap.")] = True,
+    config: ConfigOption = None,
+    now: NowOption = None,
+) -> None:
+    """Score the leads open at --as-of with the rules file: fit, engagement, total, grade, MQL.
+
+    The rules file is checked first: on any problem, all are printed and nothing is scored (exit 2).
+    """
+    from leadml.data.readers import parse_instant
+    from leadml.jobs import write_rule_scores
+    from leadml.rules import load_rules
+
+    settings = load_settings(config)
+    checked = load_rules(rules, settings)
+    instant = parse_instant(as_of, "--as-of")
+    now_instant = parse_instant(now, "--now") if now is not None else None
+    _check_out(out)
+    scores = write_rule_scores(data, instant, out, settings, rules=checked, explain=explain,
+                               now=now_instant)  # fmt: skip
+    n = len(scores)
+    mql = int(scores["rule_mql"].sum())
+    typer.echo(f"{n:,} open leads scored as of {instant:%Y-%m-%d %H:%M} UTC; {mql:,} "
+               f"at or above the MQL threshold ({mql / max(n, 1):.1%}) -> {out}")  # fmt: skip
+    if n:
+        grades = scores["rule_grade"].value_counts().sort_index()
+        typer.echo("grades: " + ", ".join(f"{g} {c:,}" for g, c in grades.items()))

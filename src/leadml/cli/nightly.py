@@ -1,0 +1,198 @@
+"""The nightly commands: score the open leads (or a flat export), write the funnel report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from leadml.cli.shared import (
+    ConfigOption,
+    DataOption,
+    FlatOption,
+    NowOption,
+    OptionalDataOption,
+    RulesOption,
+    command,
+    flat_only,
+    one_input,
+)
+from leadml.config import load_settings
+
+
+@command
+def score(
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="With --data: output folder; the scores go to "
+            "OUT/as_of=YYYY-MM-DD/part-0.parquet, replacing that date's partition "
+            "atomically. With --flat: the scores file (.parquet, .csv or .csv.gz), "
+            "replaced atomically.",
+        ),
+    ],
+    data: OptionalDataOption = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="With --data: score the leads open at this instant "
+            "(UTC; a date means its midnight). Only data strictly before it counts.",
+        ),
+    ] = None,
+    flat: FlatOption = None,
+    id: Annotated[
+        str | None,
+        typer.Option(
+            "--id", help="With --flat: the column naming each row (default: the model's --id)."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="models:/NAME@ALIAS, models:/NAME/VERSION or "
+            "an export folder (models/NAME/vN). Default: the registry's champion, or "
+            "the exported champion when the tracking store is unreachable."
+        ),
+    ] = None,
+    csv: Annotated[
+        bool, typer.Option("--csv", help="Also write _scores.csv in the partition.")
+    ] = False,
+    rules: RulesOption = None,
+    track: Annotated[
+        bool, typer.Option(help="Log the run summary to MLflow (tracking.scoring_experiment).")
+    ] = True,
+    top: Annotated[int, typer.Option(min=0, help="Leads of the comparison to print.")] = 10,
+    report: Annotated[
+        bool,
+        typer.Option(
+            help="With --track: log the funnel report of every night in --out (the model's "
+            "MQLs against the rules') with the run, under report/."
+        ),
+    ] = True,
+    config: ConfigOption = None,
+    now: NowOption = None,
+) -> None:
+    """Nightly scoring: probability, tier and top reasons for every open lead, next to the rule
+    score, with a run summary (tiers, agreement, expected conversions, drift) and a funnel report.
+    With --flat FILE: probability, tier and rank for every row of a flat export, with the flat
+    model (flat.model_name; the registry's champion by default).
+
+    Exit codes: 0 done (drift and other warnings are logged), 2 configuration or rules file,
+    3 input data invalid (nothing written), 4 model and features do not match, 5 no model to
+    score with, 7 another run holds the partition's lock, 8 the output could not be written
+    (the previous partition is untouched).
+    """
+    import logging
+    import sys
+
+    from leadml.jobs import score_night
+
+    one_input(data, flat)
+    flat_only(flat, id=id)
+    if flat is not None:
+        _score_flat(flat, out, model, load_settings(config), id, top)
+        return
+    if as_of is None:
+        raise typer.BadParameter("--data needs --as-of DATE")
+    if out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"--out {out} is a file; with --data it names a folder")
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    progress, bar = None, None
+    if sys.stderr.isatty():
+        bar = typer.progressbar(length=1, label="scoring", file=sys.stderr)
+
+        def progress(step: str, done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        bar.__enter__()
+    try:
+        result = score_night(data, as_of, out, model, load_settings(config), rules=rules,
+                             csv=csv, track=track, report=report, progress=progress,
+                             now=now)  # fmt: skip
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    summary = result.summary
+    typer.echo(f"{summary['open_leads']:,} open leads scored as of {result.as_of:%Y-%m-%d} with "
+               f"{result.model.name} v{result.model.version}; expected conversions "
+               f"{summary['expected_conversions']:,.1f} -> {result.path}")  # fmt: skip
+    cells = ", ".join(f"{c['agreement']} {c['leads']:,}" for c in summary["agreement"])
+    tiers = ", ".join(f"{t['tier']} {t['leads']:,}" for t in summary["tiers"])
+    typer.echo(f"tiers: {tiers}\nmodel vs rules: {cells}")
+    if top:
+        head = result.scores.nsmallest(top, "model_rank")
+        columns = ["lead_id", "mql_probability", "model_tier", "rule_score", "rule_grade",
+                   "agreement", "top_reasons"]  # fmt: skip
+        with pd.option_context("display.max_colwidth", 90, "display.width", 200):
+            typer.echo("\n" + head[columns].to_string(index=False))
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+
+
+def _score_flat(flat: Path, out: Path, model, settings, id: str | None, top: int) -> None:
+    from leadml.flat import score_flat_to
+
+    result = score_flat_to(flat, out, model, settings, id=id)
+    scores = result.scores
+    typer.echo(f"{len(scores):,} rows of {result.source} scored with {result.model.name} "
+               f"v{result.model.version}; expected conversions "
+               f"{scores['mql_probability'].sum():,.1f} -> {result.path}")  # fmt: skip
+    tiers = scores["model_tier"].value_counts().sort_index()
+    typer.echo("tiers: " + ", ".join(f"{t} {n:,}" for t, n in tiers.items()))
+    if top:
+        head = scores.nsmallest(top, "model_rank")
+        columns = [scores.columns[0], "mql_probability", "model_tier", "model_rank"]
+        typer.echo("\n" + head[columns].to_string(index=False))
+    for finding in result.quality.findings:
+        typer.echo(f"note: {finding.format()}", err=True)
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+
+
+@command
+def report(
+    data: DataOption,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder to write the report into: index.html, its figures (PNG) next to it "
+            "and tables/*.csv. Created if missing; an earlier report there is replaced.",
+            file_okay=False,
+        ),
+    ],
+    scores: Annotated[
+        Path | None,
+        typer.Option(
+            help="Nightly scores folder (leadml score --out): adds the model's MQLs, compared "
+            "with the rules' on the same nights.",
+            exists=True,
+            file_okay=False,
+        ),
+    ] = None,
+    rules: RulesOption = None,
+    config: ConfigOption = None,
+    now: NowOption = None,
+) -> None:
+    """Write the funnel report: a static HTML page with its figures as PNG.
+
+    The funnel as recorded (lead → MQL → SAL/SRL → SQL → opportunity → won, conversion rates,
+    MQL acceptance, speed to lead), per week and per segment (report.segments); and the MQLs of
+    the CRM, the rules and, with --scores, the model over the last report.period_days whose
+    outcomes are known: what sales would have seen had it worked the model's MQLs instead.
+
+    Exit codes: 0 written, 2 configuration or rules file, 3 input data or scores unreadable.
+    """
+    from leadml.jobs import write_funnel_report
+
+    job = write_funnel_report(data, out, scores, load_settings(config), rules=rules, now=now)
+    typer.echo(f"{job.report.comparison.headline()}\n\nreport: {job.page}")
+    for note in job.report.comparison.notes:
+        typer.echo(f"note: {note}", err=True)
