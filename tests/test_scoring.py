@@ -37,9 +37,9 @@ from leadml.scoring import (
     score,
     score_to,
 )
-from leadml.scoring._core import _fired, _joined, _texts
 from leadml.scoring._explain import Explainer
 from leadml.scoring._phrases import Phrasebook
+from leadml.scoring._texts import fired_text, join_texts, reason_texts
 from leadml.synth import generate_history
 
 KEYS = ["lead_id", "as_of"]
@@ -233,7 +233,7 @@ def test_reason_texts_of_hand_made_leads():
     effect = np.array([[0.1, -0.05, 0.02], [-0.2, 0.01, 0], [0.03, -0.01, 0.02], [0.05, 0, 0]],
                       dtype="float32")  # fmt: skip
     phrasebook = Phrasebook(Settings(), feature_catalogue(Settings()))
-    texts, reason_features = _texts(index, effect, features, names, phrasebook)
+    texts, reason_features = reason_texts(index, effect, features, names, phrasebook)
 
     visits = "pricing-page visits in the last 30 days"
     assert [list(t.astype(object)) for t in texts] == [
@@ -261,7 +261,7 @@ def test_joined_text_is_the_present_parts_joined_in_order():
         pd.Categorical(["x", "x", None, None, "y", "x"]),
         pd.Categorical([None, "z", None, "z", None, None]),
     ]
-    joined = _joined(parts)
+    joined = join_texts(parts)
     expected = ["a; x", "a b; x; z", "", "a; z", "y", "b; x"]
     assert list(joined.astype(object)) == expected
     assert list(joined.categories) == sorted(set(expected))
@@ -275,7 +275,7 @@ def test_joined_text_of_many_slots_with_many_texts_each():
         pd.Categorical.from_codes(rng.integers(-1, 1_000, n), [f"{j}:{k}" for k in range(1_000)])
         for j in range(slots)
     ]
-    joined = _joined(parts)
+    joined = join_texts(parts)
     rows = zip(*[p.astype(object) for p in parts], strict=True)
     assert list(joined.astype(object)) == [
         "; ".join(t for t in row if isinstance(t, str)) for row in rows
@@ -290,7 +290,7 @@ def test_fired_rules_name_the_largest_points_first():
         "points__pricing_page": [0.0, 0.0, 15.0, 0.04],
         "cap__web": [-10.0, 0.0, np.nan, 0.0],
     })  # fmt: skip
-    assert list(_fired(ruled).astype(object)) == [
+    assert list(fired_text(ruled).astype(object)) == [
         "vp +25; cap:web -10", "", "pricing_page +15; vp +7.5", "pricing_page +0",
     ]  # fmt: skip
 
@@ -302,14 +302,14 @@ def test_fired_rules_with_equal_points_are_named_in_the_rules_order():
         "points__c": [5.0, 10.0, 2.0],
         "points__d": [5.0, 10.0, -2.0],
     })  # fmt: skip
-    assert list(_fired(ruled).astype(object)) == [
+    assert list(fired_text(ruled).astype(object)) == [
         "b +10; a +5; c +5", "a -10; b +10; c +10", "b +2; c +2; d -2",
     ]  # fmt: skip
     # A lead of the benchmark, 45 rules: numpy's argpartition on AVX2 named r12, not r10.
     points = np.zeros((1, 45))
     points[0, [0, 6, 10, 12]] = [25, 15, -10, 10]
     ruled = pd.DataFrame(points, columns=[f"points__r{i:02d}" for i in range(45)])
-    assert list(_fired(ruled).astype(object)) == ["r00 +25; r06 +15; r10 -10"]
+    assert list(fired_text(ruled).astype(object)) == ["r00 +25; r06 +15; r10 -10"]
 
 
 def test_tiers_are_the_same_for_lead_ids_held_by_numpy_or_arrow():
@@ -441,7 +441,7 @@ def registry(world, tmp_path_factory, mlflow_template):
     from types import SimpleNamespace
 
     from leadml.modeling.evaluation import evaluate
-    from leadml.modeling.training import EventSummary
+    from leadml.modeling.inputs import EventSummary
     from leadml.rules import rule_scores
     from leadml.tracking import log_training, promote
 

@@ -7,7 +7,7 @@ scoring reads without MLflow, are :mod:`leadml.modeling.modelfile`'s. What it re
   parameters, every evaluation metric, the lineage of the train, calibration and test windows
   (feature frames only: never the lead or account tables), plots, tables, the model card, the
   export and, when given, the funnel report of the test window's MQLs. A nightly scoring run
-  gets its own run (:func:`log_scoring`) and report (:func:`log_report`).
+  gets its own run (:mod:`._scoring_runs`: :func:`log_scoring`, :func:`log_report`).
 - **Registry** (:mod:`._registry`): the calibrated model, logged with a signature and a PII-free
   input example, registered under ``tracking.model_name`` with the alias ``challenger``; its
   version tags hold what the promotion gate compares (:func:`promote`, :func:`gate_checks`);
@@ -35,10 +35,9 @@ from leadml.tracking._runs import (
     PARAM_VALUE_LIMIT,
     TrackedRun,
     flatten_settings,
-    log_report,
-    log_scoring,
     log_training,
 )
+from leadml.tracking._scoring_runs import log_report, log_scoring
 from leadml.tracking._store import DEFAULT_TRACKING_URI, TrackingUnavailable, resolve_tracking_uri
 
 __all__ = [
