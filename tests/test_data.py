@@ -94,3 +94,21 @@ def test_a_table_held_in_memory_reads_the_same_and_is_released(tiny_tables):
     assert left == [(1,)]  # only the event-type map; the held copy is gone
     with pytest.raises(KeyError, match="unknown table"), data.in_memory("evnts"):
         pass
+
+
+def test_explicit_settings_win_over_those_the_data_was_loaded_with(tiny_tables):
+    loaded = load_data(tiny_tables, Settings())
+    later = Settings.model_validate({"target": {"horizon_days": 30}})
+    assert load_data(loaded) is loaded  # no settings given: the data's own
+    assert load_data(loaded, loaded.settings) is loaded
+    again = load_data(loaded, later)
+    assert again.settings is later and loaded.settings.target.horizon_days == 90
+    assert again.row_counts() == loaded.row_counts()  # same tables, other settings
+    # Training, which takes both, follows the same rule: this history is too short for either
+    # horizon, and the message says which horizon it was judged with.
+    from leadml import train
+
+    with pytest.raises(DataError, match="30-day horizon"):
+        train(loaded, later)
+    with pytest.raises(DataError, match="90-day horizon"):
+        train(loaded)
