@@ -60,3 +60,55 @@ def test_every_command_explains_itself_and_takes_a_config(command):
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0
     assert "--config" in result.output
+
+
+# For orchestrators: a version, one JSON object on stdout, quiet runs, logged steps.
+
+
+def test_version_names_the_package():
+    import leadml
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"leadml {leadml.__version__}"
+
+
+def test_json_is_one_object_on_stdout_with_the_result(tiny_tables, tmp_path):
+    import json
+
+    folder = write_csvs(tiny_tables, tmp_path / "data")
+    out = tmp_path / "rules.csv"
+    args = ["--json", "rules", "--data", str(folder), "--as-of", "2025-02-01", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)  # nothing else on stdout
+    assert document["ok"] is True and document["exit_code"] == 0
+    assert document["command"] == "rules" and document["path"] == str(out)
+    assert document["rows"] == len(__import__("pandas").read_csv(out))
+    assert document["as_of"].startswith("2025-02-01T00:00:00")
+    assert "open leads scored" in result.stderr  # the text, for the log
+
+
+def test_json_failure_carries_the_exit_code_and_the_error(tiny_tables, tmp_path):
+    import json
+
+    folder = write_csvs(tiny_tables, tmp_path / "data")
+    args = ["--json", "rules", "--data", str(folder), "--as-of", "someday",
+            "--out", str(tmp_path / "r.csv")]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 3
+    document = json.loads(result.stdout)
+    assert document == {"command": "rules", "ok": False, "exit_code": 3,
+                        "error": document["error"]}  # fmt: skip
+    assert "someday" in document["error"] and "someday" in result.stderr
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_quiet_prints_nothing_on_success_and_the_error_on_failure(tiny_tables, tmp_path):
+    folder = write_csvs(tiny_tables, tmp_path / "data")
+    ok = runner.invoke(app, ["-q", "validate", "--data", str(folder), "--now", "2026-01-01"])
+    assert ok.exit_code == 0 and ok.stdout == "" and ok.stderr == ""
+    tiny_tables["events"].loc[0, "lead_id"] = "L404"
+    bad = write_csvs(tiny_tables, tmp_path / "bad")
+    failed = runner.invoke(app, ["-q", "validate", "--data", str(bad), "--now", "2026-01-01"])
+    assert failed.exit_code == 3 and failed.stdout == "" and "L404" in failed.stderr

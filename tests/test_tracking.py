@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -272,6 +273,8 @@ def test_train_command_end_to_end_on_the_sample_history(tmp_path, mlflow_templat
         "ROC AUC" in out.output and "rules" in out.output and "Expected calibration" in out.output
     )
     assert "registered leadml-mql version 1 as 'challenger'" in out.output
+    for step in ("trainset", "leakage guard", "search", "fit and calibrate", "test", "mlflow"):
+        assert re.search(rf"leadml\.\w+: {step}: .* \(\d+\.\d s\)", out.stderr), step
 
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     version = client.get_model_version_by_alias("leadml-mql", "challenger")

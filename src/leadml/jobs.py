@@ -18,6 +18,7 @@ brings its own; otherwise the defaults (see :func:`leadml.data.load_data`).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -25,10 +26,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from leadml.common.atomic import scratch_dir
+from leadml.common.steps import StepClock
 from leadml.config import Settings
 from leadml.data import LeadData, load_data
 from leadml.data.readers import Source
 from leadml.errors import ColdStart, LeadmlError, ModelUnfit
+
+log = logging.getLogger("leadml.jobs")
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,6 +51,24 @@ class TrainingJob:
     result: TrainingResult
     tracked: TrackedRun
     seconds: float
+
+    def summary(self) -> dict:
+        """The job in plain values (``leadml train --json``): the run, the registered version,
+        the test metrics of the model and the rule score, the gate's verdict."""
+        result, tracked = self.result, self.tracked
+        return {
+            "run_id": tracked.run_id,
+            "tracking_uri": tracked.tracking_uri,
+            "experiment": tracked.experiment,
+            "model_name": tracked.model_name,
+            "model_version": tracked.model_version,
+            "export_path": tracked.export_path,
+            "cold_start": result.cold_start,
+            "fitness": None if result.fitness is None else result.fitness.passed,
+            "forced": tracked.forced,
+            "metrics": dict(result.evaluation.metrics) if result.evaluation else {},
+            "seconds": round(self.seconds, 1),
+        }
 
     def raise_for_outcome(self) -> None:
         """Raise when the job did not leave a registered model: :class:`~leadml.errors.ColdStart`
@@ -111,6 +133,7 @@ def train_and_log(
                 page = build_report(loaded, scores, title="Training run: test window")
                 written = write_report(page, folder / "report").parent
         source = flat if flat is not None else data
+        clock = StepClock(log)
         tracked = log_training(
             result,
             source=source if isinstance(source, (str, Path)) else None,
@@ -118,6 +141,8 @@ def train_and_log(
             report=written,
             force=force,
         )
+        registered = f"version {tracked.model_version}" if tracked.model_version else "none"
+        clock.lap("mlflow", "run %s, registered %s", tracked.run_id, registered)
     return TrainingJob(result, tracked, time.perf_counter() - start)
 
 

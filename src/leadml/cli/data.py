@@ -9,7 +9,15 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from leadml.cli.shared import ConfigOption, DataOption, NowOption, RulesOption, command
+from leadml.cli.shared import (
+    ConfigOption,
+    DataOption,
+    NowOption,
+    RulesOption,
+    command,
+    record,
+    say,
+)
 from leadml.config import load_settings
 from leadml.data.validation import DataValidationError
 from leadml.errors import LeadmlError
@@ -26,9 +34,13 @@ def validate(data: DataOption, config: ConfigOption = None, now: NowOption = Non
 
     instant = parse_instant(now, "--now") if now is not None else None
     report = validate_data(data, load_settings(config), now=instant)
+    problems = report.to_frame()
+    record(errors=int((problems["severity"] == "error").sum()) if len(problems) else 0,
+           warnings=int((problems["severity"] == "warning").sum()) if len(problems) else 0,
+           problems=problems.to_dict("records"), row_counts=report.row_counts)  # fmt: skip
     if not report.ok:
         raise DataValidationError(report)
-    typer.echo(report.format())
+    say(report.format())
 
 
 @command
@@ -79,13 +91,15 @@ def synth(
     history = generate_history(n_leads=leads, seed=seed, end=end, scenario=scenario)
     if out is not None:
         paths = write_history(history, out, format=format)
+        record(paths=paths)
         for name, path in paths.items():
-            typer.echo(f"{name:<9} {path}")
+            say(f"{name:<9} {path}")
     if flat is not None:
         frame = flat_export(history)
         path = write_flat(frame, flat)
         rate = frame["converted"].mean() if len(frame) else float("nan")
-        typer.echo(f"{'flat':<9} {path} ({len(frame):,} leads, {rate:.1%} converted)")
+        record(flat=path, flat_rows=len(frame), flat_converted_rate=rate)
+        say(f"{'flat':<9} {path} ({len(frame):,} leads, {rate:.1%} converted)")
 
 
 @command
@@ -96,11 +110,13 @@ def summary(data: DataOption, config: ConfigOption = None, now: NowOption = None
 
     loaded = load_data(data, load_settings(config), now=now)
     for name, n in loaded.row_counts().items():
-        typer.echo(f"{name:<9} {n:>12,} rows")
-    typer.echo(f"data ends {loaded.end():%Y-%m-%d %H:%M} UTC\n")
+        say(f"{name:<9} {n:>12,} rows")
+    say(f"data ends {loaded.end():%Y-%m-%d %H:%M} UTC\n")
     table = funnel_counts(loaded)
+    record(rows=loaded.row_counts(), data_ends=loaded.end(),
+           funnel=table.reset_index().to_dict("records"))  # fmt: skip
     with pd.option_context("display.float_format", "{:.1%}".format):
-        typer.echo(table.to_string())
+        say(table.to_string())
 
 
 OutOption = Annotated[
@@ -142,7 +158,8 @@ def features(
     now_instant = parse_instant(now, "--now") if now is not None else None
     _check_out(out)
     frame = write_features(data, instant, out, load_settings(config), now=now_instant)
-    typer.echo(f"{len(frame):,} open leads x {frame.shape[1] - 2} features as of {as_of} -> {out}")
+    record(path=out, rows=len(frame), features=frame.shape[1] - 2, as_of=instant)
+    say(f"{len(frame):,} open leads x {frame.shape[1] - 2} features as of {as_of} -> {out}")
 
 
 @command
@@ -176,7 +193,8 @@ def trainset(
     _check_out(out)
     ts = write_trainset(data, out, load_settings(config), start=first, end=last, now=now_instant)
     s = ts.summary()
-    typer.echo(
+    record(path=out, **s)
+    say(
         f"{s['rows']:,} rows from {s['snapshots']} snapshots, {s['positives']:,} positives "
         f"({s['positive_rate']:.1%}); left out {s['immature_pairs']:,} immature pairs from "
         f"{s['immature_snapshots']} snapshots -> {out}"
@@ -222,8 +240,9 @@ def rules(
                                now=now_instant)  # fmt: skip
     n = len(scores)
     mql = int(scores["rule_mql"].sum())
-    typer.echo(f"{n:,} open leads scored as of {instant:%Y-%m-%d %H:%M} UTC; {mql:,} "
+    grades = scores["rule_grade"].astype(str).value_counts().sort_index()
+    record(path=out, rows=n, mql=mql, as_of=instant, grades=grades.to_dict())
+    say(f"{n:,} open leads scored as of {instant:%Y-%m-%d %H:%M} UTC; {mql:,} "
                f"at or above the MQL threshold ({mql / max(n, 1):.1%}) -> {out}")  # fmt: skip
     if n:
-        grades = scores["rule_grade"].value_counts().sort_index()
-        typer.echo("grades: " + ", ".join(f"{g} {c:,}" for g, c in grades.items()))
+        say("grades: " + ", ".join(f"{g} {c:,}" for g, c in grades.items()))

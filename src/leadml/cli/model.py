@@ -15,6 +15,8 @@ from leadml.cli.shared import (
     command,
     flat_only,
     one_input,
+    record,
+    say,
 )
 from leadml.config import load_settings
 
@@ -110,9 +112,10 @@ def train(
                         allow=allow_column or [], now=now, plots=plots, report=report,
                         force=force)  # fmt: skip
     if flat is not None:
-        typer.echo(job.result.inputs.quality.format() + "\n")
-        typer.echo(_roles_line(job.result.inputs.columns) + "\n")
-    typer.echo(job.result.leakage.format() + "\n")
+        say(job.result.inputs.quality.format() + "\n")
+        say(_roles_line(job.result.inputs.columns) + "\n")
+    say(job.result.leakage.format() + "\n")
+    record(**job.summary())
     _report_training(job.result, job.tracked, job.seconds, flat=flat is not None)
     job.raise_for_outcome()
 
@@ -133,13 +136,13 @@ def _roles_line(columns: pd.DataFrame) -> str:
 def _report_training(result, tracked, total: float, flat: bool) -> None:
     from leadml.modeling.card import comparison_table, format_value
 
-    typer.echo(result.windows.map(format_value).to_string() + "\n")
+    say(result.windows.map(format_value).to_string() + "\n")
     where = f"run {tracked.run_id} in {tracked.tracking_uri} (experiment {tracked.experiment!r})"
     if not result.trained:
-        typer.echo(f"Cold start: {result.cold_start}.\n{where}; no model registered.")
+        say(f"Cold start: {result.cold_start}.\n{where}; no model registered.")
         return
     for note in result.notes:
-        typer.echo(f"Note: {note}")
+        say(f"Note: {note}")
     table = comparison_table(result.evaluation.metrics, tracked.champion_metrics)
     if tracked.champion_version is not None:
         table = table.rename(columns={"champion": f"champion v{tracked.champion_version}"})
@@ -148,19 +151,19 @@ def _report_training(result, tracked, total: float, flat: bool) -> None:
         if result.validation == "cross-validation"
         else "Test window, same rows for all:"
     )
-    typer.echo(f"{title}\n" + table.map(format_value).to_string() + "\n")
+    say(f"{title}\n" + table.map(format_value).to_string() + "\n")
     if tracked.champion_note:
-        typer.echo(f"Champion: {tracked.champion_note}\n")
-    typer.echo("Fitness gate:\n" + result.fitness.format() + "\n")
-    typer.echo(f"{where}")
+        say(f"Champion: {tracked.champion_note}\n")
+    say("Fitness gate:\n" + result.fitness.format() + "\n")
+    say(f"{where}")
     if tracked.model_version is None:
-        typer.echo("not registered: the model failed the fitness gate")
+        say("not registered: the model failed the fitness gate")
         return
     forced = " although it failed the fitness gate (--force)" if tracked.forced else ""
-    typer.echo(f"registered {tracked.model_name} version {tracked.model_version} as 'challenger'"
+    say(f"registered {tracked.model_name} version {tracked.model_version} as 'challenger'"
                f"{forced}; exported to {tracked.export_path}")  # fmt: skip
     step = "leadml promote --flat" if flat else "leadml promote"
-    typer.echo(f"{total:.1f} s in all, of which MLflow {tracked.mlflow_seconds:.1f} s "
+    say(f"{total:.1f} s in all, of which MLflow {tracked.mlflow_seconds:.1f} s "
                f"({tracked.mlflow_seconds / total:.0%}); next: {step}")  # fmt: skip
 
 
@@ -189,7 +192,7 @@ def promote(
     def show(checks: pd.DataFrame) -> None:
         if len(checks):
             shown = checks.drop(columns=["passed", "reason"]).map(format_value)
-            typer.echo(shown.to_string(index=False))
+            say(shown.to_string(index=False))
 
     settings = load_settings(config)
     if flat:
@@ -200,13 +203,17 @@ def promote(
         decision = promote_model(settings, version)
     except PromotionRefused as refused:
         show(refused.promotion.checks)
+        record(checks=refused.promotion.checks.to_dict("records"))
         raise
     show(decision.checks)
+    record(model_name=decision.model_name, version=decision.version, promoted=decision.promoted,
+           previous=decision.previous, reason=decision.reason, export_path=decision.export_path,
+           checks=decision.checks.to_dict("records"))  # fmt: skip
     if decision.promoted:
         was = f"v{decision.previous}" if decision.previous is not None else "none"
-        typer.echo(f"{decision.model_name} version {decision.version} is now the champion "
+        say(f"{decision.model_name} version {decision.version} is now the champion "
                    f"(was {was}): {decision.reason}")  # fmt: skip
         if decision.export_path is not None:
-            typer.echo(f"export: {decision.export_path}")
+            say(f"export: {decision.export_path}")
     else:
-        typer.echo(decision.reason)
+        say(decision.reason)

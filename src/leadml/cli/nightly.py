@@ -18,6 +18,9 @@ from leadml.cli.shared import (
     command,
     flat_only,
     one_input,
+    record,
+    say,
+    warn,
 )
 from leadml.config import load_settings
 
@@ -85,7 +88,6 @@ def score(
     score with, 7 another run holds the partition's lock, 8 the output could not be written
     (the previous partition is untouched).
     """
-    import logging
     import sys
 
     from leadml.jobs import score_night
@@ -100,8 +102,6 @@ def score(
     if out.exists() and not out.is_dir():
         raise typer.BadParameter(f"--out {out} is a file; with --data it names a folder")
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
     progress, bar = None, None
     if sys.stderr.isatty():
         bar = typer.progressbar(length=1, label="scoring", file=sys.stderr)
@@ -119,20 +119,25 @@ def score(
         if bar is not None:
             bar.__exit__(None, None, None)
     summary = result.summary
-    typer.echo(f"{summary['open_leads']:,} open leads scored as of {result.as_of:%Y-%m-%d} with "
+    record(path=result.path, as_of=result.as_of, model_name=result.model.name,
+           model_version=result.model.version, open_leads=summary["open_leads"],
+           expected_conversions=summary["expected_conversions"], tiers=summary["tiers"],
+           agreement=summary["agreement"], tracking_run_id=result.tracking_run_id,
+           warnings=result.warnings)  # fmt: skip
+    say(f"{summary['open_leads']:,} open leads scored as of {result.as_of:%Y-%m-%d} with "
                f"{result.model.name} v{result.model.version}; expected conversions "
                f"{summary['expected_conversions']:,.1f} -> {result.path}")  # fmt: skip
     cells = ", ".join(f"{c['agreement']} {c['leads']:,}" for c in summary["agreement"])
     tiers = ", ".join(f"{t['tier']} {t['leads']:,}" for t in summary["tiers"])
-    typer.echo(f"tiers: {tiers}\nmodel vs rules: {cells}")
+    say(f"tiers: {tiers}\nmodel vs rules: {cells}")
     if top:
         head = result.scores.nsmallest(top, "model_rank")
         columns = ["lead_id", "mql_probability", "model_tier", "rule_score", "rule_grade",
                    "agreement", "top_reasons"]  # fmt: skip
         with pd.option_context("display.max_colwidth", 90, "display.width", 200):
-            typer.echo("\n" + head[columns].to_string(index=False))
+            say("\n" + head[columns].to_string(index=False))
     for warning in result.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        warn(f"warning: {warning}")
 
 
 def _score_flat(flat: Path, out: Path, model, settings, id: str | None, top: int) -> None:
@@ -140,19 +145,24 @@ def _score_flat(flat: Path, out: Path, model, settings, id: str | None, top: int
 
     result = score_flat_to(flat, out, model, settings, id=id)
     scores = result.scores
-    typer.echo(f"{len(scores):,} rows of {result.source} scored with {result.model.name} "
+    record(path=result.path, rows=len(scores), model_name=result.model.name,
+           model_version=result.model.version,
+           expected_conversions=float(scores["mql_probability"].sum()),
+           tiers=scores["model_tier"].astype(str).value_counts().sort_index().to_dict(),
+           warnings=result.warnings)  # fmt: skip
+    say(f"{len(scores):,} rows of {result.source} scored with {result.model.name} "
                f"v{result.model.version}; expected conversions "
                f"{scores['mql_probability'].sum():,.1f} -> {result.path}")  # fmt: skip
     tiers = scores["model_tier"].value_counts().sort_index()
-    typer.echo("tiers: " + ", ".join(f"{t} {n:,}" for t, n in tiers.items()))
+    say("tiers: " + ", ".join(f"{t} {n:,}" for t, n in tiers.items()))
     if top:
         head = scores.nsmallest(top, "model_rank")
         columns = [scores.columns[0], "mql_probability", "model_tier", "model_rank"]
-        typer.echo("\n" + head[columns].to_string(index=False))
+        say("\n" + head[columns].to_string(index=False))
     for finding in result.quality.findings:
-        typer.echo(f"note: {finding.format()}", err=True)
+        warn(f"note: {finding.format()}")
     for warning in result.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        warn(f"warning: {warning}")
 
 
 @command
@@ -193,6 +203,8 @@ def report(
     from leadml.jobs import write_funnel_report
 
     job = write_funnel_report(data, out, scores, load_settings(config), rules=rules, now=now)
-    typer.echo(f"{job.report.comparison.headline()}\n\nreport: {job.page}")
+    record(page=job.page, headline=job.report.comparison.headline(),
+           notes=job.report.comparison.notes)  # fmt: skip
+    say(f"{job.report.comparison.headline()}\n\nreport: {job.page}")
     for note in job.report.comparison.notes:
-        typer.echo(f"note: {note}", err=True)
+        warn(f"note: {note}")

@@ -1,16 +1,74 @@
-"""What every command shares: the option types, and the wrapper that turns leadml's errors into a
-message on stderr and an exit code, never a traceback."""
+"""What every command shares: the option types, the output (text for people, or one JSON object
+for orchestrators), and the wrapper that turns leadml's errors into a message on stderr and an
+exit code, never a traceback."""
 
 from __future__ import annotations
 
 import functools
+import json
+import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import click
 import typer
 
 from leadml.errors import LeadmlError
+
+
+@dataclass
+class Output:
+    """How this invocation reports: ``json`` (one object on stdout at the end, text to stderr),
+    ``quiet`` (no text, only errors and warnings); the JSON object's fields as recorded."""
+
+    json: bool = False
+    quiet: bool = False
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+OUTPUT = Output()
+
+
+def say(text: str = "") -> None:
+    """Text for people: stdout, or stderr under ``--json`` (stdout holds the object), or
+    nothing under ``--quiet``."""
+    if not OUTPUT.quiet:
+        typer.echo(text, err=OUTPUT.json)
+
+
+def warn(text: str) -> None:
+    """A warning or a note: always on stderr, even under ``--quiet``."""
+    typer.echo(text, err=True)
+
+
+def record(**fields: Any) -> None:
+    """Fields of the command's result, printed as one JSON object under ``--json``."""
+    OUTPUT.fields.update(fields)
+
+
+def _finish(name: str, exit_code: int, error: str | None = None) -> None:
+    if OUTPUT.json:
+        result = {"command": name, "ok": exit_code == 0, "exit_code": exit_code,
+                  **({"error": error} if error else {}), **OUTPUT.fields}  # fmt: skip
+        typer.echo(json.dumps(_plain(result), default=str))
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: paths and timestamps as text, NaN and infinities as null."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars
+        return _plain(value.item())
+    if hasattr(value, "isoformat"):  # instants
+        return value.isoformat()
+    return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
+
 
 ConfigOption = Annotated[
     Path | None,
@@ -59,15 +117,24 @@ FlatOption = Annotated[
 
 
 def command(func: Callable) -> Callable:
-    """Wrap the command ``func`` so that it reports leadml's errors instead of raising them."""
+    """Wrap the command ``func`` so that it reports leadml's errors instead of raising them: a
+    message on stderr and the error's exit code; under ``--json`` also the result object, with
+    ``ok``, ``exit_code`` and ``error``."""
+    name = func.__name__.replace("_", "-")
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        OUTPUT.fields = {}
         try:
-            return func(*args, **kwargs)
+            func(*args, **kwargs)
         except LeadmlError as exc:
-            typer.echo(f"leadml {func.__name__}: {exc}", err=True)
+            typer.echo(f"leadml {name}: {exc}", err=True)
+            _finish(name, exc.exit_code, str(exc))
             raise typer.Exit(exc.exit_code) from None
+        except click.UsageError as exc:
+            _finish(name, exc.exit_code, exc.format_message())
+            raise
+        _finish(name, 0)
 
     return wrapper
 

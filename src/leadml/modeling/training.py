@@ -5,6 +5,7 @@ Nothing here knows MLflow; :mod:`leadml.tracking` records what this returns.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.isotonic import IsotonicRegression
 from sklearn.pipeline import Pipeline
 
+from leadml.common.steps import StepClock
 from leadml.config import Settings
 from leadml.data import LeadData, load_data
 from leadml.data.profiles import population_shift
@@ -37,6 +39,8 @@ from leadml.modeling.models import fit_robustly, search
 from leadml.modeling.sufficiency import insufficiency
 from leadml.modeling.trainset import TrainingSet, build_trainset
 from leadml.rules import Rules, load_rules, rule_scores
+
+log = logging.getLogger("leadml.training")
 
 KEYS = ["lead_id", "as_of"]
 WINDOWS = ("train", "calibration", "test")
@@ -161,16 +165,22 @@ def train(
     the single-column one. Flagged features are left out unless in ``allow`` (or
     ``leakage.allow``).
     """
+    clock = StepClock(log)
     data = load_data(source, settings, now=now)
     settings = data.settings
     rules = load_rules(rules, settings)
+    clock.lap("load", "%s leads", f"{data.row_counts().get('leads', 0):,}")
     trainset = build_trainset(data) if trainset is None else trainset
+    clock.lap("trainset", "%s rows, %s conversions", f"{len(trainset.frame):,}",
+              f"{int(trainset.frame['label'].sum()):,}")  # fmt: skip
     frame, layout = _place_windows(trainset.frame, settings)
     windows = _describe_windows(frame)
     features = [c for c in frame.columns if c not in (*KEYS, "label", "window")]
     leakage = _guard(frame[frame["window"] == "train"], features, settings, allow)
     features = [f for f in features if f not in leakage.excluded]
     features, uninformative = informative(frame[frame["window"] == "train"], features)
+    clock.lap("leakage guard", "%d features kept, %d left out", len(features),
+              len(leakage.excluded))  # fmt: skip
     result = TrainingResult(
         settings,
         windows,
@@ -194,6 +204,7 @@ def train(
     found = search(
         train_part[features], train_part["label"], train_part["as_of"], settings.model, horizon
     )
+    clock.lap("search", "best %s on %s rows", found.family, f"{len(train_part):,}")
     calibration, test_part, fit_note = parts["calibration"], parts["test"], None
     if len(calibration):
         train_x, train_y = parts["train"][features], parts["train"]["label"]
@@ -217,6 +228,7 @@ def train(
             parts["train"]["lead_id"],
         )
         mapped = parts["train"]
+    clock.lap("fit and calibrate", "%s", calibration_table.attrs.get("chosen", "calibrated"))
     # The prior shift of the test figures is fitted on the history before the test window and
     # forecast to its middle; the registered model's on all of it, as far beyond the test window.
     # Every mature row is predicted once.
@@ -255,6 +267,10 @@ def train(
     result.family, result.params = found.family, found.params
     result.search, result.calibration = found.table, calibration_table
     result.evaluation = evaluate(result.test, settings.evaluation)
+    clock.lap("test", "ROC AUC %.3f (rules %.3f) on %s rows",
+              result.evaluation.metrics.get("model_roc_auc", float("nan")),
+              result.evaluation.metrics.get("rules_roc_auc", float("nan")),
+              f"{len(result.test):,}")  # fmt: skip
     result.input_example = test_part[features].head(5)
     result.frames = {w: parts[w][["as_of", *features, "label"]] for w in WINDOWS}
     assess_result(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leadml.common.steps import StepClock
 from leadml.config import Settings
 from leadml.data import LeadData, load_data
 from leadml.data.asof import open_leads, to_utc
@@ -59,18 +59,6 @@ class ScoringResult:
         return list(self.summary.get("drift", {}).get("warnings", []))
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self._last = time.perf_counter()
-
-    def lap(self, step: str, message: str = "", *args) -> None:
-        now = time.perf_counter()
-        self.seconds[step] = round(self.seconds.get(step, 0.0) + now - self._last, 3)
-        self._last = now
-        log.info("%s: " + (message or "done") + " (%.1f s)", step, *args, self.seconds[step])
-
-
 @dataclass
 class Prepared:
     """A run whose inputs passed every check: nothing computed or written yet."""
@@ -80,7 +68,7 @@ class Prepared:
     model: ScoringModel
     rules: Any
     settings: Settings
-    clock: _Clock
+    clock: StepClock
     warnings: list[str] = field(default_factory=list)
 
 
@@ -107,7 +95,7 @@ def prepare(
     """
     from leadml.rules import load_rules
 
-    clock = _Clock()
+    clock = StepClock(log)
     try:
         as_of = to_utc(as_of)
     except (ValueError, TypeError) as exc:
