@@ -9,7 +9,6 @@ import re
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tomllib
 from importlib.metadata import packages_distributions, version
 from pathlib import Path
@@ -40,7 +39,8 @@ def test_every_library_imported_at_run_time_is_declared_and_every_declared_one_u
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     declared = {_canonical(re.match(r"[\w.-]+", d)[0]) for d in project["dependencies"]}
     # A module may come from several distributions (mlflow: mlflow, mlflow-skinny, ...).
-    providers = {m: {_canonical(d) for d in packages_distributions()[m]} for m in third_party}
+    known = packages_distributions()
+    providers = {m: {_canonical(d) for d in known.get(m, [])} for m in third_party}
     assert [m for m, names in providers.items() if not names & declared] == [], (
         "imported but not in [project] dependencies"
     )
@@ -87,8 +87,8 @@ def test_the_wheel_installs_into_a_fresh_venv_and_runs_there_with_its_own_defaul
     # not processed, so the only leadml the venv can import is the wheel's.
     code = "import sysconfig; print(sysconfig.get_path('purelib'))"
     purelib = Path(_run([str(python), "-c", code], cwd=tmp_path).stdout.strip())
-    ours = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
-    (purelib / "_leadml_test_dependencies.pth").write_text("\n".join(sorted(ours)) + "\n")
+    ours = [p for p in sys.path if Path(p).name in ("site-packages", "dist-packages")]
+    (purelib / "_leadml_test_dependencies.pth").write_text("\n".join(ours) + "\n")
 
     work = tmp_path / "work"  # outside the checkout, which is not importable from here
     work.mkdir()
