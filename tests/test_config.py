@@ -5,12 +5,28 @@ from pathlib import Path
 import pytest
 
 from leadml import ConfigError, Settings, load_settings
+from leadml.config import DEFAULT_SETTINGS
+from leadml.rules import DEFAULT_RULES
 
 ROOT = Path(__file__).parents[1]
 
 
 def test_the_shipped_default_file_matches_the_built_in_defaults():
-    assert load_settings(ROOT / "configs" / "default.yaml") == Settings()
+    assert load_settings(DEFAULT_SETTINGS) == Settings()
+
+
+def test_the_packaged_configs_are_the_repositorys_editable_copies():
+    """Users start from configs/; the package reads its own copy (a wheel has no configs/)."""
+    packaged = DEFAULT_SETTINGS.parent
+    assert DEFAULT_RULES.parent == packaged
+    assert packaged != ROOT / "configs"
+    names = sorted(path.name for path in (ROOT / "configs").glob("*.yaml"))
+    assert names == sorted(path.name for path in packaged.glob("*.yaml"))
+    assert {"default.yaml", "rules.yaml"} <= set(names)
+    for name in names:
+        assert (packaged / name).read_bytes() == (ROOT / "configs" / name).read_bytes(), (
+            f"src/leadml/configs/{name} differs from configs/{name}: copy the edited one over"
+        )
 
 
 def test_a_partial_file_keeps_the_other_defaults(tmp_path):

@@ -94,7 +94,7 @@ RulesOption = Annotated[
     typer.Option(
         "--rules",
         "-r",
-        help="Rules YAML (default: configs/rules.yaml).",
+        help="Rules YAML (default: the rules shipped with leadml, as in configs/rules.yaml).",
         exists=True,
         dir_okay=False,
     ),

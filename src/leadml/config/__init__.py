@@ -9,6 +9,7 @@ instead of silently falling back to a default. The sections live by stage:
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 import yaml
@@ -49,7 +50,12 @@ from leadml.config.serving import (
 )
 from leadml.errors import ConfigError
 
+#: Every setting with its default and a comment, shipped inside the package; equal to
+#: ``Settings()`` and identical to ``configs/default.yaml`` in the repository (both tested).
+DEFAULT_SETTINGS = files("leadml") / "configs" / "default.yaml"
+
 __all__ = [
+    "DEFAULT_SETTINGS",
     "LIFECYCLE_STAGES",
     "AttributeSettings",
     "BuyingStage",

@@ -11,6 +11,7 @@ import re
 import types
 import typing
 from collections.abc import Mapping
+from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, Union
 
@@ -22,14 +23,15 @@ from leadml.errors import ConfigError
 from leadml.rules._checks import suggest
 from leadml.rules._schema import RESERVED_GROUPS, Rules
 
-#: The rules file shipped with leadml, used when none is given.
-DEFAULT_RULES = Path(__file__).resolve().parents[3] / "configs" / "rules.yaml"
+#: The rules file shipped inside the package, used when none is given (``configs/rules.yaml`` in
+#: the repository is the editable copy users start from; a test keeps the two identical).
+DEFAULT_RULES = files("leadml") / "configs" / "rules.yaml"
 
 
 def load_rules(
     source: str | Path | Mapping | Rules | None = None, settings: Settings | None = None
 ) -> Rules:
-    """Read and validate a rules file (``None``: the default ``configs/rules.yaml``).
+    """Read and validate a rules file (``None``: the rules shipped with leadml).
 
     ``source`` may also be an already-parsed mapping, or a :class:`Rules` (validated again
     against ``settings``, since event types are configurable).
@@ -65,7 +67,7 @@ def load_rules(
         path = DEFAULT_RULES if source is None else Path(source)
         origin = str(path)
         try:
-            raw = yaml.safe_load(path.read_text())
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"rules file not found: {path}") from None
         except yaml.YAMLError as exc:
