@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 
 from leadml.errors import LeadmlError
@@ -131,7 +130,7 @@ def command(func: Callable) -> Callable:
             typer.echo(f"leadml {name}: {exc}", err=True)
             _finish(name, exc.exit_code, str(exc))
             raise typer.Exit(exc.exit_code) from None
-        except click.UsageError as exc:
+        except typer.BadParameter as exc:  # a usage error found by the command itself
             _finish(name, exc.exit_code, exc.format_message())
             raise
         _finish(name, 0)
