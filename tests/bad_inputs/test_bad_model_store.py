@@ -193,7 +193,7 @@ def test_a_logged_model_that_is_not_leadmls_is_refused(logged, change, message):
 
 
 def test_an_altered_calibrator_is_refused_from_the_export_and_from_the_registry(logged, tmp_path):
-    store, tracked, export = logged
+    store, _, export = logged
     config = _config(store, tmp_path)
     new = write_csv(export_frame(50, seed=3, leaks=False), tmp_path / "new.csv")
     out = tmp_path / "scores.parquet"
@@ -223,7 +223,7 @@ def test_an_altered_calibrator_is_refused_from_the_export_and_from_the_registry(
     client = MlflowClient(store.tracking.uri)
     logged = _path(client.get_model_version_download_uri("leadml-mql", "1"))
     _altered_calibrator(logged / "artifacts" / "model.skops")
-    with pytest.raises(ModelIntegrityError, match="models:/leadml-mql/1: .*has SHA-256"):
+    with pytest.raises(ModelIntegrityError, match=r"models:/leadml-mql/1: .*has SHA-256"):
         load_registered(store, version=1)
 
 

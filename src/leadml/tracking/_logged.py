@@ -87,12 +87,16 @@ def load_logged(
         The files cannot be read.
     """
     with tempfile.TemporaryDirectory(prefix="leadml-logged-") as tmp:
-        spec, listed = _read_mlmodel(location, source, Path(tmp))
+        spec, listed = _read_mlmodel(location, source, Path(tmp) / "spec")
         pyfunc = _is_leadml_pyfunc(spec, listed)
         if not pyfunc:
             why = _not_legacy(spec, listed, run_id)
+            if not recorded:  # nothing in the database ties it to leadml: another kind of model
+                flavors = spec.get("flavors")
+                shown = sorted(flavors) if isinstance(flavors, dict) else flavors
+                _refuse(source, why or f"has flavours {shown} and no leadml bundle", leadml=False)
             if why is not None:
-                _refuse(source, why, leadml=recorded is not None)
+                _refuse(source, why, leadml=True)
         if not recorded:
             raise ModelIntegrityError(
                 f"{source}: no SHA-256 recorded for its model file in the tracking database (tag "
@@ -102,7 +106,7 @@ def load_logged(
         if local is not None and run_id and (export_owner(local) or {}).get("run_id") == run_id:
             exported = load_bundle(local, source=f"{source} (export {local})", sha256=recorded)
         elif pyfunc:
-            folder = _download(f"{location.rstrip('/')}/artifacts", source, Path(tmp) / "model")
+            folder = _download(f"{location.rstrip('/')}/artifacts", source, Path(tmp) / "bundle")
             exported = load_bundle(folder, source=source, sha256=recorded)
         else:  # logged before the pyfunc: the bundle is the run's export
             folder = _download(f"runs:/{run_id}/export", f"{source} (run {run_id})",
@@ -136,6 +140,7 @@ def _read_mlmodel(location: str, source: str, tmp: Path) -> tuple[dict, set[str]
                 f"{source} is not an MLflow model leadml can score: {location} holds no MLmodel "
                 f"(files: {', '.join(sorted(listed)[:10]) or 'none'})"
             )
+        tmp.mkdir()
         path = mlflow.artifacts.download_artifacts(
             artifact_uri=f"{location.rstrip('/')}/MLmodel", dst_path=str(tmp)
         )
