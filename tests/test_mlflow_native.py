@@ -125,7 +125,9 @@ def test_leadml_score_takes_an_alias_another_registered_name_and_a_run(
 def test_a_registered_model_that_leadml_did_not_log_is_refused(native, sample_dir, tmp_path):
     frame = pd.DataFrame({"x": np.arange(20.0)})
     plain = LogisticRegression().fit(frame, np.arange(20) % 2)
-    with tracking_uri(native.settings.tracking.uri), mlflow.start_run():
+    client = MlflowClient(tracking_uri=native.settings.tracking.uri)
+    elsewhere = client.create_experiment("others", artifact_location=tmp_path.as_uri())
+    with tracking_uri(native.settings.tracking.uri), mlflow.start_run(experiment_id=elsewhere):
         info = mlflow.sklearn.log_model(plain, name="model", serialization_format="skops",
                                         pip_requirements=["scikit-learn"])  # fmt: skip
         mlflow.register_model(info.model_uri, "someone-elses")
@@ -186,3 +188,30 @@ def test_mlflow_models_serve_answers_with_the_same_probabilities(native, feature
         log.close()
     predicted = [row["mql_probability"] for row in answer["predictions"]]
     assert np.allclose(predicted, _expected(native, rows["lead_id"]))
+
+
+def test_a_version_logged_by_an_earlier_release_still_scores_from_its_runs_export(
+    native, trained_sample
+):
+    """Before the pyfunc, leadml logged the ``sklearn`` flavour (skops) and kept the bundle in the
+    run's ``export``: such a version is checked as then and loaded from that export."""
+    from leadml.tracking import load_model_file, load_registered
+
+    uri = native.settings.tracking.uri
+    client = MlflowClient(tracking_uri=uri)
+    export = Path(native.settings.tracking.export_dir) / NAME / "v1"
+    metadata = json.loads((export / "metadata.json").read_text())
+    model = load_model_file(export / "model.skops")
+    with tracking_uri(uri), mlflow.start_run(run_id=native.run_id):
+        info = mlflow.sklearn.log_model(
+            model, name="legacy", serialization_format="skops", pyfunc_predict_fn="predict_proba",
+            skops_trusted_types=metadata["skops_trusted_types"], pip_requirements=["skops"],
+        )  # fmt: skip
+        client.create_registered_model("legacy-mql")
+        version = client.create_model_version("legacy-mql", info.model_uri, run_id=native.run_id)
+    client.set_model_version_tag("legacy-mql", version.version, "leadml.model_sha256",
+                                 metadata["model_sha256"])  # fmt: skip
+    found = load_registered(native.settings, version=int(version.version), name="legacy-mql")
+    assert found.metadata["run_id"] == native.run_id and found.metadata["name"] == "legacy-mql"
+    rows = trained_sample.frames["test"][native.names].head(50)
+    assert np.allclose(found.predict_proba(rows), trained_sample.model.predict_proba(rows)[:, 1])
