@@ -268,7 +268,7 @@ def test_train_promote_and_score_a_flat_export_from_the_command_line(store, tmp_
     with tracking_uri(store.tracking.uri):
         pyfunc = mlflow.pyfunc.load_model("models:/leadml-mql-flat@champion")
     frame = read_flat(tmp_path / "new.csv").frame[exported.metadata["feature_names"]]
-    assert np.allclose(np.asarray(pyfunc.predict(frame))[:, 1], expected)
+    assert np.allclose(pyfunc.predict(frame)["mql_probability"], expected)
 
     # Bad inputs for scoring: exit codes, and the earlier scores left as they were.
     before = out.read_bytes()

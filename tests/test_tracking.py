@@ -120,16 +120,16 @@ def test_a_training_run_is_logged_registered_and_exported(logged):
         aliases = db.execute("SELECT alias, version FROM registered_model_aliases").fetchall()
     assert aliases == [("challenger", 1)]
 
-    # The registered model reloads as a pyfunc and returns probabilities.
+    # The registered model reloads as a pyfunc: one column, the probability, as the signature says.
     with tracking_uri(store.tracking.uri):
         pyfunc = mlflow.pyfunc.load_model(f"models:/{store.tracking.model_name}@challenger")
     features = result.frames["test"][FEATURES].head(200)
     features = features.assign(industry=features["industry"].astype(str))
-    proba = np.asarray(pyfunc.predict(features))
-    assert proba.shape == (200, 2)
-    assert ((proba >= 0) & (proba <= 1)).all() and np.allclose(proba.sum(axis=1), 1)
-    assert np.allclose(proba[:, 1], result.model.predict_proba(features)[:, 1])
+    predicted = pyfunc.predict(features)
+    assert list(predicted.columns) == ["mql_probability"] and len(predicted) == 200
+    assert np.allclose(predicted["mql_probability"], result.model.predict_proba(features)[:, 1])
     assert pyfunc.metadata.get_input_schema().input_names() == FEATURES
+    assert pyfunc.metadata.get_output_schema().input_names() == ["mql_probability"]
 
 
 def test_the_export_scores_without_a_tracking_server(logged, tmp_path):

@@ -7,6 +7,7 @@ code, the message, and that nothing was written or run.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -130,10 +131,11 @@ def test_a_champion_switched_to_cloudpickle_runs_nothing_at_train_or_score(store
     client = MlflowClient(tracking_uri=store.tracking.uri)
     logged = _path(client.get_model_version_download_uri(FLAT, "1"))
     marker = tmp_path / "payload-ran"
-    (logged / "model.pkl").write_bytes(pickle.dumps(Payload(marker)))
+    (logged / "python_model.pkl").write_bytes(pickle.dumps(Payload(marker)))
     spec = yaml.safe_load((logged / "MLmodel").read_text())
-    spec["flavors"]["sklearn"].update(serialization_format="cloudpickle", pickled_model="model.pkl")
-    spec["flavors"]["python_function"]["model_path"] = "model.pkl"
+    pyfunc = spec["flavors"]["python_function"]
+    pyfunc.update(loader_module="mlflow.pyfunc.model", python_model="python_model.pkl")
+    del pyfunc["model_code_path"]
     (logged / "MLmodel").write_text(yaml.safe_dump(spec))
     exports = _snapshot(Path(store.tracking.export_dir))
     runs = len(client.search_runs([v.experiment_id for v in client.search_experiments()]))
@@ -141,7 +143,7 @@ def test_a_champion_switched_to_cloudpickle_runs_nothing_at_train_or_score(store
     # leadml train: the champion comparison refuses it; nothing logged, registered or exported.
     done = _train_flat(config, leads)
     assert done.exit_code == 11, done.output
-    assert f"models:/{FLAT}/1: its logged model is serialised as 'cloudpickle'" in done.output
+    assert f"models:/{FLAT}/1: its logged model is a pickled python_model" in done.output
     assert "refusing it, nothing was loaded" in done.output and "Traceback" not in done.output
     assert not marker.exists()
     assert len(client.search_model_versions(f"name = '{FLAT}'")) == 1
@@ -153,26 +155,26 @@ def test_a_champion_switched_to_cloudpickle_runs_nothing_at_train_or_score(store
     for uri in (f"models:/{FLAT}@champion", f"models:/{FLAT}/1"):
         done = _score_flat(config, new, tmp_path / "scores.parquet", uri)
         assert done.exit_code == 11, done.output
-        assert "serialised as 'cloudpickle', not skops" in done.output
+        assert "a pickled python_model ('python_model.pkl')" in done.output
         assert not marker.exists() and not (tmp_path / "scores.parquet").exists()
 
     # The payload is live: MLflow's own loader runs it (which is why leadml never calls it).
-    with tracking_uri(store.tracking.uri):
-        mlflow.sklearn.load_model(f"models:/{FLAT}/1")
+    with tracking_uri(store.tracking.uri), contextlib.suppress(Exception):
+        mlflow.pyfunc.load_model(f"models:/{FLAT}/1")
     assert marker.exists()
 
 
 @pytest.mark.parametrize(
     "change, message",
     [
-        (lambda f: f.update(python_function={"loader_module": "evil", "model_path": "x"}),
-         "is loaded by 'evil', not mlflow.sklearn"),
+        (lambda f: f["python_function"].update(loader_module="evil"),
+         "is loaded by 'evil', not mlflow.pyfunc.loaders.code_model"),
         (lambda f: f.update(custom={"anything": 1}), "has flavours ['custom', 'python_function'"),
-        (lambda f: f["sklearn"].update(code="code"), "ships code to import"),
-        (lambda f: f["sklearn"].update(skops_trusted_types=["builtins.eval"]),
-         "trusts types leadml does not trust: builtins.eval"),
-        (lambda f: f["sklearn"].update(pickled_model="gone.skops"),
-         "names model file 'gone.skops', which is not a skops file beside it"),
+        (lambda f: f["python_function"].update(code="code"), "ships code to import"),
+        (lambda f: f["python_function"].update(model_code_path="/elsewhere/evil.py"),
+         "runs the code file 'evil.py', not leadml's pyfunc_model.py"),
+        (lambda f: f["python_function"]["artifacts"]["model"].update(path="artifacts/gone.skops"),
+         "names artifacts"),
     ],
 )  # fmt: skip
 def test_a_logged_model_that_is_not_leadmls_is_refused(logged, change, message):
@@ -191,7 +193,7 @@ def test_a_logged_model_that_is_not_leadmls_is_refused(logged, change, message):
 
 
 def test_an_altered_calibrator_is_refused_from_the_export_and_from_the_registry(logged, tmp_path):
-    store, tracked, export = logged
+    store, _, export = logged
     config = _config(store, tmp_path)
     new = write_csv(export_frame(50, seed=3, leaks=False), tmp_path / "new.csv")
     out = tmp_path / "scores.parquet"
@@ -216,11 +218,12 @@ def test_an_altered_calibrator_is_refused_from_the_export_and_from_the_registry(
     assert f"but the registry recorded {recorded[:12]}… (leadml.model_sha256)" in done.output
     assert not out.exists()
 
-    # The registry without the local export: the run's own export artifact was altered.
+    # The registry without the local export: the registered model's own file was altered.
     shutil.rmtree(export)
-    run_export = _path(MlflowClient(store.tracking.uri).get_run(tracked.run_id).info.artifact_uri)
-    _altered_calibrator(run_export / "export" / "model.skops")
-    with pytest.raises(ModelIntegrityError, match=f"run {tracked.run_id}.*has SHA-256"):
+    client = MlflowClient(store.tracking.uri)
+    logged = _path(client.get_model_version_download_uri("leadml-mql", "1"))
+    _altered_calibrator(logged / "artifacts" / "model.skops")
+    with pytest.raises(ModelIntegrityError, match=r"models:/leadml-mql/1: .*has SHA-256"):
         load_registered(store, version=1)
 
 

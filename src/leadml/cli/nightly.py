@@ -55,9 +55,10 @@ def score(
     model: Annotated[
         str | None,
         typer.Option(
-            help="models:/NAME@ALIAS, models:/NAME/VERSION or "
-            "an export folder (models/NAME/vN). Default: the registry's champion, or "
-            "the exported champion when the tracking store is unreachable."
+            help="models:/NAME@ALIAS, models:/NAME/VERSION (any name a leadml model is "
+            "registered under), runs:/RUN_ID/model or an export folder (models/NAME/vN). "
+            "Default: the registry's champion, or the exported champion when the tracking "
+            "store is unreachable."
         ),
     ] = None,
     csv: Annotated[

@@ -21,6 +21,7 @@ from leadml.modeling.modelfile import (
 log = logging.getLogger("leadml.scoring")
 
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
+_RUN_URI = re.compile(r"^runs:/(?P<run_id>[0-9A-Za-z_-]+)/(?P<path>[^\s]+?)/?$")
 
 
 @dataclass
@@ -64,8 +65,9 @@ def resolve_model(model: Any, settings: Settings) -> ScoringModel:
 
     ``model`` may be ``None`` (the registry's ``champion``, else the exported champion with a
     warning when the tracking store cannot be reached), a ``models:/<name>@<alias>`` or
-    ``models:/<name>/<version>`` URI (same fallback), the folder of an export (``models/<name>/
-    v<N>``), a :class:`ScoringModel`, an exported model from
+    ``models:/<name>/<version>`` URI (same fallback; any registered name, the version's own
+    files are read), a ``runs:/<run_id>/<path>`` URI (a model leadml logged in that run), the
+    folder of an export (``models/<name>/v<N>``), a :class:`ScoringModel`, an exported model from
     :func:`leadml.modeling.modelfile.load_exported`, or a fitted estimator taking the feature frame
     (its ``feature_names_in_`` name the features).
 
@@ -78,6 +80,8 @@ def resolve_model(model: Any, settings: Settings) -> ScoringModel:
     ------
     TrackingError
         No model can be found: the message says where it looked.
+    ModelMismatchError
+        The URI names an MLflow model that leadml did not log.
     ModelIntegrityError
         The stored model failed its checks (no fallback to another copy: a tampered model is
         news, not a detail); nothing was loaded.
@@ -90,16 +94,15 @@ def resolve_model(model: Any, settings: Settings) -> ScoringModel:
         return ScoringModel.from_export(model, f"export {model.path}")
     if model is None or isinstance(model, str | Path):
         text = "" if model is None else str(model)
+        if text.startswith("runs:/"):
+            return _from_run(text, settings)
         if text and not text.startswith("models:/"):
             return _from_folder(Path(text))
         name, alias, version = settings.tracking.model_name, CHAMPION, None
         if text:
             match = _URI.match(text)
             if match is None:
-                raise TrackingError(
-                    f"--model {text!r}: expected models:/<name>@<alias>, models:/<name>/<version> "
-                    "or the folder of an exported model (e.g. models/leadml-mql/v3)"
-                )
+                raise TrackingError(f"--model {text!r}: expected {_EXPECTED}")
             name, alias = match["name"], match["alias"]
             version = int(match["version"]) if match["version"] else None
         wanted = f"models:/{name}" + (f"/{version}" if version is not None else f"@{alias}")
@@ -126,6 +129,20 @@ def resolve_model(model: Any, settings: Settings) -> ScoringModel:
     if not hasattr(model, "predict_proba"):
         raise TrackingError(f"cannot score with a {type(model).__name__}: it has no predict_proba")
     return _from_estimator(model)
+
+
+_EXPECTED = ("models:/<name>@<alias>, models:/<name>/<version>, runs:/<run_id>/<path> or the "
+             "folder of an exported model (e.g. models/leadml-mql/v3)")  # fmt: skip
+
+
+def _from_run(text: str, settings: Settings) -> ScoringModel:
+    match = _RUN_URI.match(text)
+    if match is None:
+        raise TrackingError(f"--model {text!r}: expected {_EXPECTED}")
+    from leadml import tracking  # imports MLflow: only when a run is asked
+
+    found = tracking.load_run_model(settings, match["run_id"], match["path"])
+    return ScoringModel.from_export(found, f"run {text}")
 
 
 def _from_estimator(model: Any) -> ScoringModel:

@@ -8,13 +8,17 @@ scoring reads without MLflow, are :mod:`leadml.modeling.modelfile`'s. What it re
   (feature frames only: never the lead or account tables), plots, tables, the model card, the
   export and, when given, the funnel report of the test window's MQLs. A nightly scoring run
   gets its own run (:mod:`._scoring_runs`: :func:`log_scoring`, :func:`log_report`).
-- **Registry** (:mod:`._registry`): the calibrated model, logged with a signature and a PII-free
-  input example, registered under ``tracking.model_name`` with the alias ``challenger``; its
-  version tags hold what the promotion gate compares (:func:`promote`, :func:`gate_checks`);
-  every decision is recorded (:func:`promotion_history`).
+- **Model** (:mod:`._logged`): the calibrated model, logged as an MLflow pyfunc whose
+  ``predict`` returns one column, :data:`OUTPUT` (``mql_probability``), with a signature and a
+  PII-free input example; its artifacts are the export bundle (no pickle, no code run by leadml).
+- **Registry** (:mod:`._registry`): the model, registered under ``tracking.model_name`` with
+  the alias ``challenger``; its version tags hold what the promotion gate compares
+  (:func:`promote`, :func:`gate_checks`); every decision is recorded (:func:`promotion_history`).
 - **Export** (:mod:`._export`, ``tracking.export_dir``): ``<model_name>/v<N>/`` and
   ``aliases.json``, so scoring can run without a tracking server (:func:`load_exported`);
-  :func:`load_registered` loads a registered version's export, checked against the registry.
+  :func:`load_registered` loads a registered version from its own files (any name it is
+  registered under) and :func:`load_run_model` a run's model, checked against the SHA-256 the
+  tracking database recorded.
 
 Tracking URI (:mod:`._store`): ``tracking.uri``, else ``$MLFLOW_TRACKING_URI``, else
 ``sqlite:///mlflow.db``. With a SQLite store, artifacts go to ``mlartifacts/`` next to the
@@ -29,7 +33,8 @@ from leadml.modeling.modelfile import (
     load_exported,
     load_model_file,
 )
-from leadml.tracking._export import ExportConflict, load_registered
+from leadml.tracking._export import ExportConflict, load_registered, load_run_model
+from leadml.tracking._logged import OUTPUT
 from leadml.tracking._registry import Promotion, gate_checks, promote, promotion_history
 from leadml.tracking._runs import (
     PARAM_VALUE_LIMIT,
@@ -44,6 +49,7 @@ __all__ = [
     "CHALLENGER",
     "CHAMPION",
     "DEFAULT_TRACKING_URI",
+    "OUTPUT",
     "PARAM_VALUE_LIMIT",
     "ExportConflict",
     "ExportedModel",
@@ -56,6 +62,7 @@ __all__ = [
     "load_exported",
     "load_model_file",
     "load_registered",
+    "load_run_model",
     "log_report",
     "log_scoring",
     "log_training",

@@ -5,9 +5,11 @@
   naming the challenger and champion versions, so scoring can run without a tracking server
   (:func:`leadml.modeling.modelfile.load_exported`). Written atomically (a temporary folder renamed
   into place); an export of another store's version of the same number is never replaced silently.
-- The same bundle is logged as the run's ``export`` artifacts: :func:`load_registered` loads a
-  registered version from it (or from the local export of the same run), after checking the
-  version's logged model and the file's SHA-256 against the registry's tag.
+- The same bundle is logged as the run's ``export`` artifacts (promotion installs it from there)
+  and is the logged MLflow model's artifacts (:mod:`._logged`): :func:`load_registered` loads a
+  registered version from its own files (or from the local export of the same run), and
+  :func:`load_run_model` a run's model, checking the file's SHA-256 against the one the
+  tracking database recorded.
 
 The folder layout and the checks on loading are :mod:`leadml.modeling.modelfile`'s.
 """
@@ -18,7 +20,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError
@@ -29,13 +30,12 @@ from typing import TYPE_CHECKING
 import mlflow
 import numpy as np
 import pandas as pd
-import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from leadml.common.atomic import new_dir, scratch_dir
 from leadml.common.safe_text import shorten_json
-from leadml.errors import ModelIntegrityError, TrackingError
+from leadml.errors import TrackingError
 from leadml.modeling.modelfile import (
     CHAMPION,
     METADATA_FILE,
@@ -43,9 +43,9 @@ from leadml.modeling.modelfile import (
     SHA256_TAG,
     ExportedModel,
     export_owner,
-    is_trusted,
     load_bundle,
 )
+from leadml.tracking._logged import load_logged
 from leadml.tracking._store import (
     TrackingUnavailable,
     connected,
@@ -275,11 +275,12 @@ def load_registered(
     settings: Settings, alias: str | None = CHAMPION, version: int | None = None,
     name: str | None = None,
 ) -> ExportedModel:  # fmt: skip
-    """The bundle (model and metadata) a registered version's run exported, by ``version``, else
-    by ``alias``; read from ``tracking.export_dir`` when that holds the same run's export.
+    """The model and metadata of a registered version, by ``version``, else by ``alias``: read
+    from the version's own files (any name it was registered under), or from
+    ``tracking.export_dir`` when that holds the same run's export.
 
-    The version's logged model must be leadml's (:func:`_check_logged_model`) and the bundle's
-    model file must match the SHA-256 tagged on the version at registration (see
+    The version's logged model must be leadml's (:func:`load_logged`) and its model file must
+    match the SHA-256 tagged on the version at registration, else on its run (see
     :func:`load_bundle`).
 
     Raises
@@ -288,7 +289,9 @@ def load_registered(
         The store cannot be reached (a SQLite file that does not exist counts: it is never
         created here).
     TrackingError
-        No such alias or version, or its run has no export.
+        No such alias or version, or its files cannot be read.
+    ModelMismatchError
+        The version is not a model leadml logged.
     ModelIntegrityError
         The stored model failed its checks; nothing was loaded.
     """
@@ -318,86 +321,59 @@ def load_registered(
 
 
 def load_version(client: MlflowClient, found, export_dir: Path) -> ExportedModel:
-    """Load registered version ``found`` through :func:`load_bundle`: from the local export if it
-    holds the same run's, else from the run's ``export`` artifacts. Call inside
-    :func:`_connected` (the download goes to the fluent tracking URI)."""
+    """Load registered version ``found`` from its own files (:func:`load_logged`: checked, nothing
+    run), or from the local export when it holds the same run's bundle. Call inside
+    :func:`connected` (downloads go to the fluent tracking URI)."""
     name, number, run_id = found.name, int(found.version), found.run_id
+    recorded = found.tags.get(SHA256_TAG) or _run_tag(client, run_id, SHA256_TAG)
+    location = client.get_model_version_download_uri(name, str(number))
     source = f"models:/{name}/{number}"
-    recorded = found.tags.get(SHA256_TAG)
-    if not recorded:
-        raise ModelIntegrityError(
-            f"{source}: no SHA-256 recorded for its model file (version tag {SHA256_TAG}; "
-            "versions registered before leadml recorded one have none): nothing was loaded; "
-            "retrain to register a version that has one"
-        )
-    with tempfile.TemporaryDirectory(prefix="leadml-registered-") as tmp:
-        _check_logged_model(client, found, Path(tmp) / "logged")
-        local = export_dir / name / f"v{number}"
-        if (export_owner(local) or {}).get("run_id") == run_id:
-            return load_bundle(local, source=f"{source} (export {local})", sha256=recorded)
+    exported = load_logged(location, source, recorded, run_id, export_dir / name / f"v{number}")
+    # Named as the registry names it: a version registered by other means may differ.
+    metadata = exported.metadata | {"name": name, "version": number}
+    return ExportedModel(exported.model, metadata, Path(source))
+
+
+def load_run_model(settings: Settings, run_id: str, path: str = "model") -> ExportedModel:
+    """The model a run logged at ``path`` (``runs:/<run_id>/<path>``), checked like a registered
+    version's against the SHA-256 tagged on the run.
+
+    Raises
+    ------
+    TrackingUnavailable
+        The store cannot be reached.
+    TrackingError
+        No such run, or nothing readable at ``path``.
+    ModelMismatchError
+        The run's model there is not one leadml logged.
+    ModelIntegrityError
+        The stored model failed its checks; nothing was loaded.
+    """
+    uri = resolve_tracking_uri(settings)
+    shown = without_credentials(uri)
+    database = sqlite_path(uri)
+    if database is not None and not database.exists():
+        raise TrackingUnavailable(f"no tracking database at {database}")
+    source = f"runs:/{run_id}/{path.strip('/')}"
+    with quick_failure():
+        client = MlflowClient(tracking_uri=uri)
         try:
-            folder = Path(mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path="export", dst_path=f"{tmp}/export"))  # fmt: skip
-        except (OSError, MlflowException) as exc:
-            raise TrackingError(
-                f"{source} (run {run_id}): its export cannot be read from "
-                f"{without_credentials(mlflow.get_tracking_uri())}: {exc}"
-            ) from None
-        exported = load_bundle(folder, source=f"{source} (run {run_id})", sha256=recorded)
-    if exported.metadata.get("run_id") != run_id:
-        raise ModelIntegrityError(
-            f"{source}: the export in run {run_id} names run {exported.metadata.get('run_id')}; "
-            "nothing was loaded"
-        )
+            run = client.get_run(run_id)
+        except MlflowException as exc:
+            if exc.error_code in _NOT_FOUND:
+                raise TrackingError(f"{source}: no run {run_id!r} in {shown}") from None
+            raise TrackingUnavailable(f"MLflow at {shown}: {exc.message}") from exc
+        except Exception as exc:  # connection refused, DNS, timeouts: all mean "unreachable"
+            raise TrackingUnavailable(f"MLflow at {shown}: {type(exc).__name__}: {exc}") from exc
+        with connected(uri):
+            exported = load_logged(source, source, run.data.tags.get(SHA256_TAG), run_id, None)
     return ExportedModel(exported.model, exported.metadata, Path(source))
 
 
-def _check_logged_model(client: MlflowClient, found, tmp: Path) -> None:
-    """Refuse a registered version whose logged model is not one leadml logged: an ``MLmodel``
-    whose flavours are not exactly ``sklearn`` (serialised with skops, trusting only the types
-    :func:`trusted_types` trusts, no code path) and ``python_function`` through
-    ``mlflow.sklearn``, or whose skops file is missing. Only the YAML is read (safely): a
-    pickle or cloudpickle payload is never loaded, here or anywhere in leadml."""
-    source = f"models:/{found.name}/{found.version}"
-
-    def refuse(why: str) -> ModelIntegrityError:
-        return ModelIntegrityError(
-            f"{source}: its logged model {why}; leadml stores models with skops only (a pickle "
-            "or cloudpickle flavour runs code when loaded): refusing it, nothing was loaded"
-        )
-
-    location = client.get_model_version_download_uri(found.name, str(found.version))
+def _run_tag(client: MlflowClient, run_id: str | None, key: str) -> str | None:
+    if not run_id:
+        return None
     try:
-        path = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"{location.rstrip('/')}/MLmodel", dst_path=str(tmp)
-        )
-        listed = {Path(a.path).name for a in mlflow.artifacts.list_artifacts(location)}
-    except (OSError, MlflowException) as exc:
-        # Unreachable or deleted artifacts are not a tampered model: the caller may go on
-        # without it (training notes "not compared"), where a bad file stops everything.
-        raise TrackingError(
-            f"{source}: its logged model cannot be read ({type(exc).__name__}: {str(exc)[:200]})"
-        ) from None
-    try:
-        spec = yaml.safe_load(Path(path).read_text())
-    except (ValueError, yaml.YAMLError) as exc:
-        raise refuse(f"has no readable MLmodel ({type(exc).__name__}: {str(exc)[:200]})") from None
-    flavors = spec.get("flavors") if isinstance(spec, dict) else None
-    if not isinstance(flavors, dict) or set(flavors) != {"python_function", "sklearn"}:
-        shown = sorted(flavors) if isinstance(flavors, dict) else flavors
-        raise refuse(f"has flavours {shown}, not leadml's (python_function and sklearn)")
-    sklearn, pyfunc = flavors["sklearn"] or {}, flavors["python_function"] or {}
-    if sklearn.get("serialization_format") != "skops":
-        raise refuse(f"is serialised as {sklearn.get('serialization_format')!r}, not skops")
-    if pyfunc.get("loader_module") != "mlflow.sklearn":
-        raise refuse(f"is loaded by {pyfunc.get('loader_module')!r}, not mlflow.sklearn")
-    if sklearn.get("code") or pyfunc.get("code"):
-        raise refuse("ships code to import")
-    unsafe = [t for t in sklearn.get("skops_trusted_types") or [] if not is_trusted(str(t))]
-    if unsafe:
-        raise refuse(f"trusts types leadml does not trust: {', '.join(map(str, unsafe))}")
-    stored = sklearn.get("pickled_model")
-    if not isinstance(stored, str) or not stored.endswith(".skops") or stored not in listed:
-        raise refuse(f"names model file {stored!r}, which is not a skops file beside it")
-    if spec.get("run_id") not in (None, found.run_id):
-        raise refuse(f"comes from run {spec.get('run_id')}, not the version's run {found.run_id}")
+        return client.get_run(run_id).data.tags.get(key)
+    except MlflowException:
+        return None

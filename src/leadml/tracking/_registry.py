@@ -28,7 +28,12 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from leadml.errors import ModelIntegrityError, PromotionRefused, TrackingError
+from leadml.errors import (
+    ModelIntegrityError,
+    ModelMismatchError,
+    PromotionRefused,
+    TrackingError,
+)
 from leadml.modeling.card import GATE_METRICS, HIGHER_IS_BETTER
 from leadml.modeling.evaluation import probability_metrics
 from leadml.modeling.modelfile import CHALLENGER, CHAMPION, SHA256_TAG, set_export_alias
@@ -157,7 +162,7 @@ def score_champion(client: MlflowClient, result: TrainingResult, tracked: Tracke
         exported = load_version(client, champion, Path(result.settings.tracking.export_dir))
     except ModelIntegrityError:
         raise  # a tampered champion stops the training: nothing is logged next to it
-    except (TrackingError, MlflowException, OSError) as exc:  # e.g. a missing artifact
+    except (TrackingError, ModelMismatchError, MlflowException, OSError) as exc:  # e.g. gone
         tracked.champion_note = f"not compared: version {champion.version} could not be loaded "
         tracked.champion_note += f"({type(exc).__name__}: {str(exc)[:200]})"
         return

@@ -26,7 +26,9 @@ from leadml.modeling.card import comparison_table, model_card
 from leadml.modeling.modelfile import (
     CARD_FILE,
     CHALLENGER,
+    METADATA_FILE,
     MODEL_FILE,
+    SHA256_TAG,
     save_model_file,
     set_export_alias,
     write_bundle,
@@ -38,6 +40,7 @@ from leadml.tracking._export import (
     requirements,
     store_identity,
 )
+from leadml.tracking._logged import log_model
 from leadml.tracking._registry import (
     frame_digest,
     next_version,
@@ -312,22 +315,20 @@ def log_training(
             return tracked
 
         with timer("model"):
-            model_file = tmp / MODEL_FILE
+            # The logged model's artifacts: the model file and the metadata scoring needs.
+            logged = tmp / "logged"
+            logged.mkdir()
+            model_file = logged / MODEL_FILE
             tracked.model_sha256, types = save_model_file(result.model, model_file)
+            # In the database, not beside the file: the witness for runs:/ URIs and for
+            # versions registered by other means (leadml's own versions carry it too).
+            mlflow.set_tag(SHA256_TAG, tracked.model_sha256)
+            store = store_identity(client, uri, name, experiment_id)
+            metadata = export_metadata(result, tracked, types, store)
+            (logged / METADATA_FILE).write_text(json.dumps(metadata, indent=2, default=str) + "\n")
             example = model_input(result.input_example)
             example = example.apply(shorten_series)  # input_example.json: no 1 MB value
-            signature = infer_signature(example, result.model.predict_proba(example))
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", category=DeprecationWarning, module="mlflow")
-                info = mlflow.sklearn.log_model(
-                    result.model,
-                    name="model",
-                    signature=signature,
-                    input_example=example,
-                    pip_requirements=requirements(result),
-                    pyfunc_predict_fn="predict_proba",
-                    skops_trusted_types=types,
-                )
+            info = log_model(logged, example, result.model, requirements(result))
         if tracked.unfit and not force:
             mlflow.log_text(model_card(result, name=name, run_id=tracked.run_id), CARD_FILE)
             tracked.timings = timer.seconds
@@ -347,7 +348,7 @@ def log_training(
             mlflow.log_text(card, CARD_FILE)
         with timer("export"):
             store = store_identity(client, uri, name, experiment_id)
-            metadata = export_metadata(result, tracked, types, store)
+            metadata = metadata | {"version": version, "store": store}
             bundle = tmp / "export"
             write_bundle(bundle, model_file, metadata, card)
             mlflow.log_artifacts(str(bundle), "export")

@@ -52,11 +52,11 @@ def connected(uri: str) -> Iterator[MlflowClient]:
 
     ``mlflow.set_tracking_uri`` also writes ``$MLFLOW_TRACKING_URI``; both the global URI and
     the variable are put back as they were, so leadml leaves no trace in the caller's process.
+    Without the variable no URI was set (setting one writes it): ``None`` unsets it again, where
+    pinning the default would fix it to today's working folder.
     """
-    from mlflow.tracking._tracking_service import utils as tracking_state
-
     environment = os.environ.get("MLFLOW_TRACKING_URI")
-    previous = getattr(tracking_state, "_tracking_uri", None)
+    previous = mlflow.get_tracking_uri() if environment is not None else None
     mlflow.set_tracking_uri(uri)
     try:
         yield MlflowClient(tracking_uri=uri)
