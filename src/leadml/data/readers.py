@@ -25,6 +25,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from leadml.common.databases import database
 from leadml.common.sql import sql_ident, sql_str
 from leadml.config.contract import PII_COLUMNS, TABLES
 from leadml.errors import DataError
@@ -32,7 +33,7 @@ from leadml.errors import DataError
 #: One table given in memory: read where it is (a DataFrame, an Arrow table) or streamed into
 #: DuckDB once (Arrow record batches, a DuckDB relation, which may live on another connection).
 Frame = pd.DataFrame | pa.Table | pa.RecordBatchReader | duckdb.DuckDBPyRelation
-#: A data folder, or a mapping of table name to a table in memory or a file path.
+#: A data folder, a database URI, or a mapping of table name to a table in memory or a file path.
 Source = str | Path | Mapping[str, "Frame | str | Path"]
 
 _SUFFIXES = (".parquet", ".csv", ".csv.gz")
@@ -139,10 +140,26 @@ def connect(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def read_raw(source: Source, con: duckdb.DuckDBPyConnection | None = None) -> RawTables:
+def read_raw(
+    source: Source,
+    con: duckdb.DuckDBPyConnection | None = None,
+    *,
+    tables: Mapping[str, str] | None = None,
+) -> RawTables:
     """Register every table of ``source`` it can find; absent and unreadable tables are left
-    for validation to report."""
+    for validation to report.
+
+    ``source`` may also be a database URI (``postgresql://``, ``sqlite:///``, ``duckdb:///``),
+    whose tables are named by ``tables`` (table -> schema-qualified name; settings'
+    ``data.tables``).
+    """
     raw = RawTables(con or connect())
+    db = database(source)
+    if db is not None:
+        from leadml.data.warehouse import read_database  # the drivers load only when asked
+
+        read_database(raw, db, dict(tables or {}))
+        return raw
     if isinstance(source, Mapping):
         unknown = sorted(set(source) - set(TABLES))
         if unknown:

@@ -164,7 +164,7 @@ def load_data(
             return source
         return dataclasses.replace(source, settings=settings)
     settings = settings or Settings()
-    raw = read_raw(source)
+    raw = read_raw(source, tables=settings.data.tables)
     report = validate_raw(raw, settings, now=now)
     if not report.ok:
         raise DataValidationError(report)

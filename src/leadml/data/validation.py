@@ -102,7 +102,8 @@ def validate_data(
     >>> any("duplicate" in p.message for p in report.errors)
     True
     """
-    return validate_raw(read_raw(source), settings or Settings(), now=now)
+    settings = settings or Settings()
+    return validate_raw(read_raw(source, tables=settings.data.tables), settings, now=now)
 
 
 def validate_raw(
