@@ -3,11 +3,13 @@ and DuckDB files."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -174,3 +176,132 @@ def test_the_cli_reads_a_postgres_uri(postgres, tiny_tables, tmp_path):
         capture_output=True, text=True, env=os.environ,
     )  # fmt: skip
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+# Scores to a database: a small history and model, scored as the nightly job does.
+
+
+@pytest.fixture(scope="module")
+def night():
+    """A 600-lead history and a calibrated logistic model on its real features."""
+    from threadpoolctl import threadpool_limits
+
+    from leadml.data.asof import label_pairs, open_leads
+    from leadml.features import build_features
+    from leadml.modeling.calibration import calibrate
+    from leadml.modeling.models import make_candidate
+    from leadml.scoring import ScoringModel
+    from leadml.synth import generate_history
+
+    keys = ["lead_id", "as_of"]
+    with threadpool_limits(limits=1):
+        history = generate_history(n_leads=600, seed=3, history_days=400)
+        data = load_data(history.tables())
+        end = history.end.floor("D")
+        labels = label_pairs(data, open_leads(data, [end - pd.Timedelta(days=d)
+                                                     for d in range(100, 300, 28)]))  # fmt: skip
+        labels = labels[labels["mature"]]
+        frame = build_features(data, labels[keys]).merge(labels[[*keys, "label"]], on=keys)
+        names = [c for c in frame.columns if c not in (*keys, "label")]
+        split = frame["as_of"].max() - pd.Timedelta(days=56)
+        train, cal = frame[frame["as_of"] < split], frame[frame["as_of"] >= split]
+        model = make_candidate("logistic", train[names]).fit(train[names], train["label"])
+        calibrated, _ = calibrate(model, cal[names], cal["label"], cal["as_of"], ["sigmoid"], 500)
+    scoring = ScoringModel(calibrated, names, "test-logistic", "1", "run-test", "object",
+                           {"family": "logistic"})  # fmt: skip
+    return {"data": data, "as_of": end, "model": scoring}
+
+
+def score_into(night, out, as_of=None):
+    from leadml.scoring import score_to
+
+    when = night["as_of"] if as_of is None else as_of
+    return score_to(night["data"], when, out, night["model"], track=False)
+
+
+def test_scores_replace_their_night_in_postgres(postgres, night, tmp_path):
+    import adbc_driver_postgresql.dbapi as pg
+
+    schema = postgres_schema(postgres, {})
+    table = f"{schema}.lead_scores"
+    base, query = postgres.split("?")
+    out = f"{base}/{table}?{query}"
+    earlier = night["as_of"] - pd.Timedelta(days=7)
+
+    def read(sql):
+        with pg.connect(postgres) as con, con.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetch_arrow_table().to_pandas()
+
+    first = score_into(night, out, earlier)
+    tonight = score_into(night, out)
+    again = score_into(night, out)  # a re-run replaces the night
+    assert again.path == f"{table} in {postgres}"
+    counts = read(f"SELECT as_of, count(*) AS n FROM {table} GROUP BY 1 ORDER BY 1")
+    assert counts["n"].tolist() == [len(first.scores), len(tonight.scores)]
+    assert counts["as_of"].tolist() == [earlier, night["as_of"]]
+    assert len(tonight.scores) > 50
+
+    score_into(night, str(tmp_path / "scores"))  # the same night as Parquet
+    files = pd.read_parquet(tmp_path / "scores")
+    stored = read(f"SELECT * FROM {table} WHERE as_of = '{night['as_of']}'")
+    assert sorted(stored.columns) == sorted(files.columns)
+    by_lead = stored.set_index("lead_id").loc[files["lead_id"]]
+    assert by_lead["mql_probability"].tolist() == files["mql_probability"].tolist()
+    assert by_lead["model_tier"].tolist() == files["model_tier"].astype(str).tolist()
+
+
+def test_a_failed_insert_leaves_the_previous_rows(postgres, night):
+    import adbc_driver_postgresql.dbapi as pg
+
+    from leadml.errors import OutputError
+
+    schema = postgres_schema(postgres, {})
+    table = f"{schema}.lead_scores"
+    base, query = postgres.split("?")
+    out = f"{base}/{table}?{query}"
+    before = score_into(night, out)
+
+    def execute(sql):
+        with pg.connect(postgres) as con, con.cursor() as cursor:
+            cursor.execute(sql)
+            rows = cursor.fetchall() if cursor.description else None
+            con.commit()
+            return rows
+
+    # A row the table refuses, in the middle of tonight's insert (after its delete).
+    refused = before.scores["lead_id"].iloc[len(before.scores) // 2]
+    execute(f"ALTER TABLE {table} ADD CONSTRAINT not_this CHECK (lead_id <> '{refused}') "
+            "NOT VALID")  # fmt: skip
+    with pytest.raises(OutputError, match="the table is as it was before this run") as caught:
+        score_into(night, out)
+    assert "not_this" in str(caught.value) and caught.value.exit_code == 8
+    assert execute(f"SELECT count(*) FROM {table}") == [(len(before.scores),)]
+    assert execute(f"SELECT count(*) FROM {table} WHERE lead_id = '{refused}'") == [(1,)]
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "duckdb"])
+def test_scores_replace_their_night_in_sqlite_and_duckdb(engine, night, tmp_path):
+    path = tmp_path / f"crm.{engine}"
+    table = "lead_scores" if engine == "sqlite" else "main.lead_scores"
+    for _ in range(2):
+        result = score_into(night, f"{engine}:///{path}/{table}")
+    query = "SELECT count(*), count(DISTINCT lead_id) FROM lead_scores"
+    if engine == "sqlite":
+        with contextlib.closing(sqlite3.connect(path)) as con:
+            counted = con.execute(query).fetchall()
+    else:
+        with duckdb.connect(path, read_only=True) as con:
+            counted = con.execute(query).fetchall()
+    assert counted == [(len(result.scores), len(result.scores))]
+
+
+def test_an_out_uri_without_a_table_is_refused_before_anything_runs(tmp_path, tiny_tables):
+    data = write_tables(tiny_tables, tmp_path / "data")
+    done = subprocess.run(
+        [sys.executable, "-m", "leadml", "score", "--data", str(data), "--as-of", "2025-03-01",
+         "--out", "postgresql://crm@db.invalid/sales", "--no-track"],
+        capture_output=True, text=True, env=os.environ,
+    )  # fmt: skip
+    assert done.returncode == 8, done.stderr
+    assert "names no table: end it with /table or /schema.table" in done.stderr
