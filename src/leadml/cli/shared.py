@@ -83,10 +83,10 @@ ConfigOption = Annotated[
 
 
 def _data_source(value: str | None) -> str | Path | None:
-    """A database URI as it is; anything else a folder that must exist."""
-    from leadml.common.databases import database
+    """A database or object-store URI as it is; anything else a folder that must exist."""
+    from leadml.common.databases import database, is_object_store
 
-    if value is None or database(value) is not None:
+    if value is None or database(value) is not None or is_object_store(value):
         return value
     path = Path(value)
     if not path.exists():
@@ -101,7 +101,8 @@ _DATA = typer.Option(
     "-d",
     help="Folder with accounts, leads, events and stages (.parquet, .csv or .csv.gz), or a "
     "database URI (postgresql://..., sqlite:///FILE, duckdb:///FILE) holding the tables named "
-    "in the settings' data.tables.",
+    "in the settings' data.tables, or an object-store prefix (s3://BUCKET/PREFIX/, gs://...) "
+    "with the Parquet files laid out as in a folder.",
     callback=_data_source,
 )
 DataOption = Annotated[str, _DATA]

@@ -64,6 +64,12 @@ def database(value: object) -> Database | None:
     return Database(engine, value) if engine else None
 
 
+def is_object_store(value: object) -> bool:
+    """Whether ``value`` is an object-store URI (``s3://``, ``gs://``), read through pyarrow's
+    filesystems (:mod:`leadml.data.lake`)."""
+    return isinstance(value, str) and value.lower().startswith(("s3://", "gs://", "gcs://"))
+
+
 def split_table(value: str) -> tuple[Database, str] | None:
     """A database URI whose last path segment names a table (``…/schema.table``): the database
     and the table, or None when ``value`` is not a database URI.

@@ -25,7 +25,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from leadml.common.databases import database
+from leadml.common.databases import database, is_object_store
 from leadml.common.sql import sql_ident, sql_str
 from leadml.config.contract import PII_COLUMNS, TABLES
 from leadml.errors import DataError
@@ -33,7 +33,8 @@ from leadml.errors import DataError
 #: One table given in memory: read where it is (a DataFrame, an Arrow table) or streamed into
 #: DuckDB once (Arrow record batches, a DuckDB relation, which may live on another connection).
 Frame = pd.DataFrame | pa.Table | pa.RecordBatchReader | duckdb.DuckDBPyRelation
-#: A data folder, a database URI, or a mapping of table name to a table in memory or a file path.
+#: A data folder, a database URI, an object-store prefix, or a mapping of table name to a
+#: table in memory or a file path.
 Source = str | Path | Mapping[str, "Frame | str | Path"]
 
 _SUFFIXES = (".parquet", ".csv", ".csv.gz")
@@ -151,7 +152,7 @@ def read_raw(
 
     ``source`` may also be a database URI (``postgresql://``, ``sqlite:///``, ``duckdb:///``),
     whose tables are named by ``tables`` (table -> schema-qualified name; settings'
-    ``data.tables``).
+    ``data.tables``), or an object-store prefix (``s3://``, ``gs://``) laid out as a folder.
     """
     raw = RawTables(con or connect())
     db = database(source)
@@ -159,6 +160,11 @@ def read_raw(
         from leadml.data.warehouse import read_database  # the drivers load only when asked
 
         read_database(raw, db, dict(tables or {}))
+        return raw
+    if is_object_store(source):
+        from leadml.data.lake import read_lake
+
+        read_lake(raw, source)
         return raw
     if isinstance(source, Mapping):
         unknown = sorted(set(source) - set(TABLES))
