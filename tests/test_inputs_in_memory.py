@@ -12,6 +12,8 @@ from leadml.data.validation import validate_data
 from leadml.errors import DataError
 
 NOW = pd.Timestamp("2025-06-01", tz="UTC")
+# pyarrow reads timezone-aware columns through Series.values, which pandas 3.1 flags.
+pytestmark = pytest.mark.filterwarnings("ignore:Series.values returning an ndarray")
 _OTHER = duckdb.connect()  # relations from a connection that is not leadml's
 
 
