@@ -105,8 +105,11 @@ def test_problems_in_s3_name_the_table_and_where_it_is(s3, tiny_tables):
     (both,) = [p for p in report.errors if p.table == "stages"]
     assert "s3://lake2/crm/stages.parquet and s3://lake2/crm/stages/ are both there" in both.message
     missing = validate_data("s3://lake2/nothing-here/", now=NOW)
-    assert {p.table for p in missing.errors if p.message == "table is missing"} == {
-        "leads", "events", "stages"}  # fmt: skip
+    assert {p.table: p.message for p in missing.errors} == {
+        name: f"table is missing (looked for s3://lake2/nothing-here/{name}.parquet or "
+        f"s3://lake2/nothing-here/{name}/)"
+        for name in ("leads", "events", "stages")
+    }
 
 
 def test_a_store_that_cannot_be_read_is_a_data_error(s3):

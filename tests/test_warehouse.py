@@ -120,7 +120,9 @@ def test_postgres_problems_name_the_table_column_rows_and_example(postgres, tiny
     report = validate_data(postgres, in_schema(schema), now=NOW)
     (problem,) = [p for p in report.errors if p.table == "events"]
     assert (problem.column, problem.rows, problem.example) == ("lead_id", 2, "L404")
-    assert [p.message for p in report.errors if p.table == "stages"] == ["table is missing"]
+    assert [p.message for p in report.errors if p.table == "stages"] == [
+        f"table is missing (looked for {schema}.stages in {postgres})"
+    ]
 
 
 def test_sqlite_and_duckdb_files_load_as_the_same_files_do(tiny_tables, tmp_path):

@@ -50,7 +50,8 @@ def read_lake(raw: RawTables, uri: str) -> None:
                 if dataset is None:
                     raw.unreadable[name] = ReadFailure(f"{origin}/ holds no .parquet files")
                     continue
-            else:
+            else:  # absent: validation says where it looked
+                raw.origins[name] = f"{scheme}://{file.path} or {origin}/"
                 continue
             stream_in(raw.con, f"raw_{name}", dataset.scanner().to_reader())
         except (OSError, pa.ArrowException, duckdb.Error) as exc:

@@ -147,7 +147,9 @@ def load_data(
     *,
     now: pd.Timestamp | str | None = None,
 ) -> LeadData:
-    """Read, validate and normalise a data folder or a mapping of DataFrames or file paths.
+    """Read, validate and normalise a data folder, a database URI, an object-store prefix, or a
+    mapping of tables (DataFrames, Arrow tables or record batches, DuckDB relations, file paths);
+    see :data:`leadml.data.readers.Source`.
 
     Settings: an explicit ``settings`` argument wins, everywhere in leadml; without one, a
     :class:`LeadData` keeps its own and anything else is read with the defaults. (A
