@@ -284,6 +284,14 @@ def test_a_failed_insert_leaves_the_previous_rows(postgres, night):
     assert execute(f"SELECT count(*) FROM {table} WHERE lead_id = '{refused}'") == [(1,)]
 
 
+def test_an_unreachable_output_database_is_an_output_error_without_the_password(night, tmp_path):
+    from leadml.errors import OutputError
+
+    out = f"postgresql://crm:s3cret@/sales/lead_scores?host={tmp_path}&port=1"
+    with pytest.raises(OutputError, match=r"cannot connect to postgresql://crm:\*\*\*@/sales\?"):
+        score_into(night, out)
+
+
 @pytest.mark.parametrize("engine", ["sqlite", "duckdb"])
 def test_scores_replace_their_night_in_sqlite_and_duckdb(engine, night, tmp_path):
     path = tmp_path / f"crm.{engine}"

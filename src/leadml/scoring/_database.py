@@ -41,6 +41,13 @@ def database_target(out: object) -> tuple[Database, str] | None:
     return found
 
 
+def reach(db: Database) -> None:
+    """Connect to ``db`` once and let go: an unreachable database or a missing driver fails
+    the run before it scores, not after."""
+    if db.engine != "duckdb":
+        connect_adbc(db, OutputError, autocommit=True).close()
+
+
 def write_scores(db: Database, table: str, scores: pa.Table, as_of: pd.Timestamp) -> str:
     """Replace the rows of night ``as_of`` in ``table`` of ``db`` with ``scores``, in one
     transaction; returns where they went (the password masked)."""

@@ -21,7 +21,7 @@ from leadml.data.readers import Source
 from leadml.errors import OutputError
 from leadml.scoring import _output
 from leadml.scoring._core import Progress, ScoringResult, prepare, run
-from leadml.scoring._database import database_target, write_scores
+from leadml.scoring._database import database_target, reach, write_scores
 
 log = logging.getLogger("leadml.scoring")
 
@@ -65,6 +65,7 @@ def score_to(
     if target is None:
         result = _write_partition(prepared, Path(out), csv, progress)
     else:
+        reach(target[0])
         result = run(prepared, progress=progress)
         table = _table(result.scores, partitioned=False)
         result.path = write_scores(*target, table, result.as_of)
