@@ -172,7 +172,8 @@ def score_night(
     loaded = load_data(data, settings, now=now)
     result = score_to(loaded, as_of, out, model, rules=rules, csv=csv, track=track,
                       progress=progress, now=now)  # fmt: skip
-    if report and result.tracking_run_id:
+    # The report reads every night of a scores folder; a database table is the CRM's to read.
+    if report and result.tracking_run_id and isinstance(result.path, Path):
         result.warnings += _log_nightly_report(loaded, Path(out), rules, result.tracking_run_id)
     return result
 

@@ -28,12 +28,14 @@ from leadml.config import load_settings
 @command
 def score(
     out: Annotated[
-        Path,
+        str,
         typer.Option(
             help="With --data: output folder; the scores go to "
             "OUT/as_of=YYYY-MM-DD/part-0.parquet, replacing that date's partition "
-            "atomically. With --flat: the scores file (.parquet, .csv or .csv.gz), "
-            "replaced atomically.",
+            "atomically. Or a database table (postgresql://.../schema.table, "
+            "sqlite:///FILE/table, duckdb:///FILE/schema.table): that night's rows are "
+            "replaced in one transaction. With --flat: the scores file (.parquet, .csv or "
+            ".csv.gz), replaced atomically.",
         ),
     ],
     data: OptionalDataOption = None,
@@ -91,17 +93,20 @@ def score(
     """
     import sys
 
+    from leadml.common.databases import database
     from leadml.jobs import score_night
 
     one_input(data, flat)
     flat_only(flat, id=id)
     if flat is not None:
-        _score_flat(flat, out, model, load_settings(config), id, top)
+        _score_flat(flat, Path(out), model, load_settings(config), id, top)
         return
     if as_of is None:
         raise typer.BadParameter("--data needs --as-of DATE")
-    if out.exists() and not out.is_dir():
-        raise typer.BadParameter(f"--out {out} is a file; with --data it names a folder")
+    if database(out) is None:
+        out = Path(out)
+        if out.exists() and not out.is_dir():
+            raise typer.BadParameter(f"--out {out} is a file; with --data it names a folder")
 
     progress, bar = None, None
     if sys.stderr.isatty():

@@ -79,15 +79,33 @@ ConfigOption = Annotated[
         dir_okay=False,
     ),
 ]
+
+
+def _data_source(value: str | None) -> str | Path | None:
+    """A database or object-store URI as it is; anything else a folder that must exist."""
+    from leadml.common.databases import database, is_object_store
+
+    if value is None or database(value) is not None or is_object_store(value):
+        return value
+    path = Path(value)
+    if not path.exists():
+        raise typer.BadParameter(f"Directory '{value}' does not exist.")
+    if not path.is_dir():
+        raise typer.BadParameter(f"Directory '{value}' is a file.")
+    return path
+
+
 _DATA = typer.Option(
     "--data",
     "-d",
-    help="Folder with accounts, leads, events and stages (.parquet, .csv or .csv.gz).",
-    exists=True,
-    file_okay=False,
+    help="Folder with accounts, leads, events and stages (.parquet, .csv or .csv.gz), or a "
+    "database URI (postgresql://..., sqlite:///FILE, duckdb:///FILE) holding the tables named "
+    "in the settings' data.tables, or an object-store prefix (s3://BUCKET/PREFIX/, gs://...) "
+    "with the Parquet files laid out as in a folder.",
+    callback=_data_source,
 )
-DataOption = Annotated[Path, _DATA]
-OptionalDataOption = Annotated[Path | None, _DATA]  # commands that also take --flat FILE
+DataOption = Annotated[str, _DATA]
+OptionalDataOption = Annotated[str | None, _DATA]  # commands that also take --flat FILE
 RulesOption = Annotated[
     Path | None,
     typer.Option(

@@ -58,6 +58,23 @@ class DataSettings(Strict):
     terminal_stages: tuple[LifecycleStage, ...] = ("customer", "lost", "disqualified")
     # Seconds of clock skew tolerated before a timestamp counts as "in the future".
     future_tolerance_seconds: int = Field(default=300, ge=0)
+    # Where each table lives in a database given as --data (postgresql://, sqlite:///,
+    # duckdb:///): table -> name, schema-qualified where needed ("crm.leads"); default the plain
+    # table name.
+    tables: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("tables")
+    @classmethod
+    def _known_tables(cls, tables: dict[str, str]) -> dict[str, str]:
+        from leadml.config.contract import TABLES
+
+        unknown = sorted(set(tables) - set(TABLES))
+        if unknown:
+            raise ValueError(f"unknown table(s) {unknown}; expected some of {list(TABLES)}")
+        empty = sorted(t for t, name in tables.items() if not name.strip())
+        if empty:
+            raise ValueError(f"empty table name for {empty}")
+        return tables
 
     @model_validator(mode="after")
     def _aliases_are_unambiguous(self) -> DataSettings:

@@ -1,4 +1,5 @@
-"""Readers: bring CSV files, Parquet files or DataFrames into one in-process DuckDB database.
+"""Readers: bring CSV files, Parquet files, DataFrames, Arrow data or DuckDB relations into one
+in-process DuckDB database.
 
 This is the only module that touches input files. Each table lands as a view ``raw_<table>``
 with the columns exactly as they came (CSV as text, so nothing is guessed away); validation and
@@ -22,13 +23,19 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
+from leadml.common.databases import database, is_object_store
 from leadml.common.sql import sql_ident, sql_str
 from leadml.config.contract import PII_COLUMNS, TABLES
 from leadml.errors import DataError
 
-#: A data folder, or a mapping of table name to a DataFrame or a file path.
-Source = str | Path | Mapping[str, "pd.DataFrame | str | Path"]
+#: One table given in memory: read where it is (a DataFrame, an Arrow table) or streamed into
+#: DuckDB once (Arrow record batches, a DuckDB relation, which may live on another connection).
+Frame = pd.DataFrame | pa.Table | pa.RecordBatchReader | duckdb.DuckDBPyRelation
+#: A data folder, a database URI, an object-store prefix, or a mapping of table name to a
+#: table in memory or a file path.
+Source = str | Path | Mapping[str, "Frame | str | Path"]
 
 _SUFFIXES = (".parquet", ".csv", ".csv.gz")
 _HEAD_BYTES = 1 << 16
@@ -134,10 +141,31 @@ def connect(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def read_raw(source: Source, con: duckdb.DuckDBPyConnection | None = None) -> RawTables:
+def read_raw(
+    source: Source,
+    con: duckdb.DuckDBPyConnection | None = None,
+    *,
+    tables: Mapping[str, str] | None = None,
+) -> RawTables:
     """Register every table of ``source`` it can find; absent and unreadable tables are left
-    for validation to report."""
+    for validation to report.
+
+    ``source`` may also be a database URI (``postgresql://``, ``sqlite:///``, ``duckdb:///``),
+    whose tables are named by ``tables`` (table -> schema-qualified name; settings'
+    ``data.tables``), or an object-store prefix (``s3://``, ``gs://``) laid out as a folder.
+    """
     raw = RawTables(con or connect())
+    db = database(source)
+    if db is not None:
+        from leadml.data.warehouse import read_database  # the drivers load only when asked
+
+        read_database(raw, db, dict(tables or {}))
+        return raw
+    if is_object_store(source):
+        from leadml.data.lake import read_lake
+
+        read_lake(raw, source)
+        return raw
     if isinstance(source, Mapping):
         unknown = sorted(set(source) - set(TABLES))
         if unknown:
@@ -170,13 +198,35 @@ def _candidates(folder: Path, name: str) -> list[Path]:
     return found + [path for s in _SUFFIXES if (path := folder / f"{name}{s}").exists()]
 
 
-def _register(raw: RawTables, name: str, item: pd.DataFrame | str | Path) -> None:
+_ORIGINS = {
+    pd.DataFrame: "DataFrame",
+    pa.Table: "Arrow table",
+    pa.RecordBatchReader: "Arrow record batches",
+    duckdb.DuckDBPyRelation: "DuckDB relation",
+}
+
+
+def _register(raw: RawTables, name: str, item: Frame | str | Path) -> None:
     view = f"raw_{name}"
-    if isinstance(item, pd.DataFrame):
-        raw.con.register(view, item)
-        raw.origins[name] = "DataFrame"
-        _describe(raw, name)
+    origin = next((o for kind, o in _ORIGINS.items() if isinstance(item, kind)), None)
+    if origin is not None:
+        raw.origins[name] = f"{name} ({origin})"
+        try:
+            if isinstance(item, pd.DataFrame | pa.Table):
+                raw.con.register(view, item)
+            else:
+                stream_in(raw.con, view, item)
+            _describe(raw, name)
+        except duckdb.Error as exc:
+            raw.unreadable[name] = ReadFailure(
+                f"cannot read {raw.origins[name]}: {_first_line(exc)}"
+            )
         return
+    if not isinstance(item, str | Path):
+        raise DataError(
+            f"table {name!r} is a {type(item).__name__}; give a DataFrame, an Arrow table or "
+            "record batches, a DuckDB relation, or a file path"
+        )
     path = Path(item)
     raw.origins[name] = str(path)
     try:
@@ -187,6 +237,25 @@ def _register(raw: RawTables, name: str, item: pd.DataFrame | str | Path) -> Non
         raw.unreadable[name] = ReadFailure(f"{path}: {exc}")
     except duckdb.Error as exc:
         raw.unreadable[name] = ReadFailure(f"cannot read {path}: {_first_line(exc)}")
+
+
+def stream_in(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    data: pa.RecordBatchReader | duckdb.DuckDBPyRelation,
+) -> None:
+    """Copy ``data`` into a temporary table ``table`` of ``con``, batch by batch.
+
+    Validation and features read a table several times, which a stream allows once: DuckDB
+    holds the only copy (and spills it to disk past its memory limit), Python never the whole.
+    """
+    reader = data.to_arrow_reader() if isinstance(data, duckdb.DuckDBPyRelation) else data
+    staged = f"stream_{uuid.uuid4().hex[:12]}"
+    con.register(staged, reader)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {sql_ident(table)} AS SELECT * FROM {staged}")
+    finally:
+        con.unregister(staged)
 
 
 def _describe(raw: RawTables, name: str) -> None:

@@ -147,7 +147,9 @@ def load_data(
     *,
     now: pd.Timestamp | str | None = None,
 ) -> LeadData:
-    """Read, validate and normalise a data folder or a mapping of DataFrames or file paths.
+    """Read, validate and normalise a data folder, a database URI, an object-store prefix, or a
+    mapping of tables (DataFrames, Arrow tables or record batches, DuckDB relations, file paths);
+    see :data:`leadml.data.readers.Source`.
 
     Settings: an explicit ``settings`` argument wins, everywhere in leadml; without one, a
     :class:`LeadData` keeps its own and anything else is read with the defaults. (A
@@ -164,7 +166,7 @@ def load_data(
             return source
         return dataclasses.replace(source, settings=settings)
     settings = settings or Settings()
-    raw = read_raw(source)
+    raw = read_raw(source, tables=settings.data.tables)
     report = validate_raw(raw, settings, now=now)
     if not report.ok:
         raise DataValidationError(report)

@@ -89,7 +89,8 @@ class DataValidationError(DataError):
 def validate_data(
     source: Source, settings: Settings | None = None, *, now: pd.Timestamp | str | None = None
 ) -> ValidationReport:
-    """Check a data folder or a mapping of DataFrames against the input contract.
+    """Check a data folder, a database, an object-store prefix or a mapping of tables in memory
+    (see :func:`leadml.data.load_data`) against the input contract.
 
     Examples
     --------
@@ -102,7 +103,8 @@ def validate_data(
     >>> any("duplicate" in p.message for p in report.errors)
     True
     """
-    return validate_raw(read_raw(source), settings or Settings(), now=now)
+    settings = settings or Settings()
+    return validate_raw(read_raw(source, tables=settings.data.tables), settings, now=now)
 
 
 def validate_raw(
@@ -113,7 +115,9 @@ def validate_raw(
     latest = now + pd.Timedelta(seconds=settings.data.future_tolerance_seconds)
     report = ValidationReport()
     for name in raw.missing:
-        report.problems.append(Problem("error", name, None, None, "table is missing"))
+        # Where a database or object store was searched, say where (a folder's files are known).
+        where = f" (looked for {raw.origins[name]})" if name in raw.origins else ""
+        report.problems.append(Problem("error", name, None, None, f"table is missing{where}"))
     for name, failure in raw.unreadable.items():
         report.problems.append(_unreadable(name, failure))
     usable: set[str] = set()

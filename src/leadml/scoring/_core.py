@@ -51,7 +51,7 @@ class ScoringResult:
     importance: pd.Series
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    path: Path | None = None  # the partition written, if any
+    path: Path | str | None = None  # the partition written, or the database table (a URI)
     tracking_run_id: str | None = None
 
     @property

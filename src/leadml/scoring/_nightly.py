@@ -18,8 +18,10 @@ from leadml.common.safe_text import csv_safe
 from leadml.config import Settings
 from leadml.data import LeadData
 from leadml.data.readers import Source
+from leadml.errors import OutputError
 from leadml.scoring import _output
 from leadml.scoring._core import Progress, ScoringResult, prepare, run
+from leadml.scoring._database import database_target, reach, write_scores
 
 log = logging.getLogger("leadml.scoring")
 
@@ -37,7 +39,10 @@ def score_to(
     progress: Progress | None = None,
     now: pd.Timestamp | str | None = None,
 ) -> ScoringResult:
-    """Score the leads open at ``as_of`` and write partition ``out/as_of=YYYY-MM-DD``.
+    """Score the leads open at ``as_of`` and write partition ``out/as_of=YYYY-MM-DD``, or, when
+    ``out`` is a database URI ending in a table (``postgresql://…/schema.table``, ``sqlite:``,
+    ``duckdb:``), replace that night's rows of the table in one transaction (no summary files
+    then: the summary goes to MLflow).
 
     In order: the inputs, rules and model are checked (on any problem nothing is written);
     the partition's lock is taken (another run on it: :class:`OutputLockedError`); the leads
@@ -52,9 +57,27 @@ def score_to(
     """
     from leadml.scoring._summary import metrics
 
+    target = database_target(out)
+    if target is not None and csv:
+        raise OutputError("--csv writes a file into a partition folder: not with a database --out")
     prepared = prepare(data, as_of, model, settings, rules=rules, now=now)
     sweep_scratch()  # working folders of killed runs (a training can leave 15 MB)
-    out = Path(out)
+    if target is None:
+        result = _write_partition(prepared, Path(out), csv, progress)
+    else:
+        reach(target[0])
+        result = run(prepared, progress=progress)
+        table = _table(result.scores, partitioned=False)
+        result.path = write_scores(*target, table, result.as_of)
+        prepared.clock.lap("write", "%s", result.path)
+    if track and _reachable(prepared):
+        result.tracking_run_id = _track(prepared.settings, result, metrics(result.summary))
+        prepared.clock.lap("mlflow", "run %s", result.tracking_run_id)
+    result.summary["timings_seconds"] = dict(prepared.clock.seconds)
+    return result
+
+
+def _write_partition(prepared, out: Path, csv: bool, progress: Progress | None) -> ScoringResult:
     name = _output.partition_name(prepared.as_of)
     with _output.partition_lock(out, name):
         _output.recover(out, name)
@@ -71,10 +94,6 @@ def score_to(
             writers[_output.CSV_FILE] = lambda path: _write_csv(result.scores, path)
         result.path = _output.write_partition(out, name, writers)
         clock.lap("write", "%s", result.path)
-    if track and _reachable(prepared):
-        result.tracking_run_id = _track(prepared.settings, result, metrics(result.summary))
-        clock.lap("mlflow", "run %s", result.tracking_run_id)
-    result.summary["timings_seconds"] = dict(prepared.clock.seconds)
     return result
 
 

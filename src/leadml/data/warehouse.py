@@ -1,0 +1,71 @@
+"""Reading the four tables from a database: PostgreSQL and SQLite through ADBC, DuckDB files
+attached read-only.
+
+Each table arrives as Arrow record batches and is streamed into leadml's DuckDB database
+(:func:`~leadml.data.readers.stream_in`), so it is held once; a DuckDB file is not copied at
+all. Table names come from settings (``data.tables``, schema-qualified where needed).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from leadml.common.databases import Database, connect_adbc, first_line, qualified
+from leadml.common.sql import sql_str
+from leadml.config.contract import TABLES
+from leadml.data.readers import RawTables, ReadFailure, _describe, stream_in
+from leadml.errors import DataError
+
+_ATTACHED = "source_db"
+
+
+def read_database(raw: RawTables, db: Database, tables: dict[str, str]) -> None:
+    """Register every table of ``db`` named in ``tables`` (table -> qualified name; the plain
+    name for those not given) as ``raw_<table>``; an absent table is left for validation."""
+    names = {name: tables.get(name, name) for name in TABLES}
+    if db.engine == "duckdb":
+        _attach(raw, db, names)
+        return
+    with connect_adbc(db, DataError, autocommit=True) as con:
+        for name, table in names.items():
+            raw.origins[name] = f"{table} in {db.shown}"
+            with con.cursor() as cursor:
+                try:
+                    cursor.execute(f"SELECT * FROM {qualified(table)}")
+                    stream_in(raw.con, f"raw_{name}", cursor.fetch_record_batch())
+                except duckdb.Error as exc:
+                    raw.unreadable[name] = ReadFailure(
+                        f"cannot read {raw.origins[name]}: {first_line(exc)}"
+                    )
+                    continue
+                except Exception as exc:  # the driver's errors; NOT_FOUND: no such table
+                    if "NOT_FOUND" not in str(exc):
+                        raw.unreadable[name] = ReadFailure(
+                            f"cannot read {raw.origins[name]}: {first_line(exc)}"
+                        )
+                    continue
+            _describe(raw, name)
+
+
+def _attach(raw: RawTables, db: Database, names: dict[str, str]) -> None:
+    try:
+        raw.con.execute(f"ATTACH {sql_str(db.path)} AS {_ATTACHED} (READ_ONLY)")
+    except duckdb.Error as exc:
+        raise DataError(f"cannot open {db.shown}: {first_line(exc)}") from None
+    present = {
+        (schema, table)
+        for schema, table in raw.con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? "
+            "UNION ALL SELECT schema_name, view_name FROM duckdb_views() WHERE database_name = ?",
+            [_ATTACHED, _ATTACHED],
+        ).fetchall()
+    }
+    for name, table in names.items():
+        schema, _, bare = table.rpartition(".")
+        if (schema or "main", bare) not in present:
+            continue
+        raw.origins[name] = f"{table} in {db.shown}"
+        raw.con.execute(
+            f"CREATE OR REPLACE VIEW raw_{name} AS SELECT * FROM {_ATTACHED}.{qualified(table)}"
+        )
+        _describe(raw, name)
