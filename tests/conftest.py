@@ -5,6 +5,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+#: Session fixtures that take seconds to build: a test that uses one belongs to the slow tier.
+SLOW_FIXTURES = {"trained_sample"}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark ``slow`` every test that needs a slow fixture, wherever it is (`make test-fast`)."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 def write_tables(tables: dict[str, pd.DataFrame], folder: Path, format: str = "csv") -> Path:
     """Write ``tables`` into ``folder`` as ``<name>.csv`` or ``<name>.parquet``."""
