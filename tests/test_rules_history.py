@@ -400,6 +400,7 @@ def test_a_bot_crosses_exactly_at_its_hand_raises(bot_dir):
     assert after["rule_score"].tolist() == pytest.approx([70] * len(BOT_DEMOS))
 
 
+@pytest.mark.slow
 def test_the_report_command_runs_on_data_with_a_bot(bot_dir, tmp_path):
     from typer.testing import CliRunner
 
