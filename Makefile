@@ -7,7 +7,8 @@ DEMO := .demo
 # uv installs what pip would, in seconds rather than a minute; `make setup UV=` installs with pip
 # alone (where only pip's own configuration reaches a package index).
 UV ?= uv
-# Every core, one test file per worker at a time: a file's shared fixtures are built once.
+# Every core, one test file per worker at a time: a file's shared fixtures are built once. (Not
+# `--dist loadgroup`: under pytest 9.2 it ignores its groups, pytest-xdist issue 1386.)
 PYTEST := $(BIN)/python -m pytest -n auto --dist loadfile
 
 .DEFAULT_GOAL := help
