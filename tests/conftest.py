@@ -5,6 +5,23 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+#: Fixtures that take seconds to build: a test that uses one, even through another fixture,
+#: belongs to the slow tier that `make test-fast` skips.
+SLOW_FIXTURES = {
+    "trained_sample",  # a model trained on the sample history (~15 s)
+    "mlflow_template",  # a real MLflow store (its migrations, ~10 s per process)
+    "world",  # test_scoring.py: two models trained on real features
+    "by_folds",  # test_flat_train.py: flat exports trained both ways
+    "by_time",
+}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark ``slow`` every test that needs a slow fixture, wherever it is."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 def write_tables(tables: dict[str, pd.DataFrame], folder: Path, format: str = "csv") -> Path:
     """Write ``tables`` into ``folder`` as ``<name>.csv`` or ``<name>.parquet``."""

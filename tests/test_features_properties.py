@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -97,6 +98,7 @@ def test_nothing_at_or_after_t_changes_a_feature(pe, ps, fe, fs, new_leads):
     pd.testing.assert_frame_equal(before, after)
 
 
+@pytest.mark.slow
 @FAST
 @given(events(past), stages(past), st.data())
 def test_changing_or_removing_later_rows_changes_nothing(pe, ps, data):

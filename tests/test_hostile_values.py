@@ -183,6 +183,7 @@ def test_nightly_scores_csv_and_summary_keep_hostile_ids_harmless(
         assert " ".join(lead.splitlines()) in spans
 
 
+@pytest.mark.slow
 def test_report_tables_and_page_quote_formulas_and_cut_huge_values(hostile_tables, tmp_path):
     accounts = hostile_tables["accounts"].copy()
     accounts.loc[accounts.index[0], "industry"] = HUGE

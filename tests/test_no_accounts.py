@@ -127,6 +127,7 @@ def test_a_fit_rule_on_a_missing_attribute_scores_as_if_it_were_not_in_the_file(
     pd.testing.assert_frame_equal(a, b)
 
 
+@pytest.mark.slow
 def test_train_promote_score_and_report_run_without_accounts(no_accounts, store, tmp_path):
     config = _config(tmp_path / "settings.yaml", store)
     with threadpool_limits(1):

@@ -208,6 +208,7 @@ def test_the_page_is_strict_html_with_real_figures_and_working_links(report, wri
     assert "estimate on observed outcomes" in headline
 
 
+@pytest.mark.slow
 def test_every_text_is_escaped_and_nothing_can_run(tmp_path):
     from leadml.synth import generate_history
 

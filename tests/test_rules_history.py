@@ -256,6 +256,7 @@ def _history_data(events, created_day=20, closed_day=None):
 
 # Two demos exactly one window (6 days) apart, each crossing; a view exactly 3 days before a
 # pricing visit; a demo and a view one microsecond apart (their instants meet).
+@pytest.mark.slow
 @example(
     events=[("L1", 1, 0, 0, "demo_request"), ("L1", 7, 0, 0, "demo_request"),
             ("L1", 7, 0, 1, "page_view"), ("L1", 20, 6, 0, "demo_request"),
@@ -318,6 +319,7 @@ def test_the_example_crosses_several_times_at_window_edges():
     ]
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(events=_EVENTS, cut=st.integers(0, 50 * 4), future=_EVENTS, rises=st.booleans())
 def test_events_after_an_instant_never_change_the_crossings_before_it(events, cut, future, rises):
@@ -398,6 +400,7 @@ def test_a_bot_crosses_exactly_at_its_hand_raises(bot_dir):
     assert after["rule_score"].tolist() == pytest.approx([70] * len(BOT_DEMOS))
 
 
+@pytest.mark.slow
 def test_the_report_command_runs_on_data_with_a_bot(bot_dir, tmp_path):
     from typer.testing import CliRunner
 

@@ -39,6 +39,7 @@ def _model(seed: int):
     return make_candidate("logistic", X).fit(X, y)
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     signal=st.sampled_from([-3.0, -1.0, 0.0, 0.5, 2.0]),
@@ -75,6 +76,7 @@ def test_calibrated_probabilities_never_reorder_the_model_scores(signal, rate, n
         assert chosen in ("intercept", "none") and table.attrs["note"]
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None)
 @given(
     shift=st.floats(-3, 3).filter(lambda s: abs(s) > 0.01),
@@ -162,6 +164,7 @@ def _trained(data, frame, built):
         return train(data, trainset=type(built)(frame, built.report))
 
 
+@pytest.mark.slow
 def test_training_survives_empty_and_constant_features_and_one_outcome_folds(sample_data):
     """Shapes of a young CRM: a feature empty and one constant in the training window, the
     earliest snapshots without a conversion."""
@@ -207,6 +210,7 @@ def test_a_history_whose_first_months_never_convert_places_windows_by_conversion
     assert none is None  # evidence everywhere: the calendar windows, as always
 
 
+@pytest.mark.slow
 def test_too_few_conversions_for_a_calibration_window_cross_fits_inside_training(sample_dir):
     from conftest import FAST_SETTINGS
     from leadml import Settings, load_data

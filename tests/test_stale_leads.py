@@ -100,6 +100,7 @@ def pairs_of(frame: pd.DataFrame) -> set[tuple[str, pd.Timestamp]]:
     return set(zip(frame["lead_id"], frame["as_of"], strict=True))
 
 
+@pytest.mark.slow
 @FAST
 @given(created, event_rows, stage_rows, stale_days)
 def test_every_formulation_of_the_open_rule_agrees_with_the_rule(born, ev, sg, stale):
@@ -119,6 +120,7 @@ def test_every_formulation_of_the_open_rule_agrees_with_the_rule(born, ev, sg, s
         assert pairs_of(spine[fresh]) == reference(data, when, only_fresh=True)
 
 
+@pytest.mark.slow
 @FAST
 @given(created, event_rows, stage_rows, stale_days, event_rows, stage_rows, hours)
 def test_later_rows_never_change_who_was_open_before(born, ev, sg, stale, later_ev, later_sg, cut):
@@ -131,6 +133,7 @@ def test_later_rows_never_change_who_was_open_before(born, ev, sg, stale, later_
     assert pairs_of(open_leads(after, when)) == pairs_of(open_leads(before, when))
 
 
+@pytest.mark.slow
 @FAST
 @given(created, event_rows, stage_rows)
 def test_null_keeps_every_lead_open_until_it_closes(born, ev, sg):
@@ -164,6 +167,7 @@ def test_the_window_is_strictly_before_t_and_a_new_event_reopens_the_lead():
     assert not open_leads(data, at(240) + US).query("lead_id == 'L3'").empty
 
 
+@pytest.mark.slow
 @FAST
 @given(created, event_rows, stage_rows, st.sampled_from([1, 3, 10]))
 def test_the_mql_history_scores_only_open_instants(born, ev, sg, stale):

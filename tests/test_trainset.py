@@ -54,6 +54,7 @@ def test_start_and_end_bound_the_snapshots(tiny_tables):
     assert list(dates.strftime("%m-%d")) == ["01-11", "01-18", "01-25"]
 
 
+@pytest.mark.slow
 def test_a_gradient_boosting_model_ranks_test_leads_close_to_the_truth():
     """Train on early snapshots, test on the last 91 days of them after a one-horizon gap.
 

@@ -93,6 +93,7 @@ def _arguments(command: str, folder: Path, config: Path, out: Path) -> list[str]
 # --- a kill mid-write ------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # each runs the CLI in a subprocess and kills it mid-write
 @pytest.mark.parametrize(
     ("command", "name", "previous"),
     [
