@@ -13,6 +13,8 @@ SLOW_FIXTURES = {
     "world",  # test_scoring.py: two models trained on real features
     "by_folds",  # test_flat_train.py: flat exports trained both ways
     "by_time",
+    "postgres",  # test_warehouse.py: a PostgreSQL server started for the session (~3 s)
+    "night",  # test_warehouse.py: a model trained and a night scored
 }
 
 
