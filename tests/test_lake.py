@@ -21,7 +21,10 @@ from leadml.errors import DataError
 
 NOW = pd.Timestamp("2025-06-01", tz="UTC")
 # pyarrow reads timezone-aware columns through Series.values, which pandas 3.1 flags.
-pytestmark = pytest.mark.filterwarnings("ignore:Series.values returning an ndarray")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore:Series.values returning an ndarray"),
+]
 TABLES = ("accounts", "leads", "events", "stages")
 
 

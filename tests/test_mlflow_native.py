@@ -153,6 +153,7 @@ def _post(url: str, body: dict) -> dict:
         return json.loads(response.read())
 
 
+@pytest.mark.integration
 def test_mlflow_models_serve_answers_with_the_same_probabilities(native, features, tmp_path):
     port = _free_port()
     # MLflow starts `uvicorn` by name: the interpreter's own bin folder goes first on PATH.
