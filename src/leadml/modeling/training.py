@@ -269,7 +269,7 @@ def train(
     result.evaluation = evaluate(result.test, settings.evaluation)
     clock.lap("test", "ROC AUC %.3f (rules %.3f) on %s rows",
               result.evaluation.metrics.get("model_roc_auc", float("nan")),
-              result.evaluation.metrics.get("rules_roc_auc", float("nan")),
+              result.evaluation.metrics.get("rules_points_roc_auc", float("nan")),
               f"{len(result.test):,}")  # fmt: skip
     result.input_example = test_part[features].head(5)
     result.frames = {w: parts[w][["as_of", *features, "label"]] for w in WINDOWS}
