@@ -12,14 +12,16 @@ from typer.testing import CliRunner
 
 from conftest import FAST_SETTINGS
 from leadml.cli import app
+from tracking_helpers import fresh_store
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def sparse(tmp_path_factory) -> tuple[Path, Path]:
+def sparse(tmp_path_factory, mlflow_template) -> tuple[Path, Path]:
     """A sparse-crm history of 2,000 leads and quick settings (its store in the same folder)."""
     folder = tmp_path_factory.mktemp("sparse")
+    fresh_store(mlflow_template, folder)
     done = runner.invoke(app, ["synth", "--out", str(folder / "data"), "--leads", "2000",
                                "--seed", "5", "--scenario", "sparse-crm"])  # fmt: skip
     assert done.exit_code == 0, done.output
