@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import fcntl
 import logging
 import os
 import shutil
@@ -36,6 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from leadml.common.atomic import fsync, new_dir
+from leadml.common.locks import LockHeld, exclusive
 from leadml.errors import OutputError, OutputLockedError
 
 log = logging.getLogger("leadml.scoring")
@@ -55,68 +55,35 @@ def partition_name(as_of: pd.Timestamp) -> str:
 
 @contextlib.contextmanager
 def partition_lock(out: Path, name: str) -> Iterator[Path]:
-    """Hold the lock of partition ``name`` in ``out`` for the duration of a block.
-
-    An advisory ``flock`` on ``out/.<name>.lock``: the kernel releases it when the holder exits,
-    however it exits, so a crashed run never leaves a stale lock behind. The file names the
-    holder, for the message the next run gives.
-
-    The holder removes the file before it lets go of the lock, so a finished run (failed or
-    not) leaves none behind; a killed run leaves its file, which the next run takes over and
-    removes. Because a run may have opened the file just before its holder removed it, a run
-    that gets the lock checks that the file it locked is still the one under that name, and
-    starts again if not: two runs can never both hold the lock of one partition.
+    """Hold the lock of partition ``name`` in ``out`` for the duration of a block:
+    ``out/.<name>.lock``, freed by the system when its holder exits however it exits, and
+    removed when the run ends (:func:`leadml.common.locks.exclusive`). The file names the holder,
+    for the message the next run gives.
 
     Raises
     ------
     OutputLockedError
         Another process (or another open of the file) holds the lock.
+    OutputError
+        The output folder or its lock cannot be created.
     """
-    path = out / f".{name}.lock"
-    while True:
-        fd = _lock(out, name, path)
-        if fd is not None:
-            break
-    try:
-        started = datetime.now(UTC).isoformat(timespec="seconds")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {started}".encode(), 0)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    note = f"pid {os.getpid()} on {socket.gethostname()}, since {started}"
+    with contextlib.ExitStack() as held_while:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            path = held_while.enter_context(exclusive(out / f".{name}.lock", note))
+        except LockHeld as held:
+            raise OutputLockedError(
+                f"{out / name} is being written by another leadml run ({held.holder}); this run "
+                f"wrote nothing. Wait for that run to finish (the lock frees itself when its "
+                f"process ends) and run again."
+            ) from None
+        except OSError as exc:
+            raise OutputError(
+                f"cannot create the output folder or its lock in {out}: {exc}"
+            ) from None
         yield path
-    finally:
-        with contextlib.suppress(OSError):
-            if os.stat(path).st_ino == os.fstat(fd).st_ino:
-                os.unlink(path)  # while still holding the lock: see the docstring
-        os.close(fd)  # releases the lock
-
-
-def _lock(out: Path, name: str, path: Path) -> int | None:
-    """The descriptor of ``path``, locked; None if the file was removed or replaced while we
-    waited for it (try again)."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise OutputError(f"cannot create the output folder or its lock in {out}: {exc}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        holder = os.pread(fd, 500, 0).decode(errors="replace").strip() or "unknown holder"
-        os.close(fd)
-        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            raise OutputError(f"cannot lock {path}: {exc}") from None
-        raise OutputLockedError(
-            f"{out / name} is being written by another leadml run ({holder}); this run "
-            f"wrote nothing. Wait for that run to finish (the lock frees itself when its "
-            f"process ends) and run again."
-        ) from None
-    try:
-        same = os.stat(path).st_ino == os.fstat(fd).st_ino
-    except FileNotFoundError:
-        same = False
-    if not same:  # its holder removed it as we opened it: that lock guards nothing any more
-        os.close(fd)
-        return None
-    return fd
 
 
 def recover(out: Path, name: str) -> None:
