@@ -133,10 +133,13 @@ def train_and_log(
                 page = build_report(loaded, scores, title="Training run: test window")
                 written = write_report(page, folder / "report").parent
         source = flat if flat is not None else data
+        # Lineage names a file or a folder; a database URI is no dataset source MLflow knows
+        # (and would carry a password into the run).
+        local = isinstance(source, (str, Path)) and "://" not in str(source)
         clock = StepClock(log)
         tracked = log_training(
             result,
-            source=source if isinstance(source, (str, Path)) else None,
+            source=source if local else None,
             plots=plots,
             report=written,
             force=force,

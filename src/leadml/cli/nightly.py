@@ -94,10 +94,17 @@ def score(
     import sys
 
     from leadml.common.databases import database
+    from leadml.errors import OutputError
     from leadml.jobs import score_night
 
     one_input(data, flat)
     flat_only(flat, id=id)
+    if "://" in out and database(out) is None:  # s3://… and the like: not a place scores go
+        raise OutputError(
+            f"--out {out}: scores go to a local folder or file, or to a database table "
+            "(postgresql://…/schema.table, sqlite:///file.db/table, duckdb:///file.duckdb/table); "
+            "nothing was written"
+        )
     if flat is not None:
         _score_flat(flat, Path(out), model, load_settings(config), id, top)
         return

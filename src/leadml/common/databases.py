@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from leadml.common.sql import sql_ident
 from leadml.errors import LeadmlError
 
 _ENGINES = {
@@ -87,7 +88,7 @@ def split_table(value: str) -> tuple[Database, str] | None:
         return None
     scheme, netloc, path, query, fragment = urlsplit(db.uri)
     head, _, table = path.rstrip("/").rpartition("/")
-    if not table or (db.engine == "postgresql" and not head):
+    if not table or not head.strip("/"):  # no table, or no database file before it
         return db, ""
     if db.engine != "postgresql":  # sqlite:///x.db/t -> path "/x.db/t"; keep the third slash
         return Database(db.engine, f"{scheme}:///{head[1:]}"), table
@@ -102,7 +103,7 @@ def qualified(name: str) -> str:
     >>> print(qualified("crm.Leads"))
     "crm"."Leads"
     """
-    return ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
+    return ".".join(sql_ident(part) for part in name.split("."))
 
 
 def connect_adbc(db: Database, error: type[LeadmlError], *, autocommit: bool):
@@ -136,4 +137,5 @@ def first_line(exc: Exception) -> str:
 
 def _masked(text: str) -> str:
     text = re.sub(r"(?i)(password=)[^&\s]*", r"\1***", text)
-    return re.sub(r"(://[^:/@\s]*:)[^@/\s]*@", r"\1***@", text)
+    # Up to the last @ before the host: a password may itself hold / or @.
+    return re.sub(r"(://[^:/@\s]*:)\S*@", r"\1***@", text)

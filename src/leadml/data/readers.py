@@ -1,7 +1,8 @@
 """Readers: bring CSV files, Parquet files, DataFrames, Arrow data or DuckDB relations into one
 in-process DuckDB database.
 
-This is the only module that touches input files. Each table lands as a view ``raw_<table>``
+It reads local files and in-memory data, and hands databases and object stores to its peers
+(:mod:`~leadml.data.warehouse`, :mod:`~leadml.data.lake`). Each table lands as ``raw_<table>``
 with the columns exactly as they came (CSV as text, so nothing is guessed away); validation and
 normalisation then work in SQL, which keeps 50 M events out of Python memory.
 
@@ -25,7 +26,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from leadml.common.databases import database, is_object_store
+from leadml.common.databases import database, first_line, is_object_store
 from leadml.common.sql import sql_ident, sql_str
 from leadml.config.contract import PII_COLUMNS, TABLES
 from leadml.errors import DataError
@@ -95,7 +96,7 @@ class RawTables:
                 return ReadFailure(
                     f"cannot read {origin}: {found.message}", found.rows, found.example
                 )
-        return ReadFailure(f"cannot read {origin}: {_first_line(exc)}")
+        return ReadFailure(f"cannot read {origin}: {first_line(exc)}")
 
 
 def to_utc(value: pd.Timestamp | str) -> pd.Timestamp:
@@ -128,7 +129,7 @@ def parse_instant(value: pd.Timestamp | str, what: str = "instant") -> pd.Timest
     return ts
 
 
-def connect(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+def connect() -> duckdb.DuckDBPyConnection:
     """A DuckDB connection that reads naive timestamps as UTC."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
@@ -136,8 +137,6 @@ def connect(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     # refuses to change the setting there without ipywidgets: only switch it off when it is on.
     if con.execute("SELECT current_setting('enable_progress_bar')").fetchall()[0][0]:
         con.execute("SET enable_progress_bar = false")
-    if memory_limit:
-        con.execute(f"SET memory_limit = '{memory_limit}'")
     return con
 
 
@@ -219,7 +218,7 @@ def _register(raw: RawTables, name: str, item: Frame | str | Path) -> None:
             _describe(raw, name)
         except duckdb.Error as exc:
             raw.unreadable[name] = ReadFailure(
-                f"cannot read {raw.origins[name]}: {_first_line(exc)}"
+                f"cannot read {raw.origins[name]}: {first_line(exc)}"
             )
         return
     if not isinstance(item, str | Path):
@@ -236,7 +235,7 @@ def _register(raw: RawTables, name: str, item: Frame | str | Path) -> None:
     except _Unreadable as exc:
         raw.unreadable[name] = ReadFailure(f"{path}: {exc}")
     except duckdb.Error as exc:
-        raw.unreadable[name] = ReadFailure(f"cannot read {path}: {_first_line(exc)}")
+        raw.unreadable[name] = ReadFailure(f"cannot read {path}: {first_line(exc)}")
 
 
 def stream_in(
@@ -362,7 +361,3 @@ def _shown_line(line: str, columns: list[str]) -> str:
         line = line.split(",", 1)[0] + ",..."
     line = _EMAIL.sub("<e-mail>", line)
     return line if len(line) <= 80 else line[:77] + "..."
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

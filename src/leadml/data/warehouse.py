@@ -8,6 +8,8 @@ all. Table names come from settings (``data.tables``, schema-qualified where nee
 
 from __future__ import annotations
 
+import uuid
+
 import duckdb
 
 from leadml.common.databases import Database, connect_adbc, first_line, qualified
@@ -15,8 +17,6 @@ from leadml.common.sql import sql_str
 from leadml.config.contract import TABLES
 from leadml.data.readers import RawTables, ReadFailure, _describe, stream_in
 from leadml.errors import DataError
-
-_ATTACHED = "source_db"
 
 
 def read_database(raw: RawTables, db: Database, tables: dict[str, str]) -> None:
@@ -38,8 +38,8 @@ def read_database(raw: RawTables, db: Database, tables: dict[str, str]) -> None:
                         f"cannot read {raw.origins[name]}: {first_line(exc)}"
                     )
                     continue
-                except Exception as exc:  # the driver's errors; NOT_FOUND: no such table
-                    if "NOT_FOUND" not in str(exc):
+                except Exception as exc:  # the driver's own error types
+                    if not _no_such_table(exc):  # an absent table is left for validation
                         raw.unreadable[name] = ReadFailure(
                             f"cannot read {raw.origins[name]}: {first_line(exc)}"
                         )
@@ -47,9 +47,17 @@ def read_database(raw: RawTables, db: Database, tables: dict[str, str]) -> None:
             _describe(raw, name)
 
 
+def _no_such_table(exc: Exception) -> bool:
+    """Whether an ADBC driver's error says the table does not exist: PostgreSQL's driver gives
+    the status NOT_FOUND, SQLite's INVALID_ARGUMENT with SQLite's own words."""
+    status = getattr(getattr(exc, "status_code", None), "name", "")
+    return status == "NOT_FOUND" or "no such table" in str(exc)
+
+
 def _attach(raw: RawTables, db: Database, names: dict[str, str]) -> None:
+    attached = f"source_{uuid.uuid4().hex[:8]}"  # a second read on the same connection
     try:
-        raw.con.execute(f"ATTACH {sql_str(db.path)} AS {_ATTACHED} (READ_ONLY)")
+        raw.con.execute(f"ATTACH {sql_str(db.path)} AS {attached} (READ_ONLY)")
     except duckdb.Error as exc:
         raise DataError(f"cannot open {db.shown}: {first_line(exc)}") from None
     present = {
@@ -57,15 +65,15 @@ def _attach(raw: RawTables, db: Database, names: dict[str, str]) -> None:
         for schema, table in raw.con.execute(
             "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? "
             "UNION ALL SELECT schema_name, view_name FROM duckdb_views() WHERE database_name = ?",
-            [_ATTACHED, _ATTACHED],
+            [attached, attached],
         ).fetchall()
     }
     for name, table in names.items():
+        raw.origins[name] = f"{table} in {db.shown}"
         schema, _, bare = table.rpartition(".")
         if (schema or "main", bare) not in present:
             continue
-        raw.origins[name] = f"{table} in {db.shown}"
         raw.con.execute(
-            f"CREATE OR REPLACE VIEW raw_{name} AS SELECT * FROM {_ATTACHED}.{qualified(table)}"
+            f"CREATE OR REPLACE VIEW raw_{name} AS SELECT * FROM {attached}.{qualified(table)}"
         )
         _describe(raw, name)

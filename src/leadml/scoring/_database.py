@@ -12,6 +12,7 @@ through DuckDB; the columns are the Parquet output's, ``as_of`` included.
 
 from __future__ import annotations
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 
@@ -46,6 +47,13 @@ def reach(db: Database) -> None:
     the run before it scores, not after."""
     if db.engine != "duckdb":
         connect_adbc(db, OutputError, autocommit=True).close()
+        return
+    try:  # a missing folder, or a file another process holds open for writing
+        duckdb.connect(db.path).close()
+    except duckdb.Error as exc:
+        raise OutputError(
+            f"cannot open {db.shown}: {first_line(exc)}; nothing was written"
+        ) from None
 
 
 def write_scores(db: Database, table: str, scores: pa.Table, as_of: pd.Timestamp) -> str:
