@@ -101,7 +101,8 @@ _DATA = typer.Option(
     help="Folder with accounts, leads, events and stages (.parquet, .csv or .csv.gz), or a "
     "database URI (postgresql://..., sqlite:///FILE, duckdb:///FILE) holding the tables named "
     "in the settings' data.tables, or an object-store prefix (s3://BUCKET/PREFIX/, gs://...) "
-    "with the Parquet files laid out as in a folder.",
+    "with the Parquet files laid out as in a folder, or a web prefix (https://HOST/PATH/) "
+    "serving TABLE.parquet files.",
     callback=_data_source,
 )
 DataOption = Annotated[str, _DATA]

@@ -66,9 +66,10 @@ def database(value: object) -> Database | None:
 
 
 def is_object_store(value: object) -> bool:
-    """Whether ``value`` is an object-store URI (``s3://``, ``gs://``), read through pyarrow's
-    filesystems (:mod:`leadml.data.lake`)."""
-    return isinstance(value, str) and value.lower().startswith(("s3://", "gs://", "gcs://"))
+    """Whether ``value`` is an object-store URI (``s3://``, ``gs://``) or a web prefix
+    (``https://``, ``http://``), read by :mod:`leadml.data.lake`."""
+    schemes = ("s3://", "gs://", "gcs://", "https://", "http://")
+    return isinstance(value, str) and value.lower().startswith(schemes)
 
 
 def split_table(value: str) -> tuple[Database, str] | None:

@@ -151,7 +151,8 @@ def read_raw(
 
     ``source`` may also be a database URI (``postgresql://``, ``sqlite:///``, ``duckdb:///``),
     whose tables are named by ``tables`` (table -> schema-qualified name; settings'
-    ``data.tables``), or an object-store prefix (``s3://``, ``gs://``) laid out as a folder.
+    ``data.tables``), an object-store prefix (``s3://``, ``gs://``) laid out as a folder, or a
+    web prefix (``https://``) holding ``<table>.parquet`` files.
     """
     raw = RawTables(con or connect())
     db = database(source)
