@@ -59,7 +59,7 @@ def _cycle(edges: dict[str, set[str]]) -> list[str] | None:
         state[node] = 1
         for nxt in sorted(edges.get(node, ())):
             if state.get(nxt) == 1:
-                return [*path[path.index(nxt) :], nxt] if nxt in path else [node, nxt]
+                return [*path[path.index(nxt) :], nxt]  # on the current path: a cycle
             if nxt not in state and (found := visit(nxt, [*path, nxt])):
                 return found
         state[node] = 2

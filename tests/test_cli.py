@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -112,3 +113,12 @@ def test_quiet_prints_nothing_on_success_and_the_error_on_failure(tiny_tables, t
     bad = write_csvs(tiny_tables, tmp_path / "bad")
     failed = runner.invoke(app, ["-q", "validate", "--data", str(bad), "--now", "2026-01-01"])
     assert failed.exit_code == 3 and failed.stdout == "" and "L404" in failed.stderr
+
+
+def test_scores_are_not_sent_where_they_cannot_go(tiny_tables, tmp_path):
+    folder = write_csvs(tiny_tables, tmp_path / "data")
+    args = ["score", "--data", str(folder), "--as-of", "2025-02-01", "--out", "s3://bucket/scores"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 8, result.output
+    assert "nothing was written" in result.stderr
+    assert not any(p.name.startswith("s3") for p in Path.cwd().iterdir())

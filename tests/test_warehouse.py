@@ -146,6 +146,36 @@ def test_sqlite_and_duckdb_files_load_as_the_same_files_do(tiny_tables, tmp_path
     assert_same_tables(from_duckdb, from_files)
 
 
+def test_a_database_without_the_optional_accounts_table_loads_as_a_folder_without_it(
+    tiny_tables, tmp_path
+):
+    import adbc_driver_sqlite.dbapi as sqlite
+
+    del tiny_tables["accounts"]
+    from_files = canonical(write_tables(tiny_tables, tmp_path / "files", "parquet"))
+    with sqlite.connect(str(tmp_path / "crm.db")) as con, con.cursor() as cursor:
+        for name, frame in tiny_tables.items():
+            cursor.adbc_ingest(name, pa.Table.from_pandas(frame, preserve_index=False))
+        con.commit()
+    report = validate_data(f"sqlite:///{tmp_path}/crm.db")
+    assert report.ok, report.format()  # absent, not unreadable
+    got = canonical(f"sqlite:///{tmp_path}/crm.db")
+    assert len(got["accounts"]) == len(from_files["accounts"]) == 0
+    assert_same_tables({k: got[k] for k in tiny_tables}, {k: from_files[k] for k in tiny_tables})
+    with duckdb.connect(tmp_path / "crm.duckdb") as con:
+        con.execute("CREATE TABLE leads AS SELECT 'L1' AS lead_id")
+    missing = validate_data(f"duckdb:///{tmp_path}/crm.duckdb")
+    assert not missing.ok and "looked for events in duckdb:///" in missing.format()
+
+
+def test_passwords_are_masked_even_when_they_hold_a_slash_or_an_at_sign():
+    from leadml.common.databases import first_line
+
+    shown = first_line(RuntimeError("connect postgresql://crm:p@ss/w@db.internal/sales failed"))
+    assert "p@ss" not in shown and "ss/w" not in shown
+    assert shown == "connect postgresql://crm:***@db.internal/sales failed"
+
+
 def test_an_unreachable_database_is_a_data_error_without_the_password(tmp_path):
     uri = f"postgresql://leadml:s3cret@/postgres?host={tmp_path}&port=1"
     with pytest.raises(DataError, match=r"cannot connect to postgresql://leadml:\*\*\*@") as caught:

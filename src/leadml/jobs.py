@@ -2,8 +2,9 @@
 
 - :func:`train_and_log`: train a model (event history or flat export), log the run to MLflow,
   register and export it when it passes the fitness gate.
-- :func:`score_night`: score the leads open at an instant into the night's partition, log the
-  run and its funnel report.
+- :func:`score_night`: score the leads open at an instant into the night's partition (or, for
+  a database URI, the night's rows of a table, replaced in one transaction), log the run and,
+  for a folder, its funnel report.
 - :func:`write_funnel_report`: the funnel report of a history, with the nightly scores if given.
 - :func:`write_features`, :func:`write_trainset`, :func:`write_rule_scores`: a history's features
   as of T, its training set, its rule scores as of T, written to one file (:func:`write_table`).

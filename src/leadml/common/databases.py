@@ -83,6 +83,8 @@ def split_table(value: str) -> tuple[Database, str] | None:
     ('postgresql://crm@db/sales?sslmode=require', 'marketing.lead_scores')
     >>> split_table("sqlite:////srv/scores.db/lead_scores")[0].path
     '/srv/scores.db'
+    >>> split_table("duckdb:///scores")[1]  # a file but no table: refused by the caller
+    ''
     """
     db = database(value)
     if db is None:

@@ -1,8 +1,8 @@
 """Model files and export folders: everything scoring needs to load a model, without MLflow.
 
 - **Model files** are skops, not pickle: loading one runs no arbitrary code, and the only types
-  trusted beyond skops' defaults are scikit-learn, NumPy and SciPy internals and leadml's own
-  :class:`~leadml.flat.FlatPreprocessor` (checked, never trusted blindly).
+  trusted beyond skops' defaults are scikit-learn, NumPy and SciPy internals, ``functools.partial``
+  and leadml's own :class:`~leadml.flat.FlatPreprocessor` (checked, never trusted blindly).
 - **Export bundle**: ``model.skops``, ``metadata.json`` (feature names, the file's SHA-256,
   the training reference; :mod:`leadml.tracking` writes it) and ``MODEL_CARD.md``.
 - **Export folder** (``tracking.export_dir``): ``<model_name>/v<N>/`` holds a bundle, and
@@ -67,7 +67,8 @@ def trusted_types(path: str | os.PathLike) -> list[str]:
     ------
     ModelIntegrityError
         If the file is not a skops file (a pickle, say), or references anything but
-        scikit-learn, NumPy or SciPy internals.
+        scikit-learn, NumPy or SciPy internals, ``functools.partial`` or leadml's
+        ``FlatPreprocessor``.
     """
     if not zipfile.is_zipfile(path):
         raise ModelIntegrityError(
