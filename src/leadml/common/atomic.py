@@ -36,6 +36,8 @@ def process_alive(pid: int) -> bool:
     """Whether process ``pid`` exists on this machine (a process of another user counts)."""
     if pid <= 0:
         return False
+    if os.name == "nt":  # pragma: no cover - os.kill(pid, 0) would signal it there
+        return _windows_process_alive(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -43,6 +45,21 @@ def process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _windows_process_alive(pid: int) -> bool:  # pragma: no cover - Windows only
+    import ctypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+    if not handle:
+        return ctypes.get_last_error() == 5  # access denied: it exists, another user's
+    try:
+        code = ctypes.c_ulong()
+        kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+        return code.value == 259  # STILL_ACTIVE
+    finally:
+        kernel32.CloseHandle(handle)
 
 
 def _staging_path(path: Path) -> Path:
@@ -145,7 +162,8 @@ def sweep_scratch(folder: str | os.PathLike | None = None) -> list[Path]:
             if not match or int(match[1]) == os.getpid() or process_alive(int(match[1])):
                 continue
             try:
-                if not path.is_dir() or path.is_symlink() or path.stat().st_uid != os.getuid():
+                mine = not hasattr(os, "getuid") or path.stat().st_uid == os.getuid()  # Windows:
+                if not path.is_dir() or path.is_symlink() or not mine:  # a temp folder per user
                     continue
             except OSError:
                 continue

@@ -21,8 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 _NOTE_BYTES = 500
+_WINDOWS = os.name == "nt"
 
-if os.name == "nt":  # pragma: no cover - exercised on Windows, simulated in the tests
+if _WINDOWS:  # pragma: no cover - exercised on Windows, simulated in tests/test_portable.py
     import msvcrt
 
     # Windows locks are mandatory: lock one byte far past the note, which stays readable.
@@ -97,7 +98,7 @@ def exclusive(path: str | os.PathLike, note: str) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             _unlock(fd)
         os.close(fd)
-        if os.name == "nt":  # pragma: no cover
+        if _WINDOWS:  # pragma: no cover
             with contextlib.suppress(OSError):
                 os.unlink(path)
 
