@@ -41,7 +41,8 @@ SCRIPT = textwrap.dedent(
 
     import leadml
     skip = ("leadml.__main__", "leadml.tracking.pyfunc_model")  # run, not imported
-    names = [m.name for m in pkgutil.walk_packages(leadml.__path__, "leadml.") if m.name not in skip]
+    found = pkgutil.walk_packages(leadml.__path__, "leadml.")
+    names = [m.name for m in found if m.name not in skip]
     for name in names:
         importlib.import_module(name)
     print("imported", len(names))
