@@ -74,9 +74,12 @@ def test_cold_start_trains_nothing_and_says_why(sample_history):
         model=ModelSettings(min_training_positives=10**6),
         trainset=TrainsetSettings(cadence_days=28),
     )
-    result = train(sample_history.tables(), settings)
+    steps = []
+    result = train(sample_history.tables(), settings, progress=lambda *s: steps.append(s))
     assert not result.trained and result.model is None
     assert "conversions in the training window" in result.cold_start
+    # The steps before the cold start were reported as they ended, out of the six of a run.
+    assert steps == [("load", 1, 6), ("trainset", 2, 6), ("leakage guard", 3, 6)]
     assert "rule score remains the answer" in result.cold_start
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from leadml.common.atomic import scratch_dir
-from leadml.common.steps import StepClock
+from leadml.common.steps import Progress, StepClock
 from leadml.config import Settings
 from leadml.data import LeadData, load_data
 from leadml.data.readers import Source
@@ -100,6 +100,7 @@ def train_and_log(
     plots: bool = True,
     report: bool = True,
     force: bool = False,
+    progress: Progress | None = None,
 ) -> TrainingJob:
     """Train on an event history (``data``) or a flat export (``flat`` with ``target``), log the
     run to MLflow and, when the model passes the fitness gate (or ``force``), register it as the
@@ -128,7 +129,7 @@ def train_and_log(
             from leadml.reports import build_report, training_scores, write_report
 
             loaded = load_data(data, settings, now=now)
-            result = train(loaded, rules=rules, allow=allow)
+            result = train(loaded, rules=rules, allow=allow, progress=progress)
             if report and result.trained:
                 scores = training_scores(result)
                 page = build_report(loaded, scores, title="Training run: test window")

@@ -17,6 +17,7 @@ from leadml.cli.shared import (
     one_input,
     record,
     say,
+    terminal_progress,
 )
 from leadml.config import load_settings
 
@@ -107,10 +108,11 @@ def train(
     flat_only(flat, target=target, id=id, time=time, exclude=exclude, positive=positive)
     if flat is not None and target is None:
         raise typer.BadParameter("--flat needs --target COLUMN (the converted flag)")
-    job = train_and_log(data, load_settings(config), flat=flat, target=target, id=id,
-                        time_column=time, exclude=exclude or [], positive=positive,
-                        allow=allow_column or [], now=now, plots=plots, report=report,
-                        force=force)  # fmt: skip
+    with terminal_progress("training") as progress:
+        job = train_and_log(data, load_settings(config), flat=flat, target=target, id=id,
+                            time_column=time, exclude=exclude or [], positive=positive,
+                            allow=allow_column or [], now=now, plots=plots, report=report,
+                            force=force, progress=progress)  # fmt: skip
     if flat is not None:
         say(job.result.inputs.quality.format() + "\n")
         say(_roles_line(job.result.inputs.columns) + "\n")

@@ -20,6 +20,7 @@ from leadml.cli.shared import (
     one_input,
     record,
     say,
+    terminal_progress,
     warn,
 )
 from leadml.config import load_settings
@@ -91,7 +92,6 @@ def score(
     score with, 7 another run holds the partition's lock, 8 the output could not be written
     (the previous partition is untouched).
     """
-    import sys
 
     from leadml.common.databases import database
     from leadml.errors import OutputError
@@ -115,22 +115,10 @@ def score(
         if out.exists() and not out.is_dir():
             raise typer.BadParameter(f"--out {out} is a file; with --data it names a folder")
 
-    progress, bar = None, None
-    if sys.stderr.isatty():
-        bar = typer.progressbar(length=1, label="scoring", file=sys.stderr)
-
-        def progress(step: str, done: int, total: int) -> None:
-            bar.length = total
-            bar.update(done - bar.pos)
-
-        bar.__enter__()
-    try:
+    with terminal_progress("scoring") as progress:
         result = score_night(data, as_of, out, model, load_settings(config), rules=rules,
                              csv=csv, track=track, report=report, progress=progress,
                              now=now)  # fmt: skip
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
     summary = result.summary
     record(path=result.path, as_of=result.as_of, model_name=result.model.name,
            model_version=result.model.version, open_leads=summary["open_leads"],

@@ -4,10 +4,12 @@ exit code, never a traceback."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,6 +42,22 @@ def say(text: str = "") -> None:
 def warn(text: str) -> None:
     """A warning or a note: always on stderr, even under ``--quiet``."""
     typer.echo(text, err=True)
+
+
+@contextlib.contextmanager
+def terminal_progress(label: str) -> Iterator[Callable[[str, int, int], None] | None]:
+    """A progress bar on stderr when it is a terminal (and not under ``--quiet`` or ``--json``):
+    yields the ``progress(step, done, total)`` callback a job takes, or None."""
+    if OUTPUT.quiet or OUTPUT.json or not sys.stderr.isatty():
+        yield None
+        return
+    with typer.progressbar(length=1, label=label, file=sys.stderr) as bar:
+
+        def progress(step: str, done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        yield progress
 
 
 def record(**fields: Any) -> None:

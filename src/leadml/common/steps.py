@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+
+#: progress(step, done, total): called as a job's steps or chunks finish (a terminal's bar).
+Progress = Callable[[str, int, int], None]
 
 
 class StepClock:
@@ -19,8 +23,8 @@ class StepClock:
     ['read']
     """
 
-    def __init__(self, log: logging.Logger) -> None:
-        self.log = log
+    def __init__(self, log: logging.Logger, progress: Progress | None = None, steps: int = 0):
+        self.log, self.progress, self.steps = log, progress, steps
         self.seconds: dict[str, float] = {}
         self._last = time.perf_counter()
 
@@ -30,3 +34,5 @@ class StepClock:
         self.seconds[step] = round(self.seconds.get(step, 0.0) + now - self._last, 3)
         self._last = now
         self.log.info("%s: " + (message or "done") + " (%.1f s)", step, *args, self.seconds[step])
+        if self.progress is not None:  # ``steps`` of them in all
+            self.progress(step, len(self.seconds), max(self.steps, len(self.seconds)))

@@ -17,7 +17,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.isotonic import IsotonicRegression
 from sklearn.pipeline import Pipeline
 
-from leadml.common.steps import StepClock
+from leadml.common.steps import Progress, StepClock
 from leadml.config import Settings
 from leadml.data import LeadData, load_data
 from leadml.data.profiles import population_shift
@@ -154,6 +154,7 @@ def train(
     now: pd.Timestamp | str | None = None,
     trainset: TrainingSet | None = None,
     allow: Collection[str] = (),
+    progress: Progress | None = None,
 ) -> TrainingResult:
     """Build the training set, fit and calibrate the best candidate, test it against the rules.
 
@@ -163,9 +164,10 @@ def train(
     The leakage guard (:func:`leadml.modeling.leakage.check_leakage`) examines the training window's
     features first; passthrough columns get every check, leadml's own point-in-time features
     the single-column one. Flagged features are left out unless in ``allow`` (or
-    ``leakage.allow``).
+    ``leakage.allow``). ``progress(step, done, total)`` is called as each of the six steps ends
+    (each is also logged with its time on the ``leadml.training`` logger).
     """
-    clock = StepClock(log)
+    clock = StepClock(log, progress, steps=6)
     data = load_data(source, settings, now=now)
     settings = data.settings
     rules = load_rules(rules, settings)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadml.common.steps import StepClock
+from leadml.common.steps import Progress, StepClock
 from leadml.config import Settings
 from leadml.data import LeadData, load_data
 from leadml.data.asof import open_leads, to_utc
@@ -25,8 +24,6 @@ from leadml.scoring._texts import fired_text, join_texts, reason_texts
 
 log = logging.getLogger("leadml.scoring")
 
-#: progress(step, done, total): called as chunks of leads are scored.
-Progress = Callable[[str, int, int], None]
 
 AGREEMENT = ("both", "model_only", "rules_only", "neither")
 RULE_COLUMNS = ("rule_fit_score", "rule_engagement_score", "rule_score", "rule_grade", "rule_mql")
