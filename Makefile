@@ -54,10 +54,15 @@ demo: setup ## Sample history -> validate -> funnel -> train vs rules -> promote
 	$(BIN)/leadml report --data $(DEMO)/data --scores $(DEMO)/scores --out $(DEMO)/report
 	@echo "Open $(DEMO)/report/index.html; the notebooks in notebooks/ read $(DEMO) too."
 
+# leadml's own bytecode, for the same reason as at install (the processes the suite starts).
+COMPILE := $(BIN)/python -m compileall -q -j 0 src > /dev/null
+
 test: setup ## Run the whole test suite (unit, property, doctests, notebooks) on every core
+	$(COMPILE)
 	$(PYTEST)
 
 test-fast: setup ## The suite without its slow end-to-end tests: the edit-test loop
+	$(COMPILE)
 	$(PYTEST) -m "not slow"
 
 lint: setup ## Check style with ruff
