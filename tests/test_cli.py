@@ -122,3 +122,17 @@ def test_scores_are_not_sent_where_they_cannot_go(tiny_tables, tmp_path):
     assert result.exit_code == 8, result.output
     assert "nothing was written" in result.stderr
     assert not any(p.name.startswith("s3") for p in Path.cwd().iterdir())
+
+
+def test_validate_json_lists_every_problem(tiny_tables, tmp_path):
+    import json
+
+    tiny_tables["events"].loc[0, "lead_id"] = "L404"
+    folder = write_csvs(tiny_tables, tmp_path / "data")
+    result = runner.invoke(
+        app, ["--json", "validate", "--data", str(folder), "--now", "2026-01-01"]
+    )
+    document = json.loads(result.stdout)
+    assert result.exit_code == document["exit_code"] == 3 and document["ok"] is False
+    assert document["errors"] == len(document["problems"]) - document["warnings"] >= 1
+    assert any(p["table"] == "events" and p["example"] == "L404" for p in document["problems"])

@@ -45,17 +45,13 @@ def s3():
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
     try:
-        yield pafs.S3FileSystem(endpoint_override=env["AWS_ENDPOINT_URL"],
-                                allow_bucket_creation=True)  # fmt: skip
+        with pytest.MonkeyPatch.context() as patch:
+            for key, value in env.items():
+                patch.setenv(key, value)
+            yield pafs.S3FileSystem(endpoint_override=env["AWS_ENDPOINT_URL"],
+                                    allow_bucket_creation=True)  # fmt: skip
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         server.stop()
 
 

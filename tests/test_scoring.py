@@ -519,16 +519,22 @@ def test_default_model_is_the_registered_champion_and_the_run_is_tracked(world, 
     assert summary["missed_by_rules"]["lead_ids"]
 
 
-def test_unreachable_store_falls_back_to_the_export_with_a_warning(world, registry, caplog):
+def test_unreachable_store_falls_back_to_the_export_with_a_warning(
+    world, registry, caplog, tmp_path
+):
     folder = registry["folder"]
     settings = Settings.model_validate({"tracking": {
         "uri": f"sqlite:///{folder / 'missing' / 'mlflow.db'}",
         "export_dir": str(folder / "models")}})  # fmt: skip
     with caplog.at_level("WARNING", logger="leadml.scoring"):
         result = score(world["data"], world["as_of"], None, settings)
-    assert "unreachable" in result.model.source
+    assert result.model.store_unreachable and "unreachable" in result.model.source
     assert any("tracking store unreachable" in r.message for r in caplog.records)
     assert result.model.version == str(registry["version"])
+    # The nightly job scores with the export and, the store being down, does not try to log.
+    written = score_to(world["data"], world["as_of"], tmp_path / "scores", None, settings)
+    assert written.tracking_run_id is None and written.model.store_unreachable
+    assert (written.path / "part-0.parquet").is_file()
 
 
 def test_no_store_and_no_export_fails_clearly(world, tmp_path):

@@ -34,10 +34,8 @@ def validate(data: DataOption, config: ConfigOption = None, now: NowOption = Non
 
     instant = parse_instant(now, "--now") if now is not None else None
     report = validate_data(data, load_settings(config), now=instant)
-    problems = report.to_frame()
-    record(errors=int((problems["severity"] == "error").sum()) if len(problems) else 0,
-           warnings=int((problems["severity"] == "warning").sum()) if len(problems) else 0,
-           problems=problems.to_dict("records"), row_counts=report.row_counts)  # fmt: skip
+    record(errors=len(report.errors), warnings=len(report.warnings),
+           problems=[p.__dict__ for p in report.problems], row_counts=report.row_counts)  # fmt: skip
     if not report.ok:
         raise DataValidationError(report)
     say(report.format())

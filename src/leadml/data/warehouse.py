@@ -33,12 +33,7 @@ def read_database(raw: RawTables, db: Database, tables: dict[str, str]) -> None:
                 try:
                     cursor.execute(f"SELECT * FROM {qualified(table)}")
                     stream_in(raw.con, f"raw_{name}", cursor.fetch_record_batch())
-                except duckdb.Error as exc:
-                    raw.unreadable[name] = ReadFailure(
-                        f"cannot read {raw.origins[name]}: {first_line(exc)}"
-                    )
-                    continue
-                except Exception as exc:  # the driver's own error types
+                except Exception as exc:  # DuckDB's, or the driver's own error types
                     if not _no_such_table(exc):  # an absent table is left for validation
                         raw.unreadable[name] = ReadFailure(
                             f"cannot read {raw.origins[name]}: {first_line(exc)}"

@@ -29,7 +29,9 @@ class ScoringModel:
     """A fitted model with what scoring needs to know about it.
 
     ``metadata`` is the export's ``metadata.json`` (feature names, training reference
-    distributions under ``reference``); ``source`` says where the model came from.
+    distributions under ``reference``); ``source`` says where the model came from;
+    ``store_unreachable``: the tracking store could not be reached, so this is the exported copy
+    (and there is no store to log the run to either).
     """
 
     model: Any
@@ -39,6 +41,7 @@ class ScoringModel:
     run_id: str | None = None
     source: str = "object"
     metadata: dict = field(default_factory=dict)
+    store_unreachable: bool = False
 
     @property
     def reference(self) -> dict | None:
@@ -125,7 +128,11 @@ def resolve_model(model: Any, settings: Settings) -> ScoringModel:
             "tracking store unreachable (%s): scoring with the exported %s from %s",
             unreachable, wanted, found.path,
         )  # fmt: skip
-        return ScoringModel.from_export(found, f"export {found.path} (tracking store unreachable)")
+        fallback = ScoringModel.from_export(
+            found, f"export {found.path} (tracking store unreachable)"
+        )
+        fallback.store_unreachable = True
+        return fallback
     if not hasattr(model, "predict_proba"):
         raise TrackingError(f"cannot score with a {type(model).__name__}: it has no predict_proba")
     return _from_estimator(model)

@@ -70,7 +70,7 @@ def score_to(
         table = _table(result.scores, partitioned=False)
         result.path = write_scores(*target, table, result.as_of)
         prepared.clock.lap("write", "%s", result.path)
-    if track and _reachable(prepared):
+    if track and not prepared.model.store_unreachable:
         result.tracking_run_id = _track(prepared.settings, result, metrics(result.summary))
         prepared.clock.lap("mlflow", "run %s", result.tracking_run_id)
     result.summary["timings_seconds"] = dict(prepared.clock.seconds)
@@ -95,11 +95,6 @@ def _write_partition(prepared, out: Path, csv: bool, progress: Progress | None) 
         result.path = _output.write_partition(out, name, writers)
         clock.lap("write", "%s", result.path)
     return result
-
-
-def _reachable(prepared) -> bool:
-    # A model from the export fallback means the store was unreachable a moment ago.
-    return "unreachable" not in prepared.model.source
 
 
 def _track(settings: Settings, result: ScoringResult, numbers: dict) -> str | None:
