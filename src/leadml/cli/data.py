@@ -34,8 +34,9 @@ def validate(data: DataOption, config: ConfigOption = None, now: NowOption = Non
 
     instant = parse_instant(now, "--now") if now is not None else None
     report = validate_data(data, load_settings(config), now=instant)
-    record(errors=len(report.errors), warnings=len(report.warnings),
-           problems=[p.__dict__ for p in report.problems], row_counts=report.row_counts)  # fmt: skip
+    problems = [p.__dict__ for p in report.problems]
+    record(errors=len(report.errors), warnings=len(report.warnings), problems=problems,
+           row_counts=report.row_counts)  # fmt: skip
     if not report.ok:
         raise DataValidationError(report)
     say(report.format())
