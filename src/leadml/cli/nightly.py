@@ -79,25 +79,43 @@ def score(
             "MQLs against the rules') with the run, under report/."
         ),
     ] = True,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            metavar="I/N",
+            help="With --data: score only shard I of N (from 0; a lead's shard follows its "
+            "account), into OUT/.as_of=YYYY-MM-DD.shards/; once all N are in, --finish writes "
+            "the night.",
+        ),
+    ] = None,
+    finish: Annotated[
+        bool,
+        typer.Option(
+            "--finish",
+            help="Join the shards of --as-of in --out into its partition, with the tiers, ranks "
+            "and run summary of the whole night (no --data).",
+        ),
+    ] = False,
     config: ConfigOption = None,
     now: NowOption = None,
 ) -> None:
     """Nightly scoring: probability, tier and top reasons for every open lead, next to the rule
     score, with a run summary (tiers, agreement, expected conversions, drift) and a funnel report.
     With --flat FILE: probability, tier and rank for every row of a flat export, with the flat
-    model (flat.model_name; the registry's champion by default).
+    model (flat.model_name; the registry's champion by default). With --shard I/N, then
+    --finish: the same night in N processes (docs/scale.md).
 
     Exit codes: 0 done (drift and other warnings are logged), 2 configuration or rules file,
     3 input data invalid (nothing written), 4 model and features do not match, 5 no model to
     score with, 7 another run holds the partition's lock, 8 the output could not be written
-    (the previous partition is untouched).
+    (the previous partition is untouched), or --finish found a shard missing.
     """
 
     from leadml.common.databases import database
     from leadml.errors import OutputError
     from leadml.jobs import score_night
 
-    one_input(data, flat)
     flat_only(flat, id=id)
     if "://" in out and database(out) is None:  # s3://… and the like: not a place scores go
         raise OutputError(
@@ -105,6 +123,13 @@ def score(
             "(postgresql://…/schema.table, sqlite:///file.db/table, duckdb:///file.duckdb/table); "
             "nothing was written"
         )
+    if finish:
+        if data is not None or flat is not None or shard is not None or as_of is None:
+            raise typer.BadParameter("--finish takes --out and --as-of, not --data, --flat or "
+                                     "--shard")  # fmt: skip
+        _finish(Path(out), as_of, load_settings(config), track)
+        return
+    one_input(data, flat)
     if flat is not None:
         _score_flat(flat, Path(out), model, load_settings(config), id, top)
         return
@@ -114,6 +139,11 @@ def score(
         out = Path(out)
         if out.exists() and not out.is_dir():
             raise typer.BadParameter(f"--out {out} is a file; with --data it names a folder")
+    if shard is not None:
+        if not isinstance(out, Path) or csv:
+            raise typer.BadParameter("--shard writes into an output folder, without --csv")
+        _score_shard(data, as_of, out, shard, model, load_settings(config), rules, now)
+        return
 
     with terminal_progress("scoring") as progress:
         result = score_night(data, as_of, out, model, load_settings(config), rules=rules,
@@ -138,6 +168,34 @@ def score(
         with pd.option_context("display.max_colwidth", 90, "display.width", 200):
             say("\n" + head[columns].to_string(index=False))
     for warning in result.warnings:
+        warn(f"warning: {warning}")
+
+
+def _score_shard(data, as_of, out: Path, shard, model, settings, rules, now) -> None:
+    from leadml.scoring import score_shard
+
+    result = score_shard(data, as_of, out, shard, model, settings, rules=rules, now=now)
+    record(shard=str(result.shard), as_of=result.as_of, open_leads=result.rows,
+           path=result.path, warnings=result.warnings)  # fmt: skip
+    say(f"shard {result.shard}: {result.rows:,} open leads scored as of {result.as_of:%Y-%m-%d} "
+        f"-> {result.path.parent}")  # fmt: skip
+    for warning in result.warnings:
+        warn(f"warning: {warning}")
+
+
+def _finish(out: Path, as_of: str, settings, track: bool) -> None:
+    from leadml.scoring import finish_night
+
+    night = finish_night(out, as_of, settings, track=track)
+    summary = night.summary
+    record(path=night.path, as_of=night.as_of, shards=night.shards,
+           open_leads=summary["open_leads"], expected_conversions=summary["expected_conversions"],
+           tiers=summary["tiers"], agreement=summary["agreement"],
+           tracking_run_id=night.tracking_run_id, warnings=night.warnings)  # fmt: skip
+    say(f"{night.shards} shards joined: {summary['open_leads']:,} open leads as of "
+        f"{night.as_of:%Y-%m-%d}; expected conversions {summary['expected_conversions']:,.1f} "
+        f"-> {night.path}")  # fmt: skip
+    for warning in night.warnings:
         warn(f"warning: {warning}")
 
 

@@ -94,30 +94,39 @@ def reference_profile(
     return profile
 
 
-def shares(values: pd.Series, reference: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(new shares, reference shares) over the reference's bins, missing values last."""
+def bin_counts(values: pd.Series, reference: dict) -> np.ndarray:
+    """How many of ``values`` fall in each bin of the reference column: its number ranges, or
+    its most common values then every other value; the missing values last."""
     missing = values.isna().to_numpy()
-    n = max(len(values), 1)
     if reference["kind"] == "number":
         x = pd.to_numeric(values[~missing], errors="coerce").to_numpy(dtype="float64")
         edges = np.asarray(reference["edges"], dtype="float64")
         counts = np.bincount(np.searchsorted(edges, x, side="left"), minlength=len(edges) + 1)
-        new = np.append(counts / n, missing.sum() / n)
-        ref = np.append(np.asarray(reference["shares"], dtype="float64"), reference["missing"])
-        return new, ref
-    known = list(reference["shares"])
+        return np.append(counts, missing.sum()).astype("int64")
     text = values[~missing]
     counts = _counts(text)
-    found = np.array([counts.get(k, 0) for k in known], dtype="float64")
-    other = len(text) - found.sum()
-    new = np.append(found, [other, missing.sum()]) / n
-    ref = np.array([*reference["shares"].values(), reference["other"], reference["missing"]])
+    found = np.array([counts.get(k, 0) for k in reference["shares"]], dtype="int64")
+    return np.append(found, [len(text) - found.sum(), missing.sum()]).astype("int64")
+
+
+def _shares(counts: np.ndarray, reference: dict) -> tuple[np.ndarray, np.ndarray]:
+    new = counts / max(int(counts.sum()), 1)
+    if reference["kind"] == "number":
+        ref = np.append(np.asarray(reference["shares"], dtype="float64"), reference["missing"])
+    else:
+        ref = np.array([*reference["shares"].values(), reference["other"], reference["missing"]])
     return new, ref
 
 
 def psi(values: pd.Series, reference: dict) -> float:
     """Population stability index of ``values`` against one column of a reference profile."""
-    new, ref = shares(values, reference)
+    return psi_of_counts(bin_counts(values, reference), reference)
+
+
+def psi_of_counts(counts: np.ndarray, reference: dict) -> float:
+    """:func:`psi` from :func:`bin_counts`, which add up: the counts of parts of a population
+    (the shards of a night) give the index of the whole."""
+    new, ref = _shares(counts, reference)
     new, ref = np.maximum(new, _FLOOR), np.maximum(ref, _FLOOR)
     value = float(np.sum((new - ref) * np.log(new / ref)))
     return 0.0 if math.isclose(value, 0.0, abs_tol=1e-12) else value

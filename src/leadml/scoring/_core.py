@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,12 +21,14 @@ from leadml.errors import DataError, ModelMismatchError
 from leadml.scoring._explain import Explainer, top_reasons
 from leadml.scoring._model import ScoringModel, resolve_model
 from leadml.scoring._phrases import Phrasebook
+from leadml.scoring._summary import NightStats
 from leadml.scoring._texts import fired_text, join_texts, reason_texts
 
 log = logging.getLogger("leadml.scoring")
 
 
 AGREEMENT = ("both", "model_only", "rules_only", "neither")
+NIGHT_COLUMNS = ("model_tier", "model_rank", "model_mql", "agreement")
 RULE_COLUMNS = ("rule_fit_score", "rule_engagement_score", "rule_score", "rule_grade", "rule_mql")
 _EMAIL_SQL = r"regexp_matches(lead_id, '[^@\s]+@[^@\s]+\.[A-Za-z]{2,}')"
 
@@ -162,6 +165,47 @@ def score(
 
 def run(prepared: Prepared, *, progress: Progress | None = None) -> ScoringResult:
     """Compute a prepared run (see :func:`prepare`)."""
+    from leadml.scoring._summary import model_facts, render_markdown, summarise
+
+    p, clock = prepared, prepared.clock
+    scored = score_rows(prepared, progress=progress)
+    scores = with_night_columns(scored.rows, p.settings)
+    clock.lap("assemble", "tiers, agreement and reason texts")
+    summary = summarise(
+        scores, scored.stats, as_of=p.as_of, model=model_facts(p.model),
+        reference=p.model.reference, settings=p.settings, scored_at=scored.scored_at,
+    )  # fmt: skip
+    clock.lap("summary", "expected conversions %.1f", summary["expected_conversions"])
+    summary["timings_seconds"] = dict(clock.seconds)
+    return ScoringResult(
+        scores=scores,
+        summary=summary,
+        markdown=render_markdown(summary),
+        as_of=p.as_of,
+        scored_at=scored.scored_at,
+        model=p.model,
+        reason_method=scored.stats.method,
+        importance=scored.stats.importance,
+        timings=clock.seconds,
+        warnings=list(summary["warnings"]),
+    )
+
+
+@dataclass
+class ScoredRows:
+    """The open leads' scores without the columns that rank them against each other (see
+    :func:`with_night_columns`), and the sums the night's summary needs."""
+
+    rows: pd.DataFrame
+    stats: NightStats
+    scored_at: pd.Timestamp
+
+
+def score_rows(
+    prepared: Prepared, *, progress: Progress | None = None, keep: Callable | None = None
+) -> ScoredRows:
+    """Score the leads open at the prepared instant (those ``keep(data, spine)`` selects, when
+    given: a shard). Every column of a row depends on its lead (and the lead's account) alone."""
     from leadml.data.attributes import attributes_table
     from leadml.features import feature_catalogue, feature_specs, features_of_checked_spine
     from leadml.rules import rule_scores_of_checked_spine
@@ -172,7 +216,11 @@ def run(prepared: Prepared, *, progress: Progress | None = None) -> ScoringResul
     spine = open_leads(p.data, p.as_of)
     if not len(spine):
         raise DataError(f"no lead is open at {p.as_of:%Y-%m-%d %H:%M} UTC: nothing to score")
+    if keep is not None:
+        spine = spine[keep(p.data, spine)].reset_index(drop=True)
     clock.lap("open_leads", "%s leads open at %s", f"{len(spine):,}", f"{p.as_of:%Y-%m-%d}")
+    if not len(spine):
+        return ScoredRows(pd.DataFrame(), NightStats.empty(), scored_at)
 
     # The open leads are a checked spine (one pair per lead); features and rules share their
     # attributes.
@@ -202,7 +250,9 @@ def run(prepared: Prepared, *, progress: Progress | None = None) -> ScoringResul
     clock.lap("rules", "%s leads", f"{len(ruled):,}")
 
     specs = {f.name: f for f in feature_specs(settings, p.data)}
-    reference, reference_note = _reference_values(names, specs, p.model.reference, features)
+    reference, reference_note, from_tonight = _reference_values(
+        names, specs, p.model.reference, features
+    )
     explainer = Explainer(
         p.model.model, names, reference,
         candidates=scoring.reason_features, sample=features.iloc[:2_000],
@@ -228,29 +278,11 @@ def run(prepared: Prepared, *, progress: Progress | None = None) -> ScoringResul
               f"{n:,}", explainer.method, len(explainer.features))  # fmt: skip
 
     phrasebook = Phrasebook(settings, feature_catalogue(settings))
-    scores = _assemble(p, features, ruled, probability, top_index, top_effect, explainer,
-                       phrasebook, scored_at)  # fmt: skip
-    clock.lap("assemble", "tiers, agreement and reason texts")
-
-    from leadml.scoring._summary import render_markdown, summarise
-
-    summary = summarise(
-        scores, features, p, explainer, reference_note, scored_at, prepared.warnings
-    )
-    clock.lap("summary", "expected conversions %.1f", summary["expected_conversions"])
-    summary["timings_seconds"] = dict(clock.seconds)
-    return ScoringResult(
-        scores=scores,
-        summary=summary,
-        markdown=render_markdown(summary),
-        as_of=p.as_of,
-        scored_at=scored_at,
-        model=p.model,
-        reason_method=explainer.method,
-        importance=explainer.importance,
-        timings=clock.seconds,
-        warnings=list(summary["warnings"]),
-    )
+    rows = _assemble(p, features, ruled, probability, top_index, top_effect, explainer,
+                     phrasebook, scored_at)  # fmt: skip
+    stats = NightStats.of(features, explainer, p.model.reference, reference_note, p.warnings,
+                          from_sample=from_tonight or explainer.method == "occlusion")  # fmt: skip
+    return ScoredRows(rows, stats, scored_at)
 
 
 def _counts(data: LeadData) -> str:
@@ -264,10 +296,10 @@ def _mask(value: str) -> str:
     return f"{local[:1]}***@{domain}"
 
 
-def _reference_values(names, specs, profile, features) -> tuple[dict, str]:
+def _reference_values(names, specs, profile, features) -> tuple[dict, str, bool]:
     """Reference value per feature: the feature's own empty value for counts and flags with a
     fill (0, False, 'lead'), else the training median or most common value from the model's
-    metadata, else tonight's."""
+    metadata, else tonight's (the third value says whether any is)."""
     stored = (profile or {}).get("features", {})
     out, from_tonight = {}, []
     for name in names:
@@ -291,7 +323,7 @@ def _reference_values(names, specs, profile, features) -> tuple[dict, str]:
     else:
         note = (f"{len(from_tonight)} feature(s) without a training reference in the model's "
                 "metadata are compared with tonight's median or mode")  # fmt: skip
-    return out, note
+    return out, note, bool(from_tonight)
 
 
 def assign_tiers(probability: np.ndarray, lead_ids: np.ndarray, settings: Settings):
@@ -336,12 +368,6 @@ def _lacked_inputs(data, features: list[str]) -> list[str]:
 
 def _assemble(p, features, ruled, probability, top_index, top_effect, explainer, phrasebook,
               scored_at) -> pd.DataFrame:  # fmt: skip
-    settings = p.settings
-    tier, rank = assign_tiers(probability, features["lead_id"].array, settings)
-    model_mql = np.isin(np.asarray(tier.codes), [list(tier.categories).index(t)
-                                                  for t in settings.scoring.tiers.mql])  # fmt: skip
-    rule_mql = ruled["rule_mql"].to_numpy(dtype=bool)
-    agreement = np.where(model_mql, np.where(rule_mql, 0, 1), np.where(rule_mql, 2, 3))
     texts, reason_features = reason_texts(
         top_index, top_effect, features, explainer.features, phrasebook
     )
@@ -355,15 +381,11 @@ def _assemble(p, features, ruled, probability, top_index, top_effect, explainer,
         "lead_id": features["lead_id"].array,
         "as_of": features["as_of"].array,
         "mql_probability": probability,
-        "model_tier": tier,
-        "model_rank": rank,
-        "model_mql": model_mql,
     }
     for column in RULE_COLUMNS:
         columns[column] = ruled[column].array
     columns["rule_grade"] = pd.Categorical(ruled["rule_grade"].astype("str"))
     columns["rules_fired"] = fired_text(ruled)
-    columns["agreement"] = pd.Categorical.from_codes(agreement, categories=list(AGREEMENT))
     columns["top_reasons"] = join_texts(texts)
     for j, (text, feature) in enumerate(zip(texts, reason_features, strict=True), start=1):
         columns[f"reason_{j}"] = text
@@ -376,3 +398,31 @@ def _assemble(p, features, ruled, probability, top_index, top_effect, explainer,
     frame = pd.DataFrame(columns)
     frame["scored_at"] = frame["scored_at"].dt.tz_localize("UTC")
     return frame
+
+
+def night_columns(rows: pd.DataFrame, settings: Settings) -> dict[str, Any]:
+    """The columns that rank each lead of ``rows`` (every lead open that night: ``lead_id``,
+    ``mql_probability``, ``rule_mql``) against the others: ``model_tier``, ``model_rank``,
+    ``model_mql`` and ``agreement`` with the rules."""
+    tier, rank = assign_tiers(rows["mql_probability"].to_numpy(), rows["lead_id"].array, settings)
+    mql_codes = [list(tier.categories).index(t) for t in settings.scoring.tiers.mql]
+    model_mql = np.isin(np.asarray(tier.codes), mql_codes)
+    rule_mql = rows["rule_mql"].to_numpy(dtype=bool)
+    agreement = np.where(model_mql, np.where(rule_mql, 0, 1), np.where(rule_mql, 2, 3))
+    return {
+        "model_tier": tier,
+        "model_rank": rank,
+        "model_mql": model_mql,
+        "agreement": pd.Categorical.from_codes(agreement, categories=list(AGREEMENT)),
+    }
+
+
+def with_night_columns(rows: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """``rows`` with :func:`night_columns`, where the score files have them."""
+    night = night_columns(rows, settings)
+    out = rows.copy(deep=False)
+    at = out.columns.get_loc("mql_probability") + 1
+    for offset, column in enumerate(("model_tier", "model_rank", "model_mql"), start=1):
+        out.insert(at + offset - 1, column, night[column])
+    out.insert(out.columns.get_loc("rules_fired") + 1, "agreement", night["agreement"])
+    return out

@@ -55,8 +55,6 @@ def score_to(
     with ``pd.read_parquet(out)``), ``_summary.json``, ``_summary.md``, and ``_scores.csv``
     with ``csv``.
     """
-    from leadml.scoring._summary import metrics
-
     target = database_target(out)
     if target is not None and csv:
         raise OutputError("--csv writes a file into a partition folder: not with a database --out")
@@ -71,7 +69,9 @@ def score_to(
         result.path = write_scores(*target, table, result.as_of)
         prepared.clock.lap("write", "%s", result.path)
     if track and not prepared.model.store_unreachable:
-        result.tracking_run_id = _track(prepared.settings, result, metrics(result.summary))
+        result.tracking_run_id = track_summary(
+            prepared.settings, result.summary, result.markdown, result.warnings
+        )
         prepared.clock.lap("mlflow", "run %s", result.tracking_run_id)
     result.summary["timings_seconds"] = dict(prepared.clock.seconds)
     return result
@@ -84,7 +84,7 @@ def _write_partition(prepared, out: Path, csv: bool, progress: Progress | None) 
         result = run(prepared, progress=progress)
         clock = prepared.clock
         writers = {
-            _output.PARQUET_FILE: lambda path: _write_parquet(result, path),
+            _output.PARQUET_FILE: lambda path: write_parquet(result.scores, result.as_of, path),
             _output.SUMMARY_JSON: lambda path: path.write_text(
                 json.dumps(result.summary, indent=2, default=str) + "\n"
             ),
@@ -97,36 +97,52 @@ def _write_partition(prepared, out: Path, csv: bool, progress: Progress | None) 
     return result
 
 
-def _track(settings: Settings, result: ScoringResult, numbers: dict) -> str | None:
+def track_summary(
+    settings: Settings, summary: dict, markdown: str, warnings: list[str]
+) -> str | None:
+    """Log a night's summary to MLflow; a store that cannot be reached is a warning (appended
+    to ``warnings``): the scores are written already."""
     from leadml.errors import TrackingError
+    from leadml.scoring._summary import metrics
     from leadml.tracking import log_scoring
 
-    model = result.model
+    model = summary["model"]
     try:
         return log_scoring(
-            settings, result.summary, result.markdown, metrics=numbers,
-            model_name=model.name, model_version=model.version, model_run_id=model.run_id,
+            settings, summary, markdown, metrics=metrics(summary),
+            model_name=model["name"], model_version=model["version"], model_run_id=model["run_id"],
         )  # fmt: skip
     except TrackingError as exc:
         message = f"the run summary was not logged to MLflow: {exc}"
         log.warning(message)
-        result.warnings.append(message)
+        warnings.append(message)
         return None
 
 
 def _table(scores: pd.DataFrame, *, partitioned: bool) -> pa.Table:
-    frame = scores.drop(columns="as_of") if partitioned else scores
+    frame = scores.drop(columns="as_of", errors="ignore") if partitioned else scores
     with warnings.catch_warnings():
         # pyarrow reads timezone-aware columns through Series.values, which pandas 3.1 flags.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", message="Series.values returning an ndarray")
-        return pa.Table.from_pandas(frame, preserve_index=False)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    # Text columns as dictionaries with 32-bit codes: a reader of a partition of several files
+    # (the shards of a night) unifies their dictionaries, which 8-bit codes may not hold.
+    wide = pa.schema([
+        f.with_type(pa.dictionary(pa.int32(), f.type.value_type))
+        if pa.types.is_dictionary(f.type) else f
+        for f in table.schema
+    ], metadata=table.schema.metadata)  # fmt: skip
+    return table.cast(wide)
 
 
-def _write_parquet(result: ScoringResult, path: Path) -> None:
-    table = _table(result.scores, partitioned=True)
-    meta = dict(table.schema.metadata or {})
-    meta[b"leadml.as_of"] = result.as_of.isoformat().encode()
+def write_parquet(scores: pd.DataFrame, as_of: pd.Timestamp, path: Path, **meta: str) -> None:
+    """Write a partition's score file (without its partition column, ``as_of``, which is in
+    the file's metadata with ``meta``: ``leadml.<key>``)."""
+    table = _table(scores, partitioned=True)
+    meta = {**dict(table.schema.metadata or {}), **{f"leadml.{k}".encode(): str(v).encode()
+                                                   for k, v in meta.items()}}  # fmt: skip
+    meta[b"leadml.as_of"] = as_of.isoformat().encode()
     pq.write_table(table.replace_schema_metadata(meta), path, compression="zstd",
                    compression_level=1)  # fmt: skip
 

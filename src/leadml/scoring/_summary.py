@@ -8,14 +8,103 @@ of its code span, a feature name out of its table cell.
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
 
 from leadml.common.safe_text import md_code, md_text
-from leadml.data.profiles import psi
+from leadml.data.profiles import bin_counts, psi, psi_of_counts
 
 
-def summarise(scores, features, prepared, explainer, reference_note, scored_at, warnings) -> dict:
-    settings = prepared.settings.scoring
-    model = prepared.model
+@dataclass
+class NightStats:
+    """What the summary needs beyond the score rows, in sums that add up over the shards of a
+    night (:meth:`merge`), so a sharded night's summary is the unsharded one's."""
+
+    rows: int
+    method: str  # how reasons were computed
+    features_explained: list[str]
+    reference_note: str
+    effect_sums: dict[str, float]  # feature -> sum of |effect| (probability points)
+    drift_counts: dict[str, list[int]]  # feature -> leads per bin of its training reference
+    warnings: list[str] = field(default_factory=list)
+    # Reasons that depend on the other leads scored with it (occlusion ranks features on a
+    # sample; a feature without a training reference is compared with tonight's median).
+    reasons_from_sample: bool = False
+
+    @classmethod
+    def of(cls, features: pd.DataFrame, explainer, reference: dict | None, note: str,
+           warnings: list[str], *, from_sample: bool) -> NightStats:  # fmt: skip
+        stored = (reference or {}).get("features", {})
+        return cls(
+            rows=len(features),
+            method=explainer.method,
+            features_explained=list(explainer.features),
+            reference_note=note,
+            effect_sums={str(k): float(v) for k, v in explainer.effect_sums.items()},
+            drift_counts={
+                f: bin_counts(features[f], stored[f]).tolist()
+                for f in explainer.features if f in stored and f in features.columns
+            },
+            warnings=list(warnings),
+            reasons_from_sample=from_sample,
+        )  # fmt: skip
+
+    @classmethod
+    def empty(cls) -> NightStats:
+        """Of no lead (a shard that holds none of the night's open leads)."""
+        return cls(0, "", [], "", {}, {})
+
+    @property
+    def importance(self) -> pd.Series:
+        """Mean absolute effect (probability points) of each explained feature."""
+        sums = pd.Series(self.effect_sums, dtype="float64")
+        return (sums / max(self.rows, 1)).sort_values(ascending=False)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def merge(cls, parts: list[NightStats]) -> NightStats:
+        parts = [p for p in parts if p.rows] or parts[:1]
+        first = parts[0]
+        explained = list(dict.fromkeys(f for p in parts for f in p.features_explained))
+        # A feature counted in every part, else its drift would be of some of the leads.
+        counted = [f for f in first.drift_counts if all(f in p.drift_counts for p in parts)]
+        return cls(
+            rows=sum(p.rows for p in parts),
+            method=first.method,
+            features_explained=explained,
+            reference_note=first.reference_note,
+            effect_sums={
+                f: sum(p.effect_sums.get(f, 0.0) for p in parts) for f in explained
+            },
+            drift_counts={
+                f: np.sum([p.drift_counts[f] for p in parts], axis=0).tolist() for f in counted
+            },
+            warnings=list(dict.fromkeys(w for p in parts for w in p.warnings)),
+            reasons_from_sample=any(p.reasons_from_sample for p in parts),
+        )  # fmt: skip
+
+
+def model_facts(model) -> dict:
+    """The summary's account of a :class:`~leadml.scoring.ScoringModel`."""
+    return {
+        "name": model.name,
+        "version": model.version,
+        "run_id": model.run_id,
+        "source": model.source,
+        "family": model.metadata.get("family"),
+        "calibration": model.metadata.get("calibration"),
+    }
+
+
+def summarise(scores, stats: NightStats, *, as_of, model: dict, reference: dict | None,
+              settings, scored_at) -> dict:  # fmt: skip
+    """The run summary of a night's ``scores`` (every column of the score files but the
+    reasons is used) with its :class:`NightStats`; ``model`` is :func:`model_facts`."""
+    scoring = settings.scoring
     p = scores["mql_probability"].to_numpy()
     tiers = []
     for tier in scores["model_tier"].cat.categories:
@@ -31,48 +120,39 @@ def summarise(scores, features, prepared, explainer, reference_note, scored_at, 
         mask = (scores["agreement"] == cell).to_numpy()
         cells.append({"agreement": str(cell), "leads": int(mask.sum()),
                       "expected_conversions": float(p[mask].sum())})  # fmt: skip
-    missed = scores.loc[~scores["rule_mql"].to_numpy()].nsmallest(settings.top_missed, "model_rank")
-    drift = _drift(scores, features, model.reference, explainer.importance, settings)
-    importance = explainer.importance.head(15)
-    all_warnings = [*warnings, *drift["warnings"]]
+    missed = scores.loc[~scores["rule_mql"].to_numpy()].nsmallest(scoring.top_missed, "model_rank")
+    drift = _drift(scores, stats, reference, scoring)
+    importance = stats.importance.head(15)
     return {
-        "as_of": prepared.as_of.isoformat(),
+        "as_of": as_of.isoformat(),
         "scored_at": scored_at.isoformat(),
-        "model": {
-            "name": model.name,
-            "version": model.version,
-            "run_id": model.run_id,
-            "source": model.source,
-            "family": model.metadata.get("family"),
-            "calibration": model.metadata.get("calibration"),
-        },
+        "model": model,
         "open_leads": len(scores),
         "expected_conversions": float(p.sum()),
-        "target": f"{prepared.settings.target.stage} within "
-        f"{prepared.settings.target.horizon_days} days",
-        "tiers_by": settings.tiers.by,
+        "target": f"{settings.target.stage} within {settings.target.horizon_days} days",
+        "tiers_by": scoring.tiers.by,
         "tiers": tiers,
         "model_mql": int(scores["model_mql"].sum()),
         "rule_mql": int(scores["rule_mql"].sum()),
         "agreement": cells,
         "missed_by_rules": {
-            "description": f"the {settings.top_missed} leads the rules do not make MQL that the "
+            "description": f"the {scoring.top_missed} leads the rules do not make MQL that the "
             "model ranks highest",
             "lead_ids": [str(i) for i in missed["lead_id"]],
             "probabilities": [round(float(v), 6) for v in missed["mql_probability"]],
         },
         "reasons": {
-            "method": explainer.method,
-            "features_explained": len(explainer.features),
-            "reference": reference_note,
+            "method": stats.method,
+            "features_explained": len(stats.features_explained),
+            "reference": stats.reference_note,
             "top_features": {str(k): float(v) for k, v in importance.items()},
         },
         "drift": drift,
-        "warnings": all_warnings,
+        "warnings": [*stats.warnings, *drift["warnings"]],
     }
 
 
-def _drift(scores, features, reference, importance, settings) -> dict:
+def _drift(scores, stats: NightStats, reference, settings) -> dict:
     threshold = settings.psi_warning
     if not reference:
         return {
@@ -86,10 +166,10 @@ def _drift(scores, features, reference, importance, settings) -> dict:
         None if score_reference is None else _round(psi(scores["mql_probability"], score_reference))
     )
     stored = reference.get("features", {})
-    main = [f for f in importance.index if f in stored and f in features.columns]
-    main = main[: settings.drift_features]
-    for feature in main:
-        out["features"][feature] = _round(psi(features[feature], stored[feature]))
+    main = [f for f in stats.importance.index if f in stats.drift_counts]
+    for feature in main[: settings.drift_features]:
+        counts = np.asarray(stats.drift_counts[feature], dtype="int64")
+        out["features"][feature] = _round(psi_of_counts(counts, stored[feature]))
     if out["score_psi"] is not None and out["score_psi"] > threshold:
         out["warnings"].append(
             f"drift: the score's population stability index is {out['score_psi']:.3f} (> "

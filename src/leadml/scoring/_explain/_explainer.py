@@ -113,12 +113,17 @@ class Explainer:
         return out
 
     @property
-    def importance(self) -> pd.Series:
-        """Mean absolute effect (probability points) of each explained feature so far."""
+    def effect_sums(self) -> pd.Series:
+        """Sum of the absolute effects (probability points) of each explained feature so far."""
         if self._effect_sum is None:
             return pd.Series(dtype="float64")
-        mean = self._effect_sum / max(self._rows, 1)
-        return pd.Series(mean, index=self.features).sort_values(ascending=False)
+        return pd.Series(self._effect_sum, index=self.features)
+
+    @property
+    def importance(self) -> pd.Series:
+        """Mean absolute effect (probability points) of each explained feature so far."""
+        mean = self.effect_sums / max(self._rows, 1)
+        return mean.sort_values(ascending=False)
 
     def _check(self, X: pd.DataFrame) -> None:
         self._checked = True

@@ -1,0 +1,358 @@
+"""Sharded nights: each process scores a stable share of the open leads, one step joins them.
+
+A lead's shard is ``crc32(key) mod N``, its key the lead's account id (its own id when it has
+none). Every lead of an account is in the same shard, and a feature or rule looks at a lead and
+its account only, so each row is the row the unsharded run writes. What ranks a lead against the
+others (tier, rank, model MQL, agreement) and the run summary need the whole night:
+:func:`finish_night` adds them once every shard is in.
+
+While a night is in shards::
+
+    out/
+      .as_of=2026-06-29.shards/     hidden from Parquet readers
+        shard-3-of-7.parquet        shard 3's rows, without the night's columns
+        shard-3-of-7.json           its manifest: rows, model, settings, summary sums
+
+Each file is replaced atomically, the manifest last, and both carry the attempt's token: a shard
+run again (a retried task) replaces its files and never adds rows. :func:`finish_night` writes
+the partition (``part-<shard>.parquet`` per shard, ``_summary.json``, ``_summary.md``) with one
+atomic swap, then removes the shard folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from leadml.common.atomic import replacing
+from leadml.common.steps import StepClock
+from leadml.config import Settings, load_settings
+from leadml.data import LeadData
+from leadml.data.asof import to_utc
+from leadml.data.readers import Source
+from leadml.errors import ConfigError, OutputError
+from leadml.scoring import _output
+from leadml.scoring._core import NIGHT_COLUMNS, night_columns, prepare, score_rows
+from leadml.scoring._nightly import track_summary, write_parquet
+from leadml.scoring._summary import NightStats, model_facts, render_markdown, summarise
+
+log = logging.getLogger("leadml.scoring")
+
+# The account features group leads by account_id as it is: so does the shard.
+SHARD_KEY_SQL = "coalesce(CAST(account_id AS VARCHAR), CAST(lead_id AS VARCHAR))"
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` (from 0) of ``count``."""
+
+    index: int
+    count: int
+
+    def __post_init__(self):
+        if not (self.count >= 1 and 0 <= self.index < self.count):
+            raise ConfigError(
+                f"shard {self.index}/{self.count}: give I/N with N >= 1 and 0 <= I < N "
+                "(shards are numbered from 0, as job arrays and mapped tasks number them)"
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """``"I/N"``, e.g. ``"0/4"``."""
+        index, _, count = str(text).partition("/")
+        try:
+            return cls(int(index), int(count))
+        except ValueError:
+            raise ConfigError(f"--shard {text!r}: expected I/N, e.g. 0/4") from None
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    @property
+    def stem(self) -> str:
+        return f"shard-{self.index}-of-{self.count}"
+
+    def of(self, data: LeadData, spine: pd.DataFrame) -> np.ndarray:
+        """Which leads of ``spine`` are in this shard (a boolean mask)."""
+        return shard_numbers(shard_keys(data, spine["lead_id"]), self.count) == self.index
+
+
+def shard_numbers(keys, count: int) -> np.ndarray:
+    """The shard of each key: CRC-32 of its UTF-8 bytes mod ``count`` (Spark's ``crc32``
+    computes the same, so both engines cut a night alike)."""
+    crc = np.fromiter((zlib.crc32(k.encode("utf-8")) for k in keys), dtype="int64")
+    return crc % count
+
+
+def shard_keys(data: LeadData, lead_ids: pd.Series) -> list[str]:
+    """The shard key of each lead: its account id, else its own id."""
+    frame = pd.DataFrame({"lead_id": lead_ids.astype("str").array, "i": np.arange(len(lead_ids))})
+    with data.registered("spine_ids", frame) as name:
+        found = data.con.execute(
+            f"SELECT {SHARD_KEY_SQL} AS key FROM {name} LEFT JOIN leads USING (lead_id) ORDER BY i"
+        )
+        return found.fetchnumpy()["key"].tolist()
+
+
+@dataclass
+class ShardResult:
+    """What :func:`score_shard` wrote."""
+
+    shard: Shard
+    as_of: pd.Timestamp
+    rows: int
+    path: Path
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def score_shard(
+    data: LeadData | Source,
+    as_of: pd.Timestamp | str,
+    out: str | Path,
+    shard: Shard | str,
+    model: Any = None,
+    settings: Settings | None = None,
+    *,
+    rules: Any = None,
+    now: pd.Timestamp | str | None = None,
+    presharded: bool = False,
+) -> ShardResult:
+    """Score the leads of ``shard`` open at ``as_of`` into the night's shard folder in ``out``
+    (see the module's documentation); :func:`finish_night` then writes the partition.
+
+    With ``presharded``, ``data`` holds this shard's leads only (Spark cut it): every lead is
+    scored, and a lead whose key falls in another shard is an error, never a lost lead.
+    """
+    shard = Shard.parse(shard) if isinstance(shard, str) else shard
+    prepared = prepare(data, as_of, model, settings, rules=rules, now=now)
+
+    def keep(loaded: LeadData, spine: pd.DataFrame) -> np.ndarray:
+        mine = shard.of(loaded, spine)
+        if presharded and not mine.all():
+            raise OutputError(
+                f"shard {shard}: {(~mine).sum():,} of its {len(spine):,} open leads belong to "
+                f"another shard (e.g. lead {spine['lead_id'][~mine].iloc[0]}): the data was cut "
+                "by another key than leadml's; nothing was written"
+            )
+        return mine
+
+    scored = score_rows(prepared, keep=keep)
+    folder = shard_folder(Path(out), prepared.as_of)
+    token = uuid.uuid4().hex
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("shard-*"):  # an earlier run of this night in other shards
+            if not stale.name.endswith(f"-of-{shard.count}{stale.suffix}"):
+                stale.unlink(missing_ok=True)
+        scores_file = folder / f"{shard.stem}.parquet"
+        if len(scored.rows):
+            with replacing(scores_file) as path:
+                write_parquet(scored.rows, prepared.as_of, path, attempt=token)
+        else:
+            scores_file.unlink(missing_ok=True)
+        manifest = {
+            "shard": shard.index,
+            "shards": shard.count,
+            "attempt": token,
+            "as_of": prepared.as_of.isoformat(),
+            "scored_at": scored.scored_at.isoformat(),
+            "rows": len(scored.rows),
+            "model": model_facts(prepared.model),
+            "reference": prepared.model.reference,
+            "settings": settings_digest(prepared.settings),
+            "stats": scored.stats.to_dict(),
+            "timings": dict(prepared.clock.seconds),
+        }
+        with replacing(folder / f"{shard.stem}.json") as path:
+            path.write_text(json.dumps(manifest, default=str) + "\n")
+    except OSError as exc:
+        raise OutputError(f"cannot write shard {shard} into {folder}: {exc}") from None
+    prepared.clock.lap("write", "shard %s: %s leads", shard, f"{len(scored.rows):,}")
+    return ShardResult(shard, prepared.as_of, len(scored.rows), folder / f"{shard.stem}.json",
+                       list(scored.stats.warnings), dict(prepared.clock.seconds))  # fmt: skip
+
+
+def shard_folder(out: Path, as_of: pd.Timestamp) -> Path:
+    return out / f".{_output.partition_name(as_of)}.shards"
+
+
+def settings_digest(settings: Settings) -> str:
+    """A fingerprint of the settings: the shards and their finish must agree on every one."""
+    return hashlib.sha256(settings.model_dump_json().encode()).hexdigest()[:16]
+
+
+@dataclass
+class FinishedNight:
+    """The partition :func:`finish_night` wrote."""
+
+    as_of: pd.Timestamp
+    shards: int
+    summary: dict
+    markdown: str
+    path: Path
+    tracking_run_id: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def finish_night(
+    out: str | Path,
+    as_of: pd.Timestamp | str,
+    settings: Settings | None = None,
+    *,
+    track: bool = True,
+) -> FinishedNight:
+    """Join the shards of night ``as_of`` in ``out`` into its partition, with the tiers, ranks
+    and summary of the whole night, and log the summary to MLflow unless ``track`` is False.
+
+    Raises
+    ------
+    OutputError
+        A shard is missing or was scored with another model or settings; nothing is written.
+    OutputLockedError
+        Another run writes the partition.
+    """
+    settings = settings or load_settings(None)
+    as_of, out = to_utc(as_of), Path(out)
+    clock = StepClock(log)
+    folder = shard_folder(out, as_of)
+    name = _output.partition_name(as_of)
+    with _output.partition_lock(out, name):
+        _output.recover(out, name)
+        manifests = _complete_shards(folder, settings)
+        clock.lap("shards", "%d shards of %s", len(manifests), name)
+        files = [folder / f"shard-{m['shard']}-of-{m['shards']}.parquet" for m in manifests]
+        narrow = [_narrow(f, m) for f, m in zip(files, manifests, strict=True)]
+        night = pd.concat(narrow, ignore_index=True)
+        # In lead-id order, the unsharded run's: the same sums to the last bit.
+        order = night["lead_id"].argsort(kind="stable").to_numpy()
+        night = night.iloc[order].reset_index(drop=True)
+        for column, values in night_columns(night, settings).items():
+            night[column] = values
+        clock.lap("rank", "%s leads", f"{len(night):,}")
+
+        stats = NightStats.merge([NightStats(**m["stats"]) for m in manifests])
+        if stats.reasons_from_sample and len(manifests) > 1:
+            stats.warnings.append(
+                f"reasons by {stats.method} rank features on each shard's own leads: a sharded "
+                "night's reasons may differ from an unsharded night's"
+            )
+        model = manifests[0]["model"]
+        summary = summarise(
+            night, stats, as_of=as_of, model=model, reference=manifests[0]["reference"],
+            settings=settings, scored_at=max(pd.Timestamp(m["scored_at"]) for m in manifests),
+        )  # fmt: skip
+        summary["shards"] = len(manifests)
+        summary["timings_seconds"] = _timings(manifests, clock)
+        markdown = render_markdown(summary)
+        back = np.empty(len(order), dtype="int64")
+        back[order] = np.arange(len(order))
+        writers, start = {}, 0
+        for file, manifest in zip(files, manifests, strict=True):
+            rows = manifest["rows"]
+            if rows:
+                part = night.iloc[back[start : start + rows]]
+                writers[f"part-{manifest['shard']}.parquet"] = _part_writer(file, part, as_of)
+            start += rows
+        writers[_output.SUMMARY_JSON] = lambda path: path.write_text(
+            json.dumps(summary, indent=2, default=str) + "\n"
+        )
+        writers[_output.SUMMARY_MD] = lambda path: path.write_text(markdown)
+        path = _output.write_partition(out, name, writers)
+        clock.lap("write", "%s", path)
+        for file in folder.iterdir():
+            file.unlink(missing_ok=True)
+        folder.rmdir()
+    warnings = list(summary["warnings"])
+    run_id = track_summary(settings, summary, markdown, warnings) if track else None
+    return FinishedNight(as_of, len(manifests), summary, markdown, path, run_id, warnings)
+
+
+def _complete_shards(folder: Path, settings: Settings) -> list[dict]:
+    """Every shard's manifest, checked: all N shards in, one model, these settings."""
+    if not folder.is_dir():
+        raise OutputError(f"no shards to finish in {folder}: score the night with --shard "
+                          "I/N first (nothing was written)")  # fmt: skip
+    manifests = []
+    for path in sorted(folder.glob("shard-*.json")):
+        try:
+            manifests.append(json.loads(path.read_text()))
+        except (OSError, ValueError) as exc:
+            raise OutputError(f"shard manifest {path} cannot be read ({exc}); score that "
+                              "shard again") from None  # fmt: skip
+    if not manifests:
+        raise OutputError(f"no shard has finished in {folder}; nothing was written")
+    count = manifests[0]["shards"]
+    manifests.sort(key=lambda m: m["shard"])
+    missing = sorted(set(range(count)) - {m["shard"] for m in manifests})
+    if missing:
+        raise OutputError(
+            f"{len(missing)} of {count} shards are not in {folder} (e.g. shard "
+            f"{missing[0]}/{count}): score them, then finish again; nothing was written"
+        )
+    models = {(m["model"]["name"], m["model"]["version"], m["model"]["run_id"]) for m in manifests}
+    if len(models) > 1:
+        raise OutputError(f"the shards in {folder} were scored with {len(models)} models "
+                          f"({sorted(map(str, models))}): score them again with one model; "
+                          "nothing was written")  # fmt: skip
+    if any(m["settings"] != settings_digest(settings) for m in manifests):
+        raise OutputError(
+            f"the shards in {folder} were scored with other settings than these: finish with "
+            "the --config the shards were scored with; nothing was written"
+        )
+    return manifests
+
+
+def _narrow(file: Path, manifest: dict) -> pd.DataFrame:
+    """The columns the night's ranks and summary need, of one shard's file (checked to be the
+    attempt its manifest describes)."""
+    columns = ["lead_id", "mql_probability", "rule_mql"]
+    if not manifest["rows"]:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in
+                             zip(columns, ["str", "float64", "bool"], strict=True)})  # fmt: skip
+    try:
+        meta = pq.read_schema(file).metadata or {}
+        if meta.get(b"leadml.attempt", b"").decode() != manifest["attempt"]:
+            raise OutputError(f"{file} is not the file its manifest describes (a shard run "
+                              "stopped between them): score that shard again")  # fmt: skip
+        return pq.read_table(file, columns=columns).to_pandas()
+    except (OSError, ValueError) as exc:
+        raise OutputError(f"{file} cannot be read ({exc}): score that shard again") from None
+
+
+def _part_writer(file: Path, night: pd.DataFrame, as_of: pd.Timestamp):
+    def write(path: Path) -> None:
+        rows = pd.read_parquet(file)
+        for column in NIGHT_COLUMNS:
+            rows[column] = night[column].array
+        write_parquet(rows[_column_order(rows.columns)], as_of, path)
+
+    return write
+
+
+def _column_order(columns) -> list[str]:
+    """The unsharded run's column order: the night's columns where it puts them."""
+    out = [c for c in columns if c not in NIGHT_COLUMNS]
+    at = out.index("mql_probability") + 1
+    out[at:at] = ["model_tier", "model_rank", "model_mql"]
+    out.insert(out.index("rules_fired") + 1, "agreement")
+    return out
+
+
+def _timings(manifests: list[dict], clock: StepClock) -> dict[str, float]:
+    """Seconds per step summed over the shards, then the finish's own."""
+    total: dict[str, float] = {}
+    for manifest in manifests:
+        for step, seconds in manifest["timings"].items():
+            total[step] = total.get(step, 0.0) + seconds
+    return {**total, **{f"finish_{k}": v for k, v in clock.seconds.items()}}

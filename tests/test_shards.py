@@ -1,0 +1,172 @@
+"""Sharded nights: the union of the shards is the unsharded night, row for row, with one summary.
+
+Real scoring of the sample history with its trained model, real Parquet, no mocks.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from leadml.cli import app
+from leadml.data.profiles import reference_profile
+from leadml.errors import ConfigError, OutputError
+from leadml.scoring import (
+    SUMMARY_JSON,
+    ScoringModel,
+    Shard,
+    finish_night,
+    score_shard,
+    score_to,
+    shard_numbers,
+)
+
+NIGHT = "2026-03-02"
+
+
+@pytest.fixture(scope="module")
+def model(trained_sample):
+    result = trained_sample
+    test = result.frames["test"]
+    reference = reference_profile(test[result.feature_names], result.test["model_probability"])
+    return ScoringModel(result.model, result.feature_names, "sample-model", "1", None, "object",
+                        {"family": result.family, "reference": reference})  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def unsharded(sample_data, model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("unsharded")
+    result = score_to(sample_data, NIGHT, out, model, track=False)
+    return result.path
+
+
+def night_of(partition: Path) -> tuple[pd.DataFrame, dict]:
+    """A partition's rows as a reader sees them (sorted by lead, without the time each was
+    scored; the categories of a column differ from file to file) and its summary."""
+    rows = pd.read_parquet(partition)
+    categorical = rows.select_dtypes("category").columns
+    rows = rows.astype(dict.fromkeys(categorical, "str"))
+    rows = rows.sort_values("lead_id", ignore_index=True).drop(columns="scored_at")
+    summary = json.loads((partition / SUMMARY_JSON).read_text())
+    for key in ("scored_at", "timings_seconds", "shards"):
+        summary.pop(key, None)
+    return rows, summary
+
+
+@pytest.mark.parametrize("count", [1, 3, 7])
+def test_the_union_of_the_shards_is_the_unsharded_night(count, sample_data, model, unsharded,
+                                                        tmp_path):  # fmt: skip
+    for index in reversed(range(count)):  # in any order
+        score_shard(sample_data, NIGHT, tmp_path, Shard(index, count), model)
+    assert not (tmp_path / unsharded.name).exists()  # nothing is a partition until finished
+    finished = finish_night(tmp_path, NIGHT, sample_data.settings, track=False)
+
+    assert finished.path == tmp_path / unsharded.name and finished.shards == count
+    assert sorted(p.name for p in tmp_path.iterdir()) == [unsharded.name]  # shards removed
+    rows, summary = night_of(finished.path)
+    expected_rows, expected_summary = night_of(unsharded)
+    assert len(rows) == len(expected_rows) > 100 and rows["lead_id"].is_unique
+    # A probability is the same number, to the rounding of the matrix products, which depends
+    # on where a row sits in its batch (scikit-learn's linear algebra): 1e-17 here.
+    probability = rows.pop("mql_probability")
+    np.testing.assert_allclose(probability, expected_rows.pop("mql_probability"), rtol=1e-12)
+    pd.testing.assert_frame_equal(rows, expected_rows, check_exact=True)  # ranks, tiers, reasons…
+    assert rounded(summary) == rounded(expected_summary)
+
+
+def rounded(summary: dict) -> dict:
+    """A summary with every number to 10 significant digits (sums of rows, in another order)."""
+    return json.loads(json.dumps(summary), parse_float=lambda text: float(f"{float(text):.10g}"))
+
+
+def test_a_shard_holds_every_lead_of_an_account(sample_data):
+    leads = sample_data.leads
+    keys = leads["account_id"].fillna(leads["lead_id"])
+    shards = pd.Series(shard_numbers(keys, 5), index=leads.index)
+    accounts = shards[leads["account_id"].notna()].groupby(leads["account_id"]).nunique()
+    assert accounts.max() == 1 and len(accounts) > 10
+    assert set(shards) == set(range(5))  # and the shards share the leads out
+    # CRC-32 of the key's UTF-8 bytes, which Spark's crc32 computes too.
+    assert shard_numbers(["ACC-é1"], 7)[0] == zlib.crc32("ACC-é1".encode()) % 7
+
+
+def test_a_missing_shard_or_other_settings_finish_nothing(sample_data, model, tmp_path):
+    for index in (0, 2):
+        score_shard(sample_data, NIGHT, tmp_path, Shard(index, 3), model)
+    with pytest.raises(OutputError, match=r"1 of 3 shards are not in .*shard 1/3"):
+        finish_night(tmp_path, NIGHT, sample_data.settings, track=False)
+    score_shard(sample_data, NIGHT, tmp_path, "1/3", model)
+    settings = sample_data.settings
+    scoring = settings.scoring.model_copy(update={"top_missed": settings.scoring.top_missed + 1})
+    other = settings.model_copy(update={"scoring": scoring})
+    with pytest.raises(OutputError, match="other settings"):
+        finish_night(tmp_path, NIGHT, other, track=False)
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == []
+    assert finish_night(tmp_path, NIGHT, sample_data.settings, track=False).shards == 3
+
+
+def test_a_shard_scored_again_replaces_its_rows(sample_data, model, unsharded, tmp_path):
+    for index in range(3):
+        score_shard(sample_data, NIGHT, tmp_path, Shard(index, 3), model)
+    score_shard(sample_data, NIGHT, tmp_path, Shard(1, 3), model)  # a retried task
+    # A shard left over from a night cut in 2 is not part of this one.
+    (tmp_path / f".{unsharded.name}.shards" / "shard-0-of-2.json").write_text("{}")
+    score_shard(sample_data, NIGHT, tmp_path, Shard(2, 3), model)
+    finished = finish_night(tmp_path, NIGHT, sample_data.settings, track=False)
+    rows, _ = night_of(finished.path)
+    pd.testing.assert_frame_equal(rows, night_of(unsharded)[0])
+
+
+@pytest.mark.parametrize("text", ["3/3", "-1/2", "1/0", "a/b", "2"])
+def test_a_bad_shard_is_refused_by_name(text):
+    with pytest.raises(ConfigError, match="shard"):
+        Shard.parse(text)
+
+
+def test_the_cli_scores_shards_then_finishes_once(store, trained_sample, sample_dir, unsharded,
+                                                  tmp_path):  # fmt: skip
+    """`leadml score --shard I/N` per shard, then `--finish`: one partition, one MLflow run."""
+    import dataclasses
+
+    import yaml
+    from mlflow import MlflowClient
+
+    from leadml.config import Settings
+    from leadml.tracking import log_training
+
+    settings = Settings.model_validate({**trained_sample.settings.model_dump(),
+                                        "tracking": store.tracking.model_dump()})  # fmt: skip
+    tracked = log_training(dataclasses.replace(trained_sample, settings=settings), plots=False)
+    config = tmp_path / "settings.yaml"
+    config.write_text(yaml.safe_dump(settings.model_dump(mode="json")))
+    out = tmp_path / "scores"
+    runner = CliRunner()
+    for index in range(2):
+        done = runner.invoke(app, ["score", "--data", str(sample_dir), "--as-of", NIGHT,
+                                   "--out", str(out), "--model", str(tracked.export_path),
+                                   "--shard", f"{index}/2", "-c", str(config)])  # fmt: skip
+        assert done.exit_code == 0, done.output
+        assert f"shard {index}/2:" in done.output
+    finish = ["score", "--finish", "--as-of", NIGHT, "--out", str(out), "-c", str(config)]
+    done = runner.invoke(app, finish)
+    assert done.exit_code == 0, done.output
+    assert "2 shards joined" in done.output
+    rows, summary = night_of(out / unsharded.name)
+    assert len(rows) == summary["open_leads"] == len(night_of(unsharded)[0])
+
+    client = MlflowClient(tracking_uri=store.tracking.uri)
+    experiment = client.get_experiment_by_name(settings.tracking.scoring_experiment)
+    (run,) = client.search_runs([experiment.experiment_id])  # the night, logged once
+    assert run.data.metrics["open_leads"] == len(rows)
+
+    again = runner.invoke(app, finish)
+    assert again.exit_code == 8 and "no shards to finish" in again.output
+    wrong = runner.invoke(app, ["score", "--finish", "--data", str(sample_dir), "--as-of", NIGHT,
+                                "--out", str(out)])  # fmt: skip
+    assert wrong.exit_code == 2 and "--finish takes" in wrong.output
