@@ -14,8 +14,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from conftest import write_tables
+from leadml import load_data
 from leadml.cli import app
 from leadml.data.profiles import reference_profile
+from leadml.data.validation import DataValidationError
 from leadml.errors import ConfigError, OutputError
 from leadml.scoring import (
     SUMMARY_JSON,
@@ -60,10 +63,11 @@ def night_of(partition: Path) -> tuple[pd.DataFrame, dict]:
 
 
 @pytest.mark.parametrize("count", [1, 3, 7])
-def test_the_union_of_the_shards_is_the_unsharded_night(count, sample_data, model, unsharded,
-                                                        tmp_path):  # fmt: skip
-    for index in reversed(range(count)):  # in any order
-        score_shard(sample_data, NIGHT, tmp_path, Shard(index, count), model)
+def test_the_union_of_the_shards_is_the_unsharded_night(count, sample_dir, sample_data, model,
+                                                        unsharded, tmp_path):  # fmt: skip
+    settings = sample_data.settings
+    for index in reversed(range(count)):  # in any order, each reading its rows of the folder
+        score_shard(sample_dir, NIGHT, tmp_path, Shard(index, count), model, settings)
     assert not (tmp_path / unsharded.name).exists()  # nothing is a partition until finished
     finished = finish_night(tmp_path, NIGHT, sample_data.settings, track=False)
 
@@ -83,6 +87,30 @@ def test_the_union_of_the_shards_is_the_unsharded_night(count, sample_data, mode
 def rounded(summary: dict) -> dict:
     """A summary with every number to 10 significant digits (sums of rows, in another order)."""
     return json.loads(json.dumps(summary), parse_float=lambda text: float(f"{float(text):.10g}"))
+
+
+def test_every_input_row_is_in_exactly_one_shard(tiny_tables, tmp_path):
+    """A shard reads its leads, their events, stages and accounts; shard 0 also what belongs
+    to no lead, so its validation reports it as the whole history's does."""
+    accounts = tiny_tables["accounts"]
+    lonely = accounts.iloc[[0]].assign(account_id="A9")  # an account without leads
+    tables = {**tiny_tables, "accounts": pd.concat([accounts, lonely], ignore_index=True)}
+    folder = write_tables(tables, tmp_path / "data", "parquet")
+    whole = load_data(folder)
+    parts = [load_data(folder, shard=Shard(i, 3)) for i in range(3)]
+    for name in ("accounts", "leads", "events", "stages"):
+        assert sum(len(p.table(name)) for p in parts) == len(whole.table(name)), name
+    for part in parts:  # an account's leads stay together, with their events
+        assert set(part.events["lead_id"]) <= set(part.leads["lead_id"])
+        assert set(part.leads["account_id"].dropna()) <= set(part.accounts["account_id"])
+    assert "A9" in set(parts[0].accounts["account_id"])
+
+    events = tables["events"]
+    orphan = events.iloc[[0]].assign(lead_id="NOBODY")  # an event of an unknown lead
+    write_tables({"events": pd.concat([events, orphan], ignore_index=True)}, folder, "parquet")
+    with pytest.raises(DataValidationError, match="NOBODY"):
+        load_data(folder, shard=Shard(0, 3))
+    assert len(load_data(folder, shard=Shard(1, 3)).events) == len(parts[1].events)
 
 
 def test_a_shard_holds_every_lead_of_an_account(sample_data):

@@ -72,6 +72,9 @@ class RawTables:
     origins: dict[str, str] = field(default_factory=dict)
     unreadable: dict[str, ReadFailure] = field(default_factory=dict)
     scans: dict[str, str] = field(default_factory=dict)  # the SQL reading each file
+    # Tables cut to a shard of the leads (leadml.data.shards) from a whole that has rows: empty
+    # in this shard is no error.
+    cut: set[str] = field(default_factory=set)
 
     @property
     def missing(self) -> list[str]:

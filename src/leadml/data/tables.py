@@ -22,6 +22,7 @@ from leadml.common.sql import sql_str
 from leadml.config import Settings
 from leadml.config.contract import TABLES, MissingInput
 from leadml.data.readers import RawTables, Source, read_raw
+from leadml.data.shards import Shard, restrict
 from leadml.data.validation import DataValidationError, ValidationReport, validate_raw
 
 _SQL_TYPES = {"id": "VARCHAR", "text": "VARCHAR", "number": "DOUBLE", "timestamp": "TIMESTAMPTZ"}
@@ -146,6 +147,7 @@ def load_data(
     settings: Settings | None = None,
     *,
     now: pd.Timestamp | str | None = None,
+    shard: Shard | str | None = None,
 ) -> LeadData:
     """Read, validate and normalise a data folder, a database URI, an object-store prefix, or a
     mapping of tables (DataFrames, Arrow tables or record batches, DuckDB relations, file paths);
@@ -155,6 +157,9 @@ def load_data(
     :class:`LeadData` keeps its own and anything else is read with the defaults. (A
     :class:`LeadData` given other settings keeps its tables as they were normalised: event types
     and stages read with the settings it was loaded with.)
+
+    With ``shard`` (``"I/N"``), only the rows of that shard are read and validated (see
+    :mod:`leadml.data.shards`); a :class:`LeadData` is returned whole.
 
     Raises
     ------
@@ -167,6 +172,8 @@ def load_data(
         return dataclasses.replace(source, settings=settings)
     settings = settings or Settings()
     raw = read_raw(source, tables=settings.data.tables)
+    if shard is not None:
+        restrict(raw, Shard.parse(shard))
     report = validate_raw(raw, settings, now=now)
     if not report.ok:
         raise DataValidationError(report)

@@ -134,7 +134,7 @@ def validate_raw(
             report.problems.append(_unreadable(name, raw.failure(name, exc)))
             continue
         report.row_counts[name] = n
-        if n == 0 and not spec.optional:
+        if n == 0 and not spec.optional and name not in raw.cut:
             report.problems.append(Problem("error", name, None, 0, "table is empty"))
         elif n and not absent:
             usable.add(name)

@@ -7,20 +7,14 @@ with a run summary (tiers, agreement with the rules, expected conversions, drift
 then ``--finish``).
 """
 
+from leadml.data.shards import Shard, shard_numbers
 from leadml.errors import ModelMismatchError, OutputError, OutputLockedError
 from leadml.scoring._core import AGREEMENT, ScoringResult, assign_tiers, prepare, run, score
 from leadml.scoring._explain import Explainer, top_reasons
 from leadml.scoring._model import ScoringModel, resolve_model
 from leadml.scoring._nightly import score_to
 from leadml.scoring._output import PARQUET_FILE, SUMMARY_JSON, partition_lock, partition_name
-from leadml.scoring._shards import (
-    FinishedNight,
-    Shard,
-    ShardResult,
-    finish_night,
-    score_shard,
-    shard_numbers,
-)
+from leadml.scoring._shards import FinishedNight, ShardResult, finish_night, score_shard
 
 __all__ = [
     "AGREEMENT",

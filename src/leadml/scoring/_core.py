@@ -214,13 +214,13 @@ def score_rows(
     scoring = settings.scoring
     scored_at = pd.Timestamp(datetime.now(UTC)).floor("s")
     spine = open_leads(p.data, p.as_of)
-    if not len(spine):
-        raise DataError(f"no lead is open at {p.as_of:%Y-%m-%d %H:%M} UTC: nothing to score")
-    if keep is not None:
+    if keep is not None and len(spine):
         spine = spine[keep(p.data, spine)].reset_index(drop=True)
     clock.lap("open_leads", "%s leads open at %s", f"{len(spine):,}", f"{p.as_of:%Y-%m-%d}")
     if not len(spine):
-        return ScoredRows(pd.DataFrame(), NightStats.empty(), scored_at)
+        if keep is not None:  # a shard may hold none; the night as a whole is checked later
+            return ScoredRows(pd.DataFrame(), NightStats.empty(), scored_at)
+        raise DataError(no_open_lead(p.as_of))
 
     # The open leads are a checked spine (one pair per lead); features and rules share their
     # attributes.
@@ -283,6 +283,10 @@ def score_rows(
     stats = NightStats.of(features, explainer, p.model.reference, reference_note, p.warnings,
                           from_sample=from_tonight or explainer.method == "occlusion")  # fmt: skip
     return ScoredRows(rows, stats, scored_at)
+
+
+def no_open_lead(as_of: pd.Timestamp) -> str:
+    return f"no lead is open at {as_of:%Y-%m-%d %H:%M} UTC: nothing to score"
 
 
 def _counts(data: LeadData) -> str:

@@ -1,10 +1,9 @@
-"""Sharded nights: each process scores a stable share of the open leads, one step joins them.
+"""Sharded nights: each process scores a shard of the open leads (see
+:mod:`leadml.data.shards`), one step joins them.
 
-A lead's shard is ``crc32(key) mod N``, its key the lead's account id (its own id when it has
-none). Every lead of an account is in the same shard, and a feature or rule looks at a lead and
-its account only, so each row is the row the unsharded run writes. What ranks a lead against the
-others (tier, rank, model MQL, agreement) and the run summary need the whole night:
-:func:`finish_night` adds them once every shard is in.
+Each row of a shard is the row the unsharded run writes. What ranks a lead against the others
+(tier, rank, model MQL, agreement) and the run summary need the whole night: :func:`finish_night`
+adds them once every shard is in.
 
 While a night is in shards::
 
@@ -25,7 +24,6 @@ import hashlib
 import json
 import logging
 import uuid
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,71 +35,29 @@ import pyarrow.parquet as pq
 from leadml.common.atomic import replacing
 from leadml.common.steps import StepClock
 from leadml.config import Settings, load_settings
-from leadml.data import LeadData
+from leadml.data import LeadData, load_data
 from leadml.data.asof import to_utc
 from leadml.data.readers import Source
-from leadml.errors import ConfigError, OutputError
+from leadml.data.shards import Shard, shard_keys, shard_numbers
+from leadml.errors import DataError, OutputError
 from leadml.scoring import _output
-from leadml.scoring._core import NIGHT_COLUMNS, night_columns, prepare, score_rows
+from leadml.scoring._core import (
+    NIGHT_COLUMNS,
+    night_columns,
+    no_open_lead,
+    prepare,
+    score_rows,
+)
 from leadml.scoring._nightly import track_summary, write_parquet
 from leadml.scoring._summary import NightStats, model_facts, render_markdown, summarise
 
 log = logging.getLogger("leadml.scoring")
 
-# The account features group leads by account_id as it is: so does the shard.
-SHARD_KEY_SQL = "coalesce(CAST(account_id AS VARCHAR), CAST(lead_id AS VARCHAR))"
 
-
-@dataclass(frozen=True)
-class Shard:
-    """Shard ``index`` (from 0) of ``count``."""
-
-    index: int
-    count: int
-
-    def __post_init__(self):
-        if not (self.count >= 1 and 0 <= self.index < self.count):
-            raise ConfigError(
-                f"shard {self.index}/{self.count}: give I/N with N >= 1 and 0 <= I < N "
-                "(shards are numbered from 0, as job arrays and mapped tasks number them)"
-            )
-
-    @classmethod
-    def parse(cls, text: str) -> Shard:
-        """``"I/N"``, e.g. ``"0/4"``."""
-        index, _, count = str(text).partition("/")
-        try:
-            return cls(int(index), int(count))
-        except ValueError:
-            raise ConfigError(f"--shard {text!r}: expected I/N, e.g. 0/4") from None
-
-    def __str__(self) -> str:
-        return f"{self.index}/{self.count}"
-
-    @property
-    def stem(self) -> str:
-        return f"shard-{self.index}-of-{self.count}"
-
-    def of(self, data: LeadData, spine: pd.DataFrame) -> np.ndarray:
-        """Which leads of ``spine`` are in this shard (a boolean mask)."""
-        return shard_numbers(shard_keys(data, spine["lead_id"]), self.count) == self.index
-
-
-def shard_numbers(keys, count: int) -> np.ndarray:
-    """The shard of each key: CRC-32 of its UTF-8 bytes mod ``count`` (Spark's ``crc32``
-    computes the same, so both engines cut a night alike)."""
-    crc = np.fromiter((zlib.crc32(k.encode("utf-8")) for k in keys), dtype="int64")
-    return crc % count
-
-
-def shard_keys(data: LeadData, lead_ids: pd.Series) -> list[str]:
-    """The shard key of each lead: its account id, else its own id."""
-    frame = pd.DataFrame({"lead_id": lead_ids.astype("str").array, "i": np.arange(len(lead_ids))})
-    with data.registered("spine_ids", frame) as name:
-        found = data.con.execute(
-            f"SELECT {SHARD_KEY_SQL} AS key FROM {name} LEFT JOIN leads USING (lead_id) ORDER BY i"
-        )
-        return found.fetchnumpy()["key"].tolist()
+def in_shard(data: LeadData, spine: pd.DataFrame, shard: Shard) -> np.ndarray:
+    """Which leads of ``spine`` are in ``shard`` (a boolean mask)."""
+    keys = shard_keys(data.con, "leads", spine["lead_id"])
+    return shard_numbers(keys, shard.count) == shard.index
 
 
 @dataclass
@@ -126,26 +82,19 @@ def score_shard(
     *,
     rules: Any = None,
     now: pd.Timestamp | str | None = None,
-    presharded: bool = False,
 ) -> ShardResult:
     """Score the leads of ``shard`` open at ``as_of`` into the night's shard folder in ``out``
     (see the module's documentation); :func:`finish_night` then writes the partition.
 
-    With ``presharded``, ``data`` holds this shard's leads only (Spark cut it): every lead is
-    scored, and a lead whose key falls in another shard is an error, never a lost lead.
+    ``data`` other than a :class:`LeadData` is read and validated for this shard's rows only.
     """
-    shard = Shard.parse(shard) if isinstance(shard, str) else shard
+    shard = Shard.parse(shard)
+    if not isinstance(data, LeadData):
+        data = load_data(data, settings, now=now, shard=shard)  # this shard's rows only
     prepared = prepare(data, as_of, model, settings, rules=rules, now=now)
 
     def keep(loaded: LeadData, spine: pd.DataFrame) -> np.ndarray:
-        mine = shard.of(loaded, spine)
-        if presharded and not mine.all():
-            raise OutputError(
-                f"shard {shard}: {(~mine).sum():,} of its {len(spine):,} open leads belong to "
-                f"another shard (e.g. lead {spine['lead_id'][~mine].iloc[0]}): the data was cut "
-                "by another key than leadml's; nothing was written"
-            )
-        return mine
+        return in_shard(loaded, spine, shard)
 
     scored = score_rows(prepared, keep=keep)
     folder = shard_folder(Path(out), prepared.as_of)
@@ -234,6 +183,15 @@ def finish_night(
         files = [folder / f"shard-{m['shard']}-of-{m['shards']}.parquet" for m in manifests]
         narrow = [_narrow(f, m) for f, m in zip(files, manifests, strict=True)]
         night = pd.concat(narrow, ignore_index=True)
+        if not len(night):
+            raise DataError(no_open_lead(as_of))
+        if not night["lead_id"].is_unique:
+            twice = night["lead_id"][night["lead_id"].duplicated()]
+            raise OutputError(
+                f"{len(twice):,} lead ids are in more than one shard (e.g. {twice.iloc[0]}): the "
+                "leads table repeats them under different accounts; validate the whole history "
+                "(leadml validate) and fix it; nothing was written"
+            )
         # In lead-id order, the unsharded run's: the same sums to the last bit.
         order = night["lead_id"].argsort(kind="stable").to_numpy()
         night = night.iloc[order].reset_index(drop=True)
