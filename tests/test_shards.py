@@ -5,9 +5,7 @@ Real scoring of the sample history with its trained model, real Parquet, no mock
 
 from __future__ import annotations
 
-import json
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,7 +19,6 @@ from leadml.data.profiles import reference_profile
 from leadml.data.validation import DataValidationError
 from leadml.errors import ConfigError, OutputError
 from leadml.scoring import (
-    SUMMARY_JSON,
     ScoringModel,
     Shard,
     finish_night,
@@ -29,6 +26,7 @@ from leadml.scoring import (
     score_to,
     shard_numbers,
 )
+from shard_helpers import night_of, rounded
 
 NIGHT = "2026-03-02"
 
@@ -47,19 +45,6 @@ def unsharded(sample_data, model, tmp_path_factory):
     out = tmp_path_factory.mktemp("unsharded")
     result = score_to(sample_data, NIGHT, out, model, track=False)
     return result.path
-
-
-def night_of(partition: Path) -> tuple[pd.DataFrame, dict]:
-    """A partition's rows as a reader sees them (sorted by lead, without the time each was
-    scored; the categories of a column differ from file to file) and its summary."""
-    rows = pd.read_parquet(partition)
-    categorical = rows.select_dtypes("category").columns
-    rows = rows.astype(dict.fromkeys(categorical, "str"))
-    rows = rows.sort_values("lead_id", ignore_index=True).drop(columns="scored_at")
-    summary = json.loads((partition / SUMMARY_JSON).read_text())
-    for key in ("scored_at", "timings_seconds", "shards"):
-        summary.pop(key, None)
-    return rows, summary
 
 
 @pytest.mark.parametrize("count", [1, 3, 7])
@@ -82,11 +67,6 @@ def test_the_union_of_the_shards_is_the_unsharded_night(count, sample_dir, sampl
     np.testing.assert_allclose(probability, expected_rows.pop("mql_probability"), rtol=1e-12)
     pd.testing.assert_frame_equal(rows, expected_rows, check_exact=True)  # ranks, tiers, reasons…
     assert rounded(summary) == rounded(expected_summary)
-
-
-def rounded(summary: dict) -> dict:
-    """A summary with every number to 10 significant digits (sums of rows, in another order)."""
-    return json.loads(json.dumps(summary), parse_float=lambda text: float(f"{float(text):.10g}"))
 
 
 def test_every_input_row_is_in_exactly_one_shard(tiny_tables, tmp_path):

@@ -37,13 +37,20 @@ def test_every_library_imported_at_run_time_is_declared_and_every_declared_one_u
                 imported.add(node.module.split(".")[0])
     third_party = imported - set(sys.stdlib_module_names) - {"leadml"}
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    declared = {_canonical(re.match(r"[\w.-]+", d)[0]) for d in project["dependencies"]}
+
+    def names(requirements: list[str]) -> set[str]:
+        return {_canonical(re.match(r"[\w.-]+", d)[0]) for d in requirements}
+
+    declared = names(project["dependencies"])
+    extras = {e: names(r) for e, r in project["optional-dependencies"].items() if e != "dev"}
     # A module may come from several distributions (mlflow: mlflow, mlflow-skinny, ...).
     known = packages_distributions()
     providers = {m: {_canonical(d) for d in known.get(m, [])} for m in third_party}
-    assert [m for m, names in providers.items() if not names & declared] == [], (
-        "imported but not in [project] dependencies"
+    optional = set().union(*extras.values())
+    assert [m for m, found in providers.items() if not found & (declared | optional)] == [], (
+        "imported but not in [project] dependencies or an extra"
     )
+    assert extras["spark"] <= set().union(*providers.values())  # leadml.spark imports pyspark
     used = set().union(*providers.values())
     assert declared - used == set(), "declared in [project] dependencies but never imported"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +25,13 @@ from leadml.cli.shared import (
     warn,
 )
 from leadml.config import load_settings
+
+
+class Engine(StrEnum):
+    """Where ``leadml score --data`` runs."""
+
+    single = "single"  # this process
+    spark = "spark"  # a Spark session, one task per shard
 
 
 @command
@@ -97,6 +105,22 @@ def score(
             "and run summary of the whole night (no --data).",
         ),
     ] = False,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="With --data: 'spark' scores on Spark (pip install leadml[spark]), one task "
+            "per shard, then joins the night on the driver; the same partition, row for row.",
+        ),
+    ] = Engine.single,
+    master: Annotated[
+        str, typer.Option(help="With --engine spark: the Spark master.")
+    ] = "local[*]",
+    shards: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="With --engine spark: shards (tasks); default: Spark's default parallelism."
+        ),
+    ] = None,
     config: ConfigOption = None,
     now: NowOption = None,
 ) -> None:
@@ -139,10 +163,15 @@ def score(
         out = Path(out)
         if out.exists() and not out.is_dir():
             raise typer.BadParameter(f"--out {out} is a file; with --data it names a folder")
-    if shard is not None:
-        if not isinstance(out, Path) or csv:
-            raise typer.BadParameter("--shard writes into an output folder, without --csv")
-        _score_shard(data, as_of, out, shard, model, load_settings(config), rules, now)
+    if shard is not None or engine is Engine.spark:
+        if not isinstance(out, Path) or csv or (shard is not None and engine is Engine.spark):
+            raise typer.BadParameter("--shard and --engine spark write into an output folder, "
+                                     "without --csv; not both")  # fmt: skip
+        if shard is not None:
+            _score_shard(data, as_of, out, shard, model, load_settings(config), rules, now)
+        else:
+            _score_on_spark(data, as_of, out, model, load_settings(config), rules, now,
+                            master=master, shards=shards, track=track)  # fmt: skip
         return
 
     with terminal_progress("scoring") as progress:
@@ -183,10 +212,27 @@ def _score_shard(data, as_of, out: Path, shard, model, settings, rules, now) -> 
         warn(f"warning: {warning}")
 
 
+def _score_on_spark(data, as_of, out: Path, model, settings, rules, now, *, master, shards,
+                    track) -> None:  # fmt: skip
+    from leadml.errors import ConfigError
+
+    try:
+        from leadml.spark import score_night, session
+    except ImportError as exc:  # pragma: no cover - the dev extra installs it
+        raise ConfigError(f"--engine spark needs PySpark: pip install 'leadml[spark]' ({exc})")
+    # The session ends with the process (and one already running in it is reused).
+    night = score_night(session(master), str(data), as_of, out, model, settings, rules=rules,
+                        shards=shards, track=track, now=now)  # fmt: skip
+    _print_night(night)
+
+
 def _finish(out: Path, as_of: str, settings, track: bool) -> None:
     from leadml.scoring import finish_night
 
-    night = finish_night(out, as_of, settings, track=track)
+    _print_night(finish_night(out, as_of, settings, track=track))
+
+
+def _print_night(night) -> None:
     summary = night.summary
     record(path=night.path, as_of=night.as_of, shards=night.shards,
            open_leads=summary["open_leads"], expected_conversions=summary["expected_conversions"],

@@ -1,0 +1,155 @@
+"""Scoring on Spark: a real local Spark session (local[2], Java 17), the sample's real model in a
+real MLflow store, real Parquet. The night Spark writes is the night one process writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from leadml.config import Settings
+from leadml.errors import DataError
+from leadml.features import features_as_of
+from leadml.scoring import score_to
+from shard_helpers import night_of, rounded
+from tracking_helpers import tracking_uri
+
+pytest.importorskip("pyspark")
+pytestmark = pytest.mark.integration
+
+NIGHT = "2026-03-02"
+NAME = "leadml-mql"
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from leadml.spark import session
+
+    # Two cores, and a failed task tried up to three times (Spark's default on a cluster).
+    spark = session("local[2,3]", "leadml-tests", **{"spark.sql.shuffle.partitions": "2"})
+    yield spark
+    spark.stop()
+
+
+@pytest.fixture(scope="module")
+def registered(trained_sample, mlflow_template, tmp_path_factory) -> Settings:
+    """The sample's model logged and registered as version 1 of NAME."""
+    folder = tmp_path_factory.mktemp("spark-store")
+    shutil.copyfile(mlflow_template, folder / "mlflow.db")
+    values = trained_sample.settings.model_dump(mode="json", exclude_unset=True)
+    values["tracking"] = {"uri": f"sqlite:///{folder / 'mlflow.db'}",
+                          "export_dir": str(folder / "models")}  # fmt: skip
+    settings = Settings.model_validate(values)
+    (folder / "leadml.yaml").write_text(yaml.safe_dump(values))
+    from leadml.tracking import log_training
+
+    log_training(dataclasses.replace(trained_sample, settings=settings), plots=False)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def unsharded(sample_dir, registered, tmp_path_factory):
+    out = tmp_path_factory.mktemp("one-process")
+    return score_to(sample_dir, NIGHT, out, f"models:/{NAME}/1", registered, track=False).path
+
+
+def test_spark_writes_the_night_one_process_writes(spark, sample_dir, registered, unsharded,
+                                                   tmp_path):  # fmt: skip
+    from mlflow import MlflowClient
+
+    from leadml.spark import score_night
+
+    night = score_night(spark, str(sample_dir), NIGHT, tmp_path, f"models:/{NAME}/1",
+                        registered, shards=3)  # fmt: skip
+    assert night.shards == 3 and night.path == tmp_path / unsharded.name
+    assert sorted(p.name for p in tmp_path.iterdir()) == [unsharded.name]
+    rows, summary = night_of(night.path)
+    expected, expected_summary = night_of(unsharded)
+    np.testing.assert_allclose(rows.pop("mql_probability"), expected.pop("mql_probability"),
+                               rtol=1e-12)  # fmt: skip
+    pd.testing.assert_frame_equal(rows, expected, check_exact=True)
+    assert rounded(summary) == rounded(expected_summary)
+    client = MlflowClient(tracking_uri=registered.tracking.uri)
+    experiment = client.get_experiment_by_name(registered.tracking.scoring_experiment)
+    (run,) = client.search_runs([experiment.experiment_id], f"run_id = '{night.tracking_run_id}'")
+    assert run.data.metrics["open_leads"] == len(rows)
+
+
+def test_spark_dataframes_in_and_a_task_killed_then_retried(spark, sample_dir, registered,
+                                                           unsharded, tmp_path):  # fmt: skip
+    """The tables as Spark DataFrames; the Python worker of shard 1 dies after writing its files
+    on the first attempt: Spark runs the task again, and the night holds each lead once."""
+    from pyspark import TaskContext
+
+    from leadml.spark import score_night
+
+    frames = {name: spark.read.parquet(str(sample_dir / f"{name}.parquet"))
+              for name in ("accounts", "leads", "events", "stages")}  # fmt: skip
+
+    def die_once(result):
+        if result.shard.index == 1 and TaskContext.get().attemptNumber() == 0:
+            os._exit(1)
+
+    night = score_night(spark, frames, NIGHT, tmp_path, f"models:/{NAME}/1", registered,
+                        shards=2, track=False, after_shard=die_once)  # fmt: skip
+    rows, _ = night_of(night.path)
+    expected, _ = night_of(unsharded)
+    assert rows["lead_id"].is_unique
+    assert rows["lead_id"].tolist() == expected["lead_id"].tolist()
+    assert rows["model_rank"].tolist() == expected["model_rank"].tolist()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [unsharded.name]  # inputs staged, gone
+
+
+def test_the_cli_scores_on_spark(spark, sample_dir, registered, unsharded, tmp_path):
+    from typer.testing import CliRunner
+
+    from leadml.cli import app
+
+    config = tmp_path / "leadml.yaml"
+    config.write_text(yaml.safe_dump(registered.model_dump(mode="json")))
+    args = ["--json", "score", "--data", str(sample_dir), "--as-of", NIGHT, "--out",
+            str(tmp_path / "scores"), "--model", f"models:/{NAME}/1", "--engine", "spark",
+            "--master", "local[2]", "--shards", "2", "--no-track", "-c", str(config)]  # fmt: skip
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    record = json.loads(done.stdout)
+    assert record["shards"] == 2 and record["open_leads"] == len(night_of(unsharded)[0])
+    rows, _ = night_of(tmp_path / "scores" / unsharded.name)
+    assert rows["lead_id"].tolist() == night_of(unsharded)[0]["lead_id"].tolist()
+
+
+def test_invalid_data_in_a_shard_fails_the_night_with_its_error(spark, sample_dir, registered,
+                                                                tmp_path):  # fmt: skip
+    from leadml.spark import score_night
+
+    data = tmp_path / "data"
+    shutil.copytree(sample_dir, data)
+    stages = pd.read_parquet(data / "stages.parquet")
+    stages.loc[stages.index[:3], "stage"] = "won?"
+    stages.to_parquet(data / "stages.parquet", index=False)
+    with pytest.raises(DataError, match=r"shard \d/2: .*stage"):
+        score_night(spark, str(data), NIGHT, tmp_path / "scores", f"models:/{NAME}/1",
+                    registered, shards=2, track=False)  # fmt: skip
+    assert not (tmp_path / "scores" / f"as_of={NIGHT}").exists()
+
+
+def test_mlflow_spark_udf_agrees_with_leadml_score(spark, sample_data, trained_sample, registered,
+                                                   unsharded):  # fmt: skip
+    names = list(trained_sample.feature_names)  # the udf takes them in the model's order
+    features = features_as_of(sample_data, NIGHT)
+    frame = spark.createDataFrame(features[["lead_id", *names]])
+    with tracking_uri(registered.tracking.uri):
+        udf = mlflow.pyfunc.spark_udf(spark, f"models:/{NAME}/1", result_type="double",
+                                      env_manager="local")  # fmt: skip
+    scored = frame.select("lead_id", udf(*names).alias("p")).toPandas()
+    expected = pd.read_parquet(unsharded).set_index("lead_id")["mql_probability"]
+    assert len(scored) == len(expected) > 100
+    np.testing.assert_allclose(scored["p"], expected.loc[scored["lead_id"]].to_numpy(), rtol=1e-9)
