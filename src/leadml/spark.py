@@ -51,8 +51,12 @@ def session(master: str = "local[*]", app_name: str = "leadml", **conf: str):
     """A Spark session for leadml: ``master`` (``local[*]``: every core of this machine), UTC
     session time, pandas conversions through Arrow, Python workers on this interpreter, no web
     UI for a local master. ``conf``: more Spark settings."""
-    from pyspark.sql import SparkSession
-
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:  # pragma: no cover - the dev extra installs it
+        raise errors.ConfigError(
+            "leadml.spark needs PySpark: pip install 'leadml[spark]'"
+        ) from None
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName(app_name)
     settings = {

@@ -214,12 +214,8 @@ def _score_shard(data, as_of, out: Path, shard, model, settings, rules, now) -> 
 
 def _score_on_spark(data, as_of, out: Path, model, settings, rules, now, *, master, shards,
                     track) -> None:  # fmt: skip
-    from leadml.errors import ConfigError
+    from leadml.spark import score_night, session
 
-    try:
-        from leadml.spark import score_night, session
-    except ImportError as exc:  # pragma: no cover - the dev extra installs it
-        raise ConfigError(f"--engine spark needs PySpark: pip install 'leadml[spark]' ({exc})")
     # The session ends with the process (and one already running in it is reused).
     night = score_night(session(master), str(data), as_of, out, model, settings, rules=rules,
                         shards=shards, track=track, now=now)  # fmt: skip
