@@ -17,6 +17,7 @@ from leadml.config import Settings
 from leadml.data import LeadData, load_data
 from leadml.data.asof import open_leads, to_utc
 from leadml.data.readers import Source
+from leadml.data.shards import Shard
 from leadml.errors import DataError, ModelMismatchError
 from leadml.scoring._explain import Explainer, top_reasons
 from leadml.scoring._model import ScoringModel, resolve_model
@@ -80,8 +81,10 @@ def prepare(
     *,
     rules: Any = None,
     now: pd.Timestamp | str | None = None,
+    shard: Shard | None = None,
 ) -> Prepared:
-    """Check everything a run needs before it computes or writes anything.
+    """Check everything a run needs before it computes or writes anything (with ``shard``,
+    of data read from a source: that shard's rows, see :func:`leadml.load_data`).
 
     Raises
     ------
@@ -100,7 +103,7 @@ def prepare(
         as_of = to_utc(as_of)
     except (ValueError, TypeError) as exc:
         raise DataError(f"as_of {as_of!r} is not a date or instant: {exc}") from None
-    loaded = load_data(data, settings, now=now)
+    loaded = load_data(data, settings, now=now, shard=shard)
     settings = loaded.settings
     checked_rules = load_rules(rules, settings)
     clock.lap("validate", "input valid: %s", _counts(loaded))

@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from leadml.common.atomic import replacing
 from leadml.common.steps import StepClock
 from leadml.config import Settings, load_settings
-from leadml.data import LeadData, load_data
+from leadml.data import LeadData
 from leadml.data.asof import to_utc
 from leadml.data.readers import Source
 from leadml.data.shards import Shard, shard_keys, shard_numbers
@@ -89,9 +89,7 @@ def score_shard(
     ``data`` other than a :class:`LeadData` is read and validated for this shard's rows only.
     """
     shard = Shard.parse(shard)
-    if not isinstance(data, LeadData):
-        data = load_data(data, settings, now=now, shard=shard)  # this shard's rows only
-    prepared = prepare(data, as_of, model, settings, rules=rules, now=now)
+    prepared = prepare(data, as_of, model, settings, rules=rules, now=now, shard=shard)
 
     def keep(loaded: LeadData, spine: pd.DataFrame) -> np.ndarray:
         return in_shard(loaded, spine, shard)

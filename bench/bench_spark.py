@@ -1,0 +1,48 @@
+"""Nightly scoring on Spark against one process, on the same machine, in one run."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from bench.bench_scoring import scoring_model
+from bench.harness import case, dataset
+
+NIGHT = "2026-06-29"
+
+
+@case("score: Spark local[2] vs one process, 1 M leads (target: Spark ≤ 2× one process)",
+      repeats=1)  # fmt: skip
+def spark_against_one_process():
+    """Both runs end to end: Spark's time includes starting the session (JVM, Python workers)
+    and joining the shards."""
+    from leadml.scoring import score_to
+    from leadml.spark import score_night, session
+
+    model, data = scoring_model(), dataset(1_000_000)
+    out = Path(tempfile.mkdtemp(prefix="leadml-bench-spark-"))
+    try:
+        started = time.perf_counter()
+        single = score_to(data, NIGHT, out / "one", model, track=False)
+        one_process = time.perf_counter() - started
+
+        started = time.perf_counter()
+        spark = session("local[2]")
+        night = score_night(spark, str(data), NIGHT, out / "spark", model, track=False)
+        on_spark = time.perf_counter() - started
+        spark.stop()
+        assert night.summary["open_leads"] == len(single.scores)
+        timings = night.summary["timings_seconds"]
+        shard_seconds = sum(v for k, v in timings.items() if not k.startswith("finish_"))
+        return {
+            "one_process_s": round(one_process, 1),
+            "spark_s": round(on_spark, 1),
+            "ratio": round(on_spark / one_process, 2),
+            "shards": night.shards,
+            "leads_per_task_s": round(len(single.scores) / shard_seconds),
+            "finish_s": round(sum(v for k, v in timings.items() if k.startswith("finish_")), 1),
+        }
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
