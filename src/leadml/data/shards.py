@@ -116,7 +116,7 @@ def restrict(raw: RawTables, shard: Shard) -> None:
         con.execute(f"CREATE TEMP TABLE shard_{name} AS SELECT * FROM raw_{name} WHERE {condition}")
         kept.add(name)
     for name in kept:
-        if con.execute(f"SELECT count(*) FROM (SELECT 1 FROM raw_{name} LIMIT 1)").fetchone()[0]:
+        if con.execute(f"SELECT count(*) FROM (SELECT 1 FROM raw_{name} LIMIT 1)").fetchall()[0][0]:
             raw.cut.add(name)
         _point(con, f"raw_{name}", f"shard_{name}")
 

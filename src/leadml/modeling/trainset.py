@@ -63,7 +63,7 @@ def snapshot_dates(
     settings = data.settings.trainset
     last = (data.end() if end is None else to_utc(end)).floor("D")
     if start is None:
-        first_lead = data.con.execute("SELECT min(created_at) AS t FROM leads").df()["t"].iloc[0]
+        first_lead = data.first_created()
         if pd.isna(first_lead):
             raise DataError("leads: no rows, so there is nothing to snapshot")
         first = to_utc(first_lead) + pd.Timedelta(days=settings.warmup_days)

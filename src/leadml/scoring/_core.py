@@ -110,7 +110,7 @@ def prepare(
     warnings = [p.format() for p in loaded.report.warnings]
     emails, example = loaded.con.execute(
         f"SELECT count(*), any_value(lead_id) FROM leads WHERE {_EMAIL_SQL}"
-    ).fetchone()
+    ).fetchall()[0]  # fetched to the end: the connection takes other work next
     if emails:
         raise DataError(
             f"leads.lead_id: {emails:,} ids are e-mail addresses (e.g. {_mask(example)}); score "
