@@ -153,3 +153,42 @@ def test_mlflow_spark_udf_agrees_with_leadml_score(spark, sample_data, trained_s
     expected = pd.read_parquet(unsharded).set_index("lead_id")["mql_probability"]
     assert len(scored) == len(expected) > 100
     np.testing.assert_allclose(scored["p"], expected.loc[scored["lead_id"]].to_numpy(), rtol=1e-9)
+
+
+def test_a_training_set_built_on_spark_is_the_one_process_one(spark, sample_dir, sample_data):
+    from leadml.modeling.trainset import build_trainset
+    from leadml.spark import build_trainset as build_on_spark
+
+    settings = sample_data.settings
+    one = build_trainset(sample_data)
+    built = build_on_spark(spark, str(sample_dir), settings, shards=3)
+    pd.testing.assert_frame_equal(built.frame, one.frame, check_exact=True)
+    pd.testing.assert_frame_equal(built.report, one.report[built.report.columns])
+    assert built.summary() == one.summary()
+
+    # A row budget: whole accounts (or leads without one) reach the driver, up to it.
+    small = settings.model_copy(
+        update={"trainset": settings.trainset.model_copy(update={"max_rows": len(one.frame) // 4})}
+    )
+    sampled = build_on_spark(spark, str(sample_dir), small, shards=3).frame
+    assert len(one.frame) // 8 < len(sampled) <= len(one.frame) // 4
+    accounts = sample_data.leads.set_index("lead_id")["account_id"]
+    kept = accounts.loc[sampled["lead_id"].unique()].dropna().unique()
+    rows_of_kept = one.frame["lead_id"].map(accounts).isin(kept)
+    assert rows_of_kept.sum() == sampled["lead_id"].map(accounts).isin(kept).sum()
+
+
+def test_the_cli_builds_a_training_set_on_spark(spark, sample_dir, sample_data, tmp_path):
+    from typer.testing import CliRunner
+
+    from leadml.cli import app
+
+    config = tmp_path / "leadml.yaml"
+    config.write_text(yaml.safe_dump(sample_data.settings.model_dump(mode="json")))
+    out = tmp_path / "trainset.parquet"
+    args = ["trainset", "--data", str(sample_dir), "--out", str(out), "--engine", "spark",
+            "--master", "local[2]", "--shards", "2", "-c", str(config)]  # fmt: skip
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    written = pd.read_parquet(out)
+    assert len(written) > 1000 and {"lead_id", "as_of", "label"} <= set(written.columns)

@@ -271,9 +271,19 @@ def write_trainset(
     start: pd.Timestamp | str | None = None,
     end: pd.Timestamp | str | None = None,
     now: pd.Timestamp | str | None = None,
+    spark: Any = None,
+    shards: int | None = None,
 ) -> TrainingSet:
     """Build the training set of ``data`` (snapshots from ``start`` to ``end``), write its rows
-    to ``out`` (see :func:`write_table`) and return it."""
+    to ``out`` (see :func:`write_table`) and return it. With a SparkSession ``spark``, it is
+    built there, in ``shards`` tasks (:func:`leadml.spark.build_trainset`)."""
+    if spark is not None:
+        from leadml.spark import build_trainset as build_on_spark
+
+        source = str(data) if isinstance(data, Path) else data
+        ts = build_on_spark(spark, source, settings, shards=shards, start=start, end=end, now=now)
+        write_table(ts.frame, out)
+        return ts
     from leadml.modeling.trainset import build_trainset
 
     ts = build_trainset(load_data(data, settings, now=now), start=start, end=end)

@@ -1,11 +1,13 @@
-"""Nightly scoring on Spark, with leadml's own engine in every task (``pip install leadml[spark]``).
+"""Nightly scoring and training sets on Spark, with leadml's own engine in every task
+(``pip install leadml[spark]``).
 
-Spark runs ``groupBy("shard").applyInPandas`` over the night's shard numbers. Each task reads
+Spark runs ``mapInPandas`` over the night's shard numbers, one per task. Each task reads
 its shard's rows of the input (:func:`leadml.load_data` with ``shard``: DuckDB and the compiled
 loops, as on one machine), scores them with the model the driver resolved (broadcast, so read once
 per executor) and writes its shard's files; the driver then joins the shards into the night's
 partition (:func:`leadml.scoring.finish_night`). A task that Spark runs again replaces its shard's
-files: a night never holds a row twice.
+files: a night never holds a row twice. :func:`build_trainset` builds a training set the same
+way, each task its shard's rows at the whole history's snapshots.
 
 The input is a folder or object-store prefix that every executor can read (each task reads it),
 or the four tables as Spark DataFrames, which are first written as Parquet under ``out``. The
@@ -15,12 +17,16 @@ master, a mounted volume on a cluster). See docs/scale.md.
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import os
 import shutil
 import sys
+import tempfile
 import time
 import warnings
+import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +38,7 @@ from leadml.config import Settings
 from leadml.data.asof import to_utc
 from leadml.data.readers import Source
 from leadml.data.shards import Shard
+from leadml.modeling.trainset import TrainingSet
 from leadml.scoring import (
     FinishedNight,
     ShardResult,
@@ -124,8 +131,8 @@ def score_night(
     source = _stage(data, staged) if isinstance(data, Mapping) and _spark_frames(data) else data
     shared = spark.sparkContext.broadcast(resolved)
 
-    def task(frame: pd.DataFrame) -> pd.DataFrame:
-        shard = Shard(int(frame["shard"].iloc[0]), count)
+    def task(number: int) -> pd.DataFrame:
+        shard = Shard(number, count)
         started = time.perf_counter()
         try:
             result = score_shard(source, as_of, out, shard, shared.value, settings,
@@ -141,25 +148,37 @@ def score_night(
     finally:
         shared.unpersist()
         shutil.rmtree(staged, ignore_errors=True)
+    _raise_first(done, count)
+    log.info("%d shards scored in %.1f s of task time", count, done["seconds"].sum())
+    return finish_night(out, as_of, settings, track=track)
+
+
+def _raise_first(done: pd.DataFrame, count: int) -> None:
+    """The first task's leadml error, raised on the driver as its class."""
     failed = done[done["error_type"].notna()]
     if len(failed):
         first = failed.iloc[0]
         raise _error(first["error_type"], int(first["exit_code"]))(
             f"shard {int(first['shard'])}/{count}: {first['error']}"
         )
-    log.info("%d shards scored in %.1f s of task time", count, done["seconds"].sum())
-    return finish_night(out, as_of, settings, track=track)
 
 
-def _run(spark, count: int, task) -> pd.DataFrame:
-    """``task`` once per shard, one Spark task each."""
-    numbers = spark.createDataFrame([(i,) for i in range(count)], "shard int")
+def _run(spark, count: int, task, schema: str = _RESULT) -> pd.DataFrame:
+    """``task(shard)`` for every shard, one Spark task each: a range of ``count`` partitions
+    holds one shard number per partition (grouping by shard would hash two shards into one
+    task now and then, and run them one after the other)."""
+
+    def per_partition(batches):
+        for batch in batches:
+            for number in batch["id"]:
+                yield task(int(number))
+
+    numbers = spark.range(0, count, 1, numPartitions=count)
     with warnings.catch_warnings():
         # PySpark 4.3 warns that it does not fully support pandas 3; the frames it passes here
-        # are a shard number in and a few numbers and texts out.
+        # are shard numbers in and a few numbers and texts out.
         warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
-        grouped = numbers.repartition(count, "shard").groupBy("shard")
-        return grouped.applyInPandas(task, schema=_RESULT).toPandas()
+        return numbers.mapInPandas(per_partition, schema=schema).toPandas()
 
 
 def _row(shard: Shard, leads: int, started: float, exc: Exception | None) -> pd.DataFrame:
@@ -200,3 +219,101 @@ def _stage(frames: Mapping[str, Any], folder: Path) -> Path:
             if previous is not None:
                 spark.conf.set("spark.sql.parquet.outputTimestampType", previous)
     return folder
+
+
+def build_trainset(
+    spark,
+    data: Source | Mapping[str, Any],
+    settings: Settings | None = None,
+    *,
+    shards: int | None = None,
+    start: pd.Timestamp | str | None = None,
+    end: pd.Timestamp | str | None = None,
+    now: pd.Timestamp | str | None = None,
+) -> TrainingSet:
+    """The training set of ``data`` (see :func:`leadml.modeling.trainset.build_trainset`) built
+    on Spark: each task its shard's rows at the snapshots of the whole history, so the rows are
+    those one process builds. With ``trainset.max_rows``, each shard sends the driver at most its
+    share of that many rows, whole accounts (or leads without one) sampled in a fixed order.
+
+    ``data`` is a folder or object-store prefix every executor can read, or Spark DataFrames
+    (written as Parquet to a temporary folder first: a local master's only).
+    """
+    settings = settings or Settings()
+    count = shards or spark.sparkContext.defaultParallelism
+    budget = settings.trainset.max_rows
+    staged = Path(tempfile.mkdtemp(prefix="leadml-trainset-")) / "input"
+    source = _stage(data, staged) if isinstance(data, Mapping) and _spark_frames(data) else data
+
+    def task(number: int) -> pd.DataFrame:
+        shard = Shard(number, count)
+        started = time.perf_counter()
+        try:
+            built = _shard_trainset(source, settings, shard, start, end, now)
+        except errors.LeadmlError as exc:
+            return _row(shard, 0, started, exc).assign(rows=None, report=None)
+        if built is None:
+            return _row(shard, 0, started, None).assign(rows=None, report=None)
+        rows, report = built
+        if budget is not None:
+            rows = _sampled(rows, budget // count)
+        payload = io.BytesIO()
+        rows.to_parquet(payload, index=False)
+        return _row(shard, len(rows), started, None).assign(
+            rows=[payload.getvalue()], report=[report.to_json(orient="records", date_unit="us")]
+        )
+
+    try:
+        done = _run(spark, count, task, _RESULT + ", rows binary, report string")
+    finally:
+        shutil.rmtree(staged.parent, ignore_errors=True)
+    _raise_first(done, count)
+    parts = [pd.read_parquet(io.BytesIO(b)) for b in done["rows"] if b is not None]
+    if not parts:
+        raise errors.DataError(f"no shard of {count} has a mature snapshot: the history is "
+                               "shorter than warm-up + one horizon")  # fmt: skip
+    frame = pd.concat(parts, ignore_index=True).drop(columns="_key")
+    frame = frame.sort_values(["as_of", "lead_id"], ignore_index=True)
+    reports = [pd.DataFrame(json.loads(r)) for r in done["report"] if r]
+    return TrainingSet(frame, _summed(reports))
+
+
+def _shard_trainset(source, settings, shard, start, end, now):
+    """(rows with their shard key ``_key``, report) of one shard; None for a shard without
+    rows."""
+    from leadml.data import load_data
+    from leadml.data.shards import shard_keys
+    from leadml.modeling.trainset import build_trainset as build
+
+    data = load_data(source, settings, now=now, shard=shard)
+    if not data.row_counts().get("leads"):
+        return None
+    try:
+        built = build(data, start=start, end=end)
+    except errors.DataError:
+        # No mature snapshot among this shard's leads (the whole history is checked on the
+        # driver: it fails when no shard has one).
+        return None
+    rows = built.frame.assign(_key=shard_keys(data.con, "leads", built.frame["lead_id"]))
+    return rows, built.report
+
+
+def _sampled(rows: pd.DataFrame, budget: int) -> pd.DataFrame:
+    """Whole keys (accounts, or leads without one), in a fixed pseudo-random order, while their
+    rows fit in ``budget``."""
+    per_key = rows.groupby("_key").size()
+    order = sorted(per_key.index, key=lambda k: zlib.crc32(f"sample:{k}".encode()))
+    total = per_key.loc[order].cumsum()
+    return rows[rows["_key"].isin(total.index[total <= budget])]
+
+
+def _summed(reports: list[pd.DataFrame]) -> pd.DataFrame:
+    """The shards' per-snapshot reports as the whole history's."""
+    both = pd.concat(reports, ignore_index=True)
+    both["as_of"] = pd.to_datetime(both["as_of"], unit="us", utc=True)
+    report = both.groupby("as_of", as_index=False).agg(
+        open_leads=("open_leads", "sum"), mature=("mature", "first"), rows=("rows", "sum"),
+        positives=("positives", "sum"),
+    )  # fmt: skip
+    report["positive_rate"] = report["positives"] / report["rows"].where(report["rows"] > 0)
+    return report

@@ -12,8 +12,12 @@ import typer
 from leadml.cli.shared import (
     ConfigOption,
     DataOption,
+    Engine,
+    EngineOption,
+    MasterOption,
     NowOption,
     RulesOption,
+    ShardsOption,
     command,
     record,
     say,
@@ -175,12 +179,17 @@ def trainset(
         str | None,
         typer.Option(help="Last snapshot no later than this (default: the end of the data)."),
     ] = None,
+    engine: EngineOption = Engine.single,
+    master: MasterOption = "local[*]",
+    shards: ShardsOption = None,
     config: ConfigOption = None,
     now: NowOption = None,
 ) -> None:
     """Write a training set: open leads at every snapshot, their features and labels.
 
     Snapshots whose horizon runs past the end of the data are immature: left out and counted.
+    With --engine spark, each Spark task builds its shard's rows; trainset.max_rows caps the
+    rows that reach the driver (whole accounts sampled).
     """
     from leadml.data.readers import parse_instant
     from leadml.jobs import write_trainset
@@ -190,7 +199,13 @@ def trainset(
         for value, option in ((start, "--start"), (end, "--end"), (now, "--now"))
     )
     _check_out(out)
-    ts = write_trainset(data, out, load_settings(config), start=first, end=last, now=now_instant)
+    spark = None
+    if engine is Engine.spark:
+        from leadml.spark import session
+
+        spark = session(master)  # it ends with the process
+    ts = write_trainset(data, out, load_settings(config), start=first, end=last, now=now_instant,
+                        spark=spark, shards=shards)  # fmt: skip
     s = ts.summary()
     record(path=out, **s)
     say(

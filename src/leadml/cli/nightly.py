@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -12,10 +11,14 @@ import typer
 from leadml.cli.shared import (
     ConfigOption,
     DataOption,
+    Engine,
+    EngineOption,
     FlatOption,
+    MasterOption,
     NowOption,
     OptionalDataOption,
     RulesOption,
+    ShardsOption,
     command,
     flat_only,
     one_input,
@@ -25,13 +28,6 @@ from leadml.cli.shared import (
     warn,
 )
 from leadml.config import load_settings
-
-
-class Engine(StrEnum):
-    """Where ``leadml score --data`` runs."""
-
-    single = "single"  # this process
-    spark = "spark"  # a Spark session, one task per shard
 
 
 @command
@@ -105,22 +101,9 @@ def score(
             "and run summary of the whole night (no --data).",
         ),
     ] = False,
-    engine: Annotated[
-        Engine,
-        typer.Option(
-            help="With --data: 'spark' scores on Spark (pip install leadml[spark]), one task "
-            "per shard, then joins the night on the driver; the same partition, row for row.",
-        ),
-    ] = Engine.single,
-    master: Annotated[
-        str, typer.Option(help="With --engine spark: the Spark master.")
-    ] = "local[*]",
-    shards: Annotated[
-        int | None,
-        typer.Option(
-            min=1, help="With --engine spark: shards (tasks); default: Spark's default parallelism."
-        ),
-    ] = None,
+    engine: EngineOption = Engine.single,
+    master: MasterOption = "local[*]",
+    shards: ShardsOption = None,
     config: ConfigOption = None,
     now: NowOption = None,
 ) -> None:

@@ -11,6 +11,7 @@ import math
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -184,3 +185,26 @@ def flat_only(flat: Path | None, **given) -> None:
     used = [f"--{name.replace('_', '-')}" for name, value in given.items() if value]
     if flat is None and used:
         raise typer.BadParameter(f"{', '.join(used)} only apply with --flat FILE")
+
+
+class Engine(StrEnum):
+    """Where a command with --data runs."""
+
+    single = "single"  # this process
+    spark = "spark"  # a Spark session, one task per shard of the leads
+
+
+EngineOption = Annotated[
+    Engine,
+    typer.Option(
+        help="'spark' runs on Spark (pip install leadml[spark]), one task per shard of the "
+        "leads, with the same result as 'single' (this process); see docs/scale.md."
+    ),
+]
+MasterOption = Annotated[str, typer.Option(help="With --engine spark: the Spark master.")]
+ShardsOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1, help="With --engine spark: shards (tasks); default: Spark's default parallelism."
+    ),
+]

@@ -215,3 +215,6 @@ class TrainsetSettings(Strict):
     # Snapshots start this many days after the first lead was created, so the first ones are
     # not made of a handful of brand-new leads.
     warmup_days: int = Field(default=30, ge=0)
+    # Built on Spark (leadml.spark.build_trainset): at most this many rows reach the driver,
+    # whole accounts sampled; none: every row.
+    max_rows: int | None = Field(default=None, ge=1)
