@@ -14,7 +14,7 @@ import pandas as pd
 
 from leadml.common.atomic import write_atomic
 from leadml.common.safe_text import shorten
-from leadml.reports._cohorts import DEFINITION_LABELS
+from leadml.reports._cohorts import DEFINITION_LABELS, HAND_RAISE_HOURS
 from leadml.reports._figures import segment_name
 
 if TYPE_CHECKING:
@@ -33,9 +33,13 @@ _COLUMNS = {
     "touched": "Touched by sales", "immature": "Left out (too recent)",
     "conversion_interval": "Conversion 95 % interval",
     "acceptance_interval": "Acceptance 95 % interval",
+    "pairs": "Lead-nights", "lowest": "Lowest probability", "median": "Median probability",
+    "highest": "Highest probability",
 }  # fmt: skip
 _RATES = {"lead_to_mql", "mql_acceptance", "mql_to_sql", "sql_to_opportunity",
-          "opportunity_to_won", "lead_to_won", "acceptance", "conversion"}  # fmt: skip
+          "opportunity_to_won", "lead_to_won", "acceptance", "conversion", "lowest", "median",
+          "highest"}  # fmt: skip
+_SCORE_NAMES = {"model": "the model", "rules": "the rule score", "learned": "the learned rules"}
 _FUNNEL_COLUMNS = ["leads", "mql", "sal", "srl", "awaiting_review", "sql", "opportunity", "won",
                    "lead_to_mql", "mql_acceptance", "mql_to_sql", "sql_to_opportunity",
                    "opportunity_to_won", "lead_to_won", "speed_to_lead_hours"]  # fmt: skip
@@ -149,6 +153,16 @@ def render(
                                       "rules_only": "rules only"}),
             ["leads", "converted", "conversion", "conversion_interval"], ["MQL of"]),
         "funnel": table(report.funnel, _FUNNEL_COLUMNS, [""]),
+        "model": None if report.model is None else {
+            "pairs": report.model.pairs, "nights": report.model.nights,
+            "tiers": table(report.model.tiers, ["pairs", "converted", "conversion", "lowest",
+                                                "median", "highest"], ["Tier"]),
+            "importance_kind": report.model.importance_kind,
+            "scores": [_SCORE_NAMES[w] for w in report.model.gains],
+        },
+        "learned": "learned" in c.sources,
+        "hand_raisers": c.hand_raisers,
+        "hand_raise_hours": HAND_RAISE_HOURS,
         "weekly": table(weekly, [*_FUNNEL_COLUMNS, "complete"], ["Week of creation"]),
         "segments": segment_sections,
         "images": images,
