@@ -81,15 +81,16 @@ def test_the_model_at_the_rules_volume_takes_its_best_leads_night_by_night(oracl
     assert converted["model_at_volume"] > converted["rules"]
     headline = c.headline()
     assert headline.startswith("Like with like")
+    rate = summary["conversion"]
     assert (f"({summary.loc['model_at_volume', 'mqls']:,} in all), then, judging by what "
-            f"actually happened to those leads, {converted['model_at_volume']:,} would have "
-            f"reached SQL within 90 days, against {converted['rules']:,} of the rules'"
-            ) in headline  # fmt: skip
+            f"actually happened to those leads, {converted['model_at_volume']:,} "
+            f"({rate['model_at_volume']:.1%}) would have reached SQL within 90 days, against "
+            f"{converted['rules']:,} ({rate['rules']:.1%}) of the rules'") in headline  # fmt: skip
     # The rates at each one's own volume come after; the CRM's line is explained, not compared.
     assert headline.index("At their own volumes") > headline.index("against")
     recorded = c.outcomes[c.outcomes["definition"] == "recorded"]
     assert 0 < c.hand_raisers == int(recorded.loc[recorded["mature"], "hand_raise"].sum())
-    assert f"{c.hand_raisers:,} of them hand-raisers" in headline
+    assert f"{c.hand_raisers:,} of them hand-raisers made MQLs the moment they asked" in headline
 
 
 def test_hand_raisers_are_the_recorded_mqls_right_after_a_decision_stage_action(
@@ -187,3 +188,29 @@ def test_nothing_runs_past_the_right_edge_in_a_real_browser(with_learned, tmp_pa
     measured = measure_in_browser(page, width)
     assert measured["clipped"] == "", measured["clipped"]
     assert int(measured["page-width"]) <= int(measured["viewport"])
+
+
+def test_a_training_runs_report_shows_the_models_figures_on_its_test_window(
+    trained_sample, sample_data, tmp_path
+):
+    from leadml.modeling.evaluation import reliability_table
+    from leadml.modeling.plots import permutation_importance_table
+    from leadml.reports import training_scores
+
+    result = trained_sample
+    test = result.frames["test"]
+    importance = permutation_importance_table(
+        result.model, test[result.feature_names], test["label"], max_rows=300
+    )
+    report = build_report(sample_data, training_scores(result), importance=importance)
+    evidence, period = report.model, report.comparison.period
+    assert evidence.importance_kind == "permutation" and evidence.importance is importance
+    # The labels the report follows up are the labels training measured, pair for pair.
+    rows = result.test[result.test["as_of"].isin(period.nights)]
+    assert evidence.pairs == len(rows) > 100
+    expected = reliability_table(rows["label"].to_numpy(), rows["model_probability"].to_numpy())
+    pd.testing.assert_frame_equal(evidence.reliability, expected)
+    assert evidence.tiers["pairs"].sum() == len(rows)
+    assert evidence.tiers["converted"].sum() == rows["label"].sum()
+    alts = check_static_page(write_report(report, tmp_path))["images"]
+    assert any("shuffling worsens the model's log loss" in alt for alt in alts)

@@ -291,22 +291,22 @@ class MqlComparison:
         target = f"{self.target.upper()} within {self.follow_up_days} days"
         count = {d: int(s.loc[d, "mqls"]) if d in s.index else 0 for d in DEFINITIONS}
         conv = {d: int(s.loc[d, "converted"]) if d in s.index else 0 for d in DEFINITIONS}
+
+        def _of(d: str) -> str:  # conversions, and their share of the definition's MQLs
+            return f"{conv[d]:,} ({_pct(s.loc[d, 'conversion'])})"
+
         parts = []
         if count["model"] or count["model_at_volume"]:
             if count["model_at_volume"]:
-                learned = (
-                    f" ({conv['learned_at_volume']:,} for the learned rules' top leads "
-                    "at that volume)"
-                    if "learned_at_volume" in s.index
-                    else ""
-                )
+                learned = (f" ({_of('learned_at_volume')} for the learned rules' top leads "
+                           "at that volume)" if "learned_at_volume" in s.index else "")  # fmt: skip
                 parts.append(
                     f"Like with like, from {span}: the rules made {count['rules']:,} leads new "
                     f"MQLs on the scored nights. Had sales been sent the model's highest-scored "
                     f"leads instead, as many each night ({count['model_at_volume']:,} in all), "
                     f"then, judging by what actually happened to those leads, "
-                    f"{conv['model_at_volume']:,} would have reached {target}, against "
-                    f"{conv['rules']:,} of the rules' MQLs{learned}."
+                    f"{_of('model_at_volume')} would have reached {target}, against "
+                    f"{_of('rules')} of the rules' MQLs{learned}."
                 )  # fmt: skip
             else:
                 parts.append(f"From {span}; the scores hold no model probability, so the model "
@@ -334,8 +334,9 @@ class MqlComparison:
             parts.append(
                 f"The CRM recorded {count['recorded']:,} MQLs in the period "
                 f"({_pct(s.loc['recorded', 'conversion'])} reached {self.target.upper()}), "
-                f"{self.hand_raisers:,} of them hand-raisers who had just asked for sales: a "
-                "line no score chooses, shown for reference, not in the comparison."
+                f"{self.hand_raisers:,} of them hand-raisers made MQLs the moment they asked "
+                "for sales (a demo, contact or trial request): leads no score has to find, so "
+                "that line is shown for reference, not compared."
             )
         if count["model"] or count["model_at_volume"]:
             parts.append("This is an estimate on observed outcomes, not an experiment: leads "

@@ -7,6 +7,8 @@ Pure functions: tables in, :class:`matplotlib.figure.Figure` out, no ``pyplot``.
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -235,7 +237,7 @@ def comparison_figure(summary: pd.DataFrame, target: str = "sql", days: int = 90
     """Per MQL definition: MQL volume (left), acceptance and conversion with 95 % intervals
     (right)."""
     definitions = _definitions(summary)
-    fig, (volume, rates) = figure(11.0, 4.4, ncols=2)
+    fig, (volume, rates) = figure(11.0, 4.8, ncols=2)
     x = np.arange(len(definitions))
     colours = [COLOURS[d] for d in definitions]
     volume.bar(x, summary.loc[definitions, "mqls"], color=colours)
@@ -248,7 +250,9 @@ def comparison_figure(summary: pd.DataFrame, target: str = "sql", days: int = 90
             va="bottom",
             fontsize=9,
         )
-    volume.set_xticks(x, [DEFINITION_LABELS[d] for d in definitions])
+    # Up to six definitions side by side: their names wrapped, so that they do not overlap.
+    names = [textwrap.fill(DEFINITION_LABELS[d], 14) for d in definitions]
+    volume.set_xticks(x, names, fontsize=8)
     thousands(volume)
     volume.set_xlabel("MQL definition")
     volume.set_ylabel("MQLs in the period (leads)")
@@ -270,7 +274,7 @@ def comparison_figure(summary: pd.DataFrame, target: str = "sql", days: int = 90
             ecolor="#333333",
             capsize=3,
         )
-    rates.set_xticks(x, [DEFINITION_LABELS[d] for d in definitions])
+    rates.set_xticks(x, names, fontsize=8)
     rates.yaxis.set_major_formatter(PercentFormatter(1.0))
     rates.set_ylim(0, 1.05)
     rates.set_xlabel("MQL definition")

@@ -19,8 +19,8 @@ from leadml.data import LeadData
 from leadml.data.asof import follow_up
 from leadml.modeling.evaluation import expected_calibration_error, gains_table, reliability_table
 
-#: Bin edges of the score distribution by tier: log-spaced probabilities.
-PROBABILITY_EDGES = np.geomspace(1e-3, 1.0, 31)
+#: Bins of the score distribution by tier: log-spaced, from the lowest probability (or this).
+LOWEST_EDGE = 1e-4
 _EFFECT = re.compile(r"^reason_(\d+)_effect$")
 
 
@@ -79,10 +79,10 @@ def model_evidence(
     )  # fmt: skip
     tiers.insert(2, "conversion", tiers["converted"] / tiers["pairs"])
     tiers.index.name = "tier"
-    binned = pd.cut(np.clip(p, PROBABILITY_EDGES[0], 1.0), PROBABILITY_EDGES, labels=False,
-                    include_lowest=True)  # fmt: skip
-    histogram = pd.crosstab(PROBABILITY_EDGES[binned], tier.to_numpy())
-    histogram = histogram.reindex(PROBABILITY_EDGES[:-1], fill_value=0)
+    edges = np.geomspace(max(float(p.min()), LOWEST_EDGE), 1.0, 31)
+    binned = pd.cut(np.clip(p, edges[0], 1.0), edges, labels=False, include_lowest=True)
+    histogram = pd.crosstab(edges[binned], tier.to_numpy())
+    histogram = histogram.reindex(edges[:-1], fill_value=0)
     histogram.index.name, histogram.columns.name = "probability_from", None
     kind = "permutation" if importance is not None else ""
     if importance is None and reasons is not None:

@@ -87,6 +87,6 @@ def report_importance_figure(table: pd.DataFrame, kind: str) -> Figure:
         ax = fig.axes[0]
         leads = table.attrs.get("leads")
         on = f" ({leads:,} scored leads)" if leads else ""
-        ax.set_xlabel(f"Mean absolute effect among the leads' top reasons{on} (probability points)")
+        ax.set_xlabel(f"Mean |effect| in the top reasons{on}\n(probability points)")
         ax.set_title(f"What drives the model's scores (top {min(len(table), 15)})")
     return fig
