@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -136,6 +137,11 @@ for (const e of document.body.querySelectorAll("*")) {
   }
   if (!held) clipped.push(e.tagName.toLowerCase() + (e.className ? "." + e.className : ""));
 }
+const hidden = {};
+for (const e of document.querySelectorAll(".scroll")) {
+  hidden[e.querySelector("caption").textContent] = e.scrollWidth - e.clientWidth;
+}
+document.body.setAttribute("data-hidden", JSON.stringify(hidden));
 document.body.setAttribute("data-viewport", String(width));
 document.body.setAttribute("data-page-width", String(document.documentElement.scrollWidth));
 document.body.setAttribute("data-clipped", clipped.join(" "));
@@ -150,11 +156,13 @@ def browser() -> str | None:
     return next((p for p in map(shutil.which, ("chromium-headless-shell", "chromium")) if p), None)
 
 
-def measure_in_browser(page: Path, width: int = 1280) -> dict[str, str]:
+def measure_in_browser(page: Path, width: int = 1280) -> dict:
     """Lay ``page`` out in a headless Chromium ``width`` pixels wide and return what
-    :data:`_MEASURE` found: ``viewport``, ``page-width`` and ``clipped`` (elements past the
-    right edge outside any horizontal scroll container). The page forbids scripts; a copy
-    without that header, with the measuring script appended, is what the browser opens."""
+    :data:`_MEASURE` found: ``viewport``, ``page-width``, ``clipped`` (elements past the
+    right edge outside any horizontal scroll container) and ``hidden`` (per table caption, the
+    pixels of the table its scroll container hides on the right until scrolled). The page
+    forbids scripts; a copy without that header, with the measuring script appended, is what
+    the browser opens."""
     import subprocess
 
     html = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", page.read_text())
@@ -169,7 +177,8 @@ def measure_in_browser(page: Path, width: int = 1280) -> dict[str, str]:
     finally:
         copy.unlink()
     body = parse_strict_text(dom).find("body")
-    return {k: body.get(f"data-{k}", "") for k in ("viewport", "page-width", "clipped")}
+    measured = {k: body.get(f"data-{k}", "") for k in ("viewport", "page-width", "clipped")}
+    return measured | {"hidden": json.loads(body.get("data-hidden", "{}"))}
 
 
 def parse_strict_text(html: str):

@@ -48,25 +48,26 @@ _COHORT_COLUMNS = ["mqls", "reviewed", "accepted", "acceptance", "acceptance_int
                    "touched", "speed_to_lead_hours", "immature"]  # fmt: skip
 
 
-def _cell(column: str, value) -> tuple[str, bool]:
-    """(text, is_number) of one table cell."""
+def _cell(column: str, value) -> tuple[str, str]:
+    """(text, CSS class) of one table cell: ``number`` (right-aligned, on one line), ``number
+    interval`` (may wrap at its dash, to keep wide tables narrow) or none."""
     if isinstance(value, tuple):  # an interval
         low, high = value
         if pd.isna(low) or pd.isna(high):
-            return "–", True
-        return f"{low:.1%} – {high:.1%}", True
+            return "–", "number"
+        return f"{low:.1%} – {high:.1%}", "number interval"
     if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return "–", True
+        return "–", "number"
     if isinstance(value, bool):
-        return ("yes" if value else "no"), False
+        return ("yes" if value else "no"), ""
     if column in _RATES:
-        return f"{value:.1%}", True
+        return f"{value:.1%}", "number"
     if column.endswith("_hours"):
-        return f"{value:,.1f}", True
+        return f"{value:,.1f}", "number"
     if isinstance(value, int | float) or hasattr(value, "dtype"):
         number = float(value)
-        return (f"{number:,.0f}" if number.is_integer() else f"{number:,.2f}"), True
-    return shorten(str(value)), False
+        return (f"{number:,.0f}" if number.is_integer() else f"{number:,.2f}"), "number"
+    return shorten(str(value)), ""
 
 
 def _key(level: str | None, value) -> str:
@@ -78,7 +79,7 @@ def _key(level: str | None, value) -> str:
 
 
 def table(frame: pd.DataFrame, columns: list[str], index_names: list[str]) -> dict:
-    """A DataFrame as ``{"head": [...], "rows": [[(text, is_number), ...], ...]}``."""
+    """A DataFrame as ``{"head": [...], "rows": [[(text, CSS class), ...], ...]}``."""
     frame = frame.copy()
     for rate in ("acceptance", "conversion"):
         if f"{rate}_low" in frame:
@@ -89,7 +90,7 @@ def table(frame: pd.DataFrame, columns: list[str], index_names: list[str]) -> di
     rows = []
     for key, row in frame.iterrows():
         keys = key if isinstance(key, tuple) else (key,)
-        cells = [(_key(level, k), False) for level, k in zip(frame.index.names, keys, strict=True)]
+        cells = [(_key(level, k), "") for level, k in zip(frame.index.names, keys, strict=True)]
         cells += [_cell(c, row[c]) for c in shown]
         rows.append(cells)
     return {"head": [*index_names, *[_COLUMNS.get(c, c) for c in shown]], "rows": rows}
