@@ -151,6 +151,21 @@ def test_learned_rules_are_scored_by_the_same_engine_on_the_same_nights(with_lea
     assert "learned" not in plain.model.gains and "learned" in with_learned["same"].model.gains
 
 
+def test_the_first_night_ever_scored_only_tells_who_was_an_mql_already(with_learned):
+    c = with_learned["none"].comparison
+    first = c.nights[0]
+    assert first == pd.Timestamp("2026-01-05", tz="UTC") == c.period.nights[0]
+    assert any("2026-01-05 is the first scored night" in note for note in c.notes)
+    rows = c.rows
+    for definition, flag in (("rules", "rule_mql"), ("model", "model_mql")):
+        counted = c.outcomes[c.outcomes["definition"] == definition]
+        already = set(rows.loc[(rows["as_of"] == first) & rows[flag], "lead_id"])
+        assert len(already) >= 3 and not already & set(counted["lead_id"]), definition
+        assert (counted["flagged_at"] > first).all()
+        later = rows[(rows["as_of"] > first) & rows[flag] & ~rows["lead_id"].isin(already)]
+        assert set(counted["lead_id"]) == set(later["lead_id"]), definition
+
+
 def test_without_scores_the_learned_rules_cross_their_own_threshold(sample_data, tmp_path):
     c = build_report(sample_data, learned_rules=_learned(tmp_path, 40)).comparison
     assert list(c.summary.index) == ["recorded", "rules", "learned"]

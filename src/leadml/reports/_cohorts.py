@@ -109,9 +109,10 @@ def choose_period(
     used = mature[mature >= start]
     note = ""
     if len(used) < len(nights):
-        note = (f"{len(nights) - len(used)} scored night(s) outside this period are not used "
+        note = (f"{len(nights) - len(used)} scored night(s) outside this period are not compared "
                 f"(older than it, or less than {follow_up_days} days before the end of the "
-                "data).")  # fmt: skip
+                "data); the last older one, if any, only tells who was an MQL already when the "
+                "period starts.")  # fmt: skip
     return Period(start, end, used, note)
 
 
@@ -308,6 +309,9 @@ class MqlComparison:
                     f"{_of('model_at_volume')} would have reached {target}, against "
                     f"{_of('rules')} of the rules' MQLs{learned}."
                 )  # fmt: skip
+            elif self.rows is not None and "mql_probability" in self.rows:
+                parts.append(f"From {span}, the rules made no new MQLs on the scored nights: "
+                             "nothing to compare at their volume.")  # fmt: skip
             else:
                 parts.append(f"From {span}; the scores hold no model probability, so the model "
                              "cannot be compared at the rules' volume.")  # fmt: skip
