@@ -106,7 +106,7 @@ def reason_importance(reasons: pd.DataFrame) -> pd.DataFrame | None:
     ...                         "reason_1_effect": [0.4, -0.2],
     ...                         "reason_2_feature": ["title", None],
     ...                         "reason_2_effect": [0.1, None]})
-    >>> reason_importance(reasons)[["feature", "importance"]].to_dict("list")
+    >>> reason_importance(reasons).round(3)[["feature", "importance"]].to_dict("list")
     {'feature': ['visits', 'title'], 'importance': [0.2, 0.15]}
     """
     slots = [int(m.group(1)) for c in reasons.columns if (m := _EFFECT.match(c))]
