@@ -3,12 +3,18 @@
 The page is parsed with html5lib in strict mode -- the WHATWG parsing algorithm browsers use,
 failing on any parse error instead of recovering from it -- and then: a title; no script, frame,
 plugin, event-handler attribute or ``javascript:`` URL (nothing that could raise a script error);
-no external resource; every link and image resolves; every image decodes as a PNG of the size
-the page gives it and has real content (not blank, not one flat colour).
+no external resource; every link resolves; every image is inside the page (a ``data:`` URL: the
+page is the whole report) and decodes as a PNG of the size the page gives it, with real content
+(not blank, not one flat colour); every table sits in a horizontally scrolling container.
+
+:func:`measure_in_browser` lays the page out in a real headless browser, where there is one.
 """
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import re
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -42,19 +48,32 @@ def tables_by_caption(tree) -> dict[str, list[list[str]]]:
     return out
 
 
-def check_png(path: Path, width: int, height: int) -> None:
+def check_png(path: Path | io.BytesIO, width: int, height: int, name: str = "") -> None:
+    name = name or path.name
     with Image.open(path) as image:
-        assert image.format == "PNG", f"{path.name}: not a PNG but {image.format}"
+        assert image.format == "PNG", f"{name}: not a PNG but {image.format}"
         image.verify()  # the whole file: chunks and checksums
+    if isinstance(path, io.BytesIO):
+        path.seek(0)
     with Image.open(path) as image:
         image.load()  # and it decodes
-        assert image.size == (width, height), f"{path.name}: {image.size} != {(width, height)}"
+        assert image.size == (width, height), f"{name}: {image.size} != {(width, height)}"
         grey = np.asarray(image.convert("L"), dtype=float)
         colours = len(image.convert("RGB").getcolors(maxcolors=1 << 20) or [])
     inked = float((grey < 245).mean())
-    assert inked > 0.02, f"{path.name}: almost blank ({inked:.1%} of the pixels are not white)"
-    assert grey.std() > 10, f"{path.name}: one flat colour"
-    assert colours > 20, f"{path.name}: only {colours} colours: no real figure"
+    assert inked > 0.02, f"{name}: almost blank ({inked:.1%} of the pixels are not white)"
+    assert grey.std() > 10, f"{name}: one flat colour"
+    assert colours > 20, f"{name}: only {colours} colours: no real figure"
+
+
+def ancestors(tree, element) -> list:
+    """``element``'s ancestors, nearest first (ElementTree keeps no parent links)."""
+    parents = {child: parent for parent in tree.iter() for child in parent}
+    chain = []
+    while element in parents:
+        element = parents[element]
+        chain.append(element)
+    return chain
 
 
 def check_static_page(page: Path) -> dict:
@@ -73,6 +92,18 @@ def check_static_page(page: Path) -> dict:
             assert "javascript:" not in value.lower(), f"javascript: URL in {name}="
         if element.tag == "link":
             raise AssertionError(f"external resource <link href={element.get('href')!r}>")
+        if element.tag == "img":
+            assert element.get("alt"), f"image {element.get('src')[:40]!r} has no alt text"
+            prefix = "data:image/png;base64,"
+            assert element.get("src", "").startswith(prefix), "an image outside the page"
+            png = io.BytesIO(base64.b64decode(element.get("src")[len(prefix) :], validate=True))
+            check_png(png, int(element.get("width")), int(element.get("height")),
+                      element.get("alt"))  # fmt: skip
+            images.append(element.get("alt"))
+            continue
+        if element.tag == "table":
+            scrolled = [a for a in ancestors(tree, element) if a.get("class") == "scroll"]
+            assert scrolled, f"a table outside a scroll container: {text_of(element)[:60]!r}"
         for attribute in ("src", "href"):
             url = element.get(attribute)
             if url is None:
@@ -84,10 +115,71 @@ def check_static_page(page: Path) -> dict:
                 continue
             target = page.parent / unquote(parsed.path)
             assert target.is_file(), f"broken reference {url!r}"
-            (images if element.tag == "img" else links).append(target)
-        if element.tag == "img":
-            assert element.get("alt"), f"image {element.get('src')!r} has no alt text"
-            check_png(page.parent / element.get("src"), int(element.get("width")),
-                      int(element.get("height")))  # fmt: skip
+            links.append(target)
     assert images, "the page shows no figure"
+    css = "".join(text_of(style) for style in tree.iter("style"))
+    assert re.search(r"\.scroll\s*\{[^}]*overflow-x:\s*auto", css), "no scrolling container"
     return {"tree": tree, "images": images, "links": links}
+
+
+#: Set on <body> by :data:`_MEASURE`: the elements whose right edge passes the viewport and
+#: that no horizontally scrolling container holds, and the page's own overflow.
+_MEASURE = """<script>
+const width = document.documentElement.clientWidth;
+const scrolls = (e) => ["auto", "scroll"].includes(getComputedStyle(e).overflowX);
+const clipped = [];
+for (const e of document.body.querySelectorAll("*")) {
+  if (e.getBoundingClientRect().right <= width + 0.5) continue;
+  let up = e.parentElement, held = false;
+  while (up && up !== document.body) {
+    if (scrolls(up)) { held = true; break; }
+    up = up.parentElement;
+  }
+  if (!held) clipped.push(e.tagName.toLowerCase() + (e.className ? "." + e.className : ""));
+}
+const hidden = {};
+for (const e of document.querySelectorAll(".scroll")) {
+  hidden[e.querySelector("caption").textContent] = e.scrollWidth - e.clientWidth;
+}
+document.body.setAttribute("data-hidden", JSON.stringify(hidden));
+document.body.setAttribute("data-viewport", String(width));
+document.body.setAttribute("data-page-width", String(document.documentElement.scrollWidth));
+document.body.setAttribute("data-clipped", clipped.join(" "));
+</script>"""
+
+
+def browser() -> str | None:
+    """A headless Chromium on this machine (Debian's ``chromium-headless-shell`` or
+    ``chromium``), or None."""
+    import shutil
+
+    return next((p for p in map(shutil.which, ("chromium-headless-shell", "chromium")) if p), None)
+
+
+def measure_in_browser(page: Path, width: int = 1280) -> dict:
+    """Lay ``page`` out in a headless Chromium ``width`` pixels wide and return what
+    :data:`_MEASURE` found: ``viewport``, ``page-width``, ``clipped`` (elements past the
+    right edge outside any horizontal scroll container) and ``hidden`` (per table caption, the
+    pixels of the table its scroll container hides on the right until scrolled). The page
+    forbids scripts; a copy without that header, with the measuring script appended, is what
+    the browser opens."""
+    import subprocess
+
+    html = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", page.read_text())
+    copy = page.with_name(".measured.html")
+    copy.write_text(html.replace("</body>", _MEASURE + "</body>"))
+    try:
+        dom = subprocess.run(
+            [browser(), "--no-sandbox", "--disable-gpu", f"--window-size={width},900",
+             "--dump-dom", copy.resolve().as_uri()],
+            capture_output=True, text=True, timeout=120, check=True,
+        ).stdout  # fmt: skip
+    finally:
+        copy.unlink()
+    body = parse_strict_text(dom).find("body")
+    measured = {k: body.get(f"data-{k}", "") for k in ("viewport", "page-width", "clipped")}
+    return measured | {"hidden": json.loads(body.get("data-hidden", "{}"))}
+
+
+def parse_strict_text(html: str):
+    return html5lib.HTMLParser(namespaceHTMLElements=False).parse(html)

@@ -114,7 +114,7 @@ def test_02_trains_compares_and_logs_the_run_with_its_report(sample_dir, tmp_pat
         {"data_dir": str(sample_dir), "config": str(config), "track": True},
     )
     text = outputs_text(notebook)
-    assert "Had sales worked the model's MQLs instead of the rules'" in text
+    assert "Had sales been sent the model's highest-scored leads instead" in text
     assert "version 1" in text
     assert images(notebook) >= 4  # reliability, gains, capacity, comparison
     client = MlflowClient(tracking_uri=settings["tracking"]["uri"])

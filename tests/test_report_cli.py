@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from conftest import FAST_SETTINGS
 from leadml import Settings
 from leadml.cli import app
-from report_helpers import EMAIL, check_static_page
+from report_helpers import EMAIL, check_static_page, tables_by_caption
 
 runner = CliRunner()
 
@@ -26,10 +26,35 @@ def test_report_command_writes_a_checked_page_with_the_models_mqls(
     args = ["report", "--data", str(sample_dir), "--scores", str(nightly_scores), "--out", str(out)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "Had sales worked the model's MQLs instead of the rules'" in result.stdout
+    assert "Had sales been sent the model's highest-scored leads instead" in result.stdout
     assert f"report: {out / 'index.html'}" in result.stdout
     check_static_page(out / "index.html")
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no staging file left
+
+
+def test_report_command_adds_the_learned_rules_column(sample_dir, nightly_scores, tmp_path):
+    rules = yaml.safe_load(Path("configs/rules.yaml").read_text())
+    rules["mql"]["threshold"] += 30
+    learned = tmp_path / "learned.yaml"
+    learned.write_text(yaml.safe_dump(rules))
+    out = tmp_path / "report"
+    args = ["report", "--data", str(sample_dir), "--scores", str(nightly_scores), "--out",
+            str(out), "--learned-rules", str(learned)]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "for the learned rules' top leads at that volume" in result.stdout
+    rows = tables_by_caption(check_static_page(out / "index.html")["tree"])
+    compared = [row[0] for row in rows["MQLs and what became of them, per definition"][1:]]
+    assert {"Learned rules", "Learned rules at the rules' volume"} <= set(compared)
+
+    # A learned rules file that is no rules file: exit 2, naming the problem, nothing written.
+    del rules["mql"]
+    learned.write_text(yaml.safe_dump(rules) + "surprise: 1\n")
+    result = runner.invoke(app, [*args[:-2], "--out", str(tmp_path / "bad"),
+                                 "--learned-rules", str(learned)])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "surprise" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "bad" / "index.html").exists()
 
 
 def _write(path, tables):
@@ -105,4 +130,4 @@ def test_the_nightly_job_logs_its_report_with_the_scoring_run(
     checked = check_static_page(folder / "index.html")
     assert len(checked["images"]) >= 8
     page = (folder / "index.html").read_text()
-    assert "Had sales worked the model" in page and not EMAIL.findall(page.encode())
+    assert "Had sales been sent the model" in page and not EMAIL.findall(page.encode())

@@ -132,7 +132,8 @@ def train_and_log(
             result = train(loaded, rules=rules, allow=allow, progress=progress)
             if report and result.trained:
                 scores = training_scores(result)
-                page = build_report(loaded, scores, title="Training run: test window")
+                page = build_report(loaded, scores, importance=_importance(result) if plots
+                                    else None, title="Training run: test window")  # fmt: skip
                 written = write_report(page, folder / "report").parent
         source = flat if flat is not None else data
         # Lineage names a file or a folder; a database URI is no dataset source MLflow knows
@@ -149,6 +150,19 @@ def train_and_log(
         registered = f"version {tracked.model_version}" if tracked.model_version else "none"
         clock.lap("mlflow", "run %s, registered %s", tracked.run_id, registered)
     return TrainingJob(result, tracked, time.perf_counter() - start)
+
+
+def _importance(result: TrainingResult) -> pd.DataFrame | None:
+    """The permutation importance of the test window, for the run's report page."""
+    from leadml.modeling.plots import permutation_importance_table
+
+    test = (getattr(result, "frames", None) or {}).get("test")
+    if test is None or not len(test):
+        return None
+    seed = result.settings.model.random_state
+    return permutation_importance_table(
+        result.model, test[result.feature_names], test["label"], random_state=seed
+    )
 
 
 def score_night(
@@ -212,14 +226,17 @@ def write_funnel_report(
     settings: Settings | None = None,
     *,
     rules: Any = None,
+    learned_rules: Any = None,
     now: pd.Timestamp | str | None = None,
 ) -> ReportJob:
-    """Write the funnel report of ``data`` into the folder ``out`` (``index.html``, its figures
-    and ``tables/*.csv``), with the model's MQLs from ``scores`` (a nightly scores folder) next
-    to the CRM's and the rules'."""
+    """Write the funnel report of ``data`` into the folder ``out`` (``index.html`` with its
+    figures inside, the figures as PNG and ``tables/*.csv``), with the model's MQLs from
+    ``scores`` (a nightly scores folder) next to the CRM's and the rules', and with
+    ``learned_rules`` (a second rules file) the learned rules' next to them."""
     from leadml.reports import build_report, write_report
 
-    built = build_report(load_data(data, settings, now=now), scores, rules=rules)
+    built = build_report(load_data(data, settings, now=now), scores, rules=rules,
+                         learned_rules=learned_rules)  # fmt: skip
     return ReportJob(built, write_report(built, out))
 
 

@@ -257,8 +257,9 @@ def report(
         typer.Option(
             "--out",
             "-o",
-            help="Folder to write the report into: index.html, its figures (PNG) next to it "
-            "and tables/*.csv. Created if missing; an earlier report there is replaced.",
+            help="Folder to write the report into: index.html (its figures inside), the "
+            "figures as PNG and tables/*.csv. Created if missing; an earlier report there is "
+            "replaced.",
             file_okay=False,
         ),
     ],
@@ -272,21 +273,34 @@ def report(
         ),
     ] = None,
     rules: RulesOption = None,
+    learned_rules: Annotated[
+        Path | None,
+        typer.Option(
+            "--learned-rules",
+            help="A second rules file (e.g. leadml rules learn's), scored by the same engine on "
+            "the same leads and nights: a learned-rules column next to the rules and the model.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
     config: ConfigOption = None,
     now: NowOption = None,
 ) -> None:
-    """Write the funnel report: a static HTML page with its figures as PNG.
+    """Write the funnel report: one self-contained static HTML page, its figures inside.
 
     The funnel as recorded (lead → MQL → SAL/SRL → SQL → opportunity → won, conversion rates,
-    MQL acceptance, speed to lead), per week and per segment (report.segments); and the MQLs of
-    the CRM, the rules and, with --scores, the model over the last report.period_days whose
-    outcomes are known: what sales would have seen had it worked the model's MQLs instead.
+    MQL acceptance, speed to lead), per week and per segment (report.segments); and the new MQLs
+    of the CRM, the rules, with --learned-rules the learned rules and, with --scores, the model
+    over the last report.period_days whose outcomes are known: first the conversions at the
+    rules' own MQL volume (like with like), then each one's rates; with --scores, the model's
+    reliability diagram, gains chart, tiers and feature importance on those nights.
 
     Exit codes: 0 written, 2 configuration or rules file, 3 input data or scores unreadable.
     """
     from leadml.jobs import write_funnel_report
 
-    job = write_funnel_report(data, out, scores, load_settings(config), rules=rules, now=now)
+    job = write_funnel_report(data, out, scores, load_settings(config), rules=rules,
+                              learned_rules=learned_rules, now=now)  # fmt: skip
     record(page=job.page, headline=job.report.comparison.headline(),
            notes=job.report.comparison.notes)  # fmt: skip
     say(f"{job.report.comparison.headline()}\n\nreport: {job.page}")

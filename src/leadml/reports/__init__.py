@@ -3,8 +3,10 @@ what became of the leads; as tables and figures for notebooks, or as a static HT
 (``leadml report``).
 
 Layers: :mod:`._funnel` (each lead's journey, funnel metrics), :mod:`._scores` (reading nightly
-scores), :mod:`._cohorts` (MQL definitions and their outcomes), :mod:`._figures`,
-:mod:`._report` (the report's tables) and :mod:`._html` (the page).
+scores), :mod:`._nights` (new MQLs on scored nights, a score at another's volume),
+:mod:`._cohorts` (MQL definitions and their outcomes), :mod:`._model` (the model on the scored
+nights), :mod:`._figures` and :mod:`._model_figures`, :mod:`._report` (the report's tables) and
+:mod:`._html` (the page).
 """
 
 from leadml.reports._cohorts import (
@@ -37,6 +39,8 @@ from leadml.reports._funnel import (
     funnel_table,
     lead_journeys,
 )
+from leadml.reports._model import ModelEvidence, model_evidence
+from leadml.reports._nights import at_volume, new_mqls
 from leadml.reports._report import FunnelReport, build_report, write_report
 from leadml.reports._scores import (
     ScoreHistory,
@@ -52,9 +56,11 @@ __all__ = [
     "DEFINITION_LABELS",
     "FUNNEL",
     "FunnelReport",
+    "ModelEvidence",
     "MqlComparison",
     "Period",
     "ScoreHistory",
+    "at_volume",
     "build_report",
     "choose_period",
     "cohort_table",
@@ -69,6 +75,8 @@ __all__ = [
     "funnel_figure",
     "funnel_table",
     "lead_journeys",
+    "model_evidence",
+    "new_mqls",
     "nightly_counts",
     "nightly_figure",
     "probability_figure",

@@ -21,16 +21,23 @@ import pandas as pd
 
 from leadml.data import LeadData
 from leadml.data.asof import follow_up
+from leadml.reports._nights import at_volume, new_mqls, night_window
 from leadml.reports._scores import ScoreHistory
-from leadml.rules import rule_mql_history
+from leadml.rules import load_rules, rule_mql_history, rule_scores
 
-DEFINITIONS = ("recorded", "rules", "model")
+DEFINITIONS = ("recorded", "rules", "learned", "learned_at_volume", "model", "model_at_volume")
 #: How each definition is named for people.
 DEFINITION_LABELS = {
     "recorded": "Recorded in the CRM",
     "rules": "Rule score",
-    "model": "Model",
+    "learned": "Learned rules",
+    "learned_at_volume": "Learned rules at the rules' volume",
+    "model": "Model (MQL tiers)",
+    "model_at_volume": "Model at the rules' volume",
 }
+#: Hours before a recorded MQL in which a decision-stage action (a demo, contact or trial
+#: request) makes it a hand-raiser's.
+HAND_RAISE_HOURS = 24
 
 
 def wilson_interval(successes, trials, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
@@ -102,31 +109,50 @@ def choose_period(
     used = mature[mature >= start]
     note = ""
     if len(used) < len(nights):
-        note = (f"{len(nights) - len(used)} scored night(s) outside this period are not used "
+        note = (f"{len(nights) - len(used)} scored night(s) outside this period are not compared "
                 f"(older than it, or less than {follow_up_days} days before the end of the "
-                "data).")  # fmt: skip
+                "data); the last older one, if any, only tells who was an MQL already when the "
+                "period starts.")  # fmt: skip
     return Period(start, end, used, note)
 
 
 def recorded_flags(data: LeadData, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """Leads the CRM made MQLs in ``[start, end)``, each at its first MQL entry in the period."""
+    """Leads the CRM made MQLs in ``[start, end)``, each at its first MQL entry in the period,
+    with ``hand_raise``: the lead had a decision-stage action (demo, contact or trial request)
+    in the :data:`HAND_RAISE_HOURS` up to that entry."""
     flags = data.con.execute(
-        """
-        SELECT lead_id, min(entered_at) AS flagged_at FROM stages
-        WHERE stage = 'mql' AND entered_at >= $start AND entered_at < $end GROUP BY lead_id
+        f"""
+        WITH first AS (
+            SELECT lead_id, min(entered_at) AS flagged_at FROM stages
+            WHERE stage = 'mql' AND entered_at >= $start AND entered_at < $end GROUP BY lead_id
+        )
+        SELECT f.lead_id, f.flagged_at, EXISTS (
+            SELECT 1 FROM events e WHERE e.lead_id = f.lead_id AND e.buying_stage = 'decision'
+            AND e.occurred_at <= f.flagged_at
+            AND e.occurred_at > f.flagged_at - INTERVAL {HAND_RAISE_HOURS} HOURS
+        ) AS hand_raise
+        FROM first f
         """,
         {"start": start, "end": end},
     ).df()
-    return flags.assign(definition="recorded")[["lead_id", "definition", "flagged_at"]]
+    return flags.assign(definition="recorded")[["lead_id", "definition", "flagged_at",
+                                                "hand_raise"]]  # fmt: skip
 
 
-def rules_flags(data: LeadData, start: pd.Timestamp, end: pd.Timestamp, rules) -> pd.DataFrame:
+def rules_flags(
+    data: LeadData, start: pd.Timestamp, end: pd.Timestamp, rules, definition: str = "rules"
+) -> pd.DataFrame:
     """Leads the rules made MQLs in ``[start, end)``, at the exact time each first crossed the
-    threshold (:func:`leadml.rule_mql_history`)."""
+    threshold (:func:`leadml.rule_mql_history`); a lead already above it at ``start`` is no new
+    MQL of the period, even if it drops below and crosses again."""
     history = rule_mql_history(data, start, end, rules)
     first = history[history["crossing"] == 1]
+    if len(first):
+        spine = pd.DataFrame({"lead_id": first["lead_id"].to_numpy(), "as_of": start})
+        at_start = rule_scores(data, spine, rules, explain=False)
+        first = first[~first["lead_id"].isin(at_start.loc[at_start["rule_mql"], "lead_id"])]
     return pd.DataFrame({
-        "lead_id": first["lead_id"].astype("str"), "definition": "rules",
+        "lead_id": first["lead_id"].astype("str"), "definition": definition,
         "flagged_at": first["crossed_at"],
     })  # fmt: skip
 
@@ -241,48 +267,95 @@ class MqlComparison:
     summary: pd.DataFrame  # cohort_table(outcomes), one row per definition
     agreement: pd.DataFrame | None
     notes: list[str] = field(default_factory=list)
+    #: The scored nights read (the baseline first) and their rows: lead_id, as_of, the flags,
+    #: the scores the history has, ``learned_score``/``learned_mql`` with learned rules.
+    nights: pd.DatetimeIndex | None = None
+    rows: pd.DataFrame | None = None
 
     @property
     def weeks(self) -> float:
         return (self.period.end - self.period.start) / pd.Timedelta(days=7)
 
+    @property
+    def hand_raisers(self) -> int:
+        """The CRM's recorded MQLs (mature) that followed a decision-stage action within
+        :data:`HAND_RAISE_HOURS`."""
+        recorded = self.outcomes[(self.outcomes["definition"] == "recorded")
+                                 & self.outcomes["mature"]]  # fmt: skip
+        return int(recorded.get("hand_raise", pd.Series(dtype=bool)).fillna(False).sum())
+
     def headline(self) -> str:
-        """The comparison in one careful paragraph (plain text)."""
+        """The comparison in one careful paragraph (plain text): conversions at the rules' MQL
+        volume first, then each definition's rates at its own volume, then the CRM's line."""
         s = self.summary
         span = f"{self.period.start:%d %b %Y} to {self.period.end - pd.Timedelta(days=1):%d %b %Y}"
-        if "model" not in s.index or "rules" not in s.index or not s.loc["model", "mqls"]:
-            known = [d for d in ("recorded", "rules") if d in s.index]
-            parts = [f"{_OWNER[d]}: {_cohort_words(s.loc[d], self)}" for d in known]
-            text = f"From {span}, " + "; ".join(parts) + "." if parts else ""
-            return (text + " No model MQLs to compare with: give nightly scores (--scores) of "
-                    "nights whose outcomes are known.").strip()  # fmt: skip
-        model, rules = s.loc["model"], s.loc["rules"]
-        n = {f"{who}_{k}": int(row[k]) for who, row in (("model", model), ("rules", rules))
-             for k in ("mqls", "converted", "reviewed")}  # fmt: skip
-        return (
-            f"From {span}, the rules made {n['rules_mqls']:,} leads MQLs and the model "
-            f"{n['model_mqls']:,}. Had sales worked the model's MQLs instead of the rules', then, "
-            f"judging by what actually happened to those leads, {_pct(model['acceptance'])} of "
-            f"the ones sales reviewed would have been accepted (rules: "
-            f"{_pct(rules['acceptance'])}) and {_pct(model['conversion'])} would have reached "
-            f"{self.target.upper()} within {self.follow_up_days} days (rules: "
-            f"{_pct(rules['conversion'])}): {n['model_converted']:,} conversions instead of "
-            f"{n['rules_converted']:,}. This is an estimate on observed outcomes, not an "
-            f"experiment: leads only the model picks were not all worked by sales, and being "
-            f"worked can change what a lead does; acceptance is known only for the leads sales "
-            f"reviewed ({n['model_reviewed']:,} of the model's {n['model_mqls']:,}, "
-            f"{n['rules_reviewed']:,} of the rules' {n['rules_mqls']:,}). 95 % intervals: "
-            f"conversion {_interval(model, 'conversion')} for the model, "
-            f"{_interval(rules, 'conversion')} for the rules."
-        )
+        target = f"{self.target.upper()} within {self.follow_up_days} days"
+        count = {d: int(s.loc[d, "mqls"]) if d in s.index else 0 for d in DEFINITIONS}
+        conv = {d: int(s.loc[d, "converted"]) if d in s.index else 0 for d in DEFINITIONS}
+
+        def _of(d: str) -> str:  # conversions, and their share of the definition's MQLs
+            return f"{conv[d]:,} ({_pct(s.loc[d, 'conversion'])})"
+
+        parts = []
+        if count["model"] or count["model_at_volume"]:
+            if count["model_at_volume"]:
+                learned = (f" ({_of('learned_at_volume')} for the learned rules' top leads "
+                           "at that volume)" if "learned_at_volume" in s.index else "")  # fmt: skip
+                parts.append(
+                    f"Like with like, from {span}: the rules made {count['rules']:,} leads new "
+                    f"MQLs on the scored nights. Had sales been sent the model's highest-scored "
+                    f"leads instead, as many each night ({count['model_at_volume']:,} in all), "
+                    f"then, judging by what actually happened to those leads, "
+                    f"{_of('model_at_volume')} would have reached {target}, against "
+                    f"{_of('rules')} of the rules' MQLs{learned}."
+                )  # fmt: skip
+            elif self.rows is not None and "mql_probability" in self.rows:
+                parts.append(f"From {span}, the rules made no new MQLs on the scored nights: "
+                             "nothing to compare at their volume.")  # fmt: skip
+            else:
+                parts.append(f"From {span}; the scores hold no model probability, so the model "
+                             "cannot be compared at the rules' volume.")  # fmt: skip
+            if count["model"] and count["rules"]:
+                model, rules = s.loc["model"], s.loc["rules"]
+                parts.append(
+                    f"At their own volumes, the model's MQL tiers made {count['model']:,} new "
+                    f"MQLs: {_pct(model['conversion'])} reached {target} (rules: "
+                    f"{_pct(rules['conversion'])}) and {_pct(model['acceptance'])} of those "
+                    f"sales reviewed were accepted (rules: {_pct(rules['acceptance'])}; "
+                    f"reviewed: {int(model['reviewed']):,} of the model's, "
+                    f"{int(rules['reviewed']):,} of the rules'). 95 % intervals of the "
+                    f"conversion: {_interval(model, 'conversion')} for the model, "
+                    f"{_interval(rules, 'conversion')} for the rules."
+                )  # fmt: skip
+        else:
+            known = [d for d in ("rules", "learned") if d in s.index]
+            words = [f"{_OWNER[d]}: {_cohort_words(s.loc[d], self)}" for d in known]
+            if words:
+                parts.append(f"From {span}, " + "; ".join(words) + ".")
+            parts.append("No model MQLs to compare with: give nightly scores (--scores) of "
+                         "nights whose outcomes are known.")  # fmt: skip
+        if "recorded" in s.index:
+            parts.append(
+                f"The CRM recorded {count['recorded']:,} MQLs in the period "
+                f"({_pct(s.loc['recorded', 'conversion'])} reached {self.target.upper()}), "
+                f"{self.hand_raisers:,} of them hand-raisers made MQLs the moment they asked "
+                "for sales (a demo, contact or trial request): leads no score has to find, so "
+                "that line is shown for reference, not compared."
+            )
+        if count["model"] or count["model_at_volume"]:
+            parts.append("This is an estimate on observed outcomes, not an experiment: leads "
+                         "only the model picks were not all worked by sales, and being worked "
+                         "can change what a lead does.")  # fmt: skip
+        return " ".join(parts)
 
 
-_OWNER = {"recorded": "the CRM recorded", "rules": "the rules made", "model": "the model made"}
+_OWNER = {"recorded": "the CRM recorded", "rules": "the rules made",
+          "learned": "the learned rules made", "model": "the model made"}  # fmt: skip
 
 
 def _cohort_words(row: pd.Series, comparison: MqlComparison) -> str:
-    return (f"{int(row['mqls']):,} MQLs, {_pct(row['acceptance'])} of those reviewed accepted, "
-            f"{_pct(row['conversion'])} reached {comparison.target.upper()} within "
+    return (f"{int(row['mqls']):,} new MQLs, {_pct(row['acceptance'])} of those reviewed "
+            f"accepted, {_pct(row['conversion'])} reached {comparison.target.upper()} within "
             f"{comparison.follow_up_days} days")  # fmt: skip
 
 
@@ -294,43 +367,81 @@ def _interval(row: pd.Series, rate: str) -> str:
     return f"{_pct(row[f'{rate}_low'])} to {_pct(row[f'{rate}_high'])}"
 
 
+def _scored_nights(data: LeadData, scores: ScoreHistory, period: Period, learned):
+    """The nights to read (baseline first), their rows, with the learned rules' scores, the
+    new MQLs of each definition, and a note about the baseline."""
+    nights, note = night_window(scores.nights, period.nights)
+    rows = scores.rows(nights)
+    if learned is not None:
+        ruled = rule_scores(data, rows[["lead_id", "as_of"]], learned, explain=False)
+        ruled = ruled[["lead_id", "as_of", "rule_score", "rule_mql"]].rename(
+            columns={"rule_score": "learned_score", "rule_mql": "learned_mql"}
+        )
+        rows = rows.merge(ruled.astype({"lead_id": "str"}), on=["lead_id", "as_of"], how="left")
+        rows["learned_mql"] = rows["learned_mql"].fillna(False).astype(bool)
+    parts = [new_mqls(rows, "rule_mql", nights, "rules"),
+             new_mqls(rows, "model_mql", nights, "model")]  # fmt: skip
+    if "mql_probability" in rows:
+        parts.append(at_volume(rows, "mql_probability", "rule_mql", nights, "model_at_volume"))
+    if learned is not None:
+        parts.append(new_mqls(rows, "learned_mql", nights, "learned"))
+        parts.append(at_volume(rows, "learned_score", "rule_mql", nights, "learned_at_volume"))
+    return nights, rows, parts, note
+
+
 def compare_mqls(
     data: LeadData,
     journeys: pd.DataFrame,
     scores: ScoreHistory | None = None,
     *,
     rules=None,
+    learned_rules=None,
 ) -> MqlComparison:
-    """Compare the MQLs of the CRM, the rules and (with ``scores``) the model over the last
-    ``report.period_days`` whose outcomes are known (see :func:`choose_period`).
+    """Compare the new MQLs of the CRM, the rules, the learned rules (with ``learned_rules``, a
+    second rules file) and (with ``scores``) the model over the last ``report.period_days``
+    whose outcomes are known (see :func:`choose_period`).
 
-    With scores, the rules' and the model's MQLs are read from the same scored nights (same
-    leads, same instants: like with like); without, or when no scored night is old enough, the
-    rules' MQLs are the exact crossings of :func:`leadml.rule_mql_history`.
+    With scores, every score's MQLs are read from the same scored nights (same leads, same
+    instants: like with like), new MQLs only (:mod:`leadml.reports._nights`), and the model and
+    the learned rules are also taken at the rules' volume; without, or when no scored night is
+    old enough, the rules' MQLs are the exact crossings of :func:`leadml.rule_mql_history`.
     """
     settings = data.settings
     days = settings.target.horizon_days
+    learned = None if learned_rules is None else load_rules(learned_rules, settings)
     period = choose_period(
         data.end(), days, settings.report.period_days, None if scores is None else scores.nights
     )
-    sources = {"recorded": "the stages table: each lead's first MQL entry in the period"}
+    sources = {"recorded": "the stages table: each lead's first MQL entry in the period, "
+               "whatever made it (the CRM's own score, or a hand-raise: a demo, contact or "
+               "trial request makes a lead an MQL at once)"}  # fmt: skip
     parts = [recorded_flags(data, period.start, period.end)]
     notes = [period.note] if period.note else []
+    nights = rows = None
     if period.nights is not None and len(period.nights):
-        flags = scores.first_flags(period.start, period.end)
-        parts.append(flags)
-        nights = f"{len(period.nights)} scored night(s) from {scores.source}"
-        sources["rules"] = f"rule MQLs ({nights}): each lead's first night as an MQL"
-        sources["model"] = f"model MQLs ({nights}): each lead's first night in an MQL tier"
+        nights, rows, flags, note = _scored_nights(data, scores, period, learned)
+        parts += flags
+        notes += [note] if note else []
+        read = f"{len(nights) - 1} scored night(s) after {nights[0]:%Y-%m-%d}, from {scores.source}"
+        new = "a lead on the first night it is one and was not the night before"
+        sources["rules"] = f"rule MQLs ({read}): {new}"
+        sources["model"] = f"the model's MQL tiers (same nights): {new}"
+        sources["model_at_volume"] = ("each night, the model's highest-probability open leads "
+                                      "not sent already, as many as the rules' new MQLs that "
+                                      "night")  # fmt: skip
+        if learned is not None:
+            sources["learned"] = f"the learned rules scored by leadml's engine (same nights): {new}"
+            sources["learned_at_volume"] = ("each night, the learned rules' highest-scored open "
+                                            "leads, as many as the rules' new MQLs")  # fmt: skip
     else:
+        exact = "the exact time each lead crossed the threshold (already above it at the start: "
         parts.append(rules_flags(data, period.start, period.end, rules))
-        sources["rules"] = "the rules file: the exact time each lead first crossed the threshold"
+        sources["rules"] = f"the rules file: {exact}no new MQL)"
+        if learned is not None:
+            parts.append(rules_flags(data, period.start, period.end, learned, "learned"))
+            sources["learned"] = f"the learned rules file: {exact}no new MQL)"
     parts = [p for p in parts if len(p)]
-    flags = (
-        pd.concat(parts, ignore_index=True)
-        if parts
-        else pd.DataFrame({"lead_id": [], "definition": [], "flagged_at": []})
-    )
+    flags = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(_NO_FLAGS)
     outcomes = mql_outcomes(data, flags, days, journeys)
     summary = cohort_table(outcomes)
     immature = int(summary["immature"].sum()) if len(summary) else 0
@@ -339,5 +450,8 @@ def compare_mqls(
                      "data are left out: their outcomes are not known yet.")  # fmt: skip
     return MqlComparison(
         period, days, settings.target.stage, sources, outcomes, summary,
-        agreement_table(outcomes), notes,
+        agreement_table(outcomes), notes, nights, rows,
     )  # fmt: skip
+
+
+_NO_FLAGS = {"lead_id": [], "definition": [], "flagged_at": []}

@@ -7,6 +7,8 @@ Pure functions: tables in, :class:`matplotlib.figure.Figure` out, no ``pyplot``.
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -15,6 +17,11 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from leadml.modeling.plots import LABELS, PALETTE, figure
 from leadml.reports._cohorts import DEFINITION_LABELS, DEFINITIONS
+
+#: :data:`PALETTE` and the report's own definitions: the learned rules green (Okabe-Ito), a
+#: score taken at the rules' volume a lighter shade of its own colour.
+COLOURS = PALETTE | {"learned": "#009E73", "learned_at_volume": "#66C5AB",
+                     "model_at_volume": "#56B4E9"}  # fmt: skip
 
 #: Segments shown in a figure (the largest by leads); tables list them all.
 TOP_SEGMENTS = 12
@@ -43,7 +50,7 @@ def segment_name(segment: str) -> str:
     return _SEGMENT_NAMES.get(segment, segment.replace("_", " "))
 
 
-def _thousands(ax, axis: str = "y") -> None:
+def thousands(ax, axis: str = "y") -> None:
     formatter = FuncFormatter(lambda v, _: f"{v:,.0f}")
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(formatter)
 
@@ -65,7 +72,7 @@ def funnel_figure(funnel: pd.Series | pd.DataFrame) -> Figure:
         ax.text(count, position, f" {count:,.0f}{step}", va="center", fontsize=9)
     ax.set_yticks(y, [_STAGE_NAMES[s] for s in stages])
     ax.set_xlim(0, max(counts.max(), 1) * 1.45)
-    _thousands(ax, "x")
+    thousands(ax, "x")
     ax.set_xlabel("Leads that reached the stage (leads)")
     ax.set_title("The funnel as recorded in the CRM")
     ax.grid(False, axis="y")
@@ -115,7 +122,7 @@ def weekly_figure(weekly: pd.DataFrame, complete_before: pd.Timestamp | None = N
                     zorder=0,
                     label="Still maturing",
                 )
-    _thousands(volume)
+    thousands(volume)
     volume.set_ylabel("Leads created in the week (leads)")
     volume.set_xlabel("Week the leads were created (UTC, Monday)")
     volume.set_title("Leads and MQLs per week of creation")
@@ -197,7 +204,7 @@ def engagement_figure(engagement: pd.DataFrame, freq: str = "week") -> Figure:
         labels=[names.get(s, s) for s in stages],
         colors=[PALETTE[s] for s in stages],
     )
-    _thousands(ax)
+    thousands(ax)
     ax.set_ylabel(f"Engagement actions per {freq} (actions)")
     ax.set_xlabel(f"{freq.capitalize()} (UTC)")
     ax.set_title(f"Engagement by buying stage over time (per {freq})")
@@ -211,7 +218,7 @@ def engagement_figure(engagement: pd.DataFrame, freq: str = "week") -> Figure:
             label="Active leads (right axis)",
         )
         twin.set_ylabel(f"Leads with an action in the {freq} (leads)")
-        _thousands(twin)
+        thousands(twin)
         twin.set_ylim(0, None)
         lines, labels = ax.get_legend_handles_labels()
         more, more_labels = twin.get_legend_handles_labels()
@@ -230,9 +237,9 @@ def comparison_figure(summary: pd.DataFrame, target: str = "sql", days: int = 90
     """Per MQL definition: MQL volume (left), acceptance and conversion with 95 % intervals
     (right)."""
     definitions = _definitions(summary)
-    fig, (volume, rates) = figure(11.0, 4.4, ncols=2)
+    fig, (volume, rates) = figure(11.0, 4.8, ncols=2)
     x = np.arange(len(definitions))
-    colours = [PALETTE[d] for d in definitions]
+    colours = [COLOURS[d] for d in definitions]
     volume.bar(x, summary.loc[definitions, "mqls"], color=colours)
     for i, d in enumerate(definitions):
         volume.text(
@@ -243,8 +250,10 @@ def comparison_figure(summary: pd.DataFrame, target: str = "sql", days: int = 90
             va="bottom",
             fontsize=9,
         )
-    volume.set_xticks(x, [DEFINITION_LABELS[d] for d in definitions])
-    _thousands(volume)
+    # Up to six definitions side by side: their names wrapped, so that they do not overlap.
+    names = [textwrap.fill(DEFINITION_LABELS[d], 14) for d in definitions]
+    volume.set_xticks(x, names, fontsize=8)
+    thousands(volume)
     volume.set_xlabel("MQL definition")
     volume.set_ylabel("MQLs in the period (leads)")
     volume.set_title("MQLs by definition")
@@ -265,7 +274,7 @@ def comparison_figure(summary: pd.DataFrame, target: str = "sql", days: int = 90
             ecolor="#333333",
             capsize=3,
         )
-    rates.set_xticks(x, [DEFINITION_LABELS[d] for d in definitions])
+    rates.set_xticks(x, names, fontsize=8)
     rates.yaxis.set_major_formatter(PercentFormatter(1.0))
     rates.set_ylim(0, 1.05)
     rates.set_xlabel("MQL definition")
@@ -291,9 +300,9 @@ def comparison_weekly_figure(weekly: pd.DataFrame, target: str = "sql") -> Figur
         part = weekly.xs(d, level="definition").sort_index()
         weeks = pd.DatetimeIndex(part.index).tz_convert("UTC").tz_localize(None)
         label = DEFINITION_LABELS[d]
-        volume.plot(weeks, part["mqls"], marker="o", color=PALETTE[d], label=label)
-        rates.plot(weeks, part["conversion"], marker="o", color=PALETTE[d], label=label)
-    _thousands(volume)
+        volume.plot(weeks, part["mqls"], marker="o", color=COLOURS[d], label=label)
+        rates.plot(weeks, part["conversion"], marker="o", color=COLOURS[d], label=label)
+    thousands(volume)
     volume.set_ylim(0, None)
     volume.set_ylabel("MQLs made in the week (leads)")
     volume.set_title("MQLs per week, by definition")
@@ -326,7 +335,7 @@ def comparison_segment_figure(table: pd.DataFrame, segment: str, target: str = "
             at,
             part["conversion"].fillna(0),
             height=height,
-            color=PALETTE[d],
+            color=COLOURS[d],
             label=DEFINITION_LABELS[d],
         )
         for position, rate, converted, mqls in zip(
@@ -360,7 +369,7 @@ def nightly_figure(counts: pd.DataFrame) -> Figure:
         color=PALETTE["reference"],
         label="Both",
     )
-    _thousands(ax)
+    thousands(ax)
     ax.set_ylim(0, None)
     ax.set_xlabel("Scored night (as-of date, UTC)")
     ax.set_ylabel("Open leads made MQLs (leads)")

@@ -14,7 +14,7 @@ import pandas as pd
 
 from leadml.common.atomic import write_atomic
 from leadml.common.safe_text import shorten
-from leadml.reports._cohorts import DEFINITION_LABELS
+from leadml.reports._cohorts import DEFINITION_LABELS, HAND_RAISE_HOURS
 from leadml.reports._figures import segment_name
 
 if TYPE_CHECKING:
@@ -33,9 +33,13 @@ _COLUMNS = {
     "touched": "Touched by sales", "immature": "Left out (too recent)",
     "conversion_interval": "Conversion 95 % interval",
     "acceptance_interval": "Acceptance 95 % interval",
+    "pairs": "Lead-nights", "lowest": "Lowest probability", "median": "Median probability",
+    "highest": "Highest probability",
 }  # fmt: skip
 _RATES = {"lead_to_mql", "mql_acceptance", "mql_to_sql", "sql_to_opportunity",
-          "opportunity_to_won", "lead_to_won", "acceptance", "conversion"}  # fmt: skip
+          "opportunity_to_won", "lead_to_won", "acceptance", "conversion", "lowest", "median",
+          "highest"}  # fmt: skip
+_SCORE_NAMES = {"model": "the model", "rules": "the rule score", "learned": "the learned rules"}
 _FUNNEL_COLUMNS = ["leads", "mql", "sal", "srl", "awaiting_review", "sql", "opportunity", "won",
                    "lead_to_mql", "mql_acceptance", "mql_to_sql", "sql_to_opportunity",
                    "opportunity_to_won", "lead_to_won", "speed_to_lead_hours"]  # fmt: skip
@@ -44,25 +48,26 @@ _COHORT_COLUMNS = ["mqls", "reviewed", "accepted", "acceptance", "acceptance_int
                    "touched", "speed_to_lead_hours", "immature"]  # fmt: skip
 
 
-def _cell(column: str, value) -> tuple[str, bool]:
-    """(text, is_number) of one table cell."""
+def _cell(column: str, value) -> tuple[str, str]:
+    """(text, CSS class) of one table cell: ``number`` (right-aligned, on one line), ``number
+    interval`` (may wrap at its dash, to keep wide tables narrow) or none."""
     if isinstance(value, tuple):  # an interval
         low, high = value
         if pd.isna(low) or pd.isna(high):
-            return "–", True
-        return f"{low:.1%} – {high:.1%}", True
+            return "–", "number"
+        return f"{low:.1%} – {high:.1%}", "number interval"
     if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return "–", True
+        return "–", "number"
     if isinstance(value, bool):
-        return ("yes" if value else "no"), False
+        return ("yes" if value else "no"), ""
     if column in _RATES:
-        return f"{value:.1%}", True
+        return f"{value:.1%}", "number"
     if column.endswith("_hours"):
-        return f"{value:,.1f}", True
+        return f"{value:,.1f}", "number"
     if isinstance(value, int | float) or hasattr(value, "dtype"):
         number = float(value)
-        return (f"{number:,.0f}" if number.is_integer() else f"{number:,.2f}"), True
-    return shorten(str(value)), False
+        return (f"{number:,.0f}" if number.is_integer() else f"{number:,.2f}"), "number"
+    return shorten(str(value)), ""
 
 
 def _key(level: str | None, value) -> str:
@@ -74,7 +79,7 @@ def _key(level: str | None, value) -> str:
 
 
 def table(frame: pd.DataFrame, columns: list[str], index_names: list[str]) -> dict:
-    """A DataFrame as ``{"head": [...], "rows": [[(text, is_number), ...], ...]}``."""
+    """A DataFrame as ``{"head": [...], "rows": [[(text, CSS class), ...], ...]}``."""
     frame = frame.copy()
     for rate in ("acceptance", "conversion"):
         if f"{rate}_low" in frame:
@@ -85,7 +90,7 @@ def table(frame: pd.DataFrame, columns: list[str], index_names: list[str]) -> di
     rows = []
     for key, row in frame.iterrows():
         keys = key if isinstance(key, tuple) else (key,)
-        cells = [(_key(level, k), False) for level, k in zip(frame.index.names, keys, strict=True)]
+        cells = [(_key(level, k), "") for level, k in zip(frame.index.names, keys, strict=True)]
         cells += [_cell(c, row[c]) for c in shown]
         rows.append(cells)
     return {"head": [*index_names, *[_COLUMNS.get(c, c) for c in shown]], "rows": rows}
@@ -149,6 +154,16 @@ def render(
                                       "rules_only": "rules only"}),
             ["leads", "converted", "conversion", "conversion_interval"], ["MQL of"]),
         "funnel": table(report.funnel, _FUNNEL_COLUMNS, [""]),
+        "model": None if report.model is None else {
+            "pairs": report.model.pairs, "nights": report.model.nights,
+            "tiers": table(report.model.tiers, ["pairs", "converted", "conversion", "lowest",
+                                                "median", "highest"], ["Tier"]),
+            "importance_kind": report.model.importance_kind,
+            "scores": [_SCORE_NAMES[w] for w in report.model.gains],
+        },
+        "learned": "learned" in c.sources,
+        "hand_raisers": c.hand_raisers,
+        "hand_raise_hours": HAND_RAISE_HOURS,
         "weekly": table(weekly, [*_FUNNEL_COLUMNS, "complete"], ["Week of creation"]),
         "segments": segment_sections,
         "images": images,

@@ -1,11 +1,14 @@
-"""The funnel report: the funnel as recorded, and the MQLs of the CRM, the rules and the model
-compared on what happened to the leads -- built from the tables (:func:`build_report`), then
-written as one static HTML page with its figures as PNG files and its tables as CSV
+"""The funnel report: the funnel as recorded, and the MQLs of the CRM, the rules, the learned
+rules and the model compared on what happened to the leads -- built from the tables
+(:func:`build_report`), then written as one self-contained static HTML page, its figures
+inside it, with the same figures as PNG files and its tables as CSV next to it
 (:func:`write_report`).
 """
 
 from __future__ import annotations
 
+import base64
+import io
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,8 +22,10 @@ from leadml.config import Settings
 from leadml.data import LeadData, load_data
 from leadml.data.readers import Source
 from leadml.reports import _figures as figures
+from leadml.reports import _model_figures as model_figures
 from leadml.reports._cohorts import MqlComparison, cohort_table, compare_mqls
 from leadml.reports._funnel import funnel_table, lead_journeys
+from leadml.reports._model import ModelEvidence, model_evidence
 from leadml.reports._scores import ScoreHistory
 
 
@@ -44,6 +49,7 @@ class FunnelReport:
     comparison: MqlComparison
     comparison_weekly: pd.DataFrame  # cohort_table per definition and week
     comparison_segments: dict[str, pd.DataFrame]  # cohort_table per definition and segment
+    model: ModelEvidence | None = None  # the model on the scored nights, when there are some
     generated_at: pd.Timestamp = field(default_factory=lambda: pd.Timestamp(datetime.now(UTC)))
 
     @property
@@ -65,6 +71,17 @@ class FunnelReport:
                 drawn[f"mql_by_{segment}"] = figures.comparison_segment_figure(
                     table, segment, target
                 )
+        if self.model is not None:
+            where = f"the {self.model.nights} scored night(s) compared"
+            drawn["model_reliability"] = model_figures.model_reliability_figure(
+                self.model.reliability, self.model.ece, where
+            )
+            drawn["model_gains"] = model_figures.gains_figure(self.model.gains)
+            drawn["model_tiers"] = model_figures.tier_figure(self.model.histogram)
+            if self.model.importance is not None:
+                drawn["model_importance"] = model_figures.report_importance_figure(
+                    self.model.importance, self.model.importance_kind
+                )
         drawn["funnel"] = figures.funnel_figure(self.funnel)
         drawn["speed_to_lead"] = figures.speed_to_lead_figure(self.speed_to_lead_hours)
         drawn["weekly"] = figures.weekly_figure(self.weekly, self.complete_before)
@@ -82,6 +99,13 @@ class FunnelReport:
         }
         if self.comparison.agreement is not None:
             tables["mql_agreement"] = self.comparison.agreement
+        if self.model is not None:
+            tables["model_reliability"] = self.model.reliability
+            tables["model_tiers"] = self.model.tiers
+            for who, table in self.model.gains.items():
+                tables[f"gains_{who}"] = table
+            if self.model.importance is not None:
+                tables["model_importance"] = self.model.importance
         for segment, table in self.segments.items():
             tables[f"funnel_by_{segment}"] = table
         for segment, table in self.comparison_segments.items():
@@ -95,6 +119,8 @@ def build_report(
     settings: Settings | None = None,
     *,
     rules=None,
+    learned_rules=None,
+    importance: pd.DataFrame | None = None,
     title: str = "Lead funnel report",
 ) -> FunnelReport:
     """Compute the funnel report of a lead history.
@@ -112,6 +138,14 @@ def build_report(
         Default: the data's. ``report`` sets the period and segments, ``target`` the follow-up.
     rules
         The rules file or object, for the rules' MQLs when no scored night can be used.
+    learned_rules
+        A second rules file or object (e.g. learned from outcomes: ``leadml rules learn``),
+        scored by the same engine on the same leads and nights: its own column in the
+        comparison, and at the rules' volume with scores. Without it, no such column.
+    importance
+        A feature-importance table (``feature``, ``importance``, ``stderr``; e.g.
+        :func:`leadml.plots.permutation_importance_table` of a training run) to draw in the
+        page; without it, the importance is read from the scores' reasons when they have them.
 
     Raises
     ------
@@ -135,7 +169,13 @@ def build_report(
     horizon = pd.Timedelta(days=settings.target.horizon_days)
     weekly = funnel_table(journeys, by="week")
     weekly["complete"] = weekly.index + pd.Timedelta(days=7) + horizon <= end
-    comparison = compare_mqls(data, journeys, history, rules=rules)
+    comparison = compare_mqls(data, journeys, history, rules=rules, learned_rules=learned_rules)
+    c = comparison
+    reasons = None
+    if history is not None and importance is None and c.nights is not None and len(c.nights):
+        reasons = history.rows(c.nights[-1:], reasons=True)  # the period's last night
+    evidence = model_evidence(data, c.rows, c.period.nights, c.follow_up_days, importance,
+                              reasons)  # fmt: skip
     # Segments the input cannot supply (industry without accounts) are left out of journeys.
     segments = [s for s in settings.report.segments if s in journeys.columns]
     return FunnelReport(
@@ -151,12 +191,14 @@ def build_report(
         comparison=comparison,
         comparison_weekly=cohort_table(comparison.outcomes, by="week"),
         comparison_segments={s: cohort_table(comparison.outcomes, by=s) for s in segments},
+        model=evidence,
     )
 
 
 def write_report(report: FunnelReport, out: str | Path) -> Path:
-    """Write ``report`` into the folder ``out``: ``index.html`` (one static page: no script, no
-    external resource), a PNG per figure next to it and ``tables/*.csv``. Returns the page.
+    """Write ``report`` into the folder ``out``: ``index.html`` (one self-contained static page:
+    no script, no external resource, every figure inside it as a PNG image in a ``data:`` URL),
+    the same PNG per figure next to it and ``tables/*.csv``. Returns the page.
 
     Files of an earlier report in ``out`` are replaced, each atomically; the page is written
     last, so it never refers to a figure that is not there yet. In the tables, text longer than
@@ -174,11 +216,13 @@ def write_report(report: FunnelReport, out: str | Path) -> Path:
         raise LeadmlError(f"cannot write the report into {out}: {exc}") from None
     images = {}
     for stem, figure in report.figures().items():
-        path = write_atomic(
-            out / f"{stem}.png", lambda staging, f=figure: f.savefig(staging, dpi=100, format="png")
-        )
+        png = io.BytesIO()
+        figure.savefig(png, dpi=100, format="png")
+        write_atomic(out / f"{stem}.png", lambda staging, b=png: staging.write_bytes(b.getvalue()))
         width, height = (figure.get_size_inches() * 100).round().astype(int)
-        images[stem] = (path.name, int(width), int(height))
+        # Inside the page, so that the page alone is the whole report (mailed, attached).
+        url = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode("ascii")
+        images[stem] = (url, int(width), int(height))
     csvs = {}
     for stem, table in report.tables().items():
         # Shown to people: long text cut, formula-like text quoted (leadml.common.safe_text).

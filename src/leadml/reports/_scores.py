@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 _PARTITION = re.compile(r"^as_of=(\d{4}-\d{2}-\d{2})$")
 #: Columns a score history needs: one row per (lead, night) with both MQL flags.
 HISTORY_COLUMNS = ("lead_id", "as_of", "model_mql", "rule_mql")
+#: Columns a score history may have: the model's probability (for the model at the rules' MQL
+#: volume, the reliability diagram and the gains chart), its tier and the rule score.
+OPTIONAL_COLUMNS = ("mql_probability", "model_tier", "rule_score")
+_REASON = re.compile(r"^reason_\d+_(feature|effect)$")
 
 
 def score_partitions(folder: str | Path) -> pd.Series:
@@ -133,7 +137,8 @@ def training_scores(result: TrainingResult) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        ``lead_id``, ``as_of``, ``mql_probability``, ``model_tier``, ``model_mql``, ``rule_mql``.
+        ``lead_id``, ``as_of``, ``mql_probability``, ``model_tier``, ``model_mql``, ``rule_mql``,
+        ``rule_score``.
     """
     if result.test is None:
         raise DataError("the training run has no test window (cold start): no model MQLs")
@@ -150,6 +155,7 @@ def training_scores(result: TrainingResult) -> pd.DataFrame:
         "lead_id": test["lead_id"], "as_of": test["as_of"],
         "mql_probability": test["model_probability"], "model_tier": tier,
         "model_mql": tier.isin(tiers.mql), "rule_mql": test["rule_mql"].astype(bool),
+        "rule_score": test["rule_score"],
     })  # fmt: skip
 
 
@@ -157,7 +163,7 @@ def training_scores(result: TrainingResult) -> pd.DataFrame:
 class ScoreHistory:
     """The nights of a scores folder or score-history DataFrame, and their MQL flags on demand.
 
-    ``nights`` are the as-of instants (UTC, sorted); :meth:`first_flags` reads only what it needs.
+    ``nights`` are the as-of instants (UTC, sorted); :meth:`rows` reads only the nights asked for.
     """
 
     nights: pd.DatetimeIndex
@@ -175,51 +181,49 @@ class ScoreHistory:
             if missing:
                 raise DataError(f"score history: missing column(s) {missing}; it needs "
                                 f"{list(HISTORY_COLUMNS)}")  # fmt: skip
-            frame = scores[list(HISTORY_COLUMNS)].copy()
+            kept = [c for c in HISTORY_COLUMNS + OPTIONAL_COLUMNS if c in scores.columns]
+            frame = scores[kept].copy()
             frame["as_of"] = pd.to_datetime(frame["as_of"], utc=True)
             nights = pd.DatetimeIndex(sorted(frame["as_of"].unique()))
             return cls(nights, f"{len(nights)} scored snapshots", frame=frame)
         files = score_partitions(scores)
         return cls(files.index, f"nightly scores in {scores}", files=files)
 
-    def first_flags(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-        """The first night in ``[start, end)`` each score made each lead an MQL.
-
-        Returns
-        -------
-        pandas.DataFrame
-            ``lead_id``, ``definition`` (``"model"`` or ``"rules"``) and ``flagged_at``.
-        """
-        con = connect()
-        nights = self.nights[(self.nights >= start) & (self.nights < end)]
+    def rows(self, nights: pd.DatetimeIndex, reasons: bool = False) -> pd.DataFrame:
+        """The (lead, night) rows of ``nights``: :data:`HISTORY_COLUMNS`, and those of
+        :data:`OPTIONAL_COLUMNS` the scores have (with ``reasons``, the ``reason_<j>_feature``
+        and ``reason_<j>_effect`` columns too). ``lead_id`` as text, ``as_of`` in UTC."""
         if self.frame is not None:
-            inside = self.frame[self.frame["as_of"].isin(nights)]
-            con.register("history", inside)
-            relation = "SELECT lead_id, as_of, model_mql, rule_mql FROM history"
-        else:
-            files = pd.DataFrame({"file": [str(f) for f in self.files[nights]], "as_of": nights})
-            if not len(files):
-                return pd.DataFrame({"lead_id": [], "definition": [], "flagged_at": []})
-            name = f"files_{uuid.uuid4().hex[:8]}"
-            con.register(name, files.astype({"as_of": "datetime64[us, UTC]"}))
-            listed = ", ".join(sql_str(f) for f in files["file"])
-            relation = (
-                f"SELECT p.lead_id, f.as_of, p.model_mql, p.rule_mql "
-                f"FROM read_parquet([{listed}], filename = true) p "
-                f"JOIN {name} f ON f.file = p.filename"
-            )
+            rows = self.frame[self.frame["as_of"].isin(nights)]
+            return rows.astype({"lead_id": "str"}).reset_index(drop=True)
+        files = pd.DataFrame({"file": [str(f) for f in self.files[nights]], "as_of": nights})
+        if not len(files):
+            return pd.DataFrame(columns=list(HISTORY_COLUMNS))
         try:
-            flags = con.execute(
+            last = files["file"].iloc[-1]
+            names = set(pq.read_schema(last).names)
+        except (OSError, pa.ArrowException) as exc:
+            raise DataError(f"{last}: not a readable Parquet file ({exc})") from None
+        wanted = [c for c in HISTORY_COLUMNS + OPTIONAL_COLUMNS if c != "as_of" and c in names]
+        if reasons:
+            wanted += sorted(c for c in names if _REASON.match(c))
+        con = connect()
+        name = f"files_{uuid.uuid4().hex[:8]}"
+        con.register(name, files.astype({"as_of": "datetime64[us, UTC]"}))
+        listed = ", ".join(sql_str(f) for f in files["file"])
+        chosen = ", ".join(f'p."{c}"' for c in wanted)
+        try:
+            rows = con.execute(
                 f"""
-                SELECT lead_id, min(as_of) FILTER (WHERE model_mql) AS model,
-                       min(as_of) FILTER (WHERE rule_mql) AS rules
-                FROM ({relation}) WHERE model_mql OR rule_mql GROUP BY lead_id
+                SELECT {chosen}, f.as_of
+                FROM read_parquet([{listed}], filename = true, union_by_name = true) p
+                JOIN {name} f ON f.file = p.filename
                 """
             ).df()
         except duckdb.Error as exc:
-            raise DataError(f"{self.source}: cannot read the MQL flags: {exc}") from None
+            raise DataError(f"{self.source}: cannot read the scored nights: {exc}") from None
         finally:
             con.close()
-        long = flags.melt("lead_id", var_name="definition", value_name="flagged_at").dropna()
-        long["lead_id"] = long["lead_id"].astype("str")
-        return long.sort_values(["definition", "flagged_at", "lead_id"], ignore_index=True)
+        if "model_tier" in rows:
+            rows["model_tier"] = rows["model_tier"].astype("str")
+        return rows.astype({"lead_id": "str"})
