@@ -18,6 +18,7 @@ from leadml.cli import app
 from leadml.data.profiles import reference_profile
 from leadml.data.validation import DataValidationError
 from leadml.errors import ConfigError, OutputError
+from leadml.reports import ScoreHistory, read_scores, score_partitions
 from leadml.scoring import (
     ScoringModel,
     Shard,
@@ -67,6 +68,10 @@ def test_the_union_of_the_shards_is_the_unsharded_night(count, sample_dir, sampl
     np.testing.assert_allclose(probability, expected_rows.pop("mql_probability"), rtol=1e-12)
     pd.testing.assert_frame_equal(rows, expected_rows, check_exact=True)  # ranks, tiers, reasons…
     assert rounded(summary) == rounded(expected_summary)
+    # The report reads every file of the night.
+    assert len(read_scores(tmp_path)) == len(expected_rows)
+    history = ScoreHistory.of(tmp_path).rows(score_partitions(tmp_path).index)
+    assert sorted(history["lead_id"]) == expected_rows["lead_id"].tolist()
 
 
 def test_every_input_row_is_in_exactly_one_shard(tiny_tables, tmp_path):

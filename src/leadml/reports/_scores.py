@@ -39,7 +39,9 @@ _REASON = re.compile(r"^reason_\d+_(feature|effect)$")
 
 
 def score_partitions(folder: str | Path) -> pd.Series:
-    """The nightly partitions of a scores folder: the file of each night, by as-of instant.
+    """The nightly partitions of a scores folder: the partition folder of each night, by as-of
+    instant. A night's scores are its ``*.parquet`` files: ``part-0.parquet``, or one per shard
+    (``part-<shard>.parquet``, ``leadml score --shard``).
 
     Raises
     ------
@@ -49,17 +51,25 @@ def score_partitions(folder: str | Path) -> pd.Series:
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"scores folder {folder} does not exist or is not a folder")
-    files = {}
+    found = {}
     for path in sorted(folder.iterdir()):
         match = _PARTITION.match(path.name)
-        if match and (path / PARQUET_FILE).is_file():
-            files[_night(path / PARQUET_FILE, match.group(1))] = path / PARQUET_FILE
-    if not files:
+        if match and (files := score_files(path)):
+            found[_night(files[0], match.group(1))] = path
+    if not found:
         raise DataError(
             f"scores folder {folder}: no nightly scores in it (expected partitions "
             f"as_of=YYYY-MM-DD/{PARQUET_FILE}, as 'leadml score --out {folder}' writes them)"
         )
-    return pd.Series(list(files.values()), index=pd.DatetimeIndex(list(files)), name="file")
+    return pd.Series(list(found.values()), index=pd.DatetimeIndex(list(found)), name="partition")
+
+
+def score_files(partition: Path) -> list[Path]:
+    """The score files of one partition (Parquet readers skip names starting with ``_`` or
+    ``.``, and so does this)."""
+    if not partition.is_dir():
+        return []
+    return sorted(p for p in partition.glob("*.parquet") if not p.name.startswith(("_", ".")))
 
 
 def _night(path: Path, date: str) -> pd.Timestamp:
@@ -94,18 +104,18 @@ def read_scores(folder: str | Path, as_of: pd.Timestamp | str | None = None) -> 
     ...
     leadml.errors.DataError: scores folder no/such/folder does not exist or is not a folder
     """
-    night, path = _partition(folder, as_of)
-    scores = pd.read_parquet(path)
+    night, partition = _partition(folder, as_of)
+    scores = pd.read_parquet(partition)  # every file of the night, as any Parquet reader sees it
     scores["as_of"] = pd.Series(night, index=scores.index).astype("datetime64[us, UTC]")
     return scores
 
 
 def read_summary(folder: str | Path, as_of: pd.Timestamp | str | None = None) -> dict:
     """One night's run summary (default: the latest night): tiers, agreement, drift, warnings."""
-    _, path = _partition(folder, as_of)
-    summary = path.parent / SUMMARY_JSON
+    _, partition = _partition(folder, as_of)
+    summary = partition / SUMMARY_JSON
     if not summary.is_file():
-        raise DataError(f"{path.parent}: the night's run summary {SUMMARY_JSON} is missing")
+        raise DataError(f"{partition}: the night's run summary {SUMMARY_JSON} is missing")
     return json.loads(summary.read_text())
 
 
@@ -113,8 +123,8 @@ def nightly_counts(folder: str | Path) -> pd.DataFrame:
     """Per night, from the run summaries: open leads, model and rule MQLs, leads both make MQLs,
     and expected conversions. Nights without a summary are left out."""
     rows = []
-    for night, path in score_partitions(folder).items():
-        summary_path = path.parent / SUMMARY_JSON
+    for night, partition in score_partitions(folder).items():
+        summary_path = partition / SUMMARY_JSON
         if not summary_path.is_file():
             continue
         summary = json.loads(summary_path.read_text())
@@ -168,7 +178,7 @@ class ScoreHistory:
 
     nights: pd.DatetimeIndex
     source: str
-    files: pd.Series | None = None  # night -> part-0.parquet, for a folder
+    files: pd.Series | None = None  # night -> its partition folder, for a scores folder
     frame: pd.DataFrame | None = None  # for a DataFrame
 
     @classmethod
@@ -196,7 +206,10 @@ class ScoreHistory:
         if self.frame is not None:
             rows = self.frame[self.frame["as_of"].isin(nights)]
             return rows.astype({"lead_id": "str"}).reset_index(drop=True)
-        files = pd.DataFrame({"file": [str(f) for f in self.files[nights]], "as_of": nights})
+        files = pd.DataFrame(
+            [(str(f), night) for night, partition in self.files[nights].items()
+             for f in score_files(partition)], columns=["file", "as_of"],
+        )  # fmt: skip
         if not len(files):
             return pd.DataFrame(columns=list(HISTORY_COLUMNS))
         try:
