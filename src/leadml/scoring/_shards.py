@@ -91,10 +91,7 @@ def score_shard(
     shard = Shard.parse(shard)
     prepared = prepare(data, as_of, model, settings, rules=rules, now=now, shard=shard)
 
-    def keep(loaded: LeadData, spine: pd.DataFrame) -> np.ndarray:
-        return in_shard(loaded, spine, shard)
-
-    scored = score_rows(prepared, keep=keep)
+    scored = score_rows(prepared, keep=lambda loaded, spine: in_shard(loaded, spine, shard))
     folder = shard_folder(Path(out), prepared.as_of)
     token = uuid.uuid4().hex
     try:
@@ -108,6 +105,7 @@ def score_shard(
                 write_parquet(scored.rows, prepared.as_of, path, attempt=token)
         else:
             scores_file.unlink(missing_ok=True)
+        prepared.clock.lap("write", "shard %s: %s leads", shard, f"{len(scored.rows):,}")
         manifest = {
             "shard": shard.index,
             "shards": shard.count,
@@ -125,7 +123,6 @@ def score_shard(
             path.write_text(json.dumps(manifest, default=str) + "\n")
     except OSError as exc:
         raise OutputError(f"cannot write shard {shard} into {folder}: {exc}") from None
-    prepared.clock.lap("write", "shard %s: %s leads", shard, f"{len(scored.rows):,}")
     return ShardResult(shard, prepared.as_of, len(scored.rows), folder / f"{shard.stem}.json",
                        list(scored.stats.warnings), dict(prepared.clock.seconds))  # fmt: skip
 
@@ -135,8 +132,10 @@ def shard_folder(out: Path, as_of: pd.Timestamp) -> Path:
 
 
 def settings_digest(settings: Settings) -> str:
-    """A fingerprint of the settings: the shards and their finish must agree on every one."""
-    return hashlib.sha256(settings.model_dump_json().encode()).hexdigest()[:16]
+    """A fingerprint of the settings that shape a night's scores: the shards and their finish
+    must agree on every one (where MLflow is may differ from process to process)."""
+    shaping = settings.model_dump_json(exclude={"tracking"})
+    return hashlib.sha256(shaping.encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -242,13 +241,22 @@ def _complete_shards(folder: Path, settings: Settings) -> list[dict]:
     manifests = []
     for path in sorted(folder.glob("shard-*.json")):
         try:
-            manifests.append(json.loads(path.read_text()))
+            manifest = json.loads(path.read_text())
+            if not isinstance(manifest, dict) or _MANIFEST - set(manifest):
+                raise ValueError(f"it lacks {sorted(_MANIFEST - set(manifest or {}))}")
         except (OSError, ValueError) as exc:
             raise OutputError(f"shard manifest {path} cannot be read ({exc}); score that "
-                              "shard again") from None  # fmt: skip
+                              "shard again; nothing was written") from None  # fmt: skip
+        manifests.append(manifest)
     if not manifests:
         raise OutputError(f"no shard has finished in {folder}; nothing was written")
-    count = manifests[0]["shards"]
+    counts = sorted({m["shards"] for m in manifests})
+    if len(counts) > 1:
+        raise OutputError(
+            f"{folder} holds shards of nights cut in {counts} shards: score the night again "
+            "in one number of shards; nothing was written"
+        )
+    count = counts[0]
     manifests.sort(key=lambda m: m["shard"])
     missing = sorted(set(range(count)) - {m["shard"] for m in manifests})
     if missing:
@@ -267,6 +275,10 @@ def _complete_shards(folder: Path, settings: Settings) -> list[dict]:
             "the --config the shards were scored with; nothing was written"
         )
     return manifests
+
+
+_MANIFEST = {"shard", "shards", "attempt", "as_of", "scored_at", "rows", "model", "reference",
+             "settings", "stats", "timings"}  # fmt: skip
 
 
 def _narrow(file: Path, manifest: dict) -> pd.DataFrame:
