@@ -123,7 +123,7 @@ def test_a_missing_shard_or_other_settings_finish_nothing(sample_data, model, tm
     shards = tmp_path / f".as_of={NIGHT}.shards"
     (shards / "shard-1-of-3.json").rename(shards / "shard-1-of-3.kept")
     (shards / "shard-1-of-3.json").write_text("{}")  # a manifest cut short
-    with pytest.raises(OutputError, match="shard-1-of-3.json cannot be read"):
+    with pytest.raises(OutputError, match=r"shard-1-of-3\.json cannot be read"):
         finish_night(tmp_path, NIGHT, sample_data.settings, track=False)
     (shards / "shard-1-of-3.kept").replace(shards / "shard-1-of-3.json")
     assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == []
