@@ -46,3 +46,16 @@ def spark_against_one_process():
         }
     finally:
         shutil.rmtree(out, ignore_errors=True)
+
+
+@case("score: one shard of two, 1 M leads (what a Spark task does)", repeats=1)
+def one_shard():
+    """The per-task figures: one shard's seconds and memory, its cut of the input included."""
+    from leadml.scoring import score_shard
+
+    out = Path(tempfile.mkdtemp(prefix="leadml-bench-shard-"))
+    try:
+        done = score_shard(dataset(1_000_000), NIGHT, out, "0/2", scoring_model())
+        return {"open_leads": done.rows, **{f"{k}_s": round(v, 1) for k, v in done.timings.items()}}
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
