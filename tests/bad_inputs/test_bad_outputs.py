@@ -314,11 +314,11 @@ def test_no_lock_file_is_left_after_a_run_failed_or_not(
         "_summary.md": 0o644,
     }  # fmt: skip
 
-    def disk_full(result, path):
+    def disk_full(scores, as_of, path, **meta):
         path.write_bytes(b"PAR1 half")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("leadml.scoring._nightly._write_parquet", disk_full)
+    monkeypatch.setattr("leadml.scoring._nightly.write_parquet", disk_full)
     with pytest.raises(OutputError, match="No space left"):
         score_to(sample_data, "2026-06-29", tmp_path, model, track=False)
     assert [p.name for p in tmp_path.iterdir()] == [done.path.name]
