@@ -5,6 +5,7 @@ Real scoring of the sample history with its trained model, real Parquet, no mock
 
 from __future__ import annotations
 
+import shutil
 import zlib
 
 import numpy as np
@@ -42,18 +43,31 @@ def model(trained_sample):
 
 
 @pytest.fixture(scope="module")
-def unsharded(sample_data, model, tmp_path_factory):
+def noisy_dir(sample_dir, tmp_path_factory):
+    """The sample with an event type nobody knows on one event in 50: a validation warning,
+    whose rows every shard counts for itself."""
+    folder = tmp_path_factory.mktemp("noisy") / "data"
+    shutil.copytree(sample_dir, folder)
+    events = pd.read_parquet(folder / "events.parquet")
+    events.loc[events.index[::50], "event_type"] = "mystery_event"
+    events.to_parquet(folder / "events.parquet", index=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def unsharded(noisy_dir, sample_data, model, tmp_path_factory):
     out = tmp_path_factory.mktemp("unsharded")
-    result = score_to(sample_data, NIGHT, out, model, track=False)
+    result = score_to(noisy_dir, NIGHT, out, model, sample_data.settings, track=False)
+    assert any("mystery_event" in w for w in result.warnings)
     return result.path
 
 
 @pytest.mark.parametrize("count", [1, 3, 7])
-def test_the_union_of_the_shards_is_the_unsharded_night(count, sample_dir, sample_data, model,
+def test_the_union_of_the_shards_is_the_unsharded_night(count, noisy_dir, sample_data, model,
                                                         unsharded, tmp_path):  # fmt: skip
     settings = sample_data.settings
     for index in reversed(range(count)):  # in any order, each reading its rows of the folder
-        score_shard(sample_dir, NIGHT, tmp_path, Shard(index, count), model, settings)
+        score_shard(noisy_dir, NIGHT, tmp_path, Shard(index, count), model, settings)
     assert not (tmp_path / unsharded.name).exists()  # nothing is a partition until finished
     finished = finish_night(tmp_path, NIGHT, sample_data.settings, track=False)
 
@@ -130,16 +144,22 @@ def test_a_missing_shard_or_other_settings_finish_nothing(sample_data, model, tm
     assert finish_night(tmp_path, NIGHT, sample_data.settings, track=False).shards == 3
 
 
-def test_a_shard_scored_again_replaces_its_rows(sample_data, model, unsharded, tmp_path):
+def test_a_shard_scored_again_replaces_its_rows(noisy_dir, sample_data, model, unsharded,
+                                               tmp_path):  # fmt: skip
+    """Shards of data loaded whole (a notebook's LeadData): each keeps its leads, and the
+    input's validation warnings are counted once, not once per shard."""
+    data = load_data(noisy_dir, sample_data.settings)
     for index in range(3):
-        score_shard(sample_data, NIGHT, tmp_path, Shard(index, 3), model)
-    score_shard(sample_data, NIGHT, tmp_path, Shard(1, 3), model)  # a retried task
+        score_shard(data, NIGHT, tmp_path, Shard(index, 3), model)
+    score_shard(data, NIGHT, tmp_path, Shard(1, 3), model)  # a retried task
     # A shard left over from a night cut in 2 is not part of this one.
     (tmp_path / f".{unsharded.name}.shards" / "shard-0-of-2.json").write_text("{}")
-    score_shard(sample_data, NIGHT, tmp_path, Shard(2, 3), model)
+    score_shard(data, NIGHT, tmp_path, Shard(2, 3), model)
     finished = finish_night(tmp_path, NIGHT, sample_data.settings, track=False)
-    rows, _ = night_of(finished.path)
-    pd.testing.assert_frame_equal(rows, night_of(unsharded)[0])
+    rows, summary = night_of(finished.path)
+    expected, expected_summary = night_of(unsharded)
+    pd.testing.assert_frame_equal(rows, expected)
+    assert summary["warnings"] == expected_summary["warnings"]
 
 
 @pytest.mark.parametrize("text", ["3/3", "-1/2", "1/0", "a/b", "2"])

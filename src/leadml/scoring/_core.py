@@ -22,7 +22,7 @@ from leadml.errors import DataError, ModelMismatchError
 from leadml.scoring._explain import Explainer, top_reasons
 from leadml.scoring._model import ScoringModel, resolve_model
 from leadml.scoring._phrases import Phrasebook
-from leadml.scoring._summary import NightStats
+from leadml.scoring._summary import NightStats, Notes
 from leadml.scoring._texts import fired_text, join_texts, reason_texts
 
 log = logging.getLogger("leadml.scoring")
@@ -107,7 +107,7 @@ def prepare(
     settings = loaded.settings
     checked_rules = load_rules(rules, settings)
     clock.lap("validate", "input valid: %s", _counts(loaded))
-    warnings = [p.format() for p in loaded.report.warnings]
+    warnings = []  # beyond validation's, which the report holds
     emails, example = loaded.con.execute(
         f"SELECT count(*), any_value(lead_id) FROM leads WHERE {_EMAIL_SQL}"
     ).fetchall()[0]  # fetched to the end: the connection takes other work next
@@ -222,7 +222,7 @@ def score_rows(
     clock.lap("open_leads", "%s leads open at %s", f"{len(spine):,}", f"{p.as_of:%Y-%m-%d}")
     if not len(spine):
         if keep is not None:  # a shard may hold none; the night as a whole is checked later
-            return ScoredRows(pd.DataFrame(), NightStats.empty(), scored_at)
+            return ScoredRows(pd.DataFrame(), NightStats.empty(_notes(p)), scored_at)
         raise DataError(no_open_lead(p.as_of))
 
     # The open leads are a checked spine (one pair per lead); features and rules share their
@@ -283,9 +283,15 @@ def score_rows(
     phrasebook = Phrasebook(settings, feature_catalogue(settings))
     rows = _assemble(p, features, ruled, probability, top_index, top_effect, explainer,
                      phrasebook, scored_at)  # fmt: skip
-    stats = NightStats.of(features, explainer, p.model.reference, reference_note, p.warnings,
+    stats = NightStats.of(features, explainer, p.model.reference, reference_note, _notes(p),
                           from_sample=from_tonight or explainer.method == "occlusion")  # fmt: skip
     return ScoredRows(rows, stats, scored_at)
+
+
+def _notes(prepared: Prepared) -> Notes:
+    # Data read as a shard keeps the whole input's span: its validation saw the shard's rows.
+    cut = prepared.data.span is not None
+    return Notes.of(prepared.data.report.warnings, prepared.warnings, cut=cut)
 
 
 def no_open_lead(as_of: pd.Timestamp) -> str:

@@ -124,7 +124,7 @@ def score_shard(
     except OSError as exc:
         raise OutputError(f"cannot write shard {shard} into {folder}: {exc}") from None
     return ShardResult(shard, prepared.as_of, len(scored.rows), folder / f"{shard.stem}.json",
-                       list(scored.stats.warnings), dict(prepared.clock.seconds))  # fmt: skip
+                       scored.stats.notes.format(), dict(prepared.clock.seconds))  # fmt: skip
 
 
 def shard_folder(out: Path, as_of: pd.Timestamp) -> Path:
@@ -196,9 +196,9 @@ def finish_night(
             night[column] = values
         clock.lap("rank", "%s leads", f"{len(night):,}")
 
-        stats = NightStats.merge([NightStats(**m["stats"]) for m in manifests])
+        stats = NightStats.merge([NightStats.from_dict(m["stats"]) for m in manifests])
         if stats.reasons_from_sample and len(manifests) > 1:
-            stats.warnings.append(
+            stats.notes.warnings.append(
                 f"reasons by {stats.method} rank features on each shard's own leads: a sharded "
                 "night's reasons may differ from an unsharded night's"
             )

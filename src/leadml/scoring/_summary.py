@@ -15,6 +15,48 @@ import pandas as pd
 
 from leadml.common.safe_text import md_code, md_text
 from leadml.data.profiles import bin_counts, psi, psi_of_counts
+from leadml.data.validation import Problem
+
+
+@dataclass
+class Notes:
+    """What a night's input gave to note: validation's warnings (``problems``, as
+    :class:`~leadml.data.validation.Problem` fields) and others (``warnings``). The shards of a
+    night each validate their own rows: their counts add up (:meth:`merge`)."""
+
+    problems: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    cut: bool = False  # validation saw a shard's rows only (not the whole input)
+
+    @classmethod
+    def of(cls, problems, warnings: list[str], *, cut: bool) -> Notes:
+        return cls([_plain(asdict(p)) for p in problems], list(warnings), cut)
+
+    def format(self) -> list[str]:
+        return [Problem(**p).format() for p in self.problems] + self.warnings
+
+    @classmethod
+    def merge(cls, parts: list[Notes]) -> Notes:
+        """The counts of shards cut from the input add up; shards that all validated the whole
+        input (scored from data loaded whole) report it once."""
+        cut = [part for part in parts if part.cut]
+        counted = cut + [part for part in parts if not part.cut][:1]
+        problems: dict[tuple, dict] = {}
+        for problem in (p for part in counted for p in part.problems):
+            key = (problem["severity"], problem["table"], problem["column"], problem["message"])
+            if key not in problems:
+                problems[key] = dict(problem)
+            elif problem["rows"] is not None:
+                problems[key]["rows"] = (problems[key]["rows"] or 0) + problem["rows"]
+        warnings = dict.fromkeys(w for part in parts for w in part.warnings)
+        return cls(list(problems.values()), list(warnings), bool(cut))
+
+
+def _plain(problem: dict) -> dict:
+    """A problem whose example JSON can carry as it is."""
+    if not isinstance(problem["example"], str | int | float | bool | None):
+        problem["example"] = str(problem["example"])
+    return problem
 
 
 @dataclass
@@ -28,14 +70,14 @@ class NightStats:
     reference_note: str
     effect_sums: dict[str, float]  # feature -> sum of |effect| (probability points)
     drift_counts: dict[str, list[int]]  # feature -> leads per bin of its training reference
-    warnings: list[str] = field(default_factory=list)
+    notes: Notes = field(default_factory=Notes)
     # Reasons that depend on the other leads scored with it (occlusion ranks features on a
     # sample; a feature without a training reference is compared with tonight's median).
     reasons_from_sample: bool = False
 
     @classmethod
     def of(cls, features: pd.DataFrame, explainer, reference: dict | None, note: str,
-           warnings: list[str], *, from_sample: bool) -> NightStats:  # fmt: skip
+           notes: Notes, *, from_sample: bool) -> NightStats:  # fmt: skip
         stored = (reference or {}).get("features", {})
         return cls(
             rows=len(features),
@@ -47,14 +89,18 @@ class NightStats:
                 f: bin_counts(features[f], stored[f]).tolist()
                 for f in explainer.features if f in stored and f in features.columns
             },
-            warnings=list(warnings),
+            notes=notes,
             reasons_from_sample=from_sample,
         )  # fmt: skip
 
     @classmethod
-    def empty(cls) -> NightStats:
-        """Of no lead (a shard that holds none of the night's open leads)."""
-        return cls(0, "", [], "", {}, {})
+    def empty(cls, notes: Notes) -> NightStats:
+        """Of no lead (a shard that holds none of the night's open leads), with its notes."""
+        return cls(0, "", [], "", {}, {}, notes)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> NightStats:
+        return cls(**{**values, "notes": Notes(**values["notes"])})
 
     @property
     def importance(self) -> pd.Series:
@@ -67,14 +113,16 @@ class NightStats:
 
     @classmethod
     def merge(cls, parts: list[NightStats]) -> NightStats:
+        notes = Notes.merge([p.notes for p in parts])  # of every shard, with leads or not
         parts = [p for p in parts if p.rows] or parts[:1]
         first = parts[0]
         explained = list(dict.fromkeys(f for p in parts for f in p.features_explained))
         # A feature counted in every part, else its drift would be of some of the leads.
         counted = [f for f in first.drift_counts if all(f in p.drift_counts for p in parts)]
+        methods = sorted({p.method for p in parts})
         return cls(
             rows=sum(p.rows for p in parts),
-            method=first.method,
+            method=methods[0] if len(methods) == 1 else " and ".join(methods),
             features_explained=explained,
             reference_note=first.reference_note,
             effect_sums={
@@ -83,8 +131,8 @@ class NightStats:
             drift_counts={
                 f: np.sum([p.drift_counts[f] for p in parts], axis=0).tolist() for f in counted
             },
-            warnings=list(dict.fromkeys(w for p in parts for w in p.warnings)),
-            reasons_from_sample=any(p.reasons_from_sample for p in parts),
+            notes=notes,
+            reasons_from_sample=any(p.reasons_from_sample for p in parts) or len(methods) > 1,
         )  # fmt: skip
 
 
@@ -148,7 +196,7 @@ def summarise(scores, stats: NightStats, *, as_of, model: dict, reference: dict 
             "top_features": {str(k): float(v) for k, v in importance.items()},
         },
         "drift": drift,
-        "warnings": [*stats.warnings, *drift["warnings"]],
+        "warnings": [*stats.notes.format(), *drift["warnings"]],
     }
 
 
