@@ -18,7 +18,7 @@ def night_of(partition: Path) -> tuple[pd.DataFrame, dict]:
     rows = rows.astype(dict.fromkeys(categorical, "str"))
     rows = rows.sort_values("lead_id", ignore_index=True).drop(columns="scored_at")
     summary = json.loads((partition / SUMMARY_JSON).read_text())
-    for key in ("scored_at", "timings_seconds", "shards"):
+    for key in ("scored_at", "timings_seconds", "shard_seconds", "shards"):
         summary.pop(key, None)
     return rows, summary
 

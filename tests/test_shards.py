@@ -20,6 +20,7 @@ from leadml.data.profiles import reference_profile
 from leadml.data.validation import DataValidationError
 from leadml.errors import ConfigError, OutputError
 from leadml.reports import ScoreHistory, read_scores, score_partitions
+from leadml.rules import load_rules
 from leadml.scoring import (
     ScoringModel,
     Shard,
@@ -135,11 +136,22 @@ def test_a_missing_shard_or_other_settings_finish_nothing(sample_data, model, tm
     with pytest.raises(OutputError, match="other settings"):
         finish_night(tmp_path, NIGHT, other, track=False)
     shards = tmp_path / f".as_of={NIGHT}.shards"
-    (shards / "shard-1-of-3.json").rename(shards / "shard-1-of-3.kept")
-    (shards / "shard-1-of-3.json").write_text("{}")  # a manifest cut short
+    manifest = shards / "shard-1-of-3.json"
+    kept = manifest.read_text()
+    manifest.write_text("{}")  # a manifest cut short
     with pytest.raises(OutputError, match=r"shard-1-of-3\.json cannot be read"):
         finish_night(tmp_path, NIGHT, sample_data.settings, track=False)
-    (shards / "shard-1-of-3.kept").replace(shards / "shard-1-of-3.json")
+    # Shard 1 scored with other rules, then (its run stopped before the manifest) its file
+    # replaced under the old manifest.
+    rules = load_rules(None, settings)
+    stricter = rules.model_copy(update={"mql": rules.mql.model_copy(update={"threshold": 90})})
+    score_shard(sample_data, NIGHT, tmp_path, "1/3", model, rules=stricter)
+    with pytest.raises(OutputError, match="different rules files"):
+        finish_night(tmp_path, NIGHT, sample_data.settings, track=False)
+    manifest.write_text(kept)
+    with pytest.raises(OutputError, match="not the file its manifest describes"):
+        finish_night(tmp_path, NIGHT, sample_data.settings, track=False)
+    score_shard(sample_data, NIGHT, tmp_path, "1/3", model)
     assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == []
     assert finish_night(tmp_path, NIGHT, sample_data.settings, track=False).shards == 3
 
@@ -207,5 +219,8 @@ def test_the_cli_scores_shards_then_finishes_once(store, trained_sample, sample_
     again = runner.invoke(app, finish)
     assert again.exit_code == 8 and "no shards to finish" in again.output
     wrong = runner.invoke(app, ["score", "--finish", "--data", str(sample_dir), "--as-of", NIGHT,
-                                "--out", str(out)])  # fmt: skip
+                                "--out", str(out), "--csv"])  # fmt: skip
     assert wrong.exit_code == 2 and "--finish takes" in wrong.output
+    garbled = runner.invoke(app, ["score", "--finish", "--as-of", "someday", "--out", str(out)])
+    assert garbled.exit_code == 3 and "someday" in garbled.output
+    assert "Traceback" not in garbled.output

@@ -21,10 +21,12 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
 import time
+import uuid
 import warnings
 import zlib
 from collections.abc import Callable, Mapping
@@ -38,12 +40,11 @@ from leadml.config import Settings
 from leadml.data.asof import to_utc
 from leadml.data.readers import Source
 from leadml.data.shards import Shard
-from leadml.modeling.trainset import TrainingSet
+from leadml.modeling.trainset import NoMatureSnapshot, TrainingSet
 from leadml.scoring import (
     FinishedNight,
     ShardResult,
     finish_night,
-    partition_name,
     resolve_model,
     score_shard,
 )
@@ -65,6 +66,10 @@ def session(master: str = "local[*]", app_name: str = "leadml", **conf: str):
             "leadml.spark needs PySpark: pip install 'leadml[spark]'"
         ) from None
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if re.fullmatch(r"local(\[[0-9*]+\])?", master):
+        # A local master tries a task once unless told otherwise: a task that dies (a worker
+        # killed, out of memory) gets the retries a cluster gives it.
+        master = f"local[{master[6:-1] or '*'},4]" if "[" in master else "local[1,4]"
     builder = SparkSession.builder.master(master).appName(app_name)
     settings = {
         "spark.sql.session.timeZone": "UTC",
@@ -127,7 +132,8 @@ def score_night(
     from leadml.rules import load_rules
 
     checked_rules = load_rules(rules, settings)
-    staged = out / f".{partition_name(as_of)}.spark-input"
+    # This run's own, and no '=' in its name: a file: URI would escape it.
+    staged = out / f".spark-input-{as_of:%Y-%m-%d}-{uuid.uuid4().hex[:8]}"
     source = _stage(data, staged) if isinstance(data, Mapping) and _spark_frames(data) else data
     shared = spark.sparkContext.broadcast(resolved)
 
@@ -173,12 +179,19 @@ def _run(spark, count: int, task, schema: str = _RESULT) -> pd.DataFrame:
             for number in batch["id"]:
                 yield task(int(number))
 
+    from py4j.protocol import Py4JError
+    from pyspark.errors import PySparkException
+
     numbers = spark.range(0, count, 1, numPartitions=count)
     with warnings.catch_warnings():
         # PySpark 4.3 warns that it does not fully support pandas 3; the frames it passes here
         # are shard numbers in and a few numbers and texts out.
         warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
-        return numbers.mapInPandas(per_partition, schema=schema).toPandas()
+        try:
+            return numbers.mapInPandas(per_partition, schema=schema).toPandas()
+        except (PySparkException, Py4JError) as exc:  # a task failed every attempt
+            first = str(exc).strip().splitlines()[0][:500]
+            raise errors.LeadmlError(f"Spark could not run the {count} shards: {first}") from None
 
 
 def _row(shard: Shard, leads: int, started: float, exc: Exception | None) -> pd.DataFrame:
@@ -210,14 +223,17 @@ def _stage(frames: Mapping[str, Any], folder: Path) -> Path:
         raise errors.DataError(f"unknown table name(s) {unknown}; expected some of {TABLES}")
     shutil.rmtree(folder, ignore_errors=True)
     for name, frame in frames.items():
-        spark = frame.sparkSession
-        previous = spark.conf.get("spark.sql.parquet.outputTimestampType", None)
-        spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        conf = frame.sparkSession.conf
+        previous = conf.get("spark.sql.parquet.outputTimestampType", None)
+        conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         try:
-            frame.write.mode("overwrite").parquet(str(folder / name))
+            # A file: URI, as the tasks read it (a bare path goes to the cluster's file system).
+            frame.write.mode("overwrite").parquet((folder / name).resolve().as_uri())
         finally:
-            if previous is not None:
-                spark.conf.set("spark.sql.parquet.outputTimestampType", previous)
+            if previous is None:
+                conf.unset("spark.sql.parquet.outputTimestampType")
+            else:
+                conf.set("spark.sql.parquet.outputTimestampType", previous)
     return folder
 
 
@@ -230,19 +246,22 @@ def build_trainset(
     start: pd.Timestamp | str | None = None,
     end: pd.Timestamp | str | None = None,
     now: pd.Timestamp | str | None = None,
+    staging: str | Path | None = None,
 ) -> TrainingSet:
     """The training set of ``data`` (see :func:`leadml.modeling.trainset.build_trainset`) built
     on Spark: each task its shard's rows at the snapshots of the whole history, so the rows are
     those one process builds. With ``trainset.max_rows``, each shard sends the driver at most its
     share of that many rows, whole accounts (or leads without one) sampled in a fixed order.
 
-    ``data`` is a folder or object-store prefix every executor can read, or Spark DataFrames
-    (written as Parquet to a temporary folder first: a local master's only).
+    ``data`` is a folder or object-store prefix every executor can read, or Spark DataFrames,
+    written as Parquet first under ``staging``: a folder the executors can read (default: a
+    temporary folder of the driver, which only a local master's executors share).
     """
     settings = settings or Settings()
     count = shards or spark.sparkContext.defaultParallelism
     budget = settings.trainset.max_rows
-    staged = Path(tempfile.mkdtemp(prefix="leadml-trainset-")) / "input"
+    base = Path(tempfile.mkdtemp(prefix="leadml-trainset-", dir=staging))
+    staged = base / "input"
     source = _stage(data, staged) if isinstance(data, Mapping) and _spark_frames(data) else data
 
     def task(number: int) -> pd.DataFrame:
@@ -266,13 +285,20 @@ def build_trainset(
     try:
         done = _run(spark, count, task, _RESULT + ", rows binary, report string")
     finally:
-        shutil.rmtree(staged.parent, ignore_errors=True)
+        shutil.rmtree(base, ignore_errors=True)
     _raise_first(done, count)
     parts = [pd.read_parquet(io.BytesIO(b)) for b in done["rows"] if b is not None]
     if not parts:
         raise errors.DataError(f"no shard of {count} has a mature snapshot: the history is "
                                "shorter than warm-up + one horizon")  # fmt: skip
     frame = pd.concat(parts, ignore_index=True).drop(columns="_key")
+    twice = frame.duplicated(["lead_id", "as_of"])
+    if twice.any():
+        raise errors.DataError(
+            f"leads: {int(twice.sum()):,} (lead, snapshot) rows came from two shards (e.g. lead "
+            f"{frame['lead_id'][twice].iloc[0]}): the leads table repeats a lead id under "
+            "different accounts; validate the whole history (leadml validate)"
+        )
     frame = frame.sort_values(["as_of", "lead_id"], ignore_index=True)
     reports = [pd.DataFrame(json.loads(r)) for r in done["report"] if r]
     return TrainingSet(frame, _summed(reports))
@@ -290,9 +316,8 @@ def _shard_trainset(source, settings, shard, start, end, now):
         return None
     try:
         built = build(data, start=start, end=end)
-    except errors.DataError:
-        # No mature snapshot among this shard's leads (the whole history is checked on the
-        # driver: it fails when no shard has one).
+    except NoMatureSnapshot:
+        # None among this shard's leads; the driver fails when no shard has one.
         return None
     rows = built.frame.assign(_key=shard_keys(data.con, "leads", built.frame["lead_id"]))
     return rows, built.report

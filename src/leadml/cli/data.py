@@ -180,7 +180,7 @@ def trainset(
         typer.Option(help="Last snapshot no later than this (default: the end of the data)."),
     ] = None,
     engine: EngineOption = Engine.single,
-    master: MasterOption = "local[*]",
+    master: MasterOption = None,
     shards: ShardsOption = None,
     config: ConfigOption = None,
     now: NowOption = None,
@@ -200,10 +200,12 @@ def trainset(
     )
     _check_out(out)
     spark = None
+    if engine is not Engine.spark and (master is not None or shards is not None):
+        raise typer.BadParameter("--master and --shards apply with --engine spark")
     if engine is Engine.spark:
         from leadml.spark import session
 
-        spark = session(master)  # it ends with the process
+        spark = session(master or "local[*]")  # it ends with the process
     ts = write_trainset(data, out, load_settings(config), start=first, end=last, now=now_instant,
                         spark=spark, shards=shards)  # fmt: skip
     s = ts.summary()

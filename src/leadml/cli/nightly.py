@@ -102,7 +102,7 @@ def score(
         ),
     ] = False,
     engine: EngineOption = Engine.single,
-    master: MasterOption = "local[*]",
+    master: MasterOption = None,
     shards: ShardsOption = None,
     config: ConfigOption = None,
     now: NowOption = None,
@@ -131,9 +131,14 @@ def score(
             "nothing was written"
         )
     if finish:
-        if data is not None or flat is not None or shard is not None or as_of is None:
-            raise typer.BadParameter("--finish takes --out and --as-of, not --data, --flat or "
-                                     "--shard")  # fmt: skip
+        given = [o for o, v in (("--data", data), ("--flat", flat), ("--shard", shard),
+                                ("--model", model), ("--rules", rules), ("--csv", csv),
+                                ("--now", now), ("--engine spark", engine is Engine.spark))
+                 if v]  # fmt: skip
+        if given or as_of is None:
+            raise typer.BadParameter(f"--finish takes --out, --as-of and the shards' --config, "
+                                     f"not {', '.join(given) or 'no --as-of'}: the shards hold "
+                                     "the rest")  # fmt: skip
         _finish(Path(out), as_of, load_settings(config), track)
         return
     one_input(data, flat)
@@ -146,6 +151,8 @@ def score(
         out = Path(out)
         if out.exists() and not out.is_dir():
             raise typer.BadParameter(f"--out {out} is a file; with --data it names a folder")
+    if engine is not Engine.spark and (master is not None or shards is not None):
+        raise typer.BadParameter("--master and --shards apply with --engine spark")
     if shard is not None or engine is Engine.spark:
         if not isinstance(out, Path) or csv or (shard is not None and engine is Engine.spark):
             raise typer.BadParameter("--shard and --engine spark write into an output folder, "
@@ -200,7 +207,8 @@ def _score_on_spark(data, as_of, out: Path, model, settings, rules, now, *, mast
     from leadml.spark import score_night, session
 
     # The session ends with the process (and one already running in it is reused).
-    night = score_night(session(master), str(data), as_of, out, model, settings, rules=rules,
+    spark = session(master or "local[*]")
+    night = score_night(spark, str(data), as_of, out, model, settings, rules=rules,
                         shards=shards, track=track, now=now)  # fmt: skip
     _print_night(night)
 

@@ -201,7 +201,10 @@ EngineOption = Annotated[
         "leads, with the same result as 'single' (this process); see docs/scale.md."
     ),
 ]
-MasterOption = Annotated[str, typer.Option(help="With --engine spark: the Spark master.")]
+MasterOption = Annotated[
+    str | None,
+    typer.Option(help="With --engine spark: the Spark master (default: local[*], every core)."),
+]
 ShardsOption = Annotated[
     int | None,
     typer.Option(

@@ -25,6 +25,7 @@ from leadml.config.contract import TABLES, MissingInput
 from leadml.data.readers import RawTables, Source, read_raw
 from leadml.data.shards import Shard, restrict
 from leadml.data.validation import DataValidationError, ValidationReport, validate_raw
+from leadml.errors import DataError
 
 _SQL_TYPES = {"id": "VARCHAR", "text": "VARCHAR", "number": "DOUBLE", "timestamp": "TIMESTAMPTZ"}
 
@@ -181,6 +182,9 @@ def load_data(
     report = validate_raw(raw, settings, now=now)
     if not report.ok:
         raise DataValidationError(report)
+    if shard is not None and span is None:
+        raise DataError(f"{source}: the whole history's time span could not be read, so shard "
+                        f"{shard} cannot tell when outcomes are known")  # fmt: skip
     _normalise(raw, settings, report.names.get("events", []))
     contract = {name: {c.name for c in spec.columns} for name, spec in TABLES.items()}
     extra = {

@@ -23,6 +23,10 @@ from leadml.features import build_features
 KEYS = ["lead_id", "as_of"]
 
 
+class NoMatureSnapshot(DataError):
+    """No snapshot of the data has a horizon that ends before the data does."""
+
+
 @dataclass
 class TrainingSet:
     """``frame``: lead_id, as_of, the features and ``label`` (int8), mature pairs only.
@@ -93,7 +97,7 @@ def build_trainset(
     mature = labelled[labelled["mature"]]
     if mature.empty:
         horizon = data.settings.target.horizon_days
-        raise DataError(
+        raise NoMatureSnapshot(
             f"no mature snapshot: {len(dates)} snapshot(s) from {dates.min():%Y-%m-%d} to "
             f"{dates.max():%Y-%m-%d}, but outcomes are known only until {data.end():%Y-%m-%d} "
             f"and each needs a {horizon}-day horizon; pass an earlier end or more history"

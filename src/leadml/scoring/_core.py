@@ -345,8 +345,10 @@ def assign_tiers(probability: np.ndarray, lead_ids: np.ndarray, settings: Settin
     tiers = settings.scoring.tiers
     # Ties broken by lead id: a stable sort of rows already in lead-id order does it without
     # comparing a million strings. Through pandas, so text held by Arrow is sorted by Arrow.
+    # Ranked on 12 decimals: leads with the same inputs tie whichever batch scored them (matrix
+    # products round a row's last bits by its place in the batch: a shard is another batch).
     by_id = pd.Series(lead_ids).argsort(kind="stable").to_numpy()
-    order = by_id[np.argsort(-probability[by_id], kind="stable")]
+    order = by_id[np.argsort(-np.round(probability[by_id], 12), kind="stable")]
     rank = np.empty(len(probability), dtype="int64")
     rank[order] = np.arange(1, len(probability) + 1)
     names = list(tiers.probability)
@@ -432,10 +434,15 @@ def night_columns(rows: pd.DataFrame, settings: Settings) -> dict[str, Any]:
 
 def with_night_columns(rows: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     """``rows`` with :func:`night_columns`, where the score files have them."""
-    night = night_columns(rows, settings)
-    out = rows.copy(deep=False)
-    at = out.columns.get_loc("mql_probability") + 1
-    for offset, column in enumerate(("model_tier", "model_rank", "model_mql"), start=1):
-        out.insert(at + offset - 1, column, night[column])
-    out.insert(out.columns.get_loc("rules_fired") + 1, "agreement", night["agreement"])
+    out = rows.assign(**night_columns(rows, settings))
+    return out[score_columns(out.columns)]
+
+
+def score_columns(columns) -> list[str]:
+    """``columns`` in the order of the score files: each of :data:`NIGHT_COLUMNS` where the
+    unsharded run puts it."""
+    out = [c for c in columns if c not in NIGHT_COLUMNS]
+    at = out.index("mql_probability") + 1
+    out[at:at] = ["model_tier", "model_rank", "model_mql"]
+    out.insert(out.index("rules_fired") + 1, "agreement")
     return out

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,14 +31,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from leadml.common.atomic import replacing
 from leadml.common.steps import StepClock
 from leadml.config import Settings, load_settings
 from leadml.data import LeadData
-from leadml.data.asof import to_utc
-from leadml.data.readers import Source
+from leadml.data.readers import Source, parse_instant
 from leadml.data.shards import Shard, shard_keys, shard_numbers
 from leadml.errors import DataError, OutputError
 from leadml.scoring import _output
@@ -46,6 +47,7 @@ from leadml.scoring._core import (
     night_columns,
     no_open_lead,
     prepare,
+    score_columns,
     score_rows,
 )
 from leadml.scoring._nightly import track_summary, write_parquet
@@ -116,6 +118,8 @@ def score_shard(
             "model": model_facts(prepared.model),
             "reference": prepared.model.reference,
             "settings": settings_digest(prepared.settings),
+            "rules": _digest(prepared.rules.model_dump_json()),
+            "input": [str(t) for t in (prepared.data.first_created(), prepared.data.end())],
             "stats": scored.stats.to_dict(),
             "timings": dict(prepared.clock.seconds),
         }
@@ -134,8 +138,11 @@ def shard_folder(out: Path, as_of: pd.Timestamp) -> Path:
 def settings_digest(settings: Settings) -> str:
     """A fingerprint of the settings that shape a night's scores: the shards and their finish
     must agree on every one (where MLflow is may differ from process to process)."""
-    shaping = settings.model_dump_json(exclude={"tracking"})
-    return hashlib.sha256(shaping.encode()).hexdigest()[:16]
+    return _digest(settings.model_dump_json(exclude={"tracking"}))
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -169,7 +176,7 @@ def finish_night(
         Another run writes the partition.
     """
     settings = settings or load_settings(None)
-    as_of, out = to_utc(as_of), Path(out)
+    as_of, out = parse_instant(as_of, "as_of"), Path(out)
     clock = StepClock(log)
     folder = shard_folder(out, as_of)
     name = _output.partition_name(as_of)
@@ -208,7 +215,8 @@ def finish_night(
             settings=settings, scored_at=max(pd.Timestamp(m["scored_at"]) for m in manifests),
         )  # fmt: skip
         summary["shards"] = len(manifests)
-        summary["timings_seconds"] = _timings(manifests, clock)
+        summary["shard_seconds"] = _shard_seconds(manifests)
+        summary["timings_seconds"] = dict(clock.seconds)  # the finish's own
         markdown = render_markdown(summary)
         back = np.empty(len(order), dtype="int64")
         back[order] = np.arange(len(order))
@@ -217,7 +225,9 @@ def finish_night(
             rows = manifest["rows"]
             if rows:
                 part = night.iloc[back[start : start + rows]]
-                writers[f"part-{manifest['shard']}.parquet"] = _part_writer(file, part, as_of)
+                writers[f"part-{manifest['shard']}.parquet"] = _part_writer(
+                    file, manifest, part, as_of
+                )
             start += rows
         writers[_output.SUMMARY_JSON] = lambda path: path.write_text(
             json.dumps(summary, indent=2, default=str) + "\n"
@@ -225,9 +235,8 @@ def finish_night(
         writers[_output.SUMMARY_MD] = lambda path: path.write_text(markdown)
         path = _output.write_partition(out, name, writers)
         clock.lap("write", "%s", path)
-        for file in folder.iterdir():
-            file.unlink(missing_ok=True)
-        folder.rmdir()
+        summary["timings_seconds"] = dict(clock.seconds)  # the finish's own
+        shutil.rmtree(folder, ignore_errors=True)  # the night is written: they are spent
     warnings = list(summary["warnings"])
     run_id = track_summary(settings, summary, markdown, warnings) if track else None
     return FinishedNight(as_of, len(manifests), summary, markdown, path, run_id, warnings)
@@ -269,6 +278,10 @@ def _complete_shards(folder: Path, settings: Settings) -> list[dict]:
         raise OutputError(f"the shards in {folder} were scored with {len(models)} models "
                           f"({sorted(map(str, models))}): score them again with one model; "
                           "nothing was written")  # fmt: skip
+    for what, key in (("rules files", "rules"), ("inputs (histories of other spans)", "input")):
+        if len({json.dumps(m[key]) for m in manifests}) > 1:
+            raise OutputError(f"the shards in {folder} were scored from different {what}: "
+                              "score them again from one; nothing was written")  # fmt: skip
     if any(m["settings"] != settings_digest(settings) for m in manifests):
         raise OutputError(
             f"the shards in {folder} were scored with other settings than these: finish with "
@@ -278,49 +291,51 @@ def _complete_shards(folder: Path, settings: Settings) -> list[dict]:
 
 
 _MANIFEST = {"shard", "shards", "attempt", "as_of", "scored_at", "rows", "model", "reference",
-             "settings", "stats", "timings"}  # fmt: skip
+             "settings", "rules", "input", "stats", "timings"}  # fmt: skip
 
 
 def _narrow(file: Path, manifest: dict) -> pd.DataFrame:
-    """The columns the night's ranks and summary need, of one shard's file (checked to be the
-    attempt its manifest describes)."""
+    """The columns the night's ranks and summary need, of one shard's file."""
     columns = ["lead_id", "mql_probability", "rule_mql"]
     if not manifest["rows"]:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in
                              zip(columns, ["str", "float64", "bool"], strict=True)})  # fmt: skip
     try:
-        meta = pq.read_schema(file).metadata or {}
-        if meta.get(b"leadml.attempt", b"").decode() != manifest["attempt"]:
-            raise OutputError(f"{file} is not the file its manifest describes (a shard run "
-                              "stopped between them): score that shard again")  # fmt: skip
-        return pq.read_table(file, columns=columns).to_pandas()
-    except (OSError, ValueError) as exc:
+        return _read_shard(file, manifest, columns)
+    except (OSError, ValueError, pa.ArrowException) as exc:
         raise OutputError(f"{file} cannot be read ({exc}): score that shard again") from None
 
 
-def _part_writer(file: Path, night: pd.DataFrame, as_of: pd.Timestamp):
+def _part_writer(file: Path, manifest: dict, night: pd.DataFrame, as_of: pd.Timestamp):
     def write(path: Path) -> None:
-        rows = pd.read_parquet(file)
-        for column in NIGHT_COLUMNS:
-            rows[column] = night[column].array
-        write_parquet(rows[_column_order(rows.columns)], as_of, path)
+        try:
+            rows = _read_shard(file, manifest)
+            for column in NIGHT_COLUMNS:
+                rows[column] = night[column].array
+        except (ValueError, pa.ArrowException) as exc:
+            raise OutputError(f"{file} cannot be read ({exc}): score that shard again") from None
+        write_parquet(rows[score_columns(rows.columns)], as_of, path)
 
     return write
 
 
-def _column_order(columns) -> list[str]:
-    """The unsharded run's column order: the night's columns where it puts them."""
-    out = [c for c in columns if c not in NIGHT_COLUMNS]
-    at = out.index("mql_probability") + 1
-    out[at:at] = ["model_tier", "model_rank", "model_mql"]
-    out.insert(out.index("rules_fired") + 1, "agreement")
-    return out
+def _read_shard(file: Path, manifest: dict, columns: list[str] | None = None) -> pd.DataFrame:
+    """A shard's rows, from the attempt its manifest describes (else an error: a retried task
+    replaced the file since)."""
+    table = pq.read_table(file, columns=columns)
+    if (table.schema.metadata or {}).get(b"leadml.attempt", b"").decode() != manifest["attempt"]:
+        raise OutputError(
+            f"{file} is not the file its manifest describes (a shard run stopped between them, "
+            "or runs again now): score that shard again"
+        )
+    return table.to_pandas()
 
 
-def _timings(manifests: list[dict], clock: StepClock) -> dict[str, float]:
-    """Seconds per step summed over the shards, then the finish's own."""
+def _shard_seconds(manifests: list[dict]) -> dict[str, float]:
+    """Seconds per step, summed over the shards (task time, not wall time: shards may run at
+    the same time)."""
     total: dict[str, float] = {}
     for manifest in manifests:
         for step, seconds in manifest["timings"].items():
-            total[step] = total.get(step, 0.0) + seconds
-    return {**total, **{f"finish_{k}": v for k, v in clock.seconds.items()}}
+            total[step] = round(total.get(step, 0.0) + seconds, 3)
+    return total
