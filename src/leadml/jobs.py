@@ -8,6 +8,9 @@
 - :func:`write_funnel_report`: the funnel report of a history, with the nightly scores if given.
 - :func:`write_features`, :func:`write_trainset`, :func:`write_rule_scores`: a history's features
   as of T, its training set, its rule scores as of T, written to one file (:func:`write_table`).
+- :func:`find_threshold`: the rules' MQL threshold that meets a sales-acceptance rate or a
+  weekly capacity on the test window, next to the model's tier cut; written into the rules
+  file on request.
 
 The CLI, the notebooks and schedulers (cron, Airflow, Dagster, a Spark driver) call these; the
 CLI only parses arguments and prints. A job returns what it did and raises leadml's errors
@@ -36,8 +39,10 @@ from leadml.errors import ColdStart, LeadmlError, ModelUnfit
 log = logging.getLogger("leadml.jobs")
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
+    from leadml.modeling.thresholds import Evidence, ThresholdChoice
     from leadml.modeling.training import TrainingResult
     from leadml.modeling.trainset import TrainingSet
     from leadml.reports import FunnelReport
@@ -298,3 +303,132 @@ def write_rule_scores(
     scores = rule_scores_as_of(load_data(data, settings, now=now), as_of, rules, explain=explain)
     write_table(scores, out)
     return scores
+
+
+def find_threshold(
+    data: Source | LeadData,
+    rules: str | Path | None = None,
+    *,
+    acceptance: float | None = None,
+    per_week: float | None = None,
+    model: Any = None,
+    write: bool = False,
+    min_mqls: int = 20,
+    settings: Settings | None = None,
+    now: pd.Timestamp | str | None = None,
+) -> ThresholdChoice:
+    """The MQL threshold of the rules file ``rules`` (default: the shipped rules) that meets a
+    sales-acceptance rate (``acceptance``, e.g. 0.8) or a weekly capacity (``per_week`` new
+    MQLs) on the test window, with its figures next to the file's own threshold and to the
+    model's tier cut; see :mod:`leadml.modeling.thresholds` for what is counted.
+
+    ``model``: the model whose tiers are compared (see :func:`leadml.scoring.resolve_model`);
+    ``None`` looks for the registry's champion and, without one, compares the rules alone
+    (a note says so). With ``write``, the threshold is written into the rules file ``rules``
+    (only its ``mql: threshold:`` value changes); otherwise nothing is written.
+
+    Raises
+    ------
+    ConfigError
+        Neither or both targets, a target out of range, ``write`` without a rules file, or an
+        invalid rules file.
+    ThresholdUnreachable
+        No threshold meets the target (exit 1); the message names the best one reachable.
+    """
+    import pandas as pd
+
+    from leadml.errors import ConfigError
+    from leadml.modeling import thresholds as th
+    from leadml.rules import load_rules
+
+    target = th.check_target(acceptance, per_week)
+    if write and (rules is None or not isinstance(rules, str | Path)):
+        raise ConfigError(
+            "writing the threshold needs the rules file to write it into (--rules FILE); the "
+            "rules shipped with leadml are not edited"
+        )
+    loaded = load_data(data, settings, now=now)
+    checked = load_rules(rules, loaded.settings)
+    clock = StepClock(log)
+    evidence = th.gather_evidence(loaded, checked)
+    table = th.threshold_table(evidence)
+    threshold = th.choose_threshold(table, acceptance=acceptance, per_week=per_week,
+                                    min_mqls=min_mqls)  # fmt: skip
+    clock.lap("threshold", "%d for %s", threshold, target)
+    rows = {
+        "rules, chosen": {"cut": f"score >= {threshold}", **th.rules_figures(evidence, threshold)},
+        "rules, the file's threshold": {
+            "cut": f"score >= {checked.mql.threshold:g}",
+            **th.rules_figures(evidence, checked.mql.threshold),
+        },
+    }
+    notes = []
+    try:
+        name, cut, new = _model_mqls(loaded, evidence, model)
+        figures = th.mql_figures(new, evidence.rows["accepted"], evidence.rows["converted"],
+                                 evidence.weeks)  # fmt: skip
+        rows[f"model {name}, tier cut"] = {"cut": cut, **figures}
+        clock.lap("model", "%s: %s", name, cut)
+    except _NoChampion as exc:
+        notes.append(f"no model to compare, the rules are shown alone: {exc}")
+    compared = pd.DataFrame.from_dict(rows, orient="index")
+    compared.index.name = "scored_by"
+    choice = th.ThresholdChoice(threshold, target, evidence, table, compared, notes)
+    if write:
+        before = th.set_threshold(rules, threshold, loaded.settings)
+        choice.written = Path(rules)
+        choice.notes.append(f"{rules}: '{before.strip()}' -> 'threshold: {threshold}'")
+    return choice
+
+
+class _NoChampion(LeadmlError):
+    """No model was given and the registry has no champion to compare with."""
+
+
+def _model_mqls(data: LeadData, evidence: Evidence, model: Any) -> tuple[str, str, np.ndarray]:
+    """The model's name, its tier cut in words, and which of ``evidence.rows`` it made new
+    MQLs: in an MQL tier (``scoring.tiers.mql``) at the snapshot and not at the one before."""
+    import numpy as np
+    import pandas as pd
+
+    from leadml.errors import ModelIntegrityError, ModelMismatchError, TrackingError
+    from leadml.features import build_features
+    from leadml.scoring import assign_tiers, resolve_model
+
+    settings = data.settings
+    tiers = settings.scoring.tiers
+    try:
+        resolved = resolve_model(model, settings)
+    except ModelIntegrityError:
+        raise
+    except TrackingError as exc:
+        if model is None:
+            raise _NoChampion(str(exc)) from None
+        raise
+    keys = ["lead_id", "as_of"]
+    spine = pd.concat([evidence.previous, evidence.rows[keys]], ignore_index=True)
+    flagged = []
+    for _, pairs in spine.groupby("as_of"):  # one snapshot at a time bounds the memory
+        features = build_features(data, pairs)
+        missing = [f for f in resolved.feature_names if f not in features.columns]
+        if missing:
+            raise ModelMismatchError(
+                f"model {resolved.name} needs {len(missing)} feature(s) this data lacks, e.g. "
+                f"{missing[:5]}: compare a model trained on this data and configuration"
+            )
+        probability = resolved.model.predict_proba(features[resolved.feature_names])[:, 1]
+        tier, _ = assign_tiers(probability, features["lead_id"].to_numpy(), settings)
+        flagged.append(features[keys].assign(mql=np.isin(np.asarray(tier), tiers.mql)))
+    scored = pd.concat(flagged, ignore_index=True)
+    later = scored.assign(as_of=scored["as_of"] + pd.Timedelta(days=evidence.cadence_days))
+    rows = evidence.rows[keys]
+    is_mql = rows.merge(scored, on=keys, how="left")["mql"].fillna(False).to_numpy(dtype=bool)
+    was_mql = rows.merge(later, on=keys, how="left")["mql"].fillna(False).to_numpy(dtype=bool)
+    named = ", ".join(tiers.mql)
+    if tiers.by == "probability":
+        cut = f"tiers {named}: probability >= {min(tiers.probability[t] for t in tiers.mql):g}"
+    else:
+        share = max(tiers.capacity[t] for t in tiers.mql)
+        cut = f"tiers {named}: the top {share:.0%} of each snapshot's open leads"
+    version = f" v{resolved.version}" if resolved.version else ""
+    return f"{resolved.name}{version}", cut, is_mql & ~was_mql

@@ -2,9 +2,10 @@
 
 Every command takes ``--config``; errors leadml raises on purpose become a message on stderr and a
 non-zero exit code, never a traceback (:func:`leadml.cli.shared.command`). The commands live by
-kind: :mod:`~leadml.cli.data` (validate, synth, summary, features, trainset, rules),
-:mod:`~leadml.cli.model` (train, promote) and :mod:`~leadml.cli.nightly` (score, report). They
-parse and print; the work is done by :mod:`leadml.jobs` and the library below it.
+kind: :mod:`~leadml.cli.data` (validate, synth, summary, features, trainset),
+:mod:`~leadml.cli.rules` (rules and its subcommands), :mod:`~leadml.cli.model` (train, promote)
+and :mod:`~leadml.cli.nightly` (score, report). They parse and print; the work is done by
+:mod:`leadml.jobs` and the library below it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Annotated
 
 import typer
 
-from leadml.cli.data import features, rules, summary, synth, trainset, validate
+from leadml.cli import rules
+from leadml.cli.data import features, summary, synth, trainset, validate
 from leadml.cli.model import promote, train
 from leadml.cli.nightly import report, score
 from leadml.cli.shared import OUTPUT
@@ -83,7 +85,10 @@ def main(
 
 # In the order ``leadml --help`` lists them.
 for _func in (validate, synth, summary, features, trainset, rules, train, report, promote, score):
-    app.command(name=_func.__name__.replace("_", "-"))(_func)
+    if _func is rules:
+        app.add_typer(rules.group, name="rules")
+    else:
+        app.command(name=_func.__name__.replace("_", "-"))(_func)
 del _func
 
 __all__ = ["app"]
