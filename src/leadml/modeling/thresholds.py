@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -225,14 +226,12 @@ class ThresholdChoice:
                 "MQL->conversion": self.compared["conversion_rate"].map(_percent),
             }
         )
-        lines = [
+        head = (
             f"MQL threshold {self.threshold}: of the thresholds with {self.target}, the one "
-            "that finds the most conversions on the " + self.evidence.describe(),
-            "",
-            shown.to_string(),
-            *[f"note: {n}" for n in self.notes],
-        ]
-        return "\n".join(lines)
+            "that finds the most conversions on the " + self.evidence.describe()
+        )
+        notes = [textwrap.fill(f"note: {n}", 100, subsequent_indent="  ") for n in self.notes]
+        return "\n".join([textwrap.fill(head, 100), "", shown.to_string(), *notes])
 
 
 def _percent(value: float) -> str:
