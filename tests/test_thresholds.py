@@ -141,7 +141,7 @@ def test_the_job_compares_the_rules_alone_without_a_model(sample_data, no_model)
     assert choice.compared.loc["rules, the file's threshold", "cut"] == "score >= 100"
     assert choice.compared.loc["rules, chosen", "acceptance"] >= 0.8
     assert any("no model to compare" in note for note in choice.notes)
-    text = choice.format()
+    text = " ".join(choice.format().split())  # as read, whatever the line breaks
     assert f"MQL threshold {choice.threshold}" in text and "sales accepted it (SAL" in text
     assert choice.written is None
 
@@ -169,6 +169,12 @@ def test_the_model_tier_cut_is_compared_on_the_same_test_window(sample_dir, trai
     data = load_data(sample_dir, Settings.model_validate(every))
     choice = find_threshold(data, per_week=5, model=model)
     assert set(choice.evidence.snapshots) == set(result.test["as_of"].unique())  # train's window
+    assert list(choice.compared.index) == [
+        "rules, chosen", "model sample-model v1, same target", "rules, the file's threshold",
+        "model sample-model v1, tier cut",
+    ]  # fmt: skip
+    same = choice.compared.loc["model sample-model v1, same target"]
+    assert 0 < same["mqls_per_week"] <= 5 and same["cut"].startswith("probability >= ")
     row = choice.compared.loc["model sample-model v1, tier cut"]
     assert row["cut"] == "tiers A, B, C, D: probability >= 0"
     lowest = rules_figures(choice.evidence, choice.evidence.rows["rule_score"].min())

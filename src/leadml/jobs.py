@@ -39,7 +39,6 @@ from leadml.errors import ColdStart, LeadmlError, ModelUnfit
 log = logging.getLogger("leadml.jobs")
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
     from leadml.modeling.thresholds import Evidence, ThresholdChoice
@@ -355,24 +354,36 @@ def find_threshold(
     threshold = th.choose_threshold(table, acceptance=acceptance, per_week=per_week,
                                     min_mqls=min_mqls)  # fmt: skip
     clock.lap("threshold", "%d for %s", threshold, target)
-    rows = {
-        "rules, chosen": {"cut": f"score >= {threshold}", **th.rules_figures(evidence, threshold)},
-        "rules, the file's threshold": {
-            "cut": f"score >= {checked.mql.threshold:g}",
-            **th.rules_figures(evidence, checked.mql.threshold),
-        },
-    }
-    notes = []
+    rows = {"rules, chosen": {"cut": f"score >= {threshold}",
+                              **th.rules_figures(evidence, threshold)}}  # fmt: skip
+    ours = {"cut": f"score >= {checked.mql.threshold:g}",
+            **th.rules_figures(evidence, checked.mql.threshold)}  # fmt: skip
+    notes, later = [], {}
     try:
-        name, cut, new = _model_mqls(loaded, evidence, model)
-        figures = th.mql_figures(new, evidence.rows["accepted"], evidence.rows["converted"],
-                                 evidence.weeks)  # fmt: skip
-        rows[f"model {name}, tier cut"] = {"cut": cut, **figures}
-        clock.lap("model", "%s: %s", name, cut)
+        name, cut, scores = _model_scores(loaded, evidence, model)
     except _NoChampion as exc:
         notes.append(f"no model to compare, the rules are shown alone: {exc}")
-    compared = pd.DataFrame.from_dict(rows, orient="index")
-    compared.index.name = "scored_by"
+    else:
+        new = (scores["mql"] & ~scores["previous_mql"]).to_numpy()
+        outcomes = evidence.rows["accepted"], evidence.rows["converted"]
+        later[f"model {name}, tier cut"] = {
+            "cut": cut,
+            **th.mql_figures(new, *outcomes, evidence.weeks),
+        }
+        # The model held to the same target: like with like.
+        cuts = th.probability_cuts(scores["probability"])
+        cut_table = th.cut_table(evidence, scores["probability"], scores["previous"], cuts)
+        try:
+            at = th.choose_threshold(cut_table, acceptance=acceptance, per_week=per_week,
+                                     min_mqls=min_mqls)  # fmt: skip
+            rows[f"model {name}, same target"] = {"cut": f"probability >= {at:.3g}",
+                                                  **cut_table.loc[at].to_dict()}  # fmt: skip
+        except th.ThresholdUnreachable as exc:
+            notes.append(f"no probability cut of the model meets the target either: {exc}")
+        clock.lap("model", "%s: %s", name, cut)
+    rows = {**rows, "rules, the file's threshold": ours, **later}
+    compared = pd.DataFrame.from_dict(rows, orient="index").rename_axis("scored_by")
+    compared = compared.astype({"mqls": "int64", "accepted": "int64", "conversions": "int64"})
     choice = th.ThresholdChoice(threshold, target, evidence, table, compared, notes)
     if write:
         before = th.set_threshold(rules, threshold, loaded.settings)
@@ -385,9 +396,10 @@ class _NoChampion(LeadmlError):
     """No model was given and the registry has no champion to compare with."""
 
 
-def _model_mqls(data: LeadData, evidence: Evidence, model: Any) -> tuple[str, str, np.ndarray]:
-    """The model's name, its tier cut in words, and which of ``evidence.rows`` it made new
-    MQLs: in an MQL tier (``scoring.tiers.mql``) at the snapshot and not at the one before."""
+def _model_scores(data: LeadData, evidence: Evidence, model: Any) -> tuple[str, str, pd.DataFrame]:
+    """The model's name, its tier cut in words and, for each of ``evidence.rows``, its
+    ``probability`` and ``mql`` (in an MQL tier, ``scoring.tiers.mql``), and the same at the
+    snapshot before: ``previous`` (-inf when the lead was not open then), ``previous_mql``."""
     import numpy as np
     import pandas as pd
 
@@ -407,7 +419,7 @@ def _model_mqls(data: LeadData, evidence: Evidence, model: Any) -> tuple[str, st
         raise
     keys = ["lead_id", "as_of"]
     spine = pd.concat([evidence.previous, evidence.rows[keys]], ignore_index=True)
-    flagged = []
+    parts = []
     for _, pairs in spine.groupby("as_of"):  # one snapshot at a time bounds the memory
         features = build_features(data, pairs)
         missing = [f for f in resolved.feature_names if f not in features.columns]
@@ -418,12 +430,15 @@ def _model_mqls(data: LeadData, evidence: Evidence, model: Any) -> tuple[str, st
             )
         probability = resolved.model.predict_proba(features[resolved.feature_names])[:, 1]
         tier, _ = assign_tiers(probability, features["lead_id"].to_numpy(), settings)
-        flagged.append(features[keys].assign(mql=np.isin(np.asarray(tier), tiers.mql)))
-    scored = pd.concat(flagged, ignore_index=True)
-    later = scored.assign(as_of=scored["as_of"] + pd.Timedelta(days=evidence.cadence_days))
-    rows = evidence.rows[keys]
-    is_mql = rows.merge(scored, on=keys, how="left")["mql"].fillna(False).to_numpy(dtype=bool)
-    was_mql = rows.merge(later, on=keys, how="left")["mql"].fillna(False).to_numpy(dtype=bool)
+        mql = np.isin(np.asarray(tier), tiers.mql)
+        parts.append(features[keys].assign(probability=probability, mql=mql))
+    scored = pd.concat(parts, ignore_index=True)
+    before = scored.assign(as_of=scored["as_of"] + pd.Timedelta(days=evidence.cadence_days))
+    before = before.rename(columns={"probability": "previous", "mql": "previous_mql"})
+    found = (
+        evidence.rows[keys].merge(scored, on=keys, how="left").merge(before, on=keys, how="left")
+    )
+    found = found.fillna({"previous": -np.inf, "previous_mql": False})
     named = ", ".join(tiers.mql)
     if tiers.by == "probability":
         cut = f"tiers {named}: probability >= {min(tiers.probability[t] for t in tiers.mql):g}"
@@ -431,4 +446,4 @@ def _model_mqls(data: LeadData, evidence: Evidence, model: Any) -> tuple[str, st
         share = max(tiers.capacity[t] for t in tiers.mql)
         cut = f"tiers {named}: the top {share:.0%} of each snapshot's open leads"
     version = f" v{resolved.version}" if resolved.version else ""
-    return f"{resolved.name}{version}", cut, is_mql & ~was_mql
+    return f"{resolved.name}{version}", cut, found.astype({"previous_mql": bool})

@@ -187,9 +187,11 @@ def rules_figures(evidence: Evidence, threshold: float) -> dict[str, float]:
 class ThresholdChoice:
     """The threshold chosen for a target, with the evidence behind it.
 
-    ``compared``: one row per way of picking MQLs (the rules at the chosen threshold, at the
-    rules file's own, and the model's tier cut when a model was given or found), its ``cut``
-    in words and its :data:`FIGURES`. ``table``: the figures of every threshold.
+    ``compared``: one row per way of picking MQLs, its ``cut`` in words and its
+    :data:`FIGURES`: the rules at the chosen threshold; when a model was given or found, the
+    model held to the same target (its probability cut that meets it with the most
+    conversions); the rules at the file's own threshold; the model's tier cut.
+    ``table``: the figures of every threshold of the rules.
     """
 
     threshold: int
@@ -230,8 +232,10 @@ class ThresholdChoice:
             f"MQL threshold {self.threshold}: of the thresholds with {self.target}, the one "
             "that finds the most conversions on the " + self.evidence.describe()
         )
-        notes = [textwrap.fill(f"note: {n}", 100, subsequent_indent="  ") for n in self.notes]
-        return "\n".join([textwrap.fill(head, 100), "", shown.to_string(), *notes])
+        notes = [textwrap.fill(f"note: {n}", 100, subsequent_indent="  ", break_on_hyphens=False)
+                 for n in self.notes]  # fmt: skip
+        head = textwrap.fill(head, 100, break_on_hyphens=False)
+        return "\n".join([head, "", shown.to_string(), *notes])
 
 
 def _percent(value: float) -> str:
@@ -239,34 +243,40 @@ def _percent(value: float) -> str:
 
 
 def threshold_table(evidence: Evidence) -> pd.DataFrame:
-    """The :data:`FIGURES` of every integer threshold from the lowest score to the highest.
-
-    A row is a new MQL at threshold t when ``previous_score < t <= rule_score``: each row adds
-    itself to that range of thresholds, so the whole table is one pass over the rows.
-    """
+    """The :data:`FIGURES` of every integer threshold of the rule score, from the lowest score
+    to the highest (:func:`cut_table`)."""
     rows = evidence.rows
-    score = np.floor(rows["rule_score"].to_numpy(dtype=float))
-    if not len(score):
-        return pd.DataFrame(columns=FIGURES, index=pd.Index([], name="threshold"))
-    low, high = int(score.min()), int(score.max())
-    # integer t > previous  <=>  t >= floor(previous) + 1; clipped into the table's range.
-    first = np.floor(np.clip(rows["previous_score"].to_numpy(dtype=float), low - 1, high)) + 1
-    first = first.astype("int64") - low
-    last = score.astype("int64") - low
-    counted = first <= last
-    size = high - low + 2
+    score = rows["rule_score"].to_numpy(dtype=float)
+    cuts = np.arange(np.floor(score.min()), np.floor(score.max()) + 1) if len(score) else []
+    table = cut_table(evidence, score, rows["previous_score"], cuts)
+    table.index = table.index.astype("int64").rename("threshold")
+    return table
 
-    def per_threshold(weight: np.ndarray) -> np.ndarray:
+
+def cut_table(evidence: Evidence, score, previous, cuts) -> pd.DataFrame:
+    """The :data:`FIGURES` of each of the increasing ``cuts`` of a score of ``evidence.rows``
+    (``score`` now and at the snapshot before: ``previous``, -inf when the lead was not open).
+
+    A row is a new MQL at cut c when ``previous < c <= score``: each row adds itself to that
+    run of cuts, so the whole table is one pass over the rows.
+    """
+    rows, cuts = evidence.rows, np.asarray(cuts, dtype=float)
+    score, previous = np.asarray(score, dtype=float), np.asarray(previous, dtype=float)
+    first = np.searchsorted(cuts, previous, side="right")  # the first cut above previous
+    last = np.searchsorted(cuts, score, side="right") - 1  # the last cut at or below score
+    counted = first <= last
+    size = len(cuts) + 1
+
+    def per_cut(weight: np.ndarray) -> np.ndarray:
         delta = np.bincount(first[counted], weight[counted], minlength=size)
         delta -= np.bincount(last[counted] + 1, weight[counted], minlength=size)
         return np.cumsum(delta)[:-1]
 
-    ones = np.ones(len(rows))
-    mqls = per_threshold(ones)
-    accepted = per_threshold(rows["accepted"].to_numpy(dtype=float))
-    conversions = per_threshold(rows["converted"].to_numpy(dtype=float))
+    mqls = per_cut(np.ones(len(rows)))
+    accepted = per_cut(rows["accepted"].to_numpy(dtype=float))
+    conversions = per_cut(rows["converted"].to_numpy(dtype=float))
     with np.errstate(invalid="ignore", divide="ignore"):
-        table = pd.DataFrame(
+        return pd.DataFrame(
             {
                 "mqls": mqls.round().astype("int64"),
                 "mqls_per_week": mqls / evidence.weeks,
@@ -275,9 +285,20 @@ def threshold_table(evidence: Evidence) -> pd.DataFrame:
                 "conversions": conversions.round().astype("int64"),
                 "conversion_rate": np.where(mqls > 0, conversions / mqls, np.nan),
             },
-            index=pd.RangeIndex(low, high + 1, name="threshold"),
+            index=pd.Index(cuts, name="cut"),
         )
-    return table
+
+
+def probability_cuts(probability, points: int = 400) -> np.ndarray:
+    """Cuts of a probability to tabulate: its quantiles, at four decimals, without repeats.
+
+    Examples
+    --------
+    >>> probability_cuts(np.array([0.01, 0.2, 0.2, 0.61234]), points=4).tolist()
+    [0.01, 0.1525, 0.2, 0.3031, 0.6123]
+    """
+    values = np.asarray(probability, dtype=float)
+    return np.unique(np.round(np.quantile(values, np.linspace(0, 1, points + 1)), 4))
 
 
 def check_target(acceptance: float | None, per_week: float | None) -> str:
@@ -305,11 +326,11 @@ def choose_threshold(
     acceptance: float | None = None,
     per_week: float | None = None,
     min_mqls: int = 20,
-) -> int:
-    """The threshold that meets the target and finds the most conversions (of equals, the
-    lowest: the most MQLs). The target is an ``acceptance`` rate of at least the given share,
-    or at most ``per_week`` new MQLs a week. Only thresholds with at least ``min_mqls`` MQLs in
-    the window count for an acceptance rate (fewer are no evidence).
+) -> float:
+    """The threshold (or cut of a :func:`cut_table`) that meets the target and finds the most
+    conversions (of equals, the lowest: the most MQLs). The target is an ``acceptance`` rate of
+    at least the given share, or at most ``per_week`` new MQLs a week. Only thresholds with at
+    least ``min_mqls`` MQLs in the window count for an acceptance rate (fewer are no evidence).
 
     The most conversions rather than simply the lowest threshold: a threshold low enough to
     send every new lead sends many at creation, long before they are ready, so a somewhat
@@ -367,9 +388,9 @@ def choose_threshold(
     return _most_conversions(meets)
 
 
-def _most_conversions(meets: pd.DataFrame) -> int:
-    """The lowest of the thresholds that find the most conversions."""
-    return int(meets.index[meets["conversions"] == meets["conversions"].max()][0])
+def _most_conversions(meets: pd.DataFrame):
+    """The lowest of the cuts that find the most conversions."""
+    return meets.index[meets["conversions"] == meets["conversions"].max()][0].item()
 
 
 def set_threshold(path: str | Path, threshold: float, settings=None) -> str:
