@@ -11,13 +11,13 @@ are dropped and the rest refitted, so every engagement rule is monotone. The log
 scaled to integer points (the best training lead scores about 100), the MQL threshold set on the
 calibration window to send as many MQLs as the hand rules, grade bands cut at quantiles of the
 training window, and the file written as text with each rule's evidence as a comment
-(:mod:`leadml.modeling.points_file`).
+(:mod:`leadml.modeling.points_file`). The candidates are in
+:mod:`leadml.modeling.points_candidates`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,34 +30,26 @@ from sklearn.svm import l1_min_c
 
 from leadml.config import Settings
 from leadml.data import LeadData, load_data
-from leadml.data.asof import as_spine, label_pairs, open_leads
-from leadml.data.attributes import ATTRIBUTES, attributes_table
+from leadml.data.asof import label_pairs, open_leads
 from leadml.data.readers import Source
 from leadml.errors import ColdStart
 from leadml.modeling.evaluation import head_to_head, ranking_metrics
-from leadml.modeling.points_file import render_rules
-from leadml.modeling.training import _place_windows, _sample_by_lead, _too_little
+from leadml.modeling.points_candidates import candidate_rules, firing_matrix, rule_sign
+from leadml.modeling.points_file import (
+    evidence,
+    grade_bands,
+    render_rules,
+    rules_mapping,
+    section_scores,
+    volume_threshold,
+)
+from leadml.modeling.training import WINDOWS, _place_windows, _sample_by_lead, _too_little
 from leadml.modeling.trainset import snapshot_dates
-from leadml.rules import Rules, load_rules, rule_problems, rule_scores
+from leadml.rules import Rules, load_rules, rule_scores
 
 log = logging.getLogger("leadml.points")
 
 KEYS = ["lead_id", "as_of"]
-#: Candidate engagement windows (days; None: ever) and how many events a rule counts at most.
-WINDOWS = (7, 30, 90, None)
-COUNTS = (1, 3)
-#: Quantiles of a numeric attribute that become ``from``/``below`` edges.
-QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
-#: A value (or a range) must hold for this share of the training window's leads (and at least
-#: MIN_LEADS of them) to become a candidate: rarer ones are noise.
-MIN_SUPPORT = 0.02
-MIN_LEADS = 30
-#: Text attributes with more values than this keep only the most frequent ones, and get no
-#: candidate groups of values (country: a group of eight countries is a fit to noise).
-MAX_VALUES = 12
-MAX_GROUPED = 8
-#: Rows the engine scores at once (bounds the memory of ~250 candidate columns).
-CHUNK_ROWS = 40_000
 
 
 @dataclass
@@ -124,7 +116,7 @@ def learn_points(
     settings = data.settings
     hand = load_rules(rules, settings)
     pairs = windowed_pairs(data) if pairs is None else pairs[[*KEYS, "label", "window"]]
-    parts = {w: pairs[pairs["window"] == w].reset_index(drop=True) for w in WINDOWS_}
+    parts = {w: pairs[pairs["window"] == w].reset_index(drop=True) for w in WINDOWS}
     train = parts["train"]
     tuning = parts["calibration"] if len(parts["calibration"]) else train
     candidates = candidate_rules(data, train)
@@ -135,7 +127,7 @@ def learn_points(
     y = train["label"].to_numpy(dtype=int)
     rows = train.assign(row=np.arange(len(train)))
     sample = _sample_by_lead(rows, settings.model.search_max_rows, settings)["row"].to_numpy()
-    signs = np.array([_sign(candidates[n], settings) for n in names])
+    signs = np.array([rule_sign(candidates[n], settings) for n in names])
     # Each lead weighs the same, however many snapshots it is open for: a lead open for months
     # would otherwise teach the path its own attributes many times over.
     weight = 1.0 / train.groupby("lead_id")["label"].transform("size").to_numpy(dtype=float)
@@ -153,8 +145,8 @@ def learn_points(
     points = np.round(weights * scale).astype(int)
     learned = [(names[i], int(p)) for i, p in zip(kept, points, strict=True) if p != 0]
     table = evidence(X, names, learned, train, candidates, weights, kept)
-    raw = _rules_mapping(candidates, learned)
-    fit_score, engagement_score = _section_scores(X, names, learned, candidates)
+    raw = rules_mapping(candidates, learned)
+    fit_score, engagement_score = section_scores(X, names, learned, candidates)
     raw["grades"] = grade_bands(fit_score, engagement_score)
     hand_tuning = rule_scores(data, tuning[KEYS], hand, explain=False)
     raw["mql"] = {"threshold": 0}
@@ -187,9 +179,6 @@ def learn_points(
     )
 
 
-WINDOWS_ = ("train", "calibration", "test")
-
-
 def windowed_pairs(data: LeadData) -> pd.DataFrame:
     """The training set's pairs (``lead_id``, ``as_of``, ``label``) and their ``window``, as
     ``leadml train`` places them, without building the features."""
@@ -202,7 +191,7 @@ def windowed_pairs(data: LeadData) -> pd.DataFrame:
                         "trainset.warmup_days + one horizon)")  # fmt: skip
     mature["label"] = mature["label"].astype("int8")
     placed, _ = _place_windows(mature, data.settings)
-    short = _too_little(_windows({w: placed[placed["window"] == w] for w in WINDOWS_}),
+    short = _too_little(_windows({w: placed[placed["window"] == w] for w in WINDOWS}),
                         data.settings)  # fmt: skip
     if short:
         raise ColdStart(f"cold start: {short}")
@@ -220,168 +209,6 @@ def _windows(parts: dict[str, pd.DataFrame]) -> pd.DataFrame:
         for w, p in parts.items()
     }
     return pd.DataFrame(rows).T
-
-
-# --- candidates ---------------------------------------------------------------------------------
-
-
-def candidate_rules(data: LeadData, train: pd.DataFrame) -> dict[str, dict]:
-    """Candidate rules, by name, in the rules file's form with 1 point each: fit rules on the
-    values, groups of values and ranges the training window holds often enough, engagement rules
-    per event type and buying stage, window and count. Every one is valid for ``data``'s
-    settings."""
-    settings = data.settings
-    spine = as_spine(train[KEYS])
-    with attributes_table(data, spine) as name:
-        attrs = data.con.execute(f"SELECT * FROM {name} ORDER BY as_of, lead_id").df()
-    attrs = spine.merge(attrs, on=KEYS, how="left").assign(label=train["label"].to_numpy())
-    found: dict[str, dict] = {}
-    for attribute in ATTRIBUTES:
-        if attribute in data.unavailable or attribute not in attrs:
-            continue
-        for rule in _fit_candidates(attrs, attribute):
-            found.setdefault(rule["name"], rule)
-    stage_of = settings.data.buying_stage_lookup()
-    selectors = [("event_type", t) for t in stage_of]
-    selectors += [("buying_stage", s) for s in sorted(set(stage_of.values())) if s != "none"]
-    for key, value in selectors:
-        negative = key == "event_type" and stage_of[value] == "none"
-        for window in (None, 90) if negative else WINDOWS:
-            for count in (1,) if negative else COUNTS:
-                name = _name(value, _count_word(count), f"{window}d" if window else "ever")
-                rule = {"name": name, key: [value], "points": 1, "cap": count, "decay": "none"}
-                if window:
-                    rule["window_days"] = window
-                found[rule["name"]] = rule
-        if not negative:  # a fading count: recent events weigh most
-            found[_name(value, "recent")] = {"name": _name(value, "recent"), key: [value],
-                                             "points": 1, "cap": 3,
-                                             "decay": {"half_life_days": 30}}  # fmt: skip
-    return {n: r for n, r in found.items() if _valid(r, settings)}
-
-
-def _fit_candidates(attrs: pd.DataFrame, attribute: str) -> list[dict]:
-    values, y, leads = attrs[attribute], attrs["label"], attrs["lead_id"]
-    minimum = max(MIN_SUPPORT * leads.nunique(), MIN_LEADS)
-
-    def support(mask) -> int:
-        return leads[mask].nunique()
-
-    if pd.api.types.is_bool_dtype(values):
-        return [{"name": attribute, "attribute": attribute, "is": True, "points": 1}]
-    if pd.api.types.is_numeric_dtype(values):
-        known = values.dropna()
-        if known.nunique() < 3:
-            return []
-        edges = sorted({_round(q) for q in known.quantile(list(QUANTILES)) if q > 0})
-        rules = []
-        for edge in edges:
-            if support(values >= edge) >= minimum:
-                name = _name(attribute, _short(edge), "plus")
-                rules.append({"name": name, "attribute": attribute, "range": {"from": edge}})
-            if support(values < edge) >= minimum:
-                name = _name(attribute, "under", _short(edge))
-                rules.append({"name": name, "attribute": attribute, "range": {"below": edge}})
-        return [rule | {"points": 1} for rule in rules]
-    text = values.astype("str").str.strip().str.lower().where(values.notna())
-    rate = (
-        pd.DataFrame({"y": y, "lead": leads})
-        .groupby(text)
-        .agg(leads=("lead", "nunique"), rate=("y", "mean"))
-    )
-    rate = rate[rate["leads"] >= minimum].nlargest(MAX_VALUES, "leads").sort_values("rate")
-    ordered = list(rate.index[::-1])  # best converting first
-    groups = [[v] for v in ordered]
-    if len(ordered) <= MAX_GROUPED:
-        # Runs of the best and of the worst values: "c_level or vp", one rule instead of two.
-        groups += [ordered[:k] for k in range(2, len(ordered) - 1)]
-        groups += [ordered[-k:] for k in range(2, len(ordered) - 1)]
-    rules = []
-    for group in groups:
-        name = _name(attribute, *group)
-        if len(name) > 48:
-            best = group == ordered[: len(group)]
-            name = _name(attribute, "top" if best else "bottom", str(len(group)))
-        rules.append({"name": name, "attribute": attribute, "in": sorted(group), "points": 1})
-    return rules
-
-
-def _valid(rule: dict, settings: Settings) -> bool:
-    kind = "fit" if "attribute" in rule else "engagement"
-    raw = {kind: {"rules": [rule]}, "grades": {"fit": {"a": {}}, "engagement": {"1": {}}},
-           "mql": {"threshold": 0}}  # fmt: skip
-    return not rule_problems(raw, settings)
-
-
-def _count_word(count: int) -> str:
-    return "any" if count == 1 else f"up_to_{count}"
-
-
-def _name(*parts: str) -> str:
-    text = "_".join(re.sub(r"[^a-z0-9]+", "_", str(p).lower()).strip("_") for p in parts)
-    text = re.sub(r"_+", "_", text).strip("_")
-    return text if re.match(r"^[a-z]", text) else f"r_{text}"
-
-
-def _round(value: float) -> float:
-    """Two significant figures: 237 -> 240, 48_512_000 -> 49_000_000."""
-    if value <= 0:
-        return float(value)
-    digits = 1 - int(np.floor(np.log10(value)))
-    return float(round(value, digits))
-
-
-def _short(value: float) -> str:
-    for size, suffix in ((1e9, "b"), (1e6, "m"), (1e3, "k")):
-        if value >= size:
-            return f"{value / size:g}{suffix}".replace(".", "_")
-    return f"{value:g}".replace(".", "_")
-
-
-def _sign(rule: dict, settings: Settings) -> int:
-    """+1: the rule may only add points (more engagement never loses any), -1: only take them
-    away (unsubscribes, bounces: buying stage 'none'), 0: either (fit rules)."""
-    if "attribute" in rule:
-        return 0
-    stage_of = settings.data.buying_stage_lookup()
-    stages = rule.get("buying_stage") or [stage_of.get(t, "none") for t in rule["event_type"]]
-    return -1 if all(s == "none" for s in stages) else 1
-
-
-# --- the engine's firings and the sparse fit ----------------------------------------------------
-
-
-def firing_matrix(
-    data: LeadData, pairs: pd.DataFrame, candidates: dict[str, dict]
-) -> tuple[sp.csr_matrix, list[str]]:
-    """Each candidate's points (1 per firing or event, up to its cap) on each pair, computed by
-    the rule engine in chunks of snapshots; rows in ``pairs``' order."""
-    fit = [r for r in candidates.values() if "attribute" in r]
-    engagement = [r for r in candidates.values() if "attribute" not in r]
-    rules = load_rules(
-        {"fit": {"rules": fit}, "engagement": {"rules": engagement},
-         "grades": {"fit": {"a": {}}, "engagement": {"1": {}}}, "mql": {"threshold": 0}},
-        data.settings,
-    )  # fmt: skip
-    names = list(candidates)
-    spine = pairs[KEYS].assign(row=np.arange(len(pairs)))
-    blocks, rows = [], []
-    dates = spine["as_of"].drop_duplicates().sort_values()
-    per_date = spine.groupby("as_of").size().reindex(dates).to_numpy()
-    start = 0
-    while start < len(dates):
-        stop = start + max(int(np.searchsorted(np.cumsum(per_date[start:]), CHUNK_ROWS)), 1)
-        chunk = spine[spine["as_of"].isin(dates.iloc[start:stop])]
-        scored = rule_scores(data, chunk[KEYS], rules).merge(chunk, on=KEYS)
-        columns = [f"points__{n}" for n in names]
-        # A fit rule on an attribute the input lacks has no column: it never fires.
-        frame = scored.reindex(columns=columns, fill_value=0.0)
-        blocks.append(sp.csr_matrix(frame.to_numpy(dtype="float32")))
-        rows.append(scored["row"].to_numpy())
-        start = stop
-    X = sp.vstack(blocks).tocsr()
-    order = np.argsort(np.concatenate(rows))
-    return X[order], names
 
 
 def rule_path(
@@ -473,99 +300,6 @@ def refit(X: sp.csr_matrix, y: np.ndarray, signs: np.ndarray) -> np.ndarray:
             break
         columns = columns[~wrong]
     return weights
-
-
-# --- from weights to a rules file ---------------------------------------------------------------
-
-
-def evidence(X, names, learned, train, candidates, weights, kept) -> pd.DataFrame:
-    """One row per learned rule: its kind, points, log-odds weight, and on the training window
-    the leads and snapshots it fires on and their conversion rate."""
-    index = {n: i for i, n in enumerate(names)}
-    weight_of = {names[i]: w for i, w in zip(kept, weights, strict=True)}
-    y = train["label"].to_numpy(dtype=float)
-    leads = train["lead_id"].to_numpy()
-    rows = []
-    for name, points in learned:
-        fires = X[:, index[name]].toarray().ravel() > 0
-        rows.append(
-            {
-                "rule": name,
-                "kind": "fit" if "attribute" in candidates[name] else "engagement",
-                "points": points,
-                "weight": float(weight_of[name]),
-                "leads": int(pd.unique(leads[fires]).size),
-                "snapshots": int(fires.sum()),
-                "conversion_rate": float(y[fires].mean()) if fires.any() else float("nan"),
-                "base_rate": float(y.mean()),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def _rules_mapping(candidates: dict[str, dict], learned: list[tuple[str, int]]) -> dict:
-    fit, engagement = [], []
-    for name, points in learned:
-        rule = dict(candidates[name], points=points)
-        if "attribute" in rule:
-            fit.append(rule)
-        else:
-            rule["cap"] = abs(points) * rule["cap"]
-            engagement.append(rule)
-    return {"fit": {"rules": fit}, "engagement": {"decay": "none", "rules": engagement}}
-
-
-def _section_scores(X, names, learned, candidates) -> tuple[np.ndarray, np.ndarray]:
-    index = {n: i for i, n in enumerate(names)}
-    fit = np.zeros(X.shape[0])
-    engagement = np.zeros(X.shape[0])
-    for name, points in learned:
-        column = X[:, index[name]].toarray().ravel() * points
-        if "attribute" in candidates[name]:
-            fit += column
-        else:
-            engagement += column
-    return fit, engagement
-
-
-def grade_bands(fit: np.ndarray, engagement: np.ndarray) -> dict:
-    """Fit letters A-D and engagement numbers 1-4 cut at the training window's quantiles (the
-    top 5 %, the next 15 %, the next 30 % and the rest; engagement among the engaged)."""
-    engaged = engagement[engagement > 0]
-    return {
-        "fit": _bands(fit, "ABCD"),
-        "engagement": _bands(engaged if len(engaged) else engagement, "1234"),
-    }
-
-
-def _bands(values: np.ndarray, labels: str) -> dict:
-    edges = sorted({int(np.ceil(q)) for q in np.quantile(values, [0.5, 0.8, 0.95])})
-    if len(edges) and edges[0] <= np.min(values):
-        edges = edges[1:]  # a band nobody is below
-    bands = {}
-    lows = [None, *edges]
-    highs = [*edges, None]
-    for label, low, high in zip(labels[: len(edges) + 1], lows[::-1], highs[::-1], strict=True):
-        band = {}
-        if low is not None:
-            band["from"] = low
-        if high is not None:
-            band["below"] = high
-        bands[label] = band
-    return bands
-
-
-def volume_threshold(scores: pd.Series, volume: int) -> tuple[int, int]:
-    """The integer threshold whose MQL count (``scores >= threshold``) is closest to
-    ``volume`` (the highest of equals), and that count."""
-    values = np.sort(scores.to_numpy(dtype=float))[::-1]
-    if volume <= 0 or not len(values):
-        return int(np.floor(values.max())) + 1 if len(values) else 0, 0
-    candidates = np.arange(int(np.floor(values.min())), int(np.ceil(values.max())) + 2)
-    counts = len(values) - np.searchsorted(values[::-1], candidates, side="left")
-    gap = np.abs(counts - volume)
-    best = int(np.flatnonzero(gap == gap.min())[-1])  # the highest of equals: a score reached
-    return int(candidates[best]), int(counts[best])
 
 
 def _round_trip(text: str, raw: dict, settings: Settings) -> Rules:

@@ -1,4 +1,5 @@
-"""The learned rules file as text: the ``configs/rules.yaml`` format, each rule with its evidence.
+"""From learned weights to the rules file: the rules, their evidence, grade bands, the MQL
+threshold, and the text in the ``configs/rules.yaml`` format with each rule's evidence.
 
 YAML libraries drop comments, so the file is written line by line; every text value is quoted
 (JSON strings are YAML scalars), so a country code ``NO`` stays Norway. The learner loads the
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 
 FIT_KEYS = ("attribute", "in", "range", "is", "points")
@@ -100,3 +102,93 @@ def _value(value) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {_value(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"cannot write {value!r} in a rules file")
+
+
+def evidence(X, names, learned, train, candidates, weights, kept) -> pd.DataFrame:
+    """One row per learned rule: its kind, points, log-odds weight, and on the training window
+    the leads and snapshots it fires on and their conversion rate."""
+    index = {n: i for i, n in enumerate(names)}
+    weight_of = {names[i]: w for i, w in zip(kept, weights, strict=True)}
+    y = train["label"].to_numpy(dtype=float)
+    leads = train["lead_id"].to_numpy()
+    rows = []
+    for name, points in learned:
+        fires = X[:, index[name]].toarray().ravel() > 0
+        rows.append(
+            {
+                "rule": name,
+                "kind": "fit" if "attribute" in candidates[name] else "engagement",
+                "points": points,
+                "weight": float(weight_of[name]),
+                "leads": int(pd.unique(leads[fires]).size),
+                "snapshots": int(fires.sum()),
+                "conversion_rate": float(y[fires].mean()) if fires.any() else float("nan"),
+                "base_rate": float(y.mean()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def rules_mapping(candidates: dict[str, dict], learned: list[tuple[str, int]]) -> dict:
+    fit, engagement = [], []
+    for name, points in learned:
+        rule = dict(candidates[name], points=points)
+        if "attribute" in rule:
+            fit.append(rule)
+        else:
+            rule["cap"] = abs(points) * rule["cap"]
+            engagement.append(rule)
+    return {"fit": {"rules": fit}, "engagement": {"decay": "none", "rules": engagement}}
+
+
+def section_scores(X, names, learned, candidates) -> tuple[np.ndarray, np.ndarray]:
+    index = {n: i for i, n in enumerate(names)}
+    fit = np.zeros(X.shape[0])
+    engagement = np.zeros(X.shape[0])
+    for name, points in learned:
+        column = X[:, index[name]].toarray().ravel() * points
+        if "attribute" in candidates[name]:
+            fit += column
+        else:
+            engagement += column
+    return fit, engagement
+
+
+def grade_bands(fit: np.ndarray, engagement: np.ndarray) -> dict:
+    """Fit letters A-D and engagement numbers 1-4 cut at the training window's quantiles (the
+    top 5 %, the next 15 %, the next 30 % and the rest; engagement among the engaged)."""
+    engaged = engagement[engagement > 0]
+    return {
+        "fit": _bands(fit, "ABCD"),
+        "engagement": _bands(engaged if len(engaged) else engagement, "1234"),
+    }
+
+
+def _bands(values: np.ndarray, labels: str) -> dict:
+    edges = sorted({int(np.ceil(q)) for q in np.quantile(values, [0.5, 0.8, 0.95])})
+    if len(edges) and edges[0] <= np.min(values):
+        edges = edges[1:]  # a band nobody is below
+    bands = {}
+    lows = [None, *edges]
+    highs = [*edges, None]
+    for label, low, high in zip(labels[: len(edges) + 1], lows[::-1], highs[::-1], strict=True):
+        band = {}
+        if low is not None:
+            band["from"] = low
+        if high is not None:
+            band["below"] = high
+        bands[label] = band
+    return bands
+
+
+def volume_threshold(scores: pd.Series, volume: int) -> tuple[int, int]:
+    """The integer threshold whose MQL count (``scores >= threshold``) is closest to
+    ``volume`` (the highest of equals), and that count."""
+    values = np.sort(scores.to_numpy(dtype=float))[::-1]
+    if volume <= 0 or not len(values):
+        return int(np.floor(values.max())) + 1 if len(values) else 0, 0
+    candidates = np.arange(int(np.floor(values.min())), int(np.ceil(values.max())) + 2)
+    counts = len(values) - np.searchsorted(values[::-1], candidates, side="left")
+    gap = np.abs(counts - volume)
+    best = int(np.flatnonzero(gap == gap.min())[-1])  # the highest of equals: a score reached
+    return int(candidates[best]), int(counts[best])
