@@ -102,3 +102,55 @@ def test_a_learned_table_ranks_a_generated_history_better_than_the_hand_rules():
     assert (
         m["rules_learned_conversions_at_hand_volume"] > m["rules_hand_conversions_at_hand_volume"]
     )
+
+
+# The command line: learn, then run what was learned with `leadml rules`.
+
+
+def test_rules_learn_writes_a_file_that_leadml_rules_runs(sample_dir, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from conftest import FAST_SETTINGS
+    from leadml.cli import app
+
+    runner = CliRunner()
+    config = tmp_path / "fast.yaml"
+    config.write_text(yaml.safe_dump(FAST_SETTINGS))
+    out = tmp_path / "learned.yaml"
+    args = ["--json", "rules", "learn", "--data", str(sample_dir), "--out", str(out),
+            "--max-rules", "6", "--config", str(config)]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["ok"] and document["path"] == str(out) and 0 < document["rules"] <= 6
+    assert {row["scored_by"] for row in document["comparison"]} == {"hand", "learned"}
+    assert "ROC AUC" in result.stderr and "learned" in result.stderr
+    learned = load_rules(out)
+    assert document["threshold"] == learned.mql.threshold
+
+    scores = tmp_path / "scores.csv"
+    args = ["rules", "--data", str(sample_dir), "--as-of", "2026-03-02", "--out", str(scores),
+            "--rules", str(out)]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    frame = pd.read_csv(scores)
+    assert {f"points__{r.name}" for r in learned.all_rules()} <= set(frame.columns)
+    assert (frame["rule_mql"] == (frame["rule_score"] >= learned.mql.threshold)).all()
+
+
+def test_rules_learn_refuses_an_output_it_cannot_write_before_any_work(sample_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from leadml.cli import app
+
+    runner = CliRunner()
+    for out, code in ((tmp_path / "learned.csv", 8), (tmp_path / "no" / "learned.yaml", 8)):
+        result = runner.invoke(
+            app, ["rules", "learn", "--data", str(sample_dir), "--out", str(out)]
+        )
+        assert result.exit_code == code and "nothing was written" in result.stderr
+        assert not out.exists()
+    result = runner.invoke(app, ["rules", "--data", str(sample_dir), "--as-of", "2026-03-02"])
+    assert result.exit_code == 2 and "--out" in result.output

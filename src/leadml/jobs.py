@@ -8,6 +8,8 @@
 - :func:`write_funnel_report`: the funnel report of a history, with the nightly scores if given.
 - :func:`write_features`, :func:`write_trainset`, :func:`write_rule_scores`: a history's features
   as of T, its training set, its rule scores as of T, written to one file (:func:`write_table`).
+- :func:`learn_rules`: a points table learned from a history's outcomes, written as a rules file
+  and compared with the hand rules on the test window.
 
 The CLI, the notebooks and schedulers (cron, Airflow, Dagster, a Spark driver) call these; the
 CLI only parses arguments and prints. A job returns what it did and raises leadml's errors
@@ -38,6 +40,7 @@ log = logging.getLogger("leadml.jobs")
 if TYPE_CHECKING:
     import pandas as pd
 
+    from leadml.modeling.points import LearnedPoints
     from leadml.modeling.training import TrainingResult
     from leadml.modeling.trainset import TrainingSet
     from leadml.reports import FunnelReport
@@ -298,3 +301,26 @@ def write_rule_scores(
     scores = rule_scores_as_of(load_data(data, settings, now=now), as_of, rules, explain=explain)
     write_table(scores, out)
     return scores
+
+
+def learn_rules(
+    data: Source | LeadData,
+    out: str | Path,
+    settings: Settings | None = None,
+    *,
+    rules: Any = None,
+    max_rules: int = 15,
+    now: pd.Timestamp | str | None = None,
+) -> LearnedPoints:
+    """Learn a points table from ``data``'s outcomes (see :func:`leadml.learn_points`), write it
+    to ``out`` as a rules file (atomically) and return it, with its comparison against the hand
+    ``rules`` on the test window."""
+    from leadml.errors import OutputError
+    from leadml.modeling.points import learn_points
+
+    learned = learn_points(load_data(data, settings, now=now), rules=rules, max_rules=max_rules)
+    try:
+        learned.write(out)
+    except OSError as exc:
+        raise OutputError(f"cannot write {out}: {exc}; nothing was written") from None
+    return learned

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from leadml.cli.data import features, rules, summary, synth, trainset, validate
+from leadml.cli.data import features, rules_app, summary, synth, trainset, validate
 from leadml.cli.model import promote, train
 from leadml.cli.nightly import report, score
 from leadml.cli.shared import OUTPUT
@@ -81,9 +81,13 @@ def main(
         logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True)
 
 
-# In the order ``leadml --help`` lists them.
-for _func in (validate, synth, summary, features, trainset, rules, train, report, promote, score):
-    app.command(name=_func.__name__.replace("_", "-"))(_func)
+# In the order ``leadml --help`` lists them; ``rules`` is a group (``leadml rules learn``).
+for _func in (validate, synth, summary, features, trainset, rules_app, train, report, promote,
+              score):  # fmt: skip
+    if isinstance(_func, typer.Typer):
+        app.add_typer(_func, name="rules")
+    else:
+        app.command(name=_func.__name__.replace("_", "-"))(_func)
 del _func
 
 __all__ = ["app"]

@@ -348,7 +348,7 @@ def compare(
             "mql_conversions": int(y[sent].sum()),
         }
     comparison = pd.DataFrame(rows).T
-    comparison.index.name = "rules"
+    comparison.index.name = "scored_by"
     metrics = {f"rules_{who}_{k}": float(v) for who, row in rows.items() for k, v in row.items()}
     metrics["test_rows"] = float(len(scores))
     metrics["test_positives"] = float(y.sum())
