@@ -26,6 +26,8 @@ KEYS = ["lead_id", "as_of"]
 #: Candidate engagement windows (days; None: ever) and how many events a rule counts at most.
 WINDOWS = (7, 30, 90, None)
 COUNTS = (1, 3)
+#: Half-lives (days) of the candidate counts that fade.
+HALF_LIVES = (30,)
 #: Quantiles of a numeric attribute that become ``from``/``below`` edges.
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 #: A value (or a range) must hold for this share of the training window's leads (and at least
@@ -57,21 +59,23 @@ def candidate_rules(data: LeadData, train: pd.DataFrame) -> dict[str, dict]:
         for rule in _fit_candidates(attrs, attribute):
             found.setdefault(rule["name"], rule)
     stage_of = settings.data.buying_stage_lookup()
-    selectors = [("event_type", t) for t in stage_of]
-    selectors += [("buying_stage", s) for s in sorted(set(stage_of.values())) if s != "none"]
-    for key, value in selectors:
-        negative = key == "event_type" and stage_of[value] == "none"
+    stages = sorted({s for s in stage_of.values() if s != "none"})
+    selectors = [(t, "event_type", [t]) for t in stage_of]
+    selectors += [(s, "buying_stage", [s]) for s in stages]
+    selectors.append(("activity", "buying_stage", stages))  # anything but a bounce or opt-out
+    for label, key, values in selectors:
+        negative = key == "event_type" and stage_of[label] == "none"
         for window in (None, 90) if negative else WINDOWS:
             for count in (1,) if negative else COUNTS:
-                name = _name(value, _count_word(count), f"{window}d" if window else "ever")
-                rule = {"name": name, key: [value], "points": 1, "cap": count, "decay": "none"}
+                name = _name(label, _count_word(count), f"{window}d" if window else "ever")
+                rule = {"name": name, key: values, "points": 1, "cap": count, "decay": "none"}
                 if window:
                     rule["window_days"] = window
-                found[rule["name"]] = rule
-        if not negative:  # a fading count: recent events weigh most
-            found[_name(value, "recent")] = {"name": _name(value, "recent"), key: [value],
-                                             "points": 1, "cap": 3,
-                                             "decay": {"half_life_days": 30}}  # fmt: skip
+                found[name] = rule
+        for half_life in () if negative else HALF_LIVES:  # fading counts: recent events weigh most
+            name = _name(label, "fading", f"{half_life}d")
+            found[name] = {"name": name, key: values, "points": 1, "cap": 3,
+                           "decay": {"half_life_days": half_life}}  # fmt: skip
     return {n: r for n, r in found.items() if _valid(r, settings)}
 
 
