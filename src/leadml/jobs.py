@@ -11,6 +11,8 @@
 - :func:`find_threshold`: the rules' MQL threshold that meets a sales-acceptance rate or a
   weekly capacity on the test window, next to the model's tier cut; written into the rules
   file on request.
+- :func:`learn_rules`: a points table learned from a history's outcomes, written as a rules file
+  and compared with the hand rules on the test window.
 
 The CLI, the notebooks and schedulers (cron, Airflow, Dagster, a Spark driver) call these; the
 CLI only parses arguments and prints. A job returns what it did and raises leadml's errors
@@ -41,6 +43,7 @@ log = logging.getLogger("leadml.jobs")
 if TYPE_CHECKING:
     import pandas as pd
 
+    from leadml.modeling.points import LearnedPoints
     from leadml.modeling.thresholds import Evidence, ThresholdChoice
     from leadml.modeling.training import TrainingResult
     from leadml.modeling.trainset import TrainingSet
@@ -447,3 +450,26 @@ def _model_scores(data: LeadData, evidence: Evidence, model: Any) -> tuple[str, 
         cut = f"tiers {named}: the top {share:.0%} of each snapshot's open leads"
     version = f" v{resolved.version}" if resolved.version else ""
     return f"{resolved.name}{version}", cut, found.astype({"previous_mql": bool})
+
+
+def learn_rules(
+    data: Source | LeadData,
+    out: str | Path,
+    settings: Settings | None = None,
+    *,
+    rules: Any = None,
+    max_rules: int = 15,
+    now: pd.Timestamp | str | None = None,
+) -> LearnedPoints:
+    """Learn a points table from ``data``'s outcomes (see :func:`leadml.learn_points`), write it
+    to ``out`` as a rules file (atomically) and return it, with its comparison against the hand
+    ``rules`` on the test window."""
+    from leadml.errors import OutputError
+    from leadml.modeling.points import learn_points
+
+    learned = learn_points(load_data(data, settings, now=now), rules=rules, max_rules=max_rules)
+    try:
+        learned.write(out)
+    except OSError as exc:
+        raise OutputError(f"cannot write {out}: {exc}; nothing was written") from None
+    return learned

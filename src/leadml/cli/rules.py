@@ -1,19 +1,17 @@
-"""``leadml rules``: score the leads open at an instant with a rules file (as before, the group's
-own command), and its subcommands: ``threshold`` sets the MQL threshold by evidence."""
+"""``leadml rules threshold``: the MQL threshold set by evidence, a subcommand of the ``rules``
+group (:mod:`leadml.cli.data`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from leadml.cli import data as data_commands
+from leadml.cli.data import rules_app
 from leadml.cli.shared import (
     ConfigOption,
     DataOption,
     NowOption,
-    OptionalDataOption,
     RulesOption,
     command,
     record,
@@ -21,49 +19,6 @@ from leadml.cli.shared import (
     warn,
 )
 from leadml.config import load_settings
-
-group = typer.Typer(
-    help="Score the leads open at --as-of with a rules file (--data, --as-of, --out), or run a "
-    "subcommand: threshold.",
-    no_args_is_help=False,
-)
-
-
-@group.callback(invoke_without_command=True)
-def rules(
-    ctx: typer.Context,
-    data: OptionalDataOption = None,
-    as_of: Annotated[
-        str | None,
-        typer.Option(
-            "--as-of",
-            help="Score as of this instant (UTC; a date means its midnight). Only data strictly "
-            "before it counts.",
-        ),
-    ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            help="File to write the scores to (.parquet, .csv or .csv.gz).", dir_okay=False
-        ),
-    ] = None,
-    rules: RulesOption = None,
-    explain: Annotated[bool, typer.Option(help="Add one points column per rule and cap.")] = True,
-    config: ConfigOption = None,
-    now: NowOption = None,
-) -> None:
-    """Score the leads open at --as-of with the rules file: fit, engagement, total, grade, MQL.
-
-    The rules file is checked first: on any problem, all are printed and nothing is scored
-    (exit 2). `leadml rules threshold --help` sets the MQL threshold by evidence.
-    """
-    given = dict(data=data, as_of=as_of, out=out, rules=rules, config=config, now=now)
-    if ctx.invoked_subcommand is None:
-        _score(**given, explain=explain)
-    elif any(v is not None for v in given.values()):
-        raise typer.BadParameter(
-            f"options go after the subcommand: leadml rules {ctx.invoked_subcommand} --data ..."
-        )
 
 
 def _named(name: str):
@@ -77,20 +32,7 @@ def _named(name: str):
     return wrap
 
 
-@_named("rules")
-def _score(data, as_of, out, rules, explain, config, now) -> None:
-    missing = [f"--{k.replace('_', '-')}" for k, v in (("data", data), ("as_of", as_of),
-                                                        ("out", out)) if v is None]  # fmt: skip
-    if missing:
-        raise typer.BadParameter(
-            f"missing {', '.join(missing)}: `leadml rules` scores the leads open at --as-of "
-            "into --out (or name a subcommand: threshold)"
-        )
-    data_commands.rules.__wrapped__(data=data, as_of=as_of, out=out, rules=rules,
-                                    explain=explain, config=config, now=now)  # fmt: skip
-
-
-@group.command("threshold")
+@rules_app.command("threshold")
 @_named("rules threshold")
 def threshold(
     data: DataOption,
