@@ -18,8 +18,9 @@ snapshot that made it one:
 
 MQLs per week are the window's new MQLs divided by the weeks its snapshots cover (snapshots x
 ``trainset.cadence_days`` / 7). Every figure is exact for the window, for every integer
-threshold at once (:func:`threshold_table`); :func:`choose_threshold` picks one for a target and
-:func:`set_threshold` writes it into a rules file, editing that one value in its text.
+threshold at once (:func:`threshold_table`; :func:`cut_table` for any score, e.g. a model's
+probability); :func:`choose_threshold` picks one for a target and :func:`set_threshold` writes
+it into a rules file, editing that one value in its text.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ class Evidence:
         return (
             f"test window: {len(self.snapshots)} snapshots from {first:%Y-%m-%d} to "
             f"{last:%Y-%m-%d} ({self.weeks:.1f} weeks), {len(self.rows):,} open-lead rows. "
-            f"An MQL counts the snapshot its score first reaches the threshold; accepted: "
+            f"An MQL is counted at the snapshot its score first reaches the threshold; accepted: "
             f"{accepted}; converted: reached {_stage(self.target_stage)} within "
             f"{self.horizon_days} days."
         )
@@ -131,14 +132,10 @@ def gather_evidence(data: LeadData, rules: Rules | str | Path | None = None) -> 
     spine = pd.concat([previous, test[KEYS]], ignore_index=True)
     scored = rule_scores(data, spine, rules, explain=False)[[*KEYS, "rule_score"]]
     rows = test[KEYS].merge(scored, on=KEYS, how="left", validate="one_to_one")
-    shifted = scored.assign(as_of=scored["as_of"] + pd.Timedelta(days=cadence))
-    rows["previous_score"] = (
-        rows[KEYS]
-        .merge(shifted.rename(columns={"rule_score": "previous_score"}), on=KEYS, how="left")[
-            "previous_score"
-        ]
-        .fillna(-np.inf)
-    )
+    # Each score seen from the next snapshot is that snapshot's previous score.
+    earlier = scored.rename(columns={"rule_score": "previous_score"})
+    earlier["as_of"] = earlier["as_of"] + pd.Timedelta(days=cadence)
+    rows = rows.merge(earlier, on=KEYS, how="left").fillna({"previous_score": -np.inf})
     outcomes = follow_up(data, rows[KEYS], settings.target.horizon_days)  # in the rows' order
     # fetchall: a result left half-read would block the connection's next query.
     reviewed = data.con.execute(
