@@ -51,8 +51,9 @@ def threshold(
     model: Annotated[
         str | None,
         typer.Option(
-            help="Model whose tier cut is compared: models:/NAME@ALIAS, models:/NAME/VERSION, "
-            "runs:/RUN_ID/PATH or an export folder (default: the registry's champion, if any)."
+            help="Model compared, held to the same target and at its tier cut: "
+            "models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/PATH or an export folder "
+            "(default: the registry's champion, if any; without one, the rules alone)."
         ),
     ] = None,
     write: Annotated[
@@ -73,11 +74,12 @@ def threshold(
     """The MQL threshold that meets a sales-acceptance rate (--acceptance 0.8) or a weekly
     capacity (--per-week 100) on the test window `leadml train` tests on.
 
-    Prints, for the chosen threshold, the rules file's own and the model's tier cut: new MQLs
-    a week, the share sales accepted and the conversions (the target stage within the
-    horizon). Of the thresholds that meet the target, the one that finds the most conversions
-    is chosen. Exit 1 when no threshold meets it (the best reachable is named), 2 for a bad
-    target or rules file.
+    An MQL counts at the snapshot its score first reaches the threshold and is followed for one
+    horizon. Prints, for the chosen threshold, the rules file's own, the model held to the same
+    target and the model's tier cut: new MQLs a week, the share sales accepted and the
+    conversions (the target stage within the horizon). Of the thresholds that meet the target,
+    the one that finds the most conversions is chosen. Exit 1 when no threshold meets it (the
+    best reachable is named), 2 for a bad target or rules file.
     """
     from leadml.data.readers import parse_instant
     from leadml.jobs import find_threshold
