@@ -259,3 +259,18 @@ def test_set_threshold_keeps_comments_and_refuses_what_it_cannot_edit(tmp_path):
     with pytest.raises(ConfigError, match=r"set mql\.threshold to 85 by hand"):
         set_threshold(flow, 85)
     assert flow.read_bytes() == before
+
+
+def test_a_model_asked_for_must_be_found_and_fit_the_data(sample_data, no_model):
+    from sklearn.linear_model import LogisticRegression
+
+    from leadml.errors import ModelMismatchError, TrackingError
+
+    with pytest.raises(TrackingError, match="no model to score with") as caught:
+        find_threshold(sample_data, per_week=4, model="models:/leadml-mql@champion")
+    assert caught.value.exit_code == 5  # asked for by name: not silently left out
+    X = pd.DataFrame({"not_a_feature": [0.0, 1.0, 2.0, 3.0]})
+    alien = LogisticRegression().fit(X, [0, 0, 1, 1])
+    with pytest.raises(ModelMismatchError, match="not_a_feature") as caught:
+        find_threshold(sample_data, per_week=4, model=alien)
+    assert caught.value.exit_code == 4
