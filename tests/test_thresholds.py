@@ -66,10 +66,10 @@ def test_an_mql_is_counted_the_snapshot_it_first_reaches_the_threshold(evidence)
     # A lead open at two snapshots in a row carries its earlier score as its previous one.
     pairs = rows.merge(rows, on="lead_id", suffixes=("", "_next"))
     pairs = pairs[pairs["as_of_next"] - pairs["as_of"] == pd.Timedelta(days=28)]
-    assert len(pairs) and (pairs["previous_score_next"] == pairs["rule_score"]).all()
+    assert len(pairs) and (pairs["previous_rule_score_next"] == pairs["rule_score"]).all()
     # Below every score, the new MQLs are exactly the leads that were not open the snapshot before.
     lowest = rules_figures(evidence, rows["rule_score"].min())
-    assert lowest["mqls"] == int(np.isinf(rows["previous_score"]).sum()) > 0
+    assert lowest["mqls"] == int(np.isinf(rows["previous_rule_score"]).sum()) > 0
 
 
 def test_outcomes_are_what_the_stages_table_says(sample_history, evidence):
@@ -93,7 +93,7 @@ def test_outcomes_are_what_the_stages_table_says(sample_history, evidence):
 def test_the_threshold_found_meets_the_acceptance_target(evidence, table, acceptance):
     threshold = choose_threshold(table, acceptance=acceptance)
     rows = evidence.rows
-    new = (rows["rule_score"] >= threshold) & (rows["previous_score"] < threshold)
+    new = (rows["rule_score"] >= threshold) & (rows["previous_rule_score"] < threshold)
     assert new.sum() >= 20
     assert rows.loc[new, "accepted"].mean() >= acceptance
     # No other threshold that meets the target finds more conversions.
@@ -105,7 +105,7 @@ def test_the_threshold_found_meets_the_acceptance_target(evidence, table, accept
 def test_the_threshold_found_fits_the_weekly_capacity(evidence, table):
     threshold = choose_threshold(table, per_week=4)
     rows = evidence.rows
-    new = (rows["rule_score"] >= threshold) & (rows["previous_score"] < threshold)
+    new = (rows["rule_score"] >= threshold) & (rows["previous_rule_score"] < threshold)
     assert 0 < new.sum() / evidence.weeks <= 4
     # A higher acceptance target needs a threshold at least as demanding as a lower one's.
     assert choose_threshold(table, acceptance=0.8) >= choose_threshold(table, acceptance=0.3)

@@ -375,7 +375,8 @@ def find_threshold(
         }
         # The model held to the same target: like with like.
         cuts = th.probability_cuts(scores["probability"])
-        cut_table = th.cut_table(evidence, scores["probability"], scores["previous"], cuts)
+        cut_table = th.cut_table(evidence, scores["probability"], scores["previous_probability"],
+                                 cuts)  # fmt: skip
         try:
             at = th.choose_threshold(cut_table, acceptance=acceptance, per_week=per_week,
                                      min_mqls=min_mqls)  # fmt: skip
@@ -401,55 +402,33 @@ class _NoChampion(LeadmlError):
 
 def _model_scores(data: LeadData, evidence: Evidence, model: Any) -> tuple[str, str, pd.DataFrame]:
     """The model's name, its tier cut in words and, for each of ``evidence.rows``, its
-    ``probability`` and ``mql`` (in an MQL tier, ``scoring.tiers.mql``), and the same at the
-    snapshot before: ``previous`` (-inf when the lead was not open then), ``previous_mql``."""
+    ``probability`` and ``mql`` (in an MQL tier) at the snapshot and at the one before
+    (``previous_probability``, ``previous_mql``; -inf and False when the lead was not open)."""
     import numpy as np
     import pandas as pd
 
-    from leadml.errors import ModelIntegrityError, ModelMismatchError, TrackingError
-    from leadml.features import build_features
-    from leadml.scoring import assign_tiers, resolve_model
+    from leadml.errors import ModelIntegrityError, TrackingError
+    from leadml.modeling.thresholds import with_previous
+    from leadml.scoring import resolve_model, snapshot_tiers, tier_cut
 
-    settings = data.settings
-    tiers = settings.scoring.tiers
     try:
-        resolved = resolve_model(model, settings)
+        resolved = resolve_model(model, data.settings)
     except ModelIntegrityError:
         raise
     except TrackingError as exc:
         if model is None:
             raise _NoChampion(str(exc)) from None
         raise
-    keys = ["lead_id", "as_of"]
-    spine = pd.concat([evidence.previous, evidence.rows[keys]], ignore_index=True)
-    parts = []
-    for _, pairs in spine.groupby("as_of"):  # one snapshot at a time bounds the memory
-        features = build_features(data, pairs)
-        missing = [f for f in resolved.feature_names if f not in features.columns]
-        if missing:
-            raise ModelMismatchError(
-                f"model {resolved.name} needs {len(missing)} feature(s) this data lacks, e.g. "
-                f"{missing[:5]}: compare a model trained on this data and configuration"
-            )
-        probability = resolved.model.predict_proba(features[resolved.feature_names])[:, 1]
-        tier, _ = assign_tiers(probability, features["lead_id"].to_numpy(), settings)
-        mql = np.isin(np.asarray(tier), tiers.mql)
-        parts.append(features[keys].assign(probability=probability, mql=mql))
-    scored = pd.concat(parts, ignore_index=True)
-    before = scored.assign(as_of=scored["as_of"] + pd.Timedelta(days=evidence.cadence_days))
-    before = before.rename(columns={"probability": "previous", "mql": "previous_mql"})
-    found = (
-        evidence.rows[keys].merge(scored, on=keys, how="left").merge(before, on=keys, how="left")
-    )
-    found = found.fillna({"previous": -np.inf, "previous_mql": False})
-    named = ", ".join(tiers.mql)
-    if tiers.by == "probability":
-        cut = f"tiers {named}: probability >= {min(tiers.probability[t] for t in tiers.mql):g}"
-    else:
-        share = max(tiers.capacity[t] for t in tiers.mql)
-        cut = f"tiers {named}: the top {share:.0%} of each snapshot's open leads"
+    spine = pd.concat([evidence.previous, evidence.rows[["lead_id", "as_of"]]], ignore_index=True)
+    scored = snapshot_tiers(data, spine, resolved)[["lead_id", "as_of", "probability", "mql"]]
+    found = with_previous(evidence.rows, scored, evidence.cadence_days)
+    found = found.fillna({"previous_probability": -np.inf, "previous_mql": False})
     version = f" v{resolved.version}" if resolved.version else ""
-    return f"{resolved.name}{version}", cut, found.astype({"previous_mql": bool})
+    return (
+        f"{resolved.name}{version}",
+        tier_cut(data.settings),
+        found.astype({"mql": bool, "previous_mql": bool}),
+    )
 
 
 def learn_rules(

@@ -58,8 +58,8 @@ class ThresholdUnreachable(LeadmlError):
 class Evidence:
     """The test window's open leads at each snapshot, with what became of them.
 
-    ``rows``: ``lead_id``, ``as_of``, ``rule_score``, ``previous_score`` (the lead's score at
-    the previous snapshot; -inf when it was not open then), ``accepted``, ``converted``.
+    ``rows``: ``lead_id``, ``as_of``, ``rule_score``, ``previous_rule_score`` (the lead's score
+    at the previous snapshot; -inf when it was not open then), ``accepted``, ``converted``.
     ``previous``: the open leads at the snapshot before the window (``lead_id``, ``as_of``), for
     scores that need every lead of a snapshot (a model's tiers by capacity).
     """
@@ -131,11 +131,7 @@ def gather_evidence(data: LeadData, rules: Rules | str | Path | None = None) -> 
     previous = open_leads(data, before)
     spine = pd.concat([previous, test[KEYS]], ignore_index=True)
     scored = rule_scores(data, spine, rules, explain=False)[[*KEYS, "rule_score"]]
-    rows = test[KEYS].merge(scored, on=KEYS, how="left", validate="one_to_one")
-    # Each score seen from the next snapshot is that snapshot's previous score.
-    earlier = scored.rename(columns={"rule_score": "previous_score"})
-    earlier["as_of"] = earlier["as_of"] + pd.Timedelta(days=cadence)
-    rows = rows.merge(earlier, on=KEYS, how="left").fillna({"previous_score": -np.inf})
+    rows = with_previous(test[KEYS], scored, cadence).fillna({"previous_rule_score": -np.inf})
     outcomes = follow_up(data, rows[KEYS], settings.target.horizon_days)  # in the rows' order
     # fetchall: a result left half-read would block the connection's next query.
     reviewed = data.con.execute(
@@ -146,6 +142,25 @@ def gather_evidence(data: LeadData, rules: Rules | str | Path | None = None) -> 
     rows["converted"] = outcomes["converted"].to_numpy(dtype=bool)
     return Evidence(rows, previous, snapshots, cadence, stage, settings.target.stage,
                     settings.target.horizon_days)  # fmt: skip
+
+
+def with_previous(rows: pd.DataFrame, scored: pd.DataFrame, cadence_days: int) -> pd.DataFrame:
+    """``rows`` (``lead_id``, ``as_of``) with each column of ``scored`` (one row per lead and
+    snapshot) as at that snapshot and, as ``previous_<column>``, at the snapshot
+    ``cadence_days`` before (missing where the lead was not scored then).
+
+    Examples
+    --------
+    >>> t = pd.to_datetime(["2026-01-05", "2026-01-12"], utc=True)
+    >>> scored = pd.DataFrame({"lead_id": ["L1", "L1"], "as_of": t, "s": [10, 30]})
+    >>> with_previous(scored[["lead_id", "as_of"]], scored, 7)["previous_s"].tolist()
+    [nan, 10.0]
+    """
+    keys = rows[KEYS]
+    earlier = scored.assign(as_of=scored["as_of"] + pd.Timedelta(days=cadence_days))
+    earlier = earlier.rename(columns={c: f"previous_{c}" for c in scored.columns if c not in KEYS})
+    found = keys.merge(scored, on=KEYS, how="left", validate="one_to_one")
+    return found.merge(earlier, on=KEYS, how="left", validate="one_to_one")
 
 
 def mql_figures(
@@ -176,7 +191,7 @@ def mql_figures(
 def rules_figures(evidence: Evidence, threshold: float) -> dict[str, float]:
     """The :data:`FIGURES` of the rule score at ``threshold`` on the window."""
     rows = evidence.rows
-    new = (rows["rule_score"] >= threshold) & (rows["previous_score"] < threshold)
+    new = (rows["rule_score"] >= threshold) & (rows["previous_rule_score"] < threshold)
     return mql_figures(new.to_numpy(), rows["accepted"], rows["converted"], evidence.weeks)
 
 
@@ -245,7 +260,7 @@ def threshold_table(evidence: Evidence) -> pd.DataFrame:
     rows = evidence.rows
     score = rows["rule_score"].to_numpy(dtype=float)
     cuts = np.arange(np.floor(score.min()), np.floor(score.max()) + 1) if len(score) else []
-    table = cut_table(evidence, score, rows["previous_score"], cuts)
+    table = cut_table(evidence, score, rows["previous_rule_score"], cuts)
     table.index = table.index.astype("int64").rename("threshold")
     return table
 

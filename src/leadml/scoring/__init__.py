@@ -11,6 +11,7 @@ from leadml.scoring._explain import Explainer, top_reasons
 from leadml.scoring._model import ScoringModel, resolve_model
 from leadml.scoring._nightly import score_to
 from leadml.scoring._output import PARQUET_FILE, SUMMARY_JSON, partition_lock, partition_name
+from leadml.scoring._snapshots import snapshot_tiers, tier_cut
 
 __all__ = [
     "AGREEMENT",
@@ -30,5 +31,7 @@ __all__ = [
     "run",
     "score",
     "score_to",
+    "snapshot_tiers",
+    "tier_cut",
     "top_reasons",
 ]
