@@ -165,6 +165,9 @@ class EvaluationSettings(Strict):
     capacity_per_week: tuple[int, ...] = (100,)
     segments: tuple[str, ...] = ("industry", "company_size_band", "lead_source")
     calibration_bins: int = Field(default=10, ge=2)
+    # A points table learned from the training window (leadml rules learn) with at most this many
+    # rules is compared with the model and the hand rules on the test window; 0: none.
+    learned_rules: int = Field(default=15, ge=0)
 
     @field_validator("capacity_fractions")
     @classmethod

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.svm import l1_min_c
@@ -50,6 +51,8 @@ from leadml.rules import Rules, load_rules, rule_scores
 log = logging.getLogger("leadml.points")
 
 KEYS = ["lead_id", "as_of"]
+#: The columns :func:`beside_the_model` adds to the training run's test rows.
+LEARNED_COLUMNS = ("learned_score", "learned_probability", "learned_mql")
 
 
 @dataclass
@@ -353,3 +356,26 @@ def compare(
     metrics["test_rows"] = float(len(scores))
     metrics["test_positives"] = float(y.sum())
     return scores, metrics, comparison
+
+
+def beside_the_model(
+    data: LeadData, rules: Rules, frame: pd.DataFrame, mapped: pd.DataFrame, test: pd.DataFrame
+) -> tuple[LearnedPoints | None, pd.DataFrame]:
+    """For :func:`leadml.modeling.training.train`: the points table learned on the training
+    run's own windows (``frame``: the snapshots with their ``window``), and ``test`` with its
+    :data:`LEARNED_COLUMNS`: the learned score, that score mapped to a probability on ``mapped``
+    (where the hand rules' is mapped) and the learned MQL flag. ``(None, test)`` when
+    ``evaluation.learned_rules`` is 0."""
+    max_rules = data.settings.evaluation.learned_rules
+    if not max_rules:
+        return None, test
+    points = learn_points(data, rules=rules, max_rules=max_rules, pairs=frame)
+    learned = points.scores[[*KEYS, "learned_score", "learned_mql"]]
+    test = test.merge(learned, on=KEYS, how="left", validate="one_to_one")
+    on_mapped = mapped[[*KEYS, "label"]].merge(
+        rule_scores(data, mapped[KEYS], points.rules, explain=False), on=KEYS
+    )
+    to_probability = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4)
+    to_probability.fit(on_mapped["rule_score"], on_mapped["label"])
+    test["learned_probability"] = to_probability.predict(test["learned_score"])
+    return points, test
