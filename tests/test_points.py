@@ -154,3 +154,61 @@ def test_rules_learn_refuses_an_output_it_cannot_write_before_any_work(sample_di
         assert not out.exists()
     result = runner.invoke(app, ["rules", "--data", str(sample_dir), "--as-of", "2026-03-02"])
     assert result.exit_code == 2 and "--out" in result.output
+
+
+# In `leadml train`: beside the model, and as a candidate model.
+
+
+def test_train_puts_the_learned_rules_beside_the_model_on_the_same_rows(trained_sample):
+    from leadml.modeling.card import comparison_table, model_card
+
+    result = trained_sample
+    test, m = result.test, result.evaluation.metrics
+    assert m["learned_rules_points_roc_auc"] == pytest.approx(
+        roc_auc_score(test["label"], test["learned_score"])
+    )
+    # The table's own comparison (leadml rules learn) measured the same rows.
+    own = result.points.metrics
+    assert m["learned_rules_conversions_at_rule_mql_volume"] == pytest.approx(
+        own["rules_learned_conversions_at_hand_volume"]
+    )
+    assert m["learned_rules_mqls"] == test["learned_mql"].sum() == own["rules_learned_mqls"]
+    ordered = test.sort_values("learned_score")
+    assert ordered["learned_probability"].is_monotonic_increasing  # calibration never reorders
+    table = comparison_table(m)
+    assert list(table.columns) == ["model", "rules", "learned rules"]
+    assert table.loc["ROC AUC", "learned rules"] == m["learned_rules_points_roc_auc"]
+    assert "Learned rules: a points table of" in model_card(result)
+
+
+@pytest.mark.slow
+def test_the_table_as_a_candidate_model_is_preferred_logged_exported_and_scored(
+    sample_data, store, tmp_path
+):
+    from threadpoolctl import threadpool_limits
+
+    from leadml import Settings, load_data, score
+    from leadml.modeling.points_model import PointsClassifier
+    from leadml.modeling.training import train
+    from leadml.tracking import log_training
+
+    values = sample_data.settings.model_dump(mode="json", exclude_unset=True)
+    values["model"]["candidates"] = ["logistic", "points"]
+    values["tracking"] = store.tracking.model_dump(mode="json")
+    # Tolerances wide enough that the table is within them: it must then be the model.
+    values["tracking"]["promotion"]["tolerances"] = {"roc_auc": 0.2, "log_loss": 0.1}
+    settings = Settings.model_validate(values)
+    data = load_data(sample_data, settings)
+    with threadpool_limits(limits=1):
+        result = train(data)
+    assert result.family == "points" and "within the promotion tolerances" in result.points.choice
+    inner = result.model.calibrated_classifiers_[0].estimator.estimator
+    assert isinstance(inner, PointsClassifier)
+    # The features give the engine's points exactly.
+    np.testing.assert_allclose(
+        inner.points(result.frames["test"]), result.test["learned_score"], atol=1e-6
+    )
+    tracked = log_training(result, plots=False, force=True)
+    assert tracked.model_version == 1
+    night = score(data, "2026-03-02", model=tracked.export_path)
+    assert night.scores["mql_probability"].between(0, 1).all()

@@ -304,6 +304,7 @@ def _learned(result) -> list[str]:
         f"{m.get('rules_mqls', math.nan):,.0f} and "
         f"{m.get('rules_conversions_at_rule_mql_volume', math.nan):,.0f}).",
         "",
+        *([f"As a candidate model: {points.choice}.", ""] if points.choice else []),
     ]
 
 

@@ -18,7 +18,7 @@ training window, and the file written as text with each rule's evidence as a com
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -51,8 +51,6 @@ from leadml.rules import Rules, load_rules, rule_scores
 log = logging.getLogger("leadml.points")
 
 KEYS = ["lead_id", "as_of"]
-#: The columns :func:`beside_the_model` adds to the training run's test rows.
-LEARNED_COLUMNS = ("learned_score", "learned_probability", "learned_mql")
 
 
 @dataclass
@@ -70,12 +68,14 @@ class LearnedPoints:
     rules: Rules
     text: str
     table: pd.DataFrame
+    mapping: dict
     metrics: dict[str, float]
     comparison: pd.DataFrame
     windows: pd.DataFrame
     scores: pd.DataFrame
     candidates: int = 0
-    notes: list[str] = field(default_factory=list)
+    # As a candidate model of `leadml train`: whether it was preferred, and why (a sentence).
+    choice: str | None = None
 
     def write(self, out: str | Path) -> Path:
         """Write :attr:`text` to ``out`` atomically."""
@@ -174,6 +174,7 @@ def learn_points(
         learned_rules,
         text,
         table,
+        raw,
         metrics,
         comparison,
         _windows(parts),
@@ -358,18 +359,22 @@ def compare(
     return scores, metrics, comparison
 
 
-def beside_the_model(
-    data: LeadData, rules: Rules, frame: pd.DataFrame, mapped: pd.DataFrame, test: pd.DataFrame
-) -> tuple[LearnedPoints | None, pd.DataFrame]:
+def learned_table(data: LeadData, rules: Rules, frame: pd.DataFrame) -> LearnedPoints | None:
     """For :func:`leadml.modeling.training.train`: the points table learned on the training
-    run's own windows (``frame``: the snapshots with their ``window``), and ``test`` with its
-    :data:`LEARNED_COLUMNS`: the learned score, that score mapped to a probability on ``mapped``
-    (where the hand rules' is mapped) and the learned MQL flag. ``(None, test)`` when
+    run's own windows (``frame``: the snapshots with their ``window``), or None when
     ``evaluation.learned_rules`` is 0."""
     max_rules = data.settings.evaluation.learned_rules
-    if not max_rules:
-        return None, test
-    points = learn_points(data, rules=rules, max_rules=max_rules, pairs=frame)
+    return learn_points(data, rules=rules, max_rules=max_rules, pairs=frame) if max_rules else None
+
+
+def beside_the_model(
+    data: LeadData, points: LearnedPoints | None, mapped: pd.DataFrame, test: pd.DataFrame
+) -> pd.DataFrame:
+    """``test`` (the training run's test rows) with ``learned_score``, that score mapped to a
+    probability on ``mapped`` (where the hand rules' is mapped: ``learned_probability``) and
+    ``learned_mql``; ``test`` as it is without a learned table."""
+    if points is None:
+        return test
     learned = points.scores[[*KEYS, "learned_score", "learned_mql"]]
     test = test.merge(learned, on=KEYS, how="left", validate="one_to_one")
     on_mapped = mapped[[*KEYS, "label"]].merge(
@@ -378,4 +383,4 @@ def beside_the_model(
     to_probability = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4)
     to_probability.fit(on_mapped["rule_score"], on_mapped["label"])
     test["learned_probability"] = to_probability.predict(test["learned_score"])
-    return points, test
+    return test

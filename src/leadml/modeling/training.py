@@ -234,6 +234,13 @@ def train(
             parts["train"]["lead_id"],
         )
         mapped = parts["train"]
+    from leadml.modeling.points import beside_the_model, learned_table  # they build on training
+    from leadml.modeling.points_model import points_as_candidate
+
+    result.points = learned_table(data, rules, frame)
+    calibrated, calibration_table = points_as_candidate(
+        result.points, calibrated, calibration_table, found, parts, features, settings
+    )
     clock.lap("fit and calibrate", "%s", calibration_table.attrs.get("chosen", "calibrated"))
     # The prior shift of the test figures is fitted on the history before the test window and
     # forecast to its middle; the registered model's on all of it, as far beyond the test window.
@@ -257,11 +264,9 @@ def train(
     test = test_part.merge(rules_test, on=KEYS, how="left", validate="one_to_one")
     test["model_probability"] = expit(log_odds[~before] + shift_of(shifts["test"]))
     test["rule_probability"] = rule_to_probability.predict(test["rule_score"])
-    from leadml.modeling.points import LEARNED_COLUMNS, beside_the_model  # points uses training
-
-    result.points, test = beside_the_model(data, rules, frame, mapped, test)
+    test = beside_the_model(data, result.points, mapped, test)
     segments = [s for s in settings.evaluation.segments if s in test.columns]
-    learned = [c for c in LEARNED_COLUMNS if c in test.columns]
+    learned = [c for c in ("learned_score", "learned_probability", "learned_mql") if c in test]
     result.test = test[[*KEYS, "label", "model_probability", "rule_score", "rule_probability",
                         "rule_mql", *learned, *segments]]  # fmt: skip
     result.model = shift_log_odds(calibrated, shift_of(shifts["registered"]))
