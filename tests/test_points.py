@@ -212,3 +212,38 @@ def test_the_table_as_a_candidate_model_is_preferred_logged_exported_and_scored(
     assert tracked.model_version == 1
     night = score(data, "2026-03-02", model=tracked.export_path)
     assert night.scores["mql_probability"].between(0, 1).all()
+
+
+def test_disjoint_fit_rules_give_every_lead_the_same_points():
+    from leadml.modeling.points_file import disjoint
+    from leadml.modeling.points_model import PointsClassifier
+
+    rules = [
+        {"name": "a", "attribute": "seniority", "in": ["vp", "c_level", "director"], "points": 5},
+        {"name": "b", "attribute": "seniority", "in": ["vp", "c_level"], "points": 9},
+        {"name": "c", "attribute": "seniority", "in": ["student"], "points": -20},
+        {"name": "d", "attribute": "employee_count", "range": {"from": 50}, "points": 4},
+        {"name": "e", "attribute": "employee_count", "range": {"from": 200}, "points": 6},
+        {"name": "f", "attribute": "employee_count", "range": {"below": 10}, "points": -7},
+    ]  # fmt: skip
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({
+        "seniority": rng.choice(["vp", "c_level", "director", "student", "manager", None], 500),
+        "employee_count": rng.choice([1, 9, 10, 49, 50, 199, 200, 999, 1000, 5000, np.nan], 500),
+    })  # fmt: skip
+    rewritten = disjoint(rules)
+    assert len(rewritten) == len(rules) and {r["name"] for r in rewritten}.isdisjoint("abcdef")
+    for attribute in ("seniority", "employee_count"):
+        # Per attribute, the rewritten rules never overlap.
+        fired = sum(
+            PointsClassifier({"fit": {"rules": [r | {"points": 1}]}}).points(X) != 0
+            for r in rewritten
+            if r["attribute"] == attribute
+        )
+        assert fired.max() <= 1
+    before = PointsClassifier({"fit": {"rules": rules}}).points(X)
+    after = PointsClassifier({"fit": {"rules": rewritten}}).points(X)
+    np.testing.assert_array_equal(before, after)
+    # Where disjoint rules would be more rules, the rules stay as they were.
+    crossing = [rules[3], rules[4] | {"range": {"from": 200, "below": 1000}}, rules[5]]
+    assert disjoint(crossing) == crossing

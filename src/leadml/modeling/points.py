@@ -41,7 +41,6 @@ from leadml.modeling.points_file import (
     grade_bands,
     render_rules,
     rules_mapping,
-    section_scores,
     volume_threshold,
 )
 from leadml.modeling.training import WINDOWS, _place_windows, _sample_by_lead, _too_little
@@ -147,13 +146,14 @@ def learn_points(
     scale = 100.0 / max(float(np.max(linear)), 1e-9)
     points = np.round(weights * scale).astype(int)
     learned = [(names[i], int(p)) for i, p in zip(kept, points, strict=True) if p != 0]
-    table = evidence(X, names, learned, train, candidates, weights, kept)
     raw = rules_mapping(candidates, learned)
-    fit_score, engagement_score = section_scores(X, names, learned, candidates)
-    raw["grades"] = grade_bands(fit_score, engagement_score)
+    raw |= {"grades": {"fit": {"a": {}}, "engagement": {"1": {}}}, "mql": {"threshold": 0}}
+    draft = load_rules(raw, settings)  # the points; grades and threshold come next
+    on_train = train[[*KEYS, "label"]].merge(rule_scores(data, train[KEYS], draft), on=KEYS)
+    table = evidence(on_train, draft)
+    raw["grades"] = grade_bands(on_train["rule_fit_score"], on_train["rule_engagement_score"])
     hand_tuning = rule_scores(data, tuning[KEYS], hand, explain=False)
-    raw["mql"] = {"threshold": 0}
-    draft = rule_scores(data, tuning[KEYS], load_rules(raw, settings), explain=False)
+    draft = rule_scores(data, tuning[KEYS], draft, explain=False)
     threshold, sent = volume_threshold(draft["rule_score"], int(hand_tuning["rule_mql"].sum()))
     raw["mql"] = {"threshold": threshold}
     context = {
@@ -168,7 +168,7 @@ def learn_points(
     text = render_rules(raw, table, context)
     learned_rules = _round_trip(text, raw, settings)
     scores, metrics, comparison = compare(data, parts["test"], hand, learned_rules)
-    metrics["rules_learned_count"] = float(len(learned))
+    metrics["rules_learned_count"] = float(len(learned_rules.all_rules()))
     metrics["rules_learned_threshold"] = float(threshold)
     return LearnedPoints(
         learned_rules,

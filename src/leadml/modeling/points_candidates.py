@@ -68,7 +68,7 @@ def candidate_rules(data: LeadData, train: pd.DataFrame) -> dict[str, dict]:
         negative = key == "event_type" and stage_of[label] == "none"
         for window in settings.features.windows_days:
             for count in (1,) if negative else COUNTS:
-                name = _name(label, _count_word(count), f"{window}d")
+                name = rule_name(label, _count_word(count), f"{window}d")
                 found[name] = {"name": name, key: values, "points": 1, "cap": count,
                                "window_days": window, "decay": "none"}  # fmt: skip
     return {n: r for n, r in found.items() if _valid(r, settings)}
@@ -91,10 +91,10 @@ def _fit_candidates(attrs: pd.DataFrame, attribute: str) -> list[dict]:
         rules = []
         for edge in edges:
             if support(values >= edge) >= minimum:
-                name = _name(attribute, _short(edge), "plus")
+                name = rule_name(attribute, short_number(edge), "plus")
                 rules.append({"name": name, "attribute": attribute, "range": {"from": edge}})
             if support(values < edge) >= minimum:
-                name = _name(attribute, "under", _short(edge))
+                name = rule_name(attribute, "under", short_number(edge))
                 rules.append({"name": name, "attribute": attribute, "range": {"below": edge}})
         return [rule | {"points": 1} for rule in rules]
     text = values.astype("str").str.strip().str.lower().where(values.notna())
@@ -112,10 +112,10 @@ def _fit_candidates(attrs: pd.DataFrame, attribute: str) -> list[dict]:
         groups += [ordered[-k:] for k in range(2, len(ordered) - 1)]
     rules = []
     for group in groups:
-        name = _name(attribute, *group)
+        name = rule_name(attribute, *group)
         if len(name) > 48:
             best = group == ordered[: len(group)]
-            name = _name(attribute, "top" if best else "bottom", str(len(group)))
+            name = rule_name(attribute, "top" if best else "bottom", str(len(group)))
         rules.append({"name": name, "attribute": attribute, "in": sorted(group), "points": 1})
     return rules
 
@@ -131,7 +131,7 @@ def _count_word(count: int) -> str:
     return "any" if count == 1 else f"up_to_{count}"
 
 
-def _name(*parts: str) -> str:
+def rule_name(*parts: str) -> str:
     text = "_".join(re.sub(r"[^a-z0-9]+", "_", str(p).lower()).strip("_") for p in parts)
     text = re.sub(r"_+", "_", text).strip("_")
     return text if re.match(r"^[a-z]", text) else f"r_{text}"
@@ -145,7 +145,7 @@ def _round(value: float) -> float:
     return float(round(value, digits))
 
 
-def _short(value: float) -> str:
+def short_number(value: float) -> str:
     for size, suffix in ((1e9, "b"), (1e6, "m"), (1e3, "k")):
         if value >= size:
             return f"{value / size:g}{suffix}".replace(".", "_")
