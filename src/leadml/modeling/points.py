@@ -7,12 +7,13 @@ to a cap) and evaluated by leadml's rule engine on the training window the model
 (:func:`leadml.rules.rule_scores`, so what is learned is exactly what runs). An L1-penalised
 logistic regression along a path of penalties keeps at most ``max_rules`` of them; rules whose
 sign contradicts their meaning (points for an unsubscribe, fewer points for more demo requests)
-are dropped and the rest refitted, so every engagement rule is monotone. The log-odds are then
-scaled to integer points (the best training lead scores about 100), the MQL threshold set on the
-calibration window to send as many MQLs as the hand rules, grade bands cut at quantiles of the
-training window, and the file written as text with each rule's evidence as a comment
-(:mod:`leadml.modeling.points_file`). The candidates are in
-:mod:`leadml.modeling.points_candidates`.
+are dropped and the rest refitted, so every engagement rule is monotone; the set is chosen by how
+well it ranks the calibration window. The log-odds are then scaled to integer points (the best
+training lead scores about 100), the MQL threshold set on the calibration window to send as many
+MQLs as the hand rules, grade bands cut at quantiles of the training window, and the file written
+as text with each rule's evidence as a comment (:mod:`leadml.modeling.points_file`). The
+candidates are in :mod:`leadml.modeling.points_candidates`; the table as a candidate model in
+:mod:`leadml.modeling.points_model`.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class LearnedPoints:
 
     ``rules``: the validated :class:`~leadml.rules.Rules`; ``text``: the rules file with each
     rule's evidence as a comment (loads back to ``rules``); ``table``: one row per rule (kind,
-    points, log-odds weight, leads and snapshots matching, their conversion rate); ``metrics``
+    points, leads and snapshots it fires for, their conversion rate, the base rate);
+    ``mapping``: the rules as a plain mapping (what the model file stores); ``metrics``
     and ``comparison``: hand rules vs learned rules on the test window (ROC AUC, conversions at
     the hand rules' MQL volume, MQLs and conversions at each threshold); ``scores``: the test
     rows with both scores.
