@@ -154,3 +154,96 @@ def test_rules_learn_refuses_an_output_it_cannot_write_before_any_work(sample_di
         assert not out.exists()
     result = runner.invoke(app, ["rules", "--data", str(sample_dir), "--as-of", "2026-03-02"])
     assert result.exit_code == 2 and "--out" in result.output
+
+
+# In `leadml train`: beside the model, and as a candidate model.
+
+
+def test_train_puts_the_learned_rules_beside_the_model_on_the_same_rows(trained_sample):
+    from leadml.modeling.card import comparison_table, model_card
+
+    result = trained_sample
+    test, m = result.test, result.evaluation.metrics
+    assert m["learned_rules_points_roc_auc"] == pytest.approx(
+        roc_auc_score(test["label"], test["learned_score"])
+    )
+    # The table's own comparison (leadml rules learn) measured the same rows.
+    own = result.points.metrics
+    assert m["learned_rules_conversions_at_rule_mql_volume"] == pytest.approx(
+        own["rules_learned_conversions_at_hand_volume"]
+    )
+    assert m["learned_rules_mqls"] == test["learned_mql"].sum() == own["rules_learned_mqls"]
+    ordered = test.sort_values("learned_score")
+    assert ordered["learned_probability"].is_monotonic_increasing  # calibration never reorders
+    table = comparison_table(m)
+    assert list(table.columns) == ["model", "rules", "learned rules"]
+    assert table.loc["ROC AUC", "learned rules"] == m["learned_rules_points_roc_auc"]
+    assert "Learned rules: a points table of" in model_card(result)
+
+
+@pytest.mark.slow
+def test_the_table_as_a_candidate_model_is_preferred_logged_exported_and_scored(
+    sample_data, store, tmp_path
+):
+    from threadpoolctl import threadpool_limits
+
+    from leadml import Settings, load_data, score
+    from leadml.modeling.points_model import PointsClassifier
+    from leadml.modeling.training import train
+    from leadml.tracking import log_training
+
+    values = sample_data.settings.model_dump(mode="json", exclude_unset=True)
+    values["model"]["candidates"] = ["logistic", "points"]
+    values["tracking"] = store.tracking.model_dump(mode="json")
+    # Tolerances wide enough that the table is within them: it must then be the model.
+    values["tracking"]["promotion"]["tolerances"] = {"roc_auc": 0.2, "log_loss": 0.1}
+    settings = Settings.model_validate(values)
+    data = load_data(sample_data, settings)
+    with threadpool_limits(limits=1):
+        result = train(data)
+    assert result.family == "points" and "within the promotion tolerances" in result.points.choice
+    inner = result.model.calibrated_classifiers_[0].estimator.estimator
+    assert isinstance(inner, PointsClassifier)
+    # The features give the engine's points exactly.
+    np.testing.assert_allclose(
+        inner.points(result.frames["test"]), result.test["learned_score"], atol=1e-6
+    )
+    tracked = log_training(result, plots=False, force=True)
+    assert tracked.model_version == 1
+    night = score(data, "2026-03-02", model=tracked.export_path)
+    assert night.scores["mql_probability"].between(0, 1).all()
+
+
+def test_disjoint_fit_rules_give_every_lead_the_same_points():
+    from leadml.modeling.points_file import disjoint
+    from leadml.modeling.points_model import PointsClassifier
+
+    rules = [
+        {"name": "a", "attribute": "seniority", "in": ["vp", "c_level", "director"], "points": 5},
+        {"name": "b", "attribute": "seniority", "in": ["vp", "c_level"], "points": 9},
+        {"name": "c", "attribute": "seniority", "in": ["student"], "points": -20},
+        {"name": "d", "attribute": "employee_count", "range": {"from": 50}, "points": 4},
+        {"name": "e", "attribute": "employee_count", "range": {"from": 200}, "points": 6},
+        {"name": "f", "attribute": "employee_count", "range": {"below": 10}, "points": -7},
+    ]  # fmt: skip
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({
+        "seniority": rng.choice(["vp", "c_level", "director", "student", "manager", None], 500),
+        "employee_count": rng.choice([1, 9, 10, 49, 50, 199, 200, 999, 1000, 5000, np.nan], 500),
+    })  # fmt: skip
+    rewritten = disjoint(rules)
+    assert len(rewritten) == len(rules) and {r["name"] for r in rewritten}.isdisjoint("abcdef")
+    for attribute in ("seniority", "employee_count"):
+        # Per attribute, the rewritten rules never overlap.
+        fired = sum(
+            PointsClassifier({"fit": {"rules": [r | {"points": 1}]}}).points(X) != 0
+            for r in rewritten
+            if r["attribute"] == attribute
+        )
+        assert fired.max() <= 1
+    before = PointsClassifier({"fit": {"rules": rules}}).points(X)
+    after = PointsClassifier({"fit": {"rules": rewritten}}).points(X)
+    np.testing.assert_array_equal(before, after)
+    # Where disjoint rules would be more rules, the rules stay as they were.
+    crossing = [rules[3], rules[4] | {"range": {"from": 200, "below": 1000}}, rules[5]]
+    assert disjoint(crossing) == crossing

@@ -7,23 +7,25 @@ to a cap) and evaluated by leadml's rule engine on the training window the model
 (:func:`leadml.rules.rule_scores`, so what is learned is exactly what runs). An L1-penalised
 logistic regression along a path of penalties keeps at most ``max_rules`` of them; rules whose
 sign contradicts their meaning (points for an unsubscribe, fewer points for more demo requests)
-are dropped and the rest refitted, so every engagement rule is monotone. The log-odds are then
-scaled to integer points (the best training lead scores about 100), the MQL threshold set on the
-calibration window to send as many MQLs as the hand rules, grade bands cut at quantiles of the
-training window, and the file written as text with each rule's evidence as a comment
-(:mod:`leadml.modeling.points_file`). The candidates are in
-:mod:`leadml.modeling.points_candidates`.
+are dropped and the rest refitted, so every engagement rule is monotone; the set is chosen by how
+well it ranks the calibration window. The log-odds are then scaled to integer points (the best
+training lead scores about 100), the MQL threshold set on the calibration window to send as many
+MQLs as the hand rules, grade bands cut at quantiles of the training window, and the file written
+as text with each rule's evidence as a comment (:mod:`leadml.modeling.points_file`). The
+candidates are in :mod:`leadml.modeling.points_candidates`; the table as a candidate model in
+:mod:`leadml.modeling.points_model`.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.svm import l1_min_c
@@ -40,7 +42,6 @@ from leadml.modeling.points_file import (
     grade_bands,
     render_rules,
     rules_mapping,
-    section_scores,
     volume_threshold,
 )
 from leadml.modeling.training import WINDOWS, _place_windows, _sample_by_lead, _too_little
@@ -58,7 +59,8 @@ class LearnedPoints:
 
     ``rules``: the validated :class:`~leadml.rules.Rules`; ``text``: the rules file with each
     rule's evidence as a comment (loads back to ``rules``); ``table``: one row per rule (kind,
-    points, log-odds weight, leads and snapshots matching, their conversion rate); ``metrics``
+    points, leads and snapshots it fires for, their conversion rate, the base rate);
+    ``mapping``: the rules as a plain mapping (what the model file stores); ``metrics``
     and ``comparison``: hand rules vs learned rules on the test window (ROC AUC, conversions at
     the hand rules' MQL volume, MQLs and conversions at each threshold); ``scores``: the test
     rows with both scores.
@@ -67,12 +69,14 @@ class LearnedPoints:
     rules: Rules
     text: str
     table: pd.DataFrame
+    mapping: dict
     metrics: dict[str, float]
     comparison: pd.DataFrame
     windows: pd.DataFrame
     scores: pd.DataFrame
     candidates: int = 0
-    notes: list[str] = field(default_factory=list)
+    # As a candidate model of `leadml train`: whether it was preferred, and why (a sentence).
+    choice: str | None = None
 
     def write(self, out: str | Path) -> Path:
         """Write :attr:`text` to ``out`` atomically."""
@@ -144,13 +148,14 @@ def learn_points(
     scale = 100.0 / max(float(np.max(linear)), 1e-9)
     points = np.round(weights * scale).astype(int)
     learned = [(names[i], int(p)) for i, p in zip(kept, points, strict=True) if p != 0]
-    table = evidence(X, names, learned, train, candidates, weights, kept)
     raw = rules_mapping(candidates, learned)
-    fit_score, engagement_score = section_scores(X, names, learned, candidates)
-    raw["grades"] = grade_bands(fit_score, engagement_score)
+    raw |= {"grades": {"fit": {"a": {}}, "engagement": {"1": {}}}, "mql": {"threshold": 0}}
+    draft = load_rules(raw, settings)  # the points; grades and threshold come next
+    on_train = train[[*KEYS, "label"]].merge(rule_scores(data, train[KEYS], draft), on=KEYS)
+    table = evidence(on_train, draft)
+    raw["grades"] = grade_bands(on_train["rule_fit_score"], on_train["rule_engagement_score"])
     hand_tuning = rule_scores(data, tuning[KEYS], hand, explain=False)
-    raw["mql"] = {"threshold": 0}
-    draft = rule_scores(data, tuning[KEYS], load_rules(raw, settings), explain=False)
+    draft = rule_scores(data, tuning[KEYS], draft, explain=False)
     threshold, sent = volume_threshold(draft["rule_score"], int(hand_tuning["rule_mql"].sum()))
     raw["mql"] = {"threshold": threshold}
     context = {
@@ -165,12 +170,13 @@ def learn_points(
     text = render_rules(raw, table, context)
     learned_rules = _round_trip(text, raw, settings)
     scores, metrics, comparison = compare(data, parts["test"], hand, learned_rules)
-    metrics["rules_learned_count"] = float(len(learned))
+    metrics["rules_learned_count"] = float(len(learned_rules.all_rules()))
     metrics["rules_learned_threshold"] = float(threshold)
     return LearnedPoints(
         learned_rules,
         text,
         table,
+        raw,
         metrics,
         comparison,
         _windows(parts),
@@ -353,3 +359,30 @@ def compare(
     metrics["test_rows"] = float(len(scores))
     metrics["test_positives"] = float(y.sum())
     return scores, metrics, comparison
+
+
+def learned_table(data: LeadData, rules: Rules, frame: pd.DataFrame) -> LearnedPoints | None:
+    """For :func:`leadml.modeling.training.train`: the points table learned on the training
+    run's own windows (``frame``: the snapshots with their ``window``), or None when
+    ``evaluation.learned_rules`` is 0."""
+    max_rules = data.settings.evaluation.learned_rules
+    return learn_points(data, rules=rules, max_rules=max_rules, pairs=frame) if max_rules else None
+
+
+def beside_the_model(
+    data: LeadData, points: LearnedPoints | None, mapped: pd.DataFrame, test: pd.DataFrame
+) -> pd.DataFrame:
+    """``test`` (the training run's test rows) with ``learned_score``, that score mapped to a
+    probability on ``mapped`` (where the hand rules' is mapped: ``learned_probability``) and
+    ``learned_mql``; ``test`` as it is without a learned table."""
+    if points is None:
+        return test
+    learned = points.scores[[*KEYS, "learned_score", "learned_mql"]]
+    test = test.merge(learned, on=KEYS, how="left", validate="one_to_one")
+    on_mapped = mapped[[*KEYS, "label"]].merge(
+        rule_scores(data, mapped[KEYS], points.rules, explain=False), on=KEYS
+    )
+    to_probability = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4)
+    to_probability.fit(on_mapped["rule_score"], on_mapped["label"])
+    test["learned_probability"] = to_probability.predict(test["learned_score"])
+    return test

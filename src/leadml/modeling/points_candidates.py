@@ -2,8 +2,12 @@
 
 Each candidate gives 1 point: a fit rule when its condition holds (a value, a run of the best or
 worst converting values, a range cut at a quantile, a flag), an engagement rule per event of its
-type or buying stage within 7, 30 or 90 days or ever, counted once or up to 3 times, or fading
-with a 30-day half-life. :func:`firing_matrix` scores them all with leadml's rule engine
+type, buying stage or any action (all stages but 'none') within one of the feature windows
+(``features.windows_days``: 7, 30 and 90 days), counted once or up to 3 times, without decay: so
+every candidate is also a function of the model's features, and a learned table can compete as a
+model (:class:`leadml.modeling.points_model.PointsClassifier`). Counts ever and fading counts
+were tried and added nothing on the sample histories. :func:`firing_matrix` scores them all with
+leadml's rule engine
 (:func:`leadml.rules.rule_scores`), so a learned weight multiplies exactly what the engine
 computes: ``points * min(weighted count, cap)`` scales with the points when the cap does.
 """
@@ -23,11 +27,8 @@ from leadml.data.attributes import ATTRIBUTES, attributes_table
 from leadml.rules import load_rules, rule_problems, rule_scores
 
 KEYS = ["lead_id", "as_of"]
-#: Candidate engagement windows (days; None: ever) and how many events a rule counts at most.
-WINDOWS = (7, 30, 90, None)
+#: How many events a candidate engagement rule counts at most.
 COUNTS = (1, 3)
-#: Half-lives (days) of the candidate counts that fade.
-HALF_LIVES = (30,)
 #: Quantiles of a numeric attribute that become ``from``/``below`` edges.
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 #: A value (or a range) must hold for this share of the training window's leads (and at least
@@ -65,17 +66,11 @@ def candidate_rules(data: LeadData, train: pd.DataFrame) -> dict[str, dict]:
     selectors.append(("activity", "buying_stage", stages))  # anything but a bounce or opt-out
     for label, key, values in selectors:
         negative = key == "event_type" and stage_of[label] == "none"
-        for window in (None, 90) if negative else WINDOWS:
+        for window in settings.features.windows_days:
             for count in (1,) if negative else COUNTS:
-                name = _name(label, _count_word(count), f"{window}d" if window else "ever")
-                rule = {"name": name, key: values, "points": 1, "cap": count, "decay": "none"}
-                if window:
-                    rule["window_days"] = window
-                found[name] = rule
-        for half_life in () if negative else HALF_LIVES:  # fading counts: recent events weigh most
-            name = _name(label, "fading", f"{half_life}d")
-            found[name] = {"name": name, key: values, "points": 1, "cap": 3,
-                           "decay": {"half_life_days": half_life}}  # fmt: skip
+                name = rule_name(label, _count_word(count), f"{window}d")
+                found[name] = {"name": name, key: values, "points": 1, "cap": count,
+                               "window_days": window, "decay": "none"}  # fmt: skip
     return {n: r for n, r in found.items() if _valid(r, settings)}
 
 
@@ -96,10 +91,10 @@ def _fit_candidates(attrs: pd.DataFrame, attribute: str) -> list[dict]:
         rules = []
         for edge in edges:
             if support(values >= edge) >= minimum:
-                name = _name(attribute, _short(edge), "plus")
+                name = rule_name(attribute, short_number(edge), "plus")
                 rules.append({"name": name, "attribute": attribute, "range": {"from": edge}})
             if support(values < edge) >= minimum:
-                name = _name(attribute, "under", _short(edge))
+                name = rule_name(attribute, "under", short_number(edge))
                 rules.append({"name": name, "attribute": attribute, "range": {"below": edge}})
         return [rule | {"points": 1} for rule in rules]
     text = values.astype("str").str.strip().str.lower().where(values.notna())
@@ -117,10 +112,10 @@ def _fit_candidates(attrs: pd.DataFrame, attribute: str) -> list[dict]:
         groups += [ordered[-k:] for k in range(2, len(ordered) - 1)]
     rules = []
     for group in groups:
-        name = _name(attribute, *group)
+        name = rule_name(attribute, *group)
         if len(name) > 48:
             best = group == ordered[: len(group)]
-            name = _name(attribute, "top" if best else "bottom", str(len(group)))
+            name = rule_name(attribute, "top" if best else "bottom", str(len(group)))
         rules.append({"name": name, "attribute": attribute, "in": sorted(group), "points": 1})
     return rules
 
@@ -136,7 +131,7 @@ def _count_word(count: int) -> str:
     return "any" if count == 1 else f"up_to_{count}"
 
 
-def _name(*parts: str) -> str:
+def rule_name(*parts: str) -> str:
     text = "_".join(re.sub(r"[^a-z0-9]+", "_", str(p).lower()).strip("_") for p in parts)
     text = re.sub(r"_+", "_", text).strip("_")
     return text if re.match(r"^[a-z]", text) else f"r_{text}"
@@ -150,7 +145,7 @@ def _round(value: float) -> float:
     return float(round(value, digits))
 
 
-def _short(value: float) -> str:
+def short_number(value: float) -> str:
     for size, suffix in ((1e9, "b"), (1e6, "m"), (1e3, "k")):
         if value >= size:
             return f"{value / size:g}{suffix}".replace(".", "_")

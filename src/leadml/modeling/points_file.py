@@ -14,6 +14,8 @@ import json
 import numpy as np
 import pandas as pd
 
+from leadml.modeling.points_candidates import rule_name, short_number
+
 FIT_KEYS = ("attribute", "in", "range", "is", "points")
 ENGAGEMENT_KEYS = ("event_type", "buying_stage", "points", "cap", "window_days", "decay")
 
@@ -104,23 +106,20 @@ def _value(value) -> str:
     raise TypeError(f"cannot write {value!r} in a rules file")
 
 
-def evidence(X, names, learned, train, candidates, weights, kept) -> pd.DataFrame:
-    """One row per learned rule: its kind, points, log-odds weight, and on the training window
-    the leads and snapshots it fires on and their conversion rate."""
-    index = {n: i for i, n in enumerate(names)}
-    weight_of = {names[i]: w for i, w in zip(kept, weights, strict=True)}
-    y = train["label"].to_numpy(dtype=float)
-    leads = train["lead_id"].to_numpy()
+def evidence(on_train: pd.DataFrame, rules) -> pd.DataFrame:
+    """One row per rule of ``rules``: its kind and points, and on the training window
+    (``on_train``: the engine's scores with their ``points__<rule>`` columns and ``label``) the
+    leads and snapshots it fires for and their conversion rate, against the base rate."""
+    y = on_train["label"].to_numpy(dtype=float)
     rows = []
-    for name, points in learned:
-        fires = X[:, index[name]].toarray().ravel() > 0
+    for rule in rules.all_rules():
+        fires = on_train[f"points__{rule.name}"].to_numpy() != 0
         rows.append(
             {
-                "rule": name,
-                "kind": "fit" if "attribute" in candidates[name] else "engagement",
-                "points": points,
-                "weight": float(weight_of[name]),
-                "leads": int(pd.unique(leads[fires]).size),
+                "rule": rule.name,
+                "kind": rules.kind_of(rule.name),
+                "points": int(rule.points),
+                "leads": int(on_train.loc[fires, "lead_id"].nunique()),
                 "snapshots": int(fires.sum()),
                 "conversion_rate": float(y[fires].mean()) if fires.any() else float("nan"),
                 "base_rate": float(y.mean()),
@@ -130,6 +129,8 @@ def evidence(X, names, learned, train, candidates, weights, kept) -> pd.DataFram
 
 
 def rules_mapping(candidates: dict[str, dict], learned: list[tuple[str, int]]) -> dict:
+    """The rules mapping of the learned (candidate name, points) pairs: an engagement rule's cap
+    scales with its points; fit rules on one attribute are made :func:`disjoint`."""
     fit, engagement = [], []
     for name, points in learned:
         rule = dict(candidates[name], points=points)
@@ -138,20 +139,90 @@ def rules_mapping(candidates: dict[str, dict], learned: list[tuple[str, int]]) -
         else:
             rule["cap"] = abs(points) * rule["cap"]
             engagement.append(rule)
-    return {"fit": {"rules": fit}, "engagement": {"decay": "none", "rules": engagement}}
+    return {"fit": {"rules": disjoint(fit)}, "engagement": {"decay": "none", "rules": engagement}}
 
 
-def section_scores(X, names, learned, candidates) -> tuple[np.ndarray, np.ndarray]:
-    index = {n: i for i, n in enumerate(names)}
-    fit = np.zeros(X.shape[0])
-    engagement = np.zeros(X.shape[0])
-    for name, points in learned:
-        column = X[:, index[name]].toarray().ravel() * points
-        if "attribute" in candidates[name]:
-            fit += column
+def disjoint(rules: list[dict]) -> list[dict]:
+    """Fit rules rewritten so that, per attribute, each value (or stretch of numbers) gets its
+    points from one rule: ``seniority in [vp, c_level, director] +5`` and ``seniority in [vp,
+    c_level] +9`` become ``[c_level, vp] +14`` and ``[director] +5``. The same points for every
+    lead, read once; kept as they are when rewriting would not make fewer or as many rules.
+
+    Examples
+    --------
+    >>> rules = [{"name": "a", "attribute": "lead_age_days", "range": {"from": 14}, "points": -5},
+    ...          {"name": "b", "attribute": "lead_age_days", "range": {"from": 35}, "points": -9}]
+    >>> for rule in disjoint(rules):
+    ...     print(rule["name"], rule["range"], rule["points"])
+    lead_age_days_14_to_35 {'from': 14, 'below': 35} -5
+    lead_age_days_35_plus {'from': 35} -14
+    """
+    by_attribute: dict[str, list[dict]] = {}
+    for rule in rules:
+        by_attribute.setdefault(rule["attribute"], []).append(rule)
+    out = []
+    for attribute, group in by_attribute.items():
+        if len(group) == 1 or "is" in group[0]:
+            out += group
+            continue
+        rewritten = (_disjoint_values if "in" in group[0] else _disjoint_ranges)(attribute, group)
+        out += rewritten if len(rewritten) <= len(group) else group
+    return out
+
+
+def _disjoint_values(attribute: str, group: list[dict]) -> list[dict]:
+    totals: dict[str, int] = {}
+    for rule in group:
+        for value in rule["in"]:
+            totals[value] = totals.get(value, 0) + rule["points"]
+    by_total: dict[int, list[str]] = {}
+    for value, total in totals.items():
+        if total:
+            by_total.setdefault(total, []).append(value)
+    rules = []
+    for total, values in sorted(by_total.items(), key=lambda kv: -kv[0]):
+        name = rule_name(attribute, *sorted(values))
+        if len(name) > 48:
+            name = rule_name(attribute, f"{len(values)} values", "plus" if total > 0 else "minus",
+                             str(abs(total)))  # fmt: skip
+        rules.append({"name": name, "attribute": attribute, "in": sorted(values), "points": total})
+    return rules
+
+
+def _disjoint_ranges(attribute: str, group: list[dict]) -> list[dict]:
+    edges = sorted({e for r in group for e in (r["range"].get("from"), r["range"].get("below"))
+                    if e is not None})  # fmt: skip
+    stretches = list(zip([-np.inf, *edges], [*edges, np.inf], strict=True))
+
+    def total(low: float, high: float) -> int:
+        """The points of the rules whose range holds the whole stretch [low, high)."""
+        held = (r for r in group if r["range"].get("from", -np.inf) <= low)
+        return sum(r["points"] for r in held if high <= r["range"].get("below", np.inf))
+
+    merged: list[list] = []  # [low, high, points], equal neighbours joined
+    for low, high in stretches:
+        points = total(low, high)
+        if merged and merged[-1][2] == points:
+            merged[-1][1] = high
         else:
-            engagement += column
-    return fit, engagement
+            merged.append([low, high, points])
+    rules = []
+    for low, high, points in merged:
+        if not points:
+            continue
+        bounds = {}
+        if np.isfinite(low):
+            bounds["from"] = low
+        if np.isfinite(high):
+            bounds["below"] = high
+        if "from" in bounds and "below" in bounds:
+            name = rule_name(attribute, short_number(low), "to", short_number(high))
+        elif "from" in bounds:
+            name = rule_name(attribute, short_number(low), "plus")
+        else:
+            name = rule_name(attribute, "under", short_number(high))
+        rules.append({"name": name, "attribute": attribute, "range": bounds, "points": points})
+    return rules
 
 
 def grade_bands(fit: np.ndarray, engagement: np.ndarray) -> dict:
