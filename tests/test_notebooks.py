@@ -23,7 +23,8 @@ from conftest import FAST_SETTINGS
 from tracking_helpers import fresh_store
 
 NOTEBOOKS = Path(__file__).parents[1] / "notebooks"
-NAMES = ("01-explore-history", "02-train-and-compare", "03-review-nightly-scores")
+NAMES = ("01-explore-history", "02-train-and-compare", "03-review-nightly-scores",
+         "04-learn-the-points")  # fmt: skip
 
 
 def run_notebook(name: str, parameters: dict) -> nbformat.NotebookNode:
@@ -130,3 +131,28 @@ def test_03_reviews_the_nightly_scores(nightly_scores):
     assert "open leads scored as of 2026-06-29" in text
     assert "top_reasons" in text and "rule MQL" in text
     assert images(notebook) == 3  # probabilities and tiers, drift, night after night
+
+
+@pytest.mark.slow
+def test_04_learns_reads_tests_compares_and_sets_the_points(sample_dir, tmp_path):
+    import re
+
+    # No tracking store: the notebook compares the model it trains, and looks nothing up.
+    settings = {**FAST_SETTINGS, "tracking": {"uri": f"sqlite:///{tmp_path}/none.db",
+                                              "export_dir": str(tmp_path / "models")}}  # fmt: skip
+    config = tmp_path / "settings.yaml"
+    config.write_text(yaml.safe_dump(settings))
+    out = tmp_path / "learned-rules.yaml"
+    notebook = run_notebook(
+        "04-learn-the-points",
+        {"data_dir": str(sample_dir), "config": str(config), "out": str(out), "per_week": 4},
+    )
+    text = outputs_text(notebook)
+    assert "rules learned from" in text and "open leads scored as of" in text
+    assert "conversions_at_hand_volume" in text and "model trained above, same target" in text
+    assert images(notebook) == 1  # MQLs a week and acceptance by threshold
+    # The threshold the notebook chose is the one written into the learned file, which loads.
+    chosen = int(re.search(r"MQL threshold (\d+): of the thresholds with at most 4 ", text)[1])
+    rules = leadml.load_rules(out, leadml.Settings.model_validate(settings))
+    assert rules.mql.threshold == chosen
+    assert f"threshold: {chosen}" in out.read_text()

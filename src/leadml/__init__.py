@@ -56,6 +56,9 @@ _API = {
     "evaluate": "leadml.modeling.evaluation",
     "capacity_curve": "leadml.modeling.evaluation",
     "comparison_table": "leadml.modeling.card",
+    "ThresholdChoice": "leadml.modeling.thresholds",
+    "LearnedPoints": "leadml.modeling.points",
+    "learn_points": "leadml.modeling.points",
     "plots": "leadml.modeling.plots",
     # tracking (MLflow)
     "log_training": "leadml.tracking",
@@ -79,6 +82,8 @@ _API = {
     "train_and_log": "leadml.jobs",
     "score_night": "leadml.jobs",
     "write_funnel_report": "leadml.jobs",
+    "find_threshold": "leadml.jobs",
+    "learn_rules": "leadml.jobs",
 }
 
 __all__ = ["__version__", *_API]
@@ -109,11 +114,19 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; a test checks it matches _
     from leadml.errors import ConfigError, DataError, LeadmlError
     from leadml.features import FEATURES, build_features, feature_catalogue, features_as_of
     from leadml.flat import read_flat, score_flat, train_flat
-    from leadml.jobs import score_night, train_and_log, write_funnel_report
+    from leadml.jobs import (
+        find_threshold,
+        learn_rules,
+        score_night,
+        train_and_log,
+        write_funnel_report,
+    )
     from leadml.modeling import plots
     from leadml.modeling.card import comparison_table
     from leadml.modeling.evaluation import Evaluation, capacity_curve, evaluate
     from leadml.modeling.leakage import LeakageReport, check_leakage
+    from leadml.modeling.points import LearnedPoints, learn_points
+    from leadml.modeling.thresholds import ThresholdChoice
     from leadml.modeling.training import TrainingResult, train
     from leadml.modeling.trainset import TrainingSet, build_trainset
     from leadml.reports import (

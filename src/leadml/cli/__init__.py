@@ -2,9 +2,10 @@
 
 Every command takes ``--config``; errors leadml raises on purpose become a message on stderr and a
 non-zero exit code, never a traceback (:func:`leadml.cli.shared.command`). The commands live by
-kind: :mod:`~leadml.cli.data` (validate, synth, summary, features, trainset, rules),
-:mod:`~leadml.cli.model` (train, promote) and :mod:`~leadml.cli.nightly` (score, report). They
-parse and print; the work is done by :mod:`leadml.jobs` and the library below it.
+kind: :mod:`~leadml.cli.data` (validate, synth, summary, features, trainset, rules and rules
+learn), :mod:`~leadml.cli.rules` (rules threshold), :mod:`~leadml.cli.model` (train, promote)
+and :mod:`~leadml.cli.nightly` (score, report). They parse and print; the work is done by
+:mod:`leadml.jobs` and the library below it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Annotated
 
 import typer
 
-from leadml.cli.data import features, rules, summary, synth, trainset, validate
+from leadml.cli import rules as _rules  # noqa: F401 (adds `leadml rules threshold` to the group)
+from leadml.cli.data import features, rules_app, summary, synth, trainset, validate
 from leadml.cli.model import promote, train
 from leadml.cli.nightly import report, score
 from leadml.cli.shared import OUTPUT
@@ -81,9 +83,13 @@ def main(
         logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True)
 
 
-# In the order ``leadml --help`` lists them.
-for _func in (validate, synth, summary, features, trainset, rules, train, report, promote, score):
-    app.command(name=_func.__name__.replace("_", "-"))(_func)
+# In the order ``leadml --help`` lists them; ``rules`` is a group (``leadml rules learn``).
+for _func in (validate, synth, summary, features, trainset, rules_app, train, report, promote,
+              score):  # fmt: skip
+    if isinstance(_func, typer.Typer):
+        app.add_typer(_func, name="rules")
+    else:
+        app.command(name=_func.__name__.replace("_", "-"))(_func)
 del _func
 
 __all__ = ["app"]

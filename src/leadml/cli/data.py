@@ -16,6 +16,7 @@ from leadml.cli.shared import (
     EngineOption,
     MasterOption,
     NowOption,
+    OptionalDataOption,
     RulesOption,
     ShardsOption,
     command,
@@ -217,23 +218,39 @@ def trainset(
     )
 
 
-@command
-def rules(
-    data: DataOption,
+def _rules_options_given(ctx: typer.Context, **given) -> None:
+    """Required when scoring (and only then: ``leadml rules learn`` takes its own)."""
+    missing = [f"'--{name.replace('_', '-')}'" for name, value in given.items() if value is None]
+    if missing:
+        ctx.fail(f"Missing option {', '.join(missing)}.")
+
+
+#: ``leadml rules``: scores with a rules file (the group's own options), and its subcommands.
+rules_app = typer.Typer(
+    help="Score the leads open at --as-of with a rules file (fit, engagement, total, grade, "
+    "MQL), or run a subcommand: `learn` (a rules file learned from outcomes).",
+    no_args_is_help=False,
+)
+
+
+@rules_app.callback(invoke_without_command=True)
+def rules_group(
+    ctx: typer.Context,
+    data: OptionalDataOption = None,
     as_of: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--as-of",
             help="Score as of this instant (UTC; a date "
             "means its midnight). Only data strictly before it counts.",
         ),
-    ],
+    ] = None,
     out: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             help="File to write the scores to (.parquet, .csv or .csv.gz).", dir_okay=False
         ),
-    ],
+    ] = None,
     rules: RulesOption = None,
     explain: Annotated[bool, typer.Option(help="Add one points column per rule and cap.")] = True,
     config: ConfigOption = None,
@@ -241,8 +258,25 @@ def rules(
 ) -> None:
     """Score the leads open at --as-of with the rules file: fit, engagement, total, grade, MQL.
 
-    The rules file is checked first: on any problem, all are printed and nothing is scored (exit 2).
+    The rules file is checked first: on any problem, all are printed and nothing is scored (exit
+    2). Subcommands: `leadml rules learn` learns a rules file from the history's outcomes.
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    _rules_options_given(ctx, data=data, as_of=as_of, out=out)
+    score_rules(data, as_of, out, rules, explain, config, now)
+
+
+@command
+def rules(
+    data: str,
+    as_of: str,
+    out: Path,
+    rules: Path | None,
+    explain: bool,
+    config: Path | None,
+    now: str | None,
+) -> None:
     from leadml.data.readers import parse_instant
     from leadml.jobs import write_rule_scores
     from leadml.rules import load_rules
@@ -262,3 +296,66 @@ def rules(
                f"at or above the MQL threshold ({mql / max(n, 1):.1%}) -> {out}")  # fmt: skip
     if n:
         say("grades: " + ", ".join(f"{g} {c:,}" for g, c in grades.items()))
+
+
+score_rules = rules  # the group's callback runs it when no subcommand is given
+
+
+@rules_app.command("learn")
+@command
+def learn(
+    data: DataOption,
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Rules file to write (.yaml or .yml).", dir_okay=False),
+    ],
+    max_rules: Annotated[
+        int, typer.Option("--max-rules", min=1, help="At most this many rules.")
+    ] = 15,
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules",
+            "-r",
+            help="The hand rules to compare with and whose MQL volume the learned threshold "
+            "matches (default: the rules shipped with leadml).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    config: ConfigOption = None,
+    now: NowOption = None,
+) -> None:
+    """Learn a points table from the history's outcomes and write it as a rules file.
+
+    Fitted on the training window `leadml train` uses (same snapshots, same time split): fit,
+    engagement and negative rules with integer points, grade bands and an MQL threshold that
+    sends as many MQLs as the hand rules on the calibration window. Each rule carries its
+    evidence as a comment. Prints the hand rules against the learned ones on the test window
+    (ROC AUC, conversions at the hand rules' MQL volume, MQLs at each threshold). Run the file
+    with `leadml rules --rules FILE`.
+    """
+    from leadml.data.readers import parse_instant
+    from leadml.jobs import learn_rules
+    from leadml.rules import load_rules
+
+    settings = load_settings(config)
+    hand = load_rules(rules, settings)
+    _check_out(out, (".yaml", ".yml"))
+    now_instant = parse_instant(now, "--now") if now is not None else None
+    learned = learn_rules(data, out, settings, rules=hand, max_rules=max_rules, now=now_instant)
+    table = learned.comparison
+    record(path=out, rules=len(learned.rules.all_rules()), candidates=learned.candidates,
+           threshold=learned.rules.mql.threshold, metrics=learned.metrics,
+           comparison=table.reset_index().to_dict("records"))  # fmt: skip
+    say(f"{len(learned.rules.all_rules())} rules learned from {learned.candidates} candidates, "
+        f"MQL threshold {learned.rules.mql.threshold:g} -> {out}")  # fmt: skip
+    m = learned.metrics
+    say(f"test window: {int(m['test_rows']):,} snapshots of open leads, "
+        f"{int(m['test_positives']):,} conversions")  # fmt: skip
+    say(f"{'':<9}{'rules':>6}{'ROC AUC':>9}{'conversions at hand MQL volume':>32}{'MQLs':>8}"
+        f"{'their conversions':>19}")  # fmt: skip
+    for who, row in table.iterrows():
+        say(f"{who:<9}{int(row['rules']):>6}{row['roc_auc']:>9.3f}"
+            f"{int(row['conversions_at_hand_volume']):>32,}{int(row['mqls']):>8,}"
+            f"{int(row['mql_conversions']):>19,}")  # fmt: skip

@@ -10,7 +10,9 @@ from pydantic import Field, field_validator, model_validator
 from leadml.config._base import Strict
 from leadml.config.vocabularies import NO_ANSWER_PLACEHOLDERS, POST_OUTCOME_WORDS
 
-ModelFamily = Literal["logistic", "hist_gradient_boosting"]
+#: ``points``: the points table learned from the training window (leadml.modeling.points_model),
+#: preferred when within the promotion tolerances of the best searched family.
+ModelFamily = Literal["logistic", "hist_gradient_boosting", "points"]
 CalibrationMethod = Literal["sigmoid", "isotonic", "temperature"]
 
 
@@ -56,6 +58,15 @@ class ModelSettings(Strict):
     candidates: tuple[ModelFamily, ...] = Field(
         default=("logistic", "hist_gradient_boosting"), min_length=1
     )
+
+    @field_validator("candidates")
+    @classmethod
+    def _one_searched(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        if not set(values) - {"points"}:
+            raise ValueError("'points' competes with a searched family: add logistic or "
+                             "hist_gradient_boosting")  # fmt: skip
+        return values
+
     # Time-ordered folds inside the training window for the hyper-parameter search.
     search_folds: int = Field(default=3, ge=2)
     # The search runs on at most this many training rows (sampled by lead); the winner is then
@@ -165,6 +176,9 @@ class EvaluationSettings(Strict):
     capacity_per_week: tuple[int, ...] = (100,)
     segments: tuple[str, ...] = ("industry", "company_size_band", "lead_source")
     calibration_bins: int = Field(default=10, ge=2)
+    # A points table learned from the training window (leadml rules learn) with at most this many
+    # rules is compared with the model and the hand rules on the test window; 0: none.
+    learned_rules: int = Field(default=15, ge=0)
 
     @field_validator("capacity_fractions")
     @classmethod

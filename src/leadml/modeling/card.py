@@ -48,8 +48,9 @@ def comparison_table(
     """Model against rule score (and the current champion, when given) on the test window.
 
     One row per measure; columns ``model``, ``rules`` (left out when no rule score was measured,
-    as for a flat export) and, with ``champion`` (metric name → value, on the same test rows),
-    ``champion``.
+    as for a flat export), ``learned rules`` (the points table learned from the training window,
+    when one was: ``learned_rules_*`` metrics) and, with ``champion`` (metric name → value, on
+    the same test rows), ``champion``.
 
     Examples
     --------
@@ -65,6 +66,7 @@ def comparison_table(
             "measure": label,
             "model": metrics.get(model_key, math.nan),
             "rules": metrics.get(rules_key, math.nan),
+            "learned rules": metrics.get(f"learned_{rules_key}", math.nan),
         }
         if champion:
             row["champion"] = champion.get(champion_key, math.nan) if champion_key else math.nan
@@ -81,6 +83,7 @@ def comparison_table(
                 "measure": f"{what.capitalize()} at {where}",
                 "model": metrics[key],
                 "rules": metrics.get(f"rules_{what}_at_{capacity}", math.nan),
+                "learned rules": metrics.get(f"learned_rules_{what}_at_{capacity}", math.nan),
             }
             if champion:
                 row["champion"] = math.nan
@@ -88,6 +91,8 @@ def comparison_table(
     table = pd.DataFrame(rows).set_index("measure")
     if not any(k.startswith("rules_") for k in metrics):
         table = table.drop(columns="rules")
+    if not any(k.startswith("learned_rules_") for k in metrics):
+        table = table.drop(columns="learned rules")
     return table
 
 
@@ -255,6 +260,7 @@ def _model_and_test(result, champion, champion_version, champion_note) -> list[s
         _markdown(comparison_table(metrics, champion)),
         "",
     ]
+    lines += _learned(result)
     if champion_version is not None:
         lines += [f"Champion: version {champion_version}, scored on the same test rows.", ""]
     if champion_note:
@@ -280,6 +286,26 @@ def _model_and_test(result, champion, champion_version, champion_note) -> list[s
         "",
     ]
     return lines
+
+
+def _learned(result) -> list[str]:
+    """What the learned points table is, beside the hand rules and the model."""
+    points = getattr(result, "points", None)
+    if points is None:
+        return []
+    m = result.evaluation.metrics
+    return [
+        f"Learned rules: a points table of {len(points.rules.all_rules())} rules learned from the "
+        f"training window (MQL threshold {points.rules.mql.threshold:g}, set on the calibration "
+        "window to send the hand rules' MQL volume; `learned_rules.yaml` among the run's "
+        "artifacts runs with `leadml rules --rules`). On the test window it sends "
+        f"{m.get('learned_rules_mqls', math.nan):,.0f} MQLs at its threshold, of which "
+        f"{m.get('learned_rules_mql_conversions', math.nan):,.0f} converted (hand rules: "
+        f"{m.get('rules_mqls', math.nan):,.0f} and "
+        f"{m.get('rules_conversions_at_rule_mql_volume', math.nan):,.0f}).",
+        "",
+        *([f"As a candidate model: {points.choice}.", ""] if points.choice else []),
+    ]
 
 
 def _last(windows: pd.DataFrame) -> str:

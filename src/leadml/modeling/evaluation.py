@@ -309,6 +309,30 @@ def by_segment(
     return pd.DataFrame(rows)
 
 
+def learned_metrics(test: pd.DataFrame, bins: int = 10) -> dict[str, float]:
+    """The learned points table's metrics (``learned_rules_*``), named as the hand rules'
+    (``rules_*``): ranking by its points, probabilities by its points mapped on the calibration
+    window (``learned_probability``), conversions at the hand rules' MQL volume, and the MQLs and
+    conversions at its own threshold (``learned_mql``)."""
+    y = test["label"].to_numpy(dtype=int)
+    score = test["learned_score"].to_numpy(dtype=float)
+    metrics = {
+        f"learned_rules_{k}": v
+        for k, v in probability_metrics(y, test["learned_probability"].to_numpy(), bins).items()
+    }
+    metrics |= {f"learned_rules_points_{k}": v for k, v in ranking_metrics(y, score).items()}
+    duel = head_to_head(y, score, test["rule_mql"].to_numpy(dtype=bool))
+    metrics["learned_rules_conversions_at_rule_mql_volume"] = float(
+        duel.loc["model", "conversions"]
+    )
+    metrics["learned_rules_mql_conversion_rate"] = float(duel.loc["model", "mql_conversion_rate"])
+    sent = test["learned_mql"].to_numpy(dtype=bool)
+    metrics["learned_rules_mqls"] = float(sent.sum())
+    metrics["learned_rules_mql_conversions"] = float(y[sent].sum())
+    metrics["rules_mqls"] = float(test["rule_mql"].sum())
+    return metrics
+
+
 @dataclass
 class Evaluation:
     """The test-window comparison: flat ``metrics`` (model_*, rules_*) and named ``tables``."""
@@ -346,6 +370,9 @@ def evaluate(test: pd.DataFrame, settings: EvaluationSettings) -> Evaluation:
             metrics[f"{who}_mql_conversion_rate"] = float(duel.loc[who, "mql_conversion_rate"])
         tables["head_to_head"] = duel.reset_index()
         scores["rules"] = test["rule_score"].to_numpy()
+    if has_rules and "learned_score" in test.columns:
+        metrics |= learned_metrics(test, bins)
+        scores["learned_rules"] = test["learned_score"].to_numpy()
     capacity = []
     for who, score in scores.items():
         table = at_capacity(y, score, settings.capacity_fractions).assign(scored_by=who)
@@ -354,7 +381,7 @@ def evaluate(test: pd.DataFrame, settings: EvaluationSettings) -> Evaluation:
             metrics[f"{who}_recall_at_{row.capacity:g}"] = float(row.recall)
             metrics[f"{who}_precision_at_{row.capacity:g}"] = float(row.precision)
         for per_week in settings.capacity_per_week if "as_of" in test.columns else ():
-            column = "model_probability" if who == "model" else "rule_score"
+            column = {"model": "model_probability", "rules": "rule_score"}.get(who, "learned_score")
             figures = per_week_capacity(test, column, per_week)
             metrics[f"{who}_recall_at_{per_week}_per_week"] = figures["recall"]
             metrics[f"{who}_precision_at_{per_week}_per_week"] = figures["precision"]
@@ -366,6 +393,11 @@ def evaluate(test: pd.DataFrame, settings: EvaluationSettings) -> Evaluation:
         tables["gains_rules"] = gains_table(y, test["rule_score"].to_numpy())
         tables["reliability_rules"] = reliability_table(
             y, test["rule_probability"].to_numpy(), bins
+        )
+    if "learned_rules" in scores:
+        tables["gains_learned_rules"] = gains_table(y, scores["learned_rules"])
+        tables["reliability_learned_rules"] = reliability_table(
+            y, test["learned_probability"].to_numpy(), bins
         )
     columns = {"model": "model_probability"} | ({"rules": "rule_score"} if has_rules else {})
     tables["segments"] = by_segment(test, segments, columns)

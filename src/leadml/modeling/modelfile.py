@@ -2,7 +2,8 @@
 
 - **Model files** are skops, not pickle: loading one runs no arbitrary code, and the only types
   trusted beyond skops' defaults are scikit-learn, NumPy and SciPy internals, ``functools.partial``
-  and leadml's own :class:`~leadml.flat.FlatPreprocessor` (checked, never trusted blindly).
+  and leadml's own :class:`~leadml.flat.FlatPreprocessor` and
+  :class:`~leadml.modeling.points_model.PointsClassifier` (checked, never trusted blindly).
 - **Export bundle**: ``model.skops``, ``metadata.json`` (feature names, the file's SHA-256,
   the training reference; :mod:`leadml.tracking` writes it) and ``MODEL_CARD.md``.
 - **Export folder** (``tracking.export_dir``): ``<model_name>/v<N>/`` holds a bundle, and
@@ -46,6 +47,8 @@ _SAFE_TYPES = frozenset({
     "functools.partial",  # skops checks the function it wraps separately
     # The column handling of flat-export models: leadml's own class, whose state is plain data.
     "leadml.flat.preprocess.FlatPreprocessor",
+    # The learned points table as a model: leadml's own class, whose state is plain data.
+    "leadml.modeling.points_model.PointsClassifier",
 })  # fmt: skip
 
 
@@ -68,7 +71,7 @@ def trusted_types(path: str | os.PathLike) -> list[str]:
     ModelIntegrityError
         If the file is not a skops file (a pickle, say), or references anything but
         scikit-learn, NumPy or SciPy internals, ``functools.partial`` or leadml's
-        ``FlatPreprocessor``.
+        ``FlatPreprocessor`` and ``PointsClassifier``.
     """
     if not zipfile.is_zipfile(path):
         raise ModelIntegrityError(

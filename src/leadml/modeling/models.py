@@ -162,7 +162,8 @@ def search_folds(
         else:
             usable.append((number, train, valid))
     rows = []
-    for family in settings.candidates:
+    # "points" is learned from the events, not searched (leadml.modeling.points_model).
+    for family in (f for f in settings.candidates if f != "points"):
         base = make_candidate(family, X, settings.random_state)
         for params in GRIDS[family]:
             losses, aucs = [], []
@@ -189,7 +190,7 @@ def search_folds(
                     }
                 )
     if not rows:
-        family = settings.candidates[0]
+        family = next(f for f in settings.candidates if f != "points")
         skipped.append(
             f"nothing could be searched ({len(folds)} fold(s), {len(usable)} with both "
             f"outcomes on each side): {family} with its default settings was used"

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -75,6 +76,9 @@ class TrainingResult:
     # What the model was trained on: the event history (the default), or a flat export's file,
     # target, column roles and data-quality findings. Tracking and the model card read it.
     inputs: InputSummary | None = None
+    # The points table learned from the training window and compared on the test window
+    # (leadml.modeling.points.LearnedPoints; None with evaluation.learned_rules 0).
+    points: Any = None
     # The fitness gate's checks (None on a cold start): a model that fails is not registered.
     fitness: Fitness | None = None
     # The prior-shift corrections: "test" (fitted at the end of the calibration window, applied
@@ -230,6 +234,13 @@ def train(
             parts["train"]["lead_id"],
         )
         mapped = parts["train"]
+    from leadml.modeling.points import beside_the_model, learned_table  # they build on training
+    from leadml.modeling.points_model import points_as_candidate
+
+    result.points = learned_table(data, rules, frame)
+    calibrated, calibration_table = points_as_candidate(
+        result.points, calibrated, calibration_table, found, parts, features, settings
+    )
     clock.lap("fit and calibrate", "%s", calibration_table.attrs.get("chosen", "calibrated"))
     # The prior shift of the test figures is fitted on the history before the test window and
     # forecast to its middle; the registered model's on all of it, as far beyond the test window.
@@ -253,18 +264,11 @@ def train(
     test = test_part.merge(rules_test, on=KEYS, how="left", validate="one_to_one")
     test["model_probability"] = expit(log_odds[~before] + shift_of(shifts["test"]))
     test["rule_probability"] = rule_to_probability.predict(test["rule_score"])
+    test = beside_the_model(data, result.points, mapped, test)
     segments = [s for s in settings.evaluation.segments if s in test.columns]
-    result.test = test[
-        [
-            *KEYS,
-            "label",
-            "model_probability",
-            "rule_score",
-            "rule_probability",
-            "rule_mql",
-            *segments,
-        ]
-    ]
+    learned = [c for c in ("learned_score", "learned_probability", "learned_mql") if c in test]
+    result.test = test[[*KEYS, "label", "model_probability", "rule_score", "rule_probability",
+                        "rule_mql", *learned, *segments]]  # fmt: skip
     result.model = shift_log_odds(calibrated, shift_of(shifts["registered"]))
     result.family, result.params = found.family, found.params
     result.search, result.calibration = found.table, calibration_table

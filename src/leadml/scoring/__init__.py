@@ -15,6 +15,7 @@ from leadml.scoring._model import ScoringModel, resolve_model
 from leadml.scoring._nightly import score_to
 from leadml.scoring._output import PARQUET_FILE, SUMMARY_JSON, partition_lock, partition_name
 from leadml.scoring._shards import FinishedNight, ShardResult, finish_night, score_shard
+from leadml.scoring._snapshots import snapshot_tiers, tier_cut
 
 __all__ = [
     "AGREEMENT",
@@ -40,5 +41,7 @@ __all__ = [
     "score_shard",
     "score_to",
     "shard_numbers",
+    "snapshot_tiers",
+    "tier_cut",
     "top_reasons",
 ]

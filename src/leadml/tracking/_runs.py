@@ -394,6 +394,10 @@ def _write_artifacts(result: TrainingResult, folder: Path, plots: bool = True) -
     tables["drift"] = getattr(result, "drift", None)
     if importance is not None:
         tables["feature_importance"] = importance
+    points = getattr(result, "points", None)
+    if points is not None:  # the learned points table: a rules file, and each rule's evidence
+        (folder / "learned_rules.yaml").write_text(points.text, encoding="utf-8")
+        tables["learned_rules"] = points.table
     for stem, table in tables.items():
         if table is not None:
             _table(table, folder / "tables" / f"{stem}.csv")

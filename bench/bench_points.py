@@ -1,0 +1,115 @@
+"""Learned points against the model and the hand rules, over three generated histories.
+
+Issue 20's figures: on each of three 20,000-lead histories (seeds 1, 2, 3, as `leadml synth
+--leads 20000 --seed S` writes them), on the test window of `leadml train`:
+
+- the learned table (at most 15 rules) against the model (mean of three model seeds): ROC AUC,
+  and conversions at the hand rules' MQL volume;
+- the learned table at its own threshold (set on the calibration window to send the hand rules'
+  MQL volume) against the hand rules: MQLs and conversions.
+
+A quality benchmark, not a timing one, so it is a script rather than a ``bench/run.py`` case
+(those time one function in a fresh process). Run from the project root::
+
+    python -m bench.bench_points            # ~15 minutes on 2 cores
+    python -m bench.bench_points --leads 5000 --seeds 7   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+
+def measure(leads: int, seed: int, model_seeds: tuple[int, ...]) -> dict:
+    """One history: the learned table and the hand rules (from the first model seed's run, on
+    the same test rows) and the model under each model seed."""
+    from leadml import Settings, generate_history, load_data
+    from leadml.modeling.training import train
+    from leadml.modeling.trainset import build_trainset
+
+    data = load_data(generate_history(n_leads=leads, seed=seed).tables())
+    trainset = build_trainset(data)
+    runs = []
+    for i, model_seed in enumerate(model_seeds):
+        settings = Settings.model_validate(
+            {"model": {"random_state": model_seed}, "evaluation": {"learned_rules": 0 if i else 15}}
+        )
+        started = time.perf_counter()
+        result = train(load_data(data, settings), trainset=trainset)
+        runs.append((result, time.perf_counter() - started))
+    first, m = runs[0][0], runs[0][0].evaluation.metrics
+    models = [r.evaluation.metrics for r, _ in runs]
+    learned_mqls, hand_mqls = m["learned_rules_mqls"], m["rules_mqls"]
+    return {
+        "history": f"{leads:,} leads, seed {seed}",
+        "test_rows": int(m["test_rows"]),
+        "test_conversions": int(m["test_positives"]),
+        "learned_rules": len(first.points.rules.all_rules()),
+        "learned_threshold": first.points.rules.mql.threshold,
+        "model_family": first.family,
+        "model_roc_auc": float(np.mean([x["model_roc_auc"] for x in models])),
+        "model_roc_auc_by_seed": [round(x["model_roc_auc"], 4) for x in models],
+        "learned_roc_auc": m["learned_rules_points_roc_auc"],
+        "hand_roc_auc": m["rules_points_roc_auc"],
+        "hand_mqls": int(hand_mqls),
+        "model_conversions_at_hand_volume": float(
+            np.mean([x["model_conversions_at_rule_mql_volume"] for x in models])
+        ),
+        "learned_conversions_at_hand_volume": m["learned_rules_conversions_at_rule_mql_volume"],
+        "hand_conversions": m["rules_conversions_at_rule_mql_volume"],
+        "learned_mqls": int(learned_mqls),
+        "learned_mql_conversions": m["learned_rules_mql_conversions"],
+        "learned_volume_vs_hand": learned_mqls / hand_mqls - 1,
+        "train_seconds": [round(s, 1) for _, s in runs],
+    }
+
+
+def verdict(rows: list[dict]) -> dict:
+    """The issue's bars over all histories."""
+    auc_ok = all(r["learned_roc_auc"] >= r["model_roc_auc"] - 0.01 for r in rows)
+    learned = sum(r["learned_conversions_at_hand_volume"] for r in rows)
+    model = sum(r["model_conversions_at_hand_volume"] for r in rows)
+    volume_ok = all(abs(r["learned_volume_vs_hand"]) <= 0.10 for r in rows)
+    extra = [r["learned_mql_conversions"] / r["hand_conversions"] - 1 for r in rows]
+    return {
+        "learned_roc_auc_at_least_model_minus_0.01_on_each": auc_ok,
+        "conversions_at_hand_volume_summed": {"learned": learned, "model": round(model, 1)},
+        "learned_conversions_at_least_model": learned >= model,
+        "learned_volume_within_10pct_of_hand_on_each": volume_ok,
+        "extra_conversions_vs_hand_at_own_threshold": [round(e, 3) for e in extra],
+        "at_least_15pct_more_on_each": all(e >= 0.15 for e in extra),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--leads", type=int, default=20_000)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--model-seeds", type=int, nargs="+", default=[0, 1, 2])
+    args = parser.parse_args()
+    rows = []
+    for seed in args.seeds:
+        rows.append(measure(args.leads, seed, tuple(args.model_seeds)))
+        print(json.dumps(rows[-1]), flush=True)
+    print(json.dumps(verdict(rows), indent=2))
+    header = ("history", "rules", "ROC AUC learned / model / hand",
+              "conv. at hand volume learned / model / hand", "MQLs learned / hand",
+              "their conv. learned / hand")  # fmt: skip
+    print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+    for r in rows:
+        print(
+            f"| {r['history']} | {r['learned_rules']} | {r['learned_roc_auc']:.3f} / "
+            f"{r['model_roc_auc']:.3f} / {r['hand_roc_auc']:.3f} | "
+            f"{r['learned_conversions_at_hand_volume']:,.0f} / "
+            f"{r['model_conversions_at_hand_volume']:,.1f} / {r['hand_conversions']:,.0f} | "
+            f"{r['learned_mqls']:,} / {r['hand_mqls']:,} | "
+            f"{r['learned_mql_conversions']:,.0f} / {r['hand_conversions']:,.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,388 @@
+"""Learned points: an additive rules file fitted to the team's own outcomes.
+
+A points table a CRM can run is a sum of rule firings, so it is learned as one. Candidate rules
+are written in the rules file's own form (a fit attribute ``in`` a list of values, in a
+``range`` or ``is`` true; so many events of a type or buying stage within a window, counted up
+to a cap) and evaluated by leadml's rule engine on the training window the model uses
+(:func:`leadml.rules.rule_scores`, so what is learned is exactly what runs). An L1-penalised
+logistic regression along a path of penalties keeps at most ``max_rules`` of them; rules whose
+sign contradicts their meaning (points for an unsubscribe, fewer points for more demo requests)
+are dropped and the rest refitted, so every engagement rule is monotone; the set is chosen by how
+well it ranks the calibration window. The log-odds are then scaled to integer points (the best
+training lead scores about 100), the MQL threshold set on the calibration window to send as many
+MQLs as the hand rules, grade bands cut at quantiles of the training window, and the file written
+as text with each rule's evidence as a comment (:mod:`leadml.modeling.points_file`). The
+candidates are in :mod:`leadml.modeling.points_candidates`; the table as a candidate model in
+:mod:`leadml.modeling.points_model`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.svm import l1_min_c
+
+from leadml.config import Settings
+from leadml.data import LeadData, load_data
+from leadml.data.asof import label_pairs, open_leads
+from leadml.data.readers import Source
+from leadml.errors import ColdStart
+from leadml.modeling.evaluation import head_to_head, ranking_metrics
+from leadml.modeling.points_candidates import candidate_rules, firing_matrix, rule_sign
+from leadml.modeling.points_file import (
+    evidence,
+    grade_bands,
+    render_rules,
+    rules_mapping,
+    volume_threshold,
+)
+from leadml.modeling.training import WINDOWS, _place_windows, _sample_by_lead, _too_little
+from leadml.modeling.trainset import snapshot_dates
+from leadml.rules import Rules, load_rules, rule_scores
+
+log = logging.getLogger("leadml.points")
+
+KEYS = ["lead_id", "as_of"]
+
+
+@dataclass
+class LearnedPoints:
+    """A learned rules file and how it compares with the hand rules on the test window.
+
+    ``rules``: the validated :class:`~leadml.rules.Rules`; ``text``: the rules file with each
+    rule's evidence as a comment (loads back to ``rules``); ``table``: one row per rule (kind,
+    points, leads and snapshots it fires for, their conversion rate, the base rate);
+    ``mapping``: the rules as a plain mapping (what the model file stores); ``metrics``
+    and ``comparison``: hand rules vs learned rules on the test window (ROC AUC, conversions at
+    the hand rules' MQL volume, MQLs and conversions at each threshold); ``scores``: the test
+    rows with both scores.
+    """
+
+    rules: Rules
+    text: str
+    table: pd.DataFrame
+    mapping: dict
+    metrics: dict[str, float]
+    comparison: pd.DataFrame
+    windows: pd.DataFrame
+    scores: pd.DataFrame
+    candidates: int = 0
+    # As a candidate model of `leadml train`: whether it was preferred, and why (a sentence).
+    choice: str | None = None
+
+    def write(self, out: str | Path) -> Path:
+        """Write :attr:`text` to ``out`` atomically."""
+        from leadml.common.atomic import write_atomic
+
+        out = Path(out)
+        write_atomic(out, lambda path: path.write_text(self.text, encoding="utf-8"))
+        return out
+
+
+def learn_points(
+    source: Source | LeadData,
+    settings: Settings | None = None,
+    *,
+    rules: Rules | str | Path | None = None,
+    max_rules: int = 15,
+    pairs: pd.DataFrame | None = None,
+) -> LearnedPoints:
+    """Learn a points table from ``source``'s outcomes and test it against the hand ``rules``.
+
+    Parameters
+    ----------
+    source
+        The history (a folder, tables or :class:`~leadml.data.LeadData`).
+    rules
+        The hand rules (default: ``configs/rules.yaml``): their MQL volume on the calibration
+        window sets the learned threshold, and they are the comparison on the test window.
+    max_rules
+        At most this many rules in the learned table.
+    pairs
+        ``lead_id``, ``as_of``, ``label`` and ``window`` (train, calibration, test) of the
+        training set, when the caller has them (:func:`leadml.modeling.training.train`);
+        otherwise built the way ``leadml train`` builds them.
+
+    Raises
+    ------
+    ColdStart
+        When the history is too short for a training and a test window.
+    """
+    data = load_data(source, settings)
+    settings = data.settings
+    hand = load_rules(rules, settings)
+    pairs = windowed_pairs(data) if pairs is None else pairs[[*KEYS, "label", "window"]]
+    parts = {w: pairs[pairs["window"] == w].reset_index(drop=True) for w in WINDOWS}
+    train = parts["train"]
+    tuning = parts["calibration"] if len(parts["calibration"]) else train
+    candidates = candidate_rules(data, train)
+    log.info("%d candidate rules on %s training rows", len(candidates), f"{len(train):,}")
+    valid = parts["calibration"]
+    X_all, names = firing_matrix(data, pd.concat([train, valid], ignore_index=True), candidates)
+    X, X_valid = X_all[: len(train)], X_all[len(train) :]
+    y = train["label"].to_numpy(dtype=int)
+    rows = train.assign(row=np.arange(len(train)))
+    sample = _sample_by_lead(rows, settings.model.search_max_rows, settings)["row"].to_numpy()
+    signs = np.array([rule_sign(candidates[n], settings) for n in names])
+    # Each lead weighs the same, however many snapshots it is open for: a lead open for months
+    # would otherwise teach the path its own attributes many times over.
+    weight = 1.0 / train.groupby("lead_id")["label"].transform("size").to_numpy(dtype=float)
+    weight *= len(weight) / weight.sum()
+    path = rule_path(X[sample], y[sample], signs, max_rules, settings.model.random_state,
+                     weight[sample])  # fmt: skip
+    # The penalty is chosen on the later window, as the model's search chooses its settings:
+    # a lead open for months is many snapshots, so the training window alone over-trusts rules
+    # that fit a few hundred leads.
+    chosen, weights = choose_rules(path, X, y, signs, X_valid, valid["label"].to_numpy(dtype=int))
+    kept = [i for i, w in zip(chosen, weights, strict=True) if w != 0]
+    weights = weights[weights != 0]
+    linear = X[:, kept] @ weights
+    scale = 100.0 / max(float(np.max(linear)), 1e-9)
+    points = np.round(weights * scale).astype(int)
+    learned = [(names[i], int(p)) for i, p in zip(kept, points, strict=True) if p != 0]
+    raw = rules_mapping(candidates, learned)
+    raw |= {"grades": {"fit": {"a": {}}, "engagement": {"1": {}}}, "mql": {"threshold": 0}}
+    draft = load_rules(raw, settings)  # the points; grades and threshold come next
+    on_train = train[[*KEYS, "label"]].merge(rule_scores(data, train[KEYS], draft), on=KEYS)
+    table = evidence(on_train, draft)
+    raw["grades"] = grade_bands(on_train["rule_fit_score"], on_train["rule_engagement_score"])
+    hand_tuning = rule_scores(data, tuning[KEYS], hand, explain=False)
+    draft = rule_scores(data, tuning[KEYS], draft, explain=False)
+    threshold, sent = volume_threshold(draft["rule_score"], int(hand_tuning["rule_mql"].sum()))
+    raw["mql"] = {"threshold": threshold}
+    context = {
+        "train": train,
+        "tuning_window": "calibration" if len(parts["calibration"]) else "training",
+        "hand_mqls": int(hand_tuning["rule_mql"].sum()),
+        "learned_mqls": sent,
+        "candidates": len(candidates),
+        "horizon": settings.target.horizon_days,
+        "target": settings.target.stage,
+    }
+    text = render_rules(raw, table, context)
+    learned_rules = _round_trip(text, raw, settings)
+    scores, metrics, comparison = compare(data, parts["test"], hand, learned_rules)
+    metrics["rules_learned_count"] = float(len(learned_rules.all_rules()))
+    metrics["rules_learned_threshold"] = float(threshold)
+    return LearnedPoints(
+        learned_rules,
+        text,
+        table,
+        raw,
+        metrics,
+        comparison,
+        _windows(parts),
+        scores,
+        candidates=len(candidates),
+    )
+
+
+def windowed_pairs(data: LeadData) -> pd.DataFrame:
+    """The training set's pairs (``lead_id``, ``as_of``, ``label``) and their ``window``, as
+    ``leadml train`` places them, without building the features."""
+    dates = snapshot_dates(data)
+    spine = open_leads(data, list(dates)) if len(dates) else pd.DataFrame(columns=KEYS)
+    labelled = label_pairs(data, spine)
+    mature = labelled[labelled["mature"]][[*KEYS, "label"]].reset_index(drop=True)
+    if mature.empty:
+        raise ColdStart("cold start: no mature snapshot (the history is shorter than "
+                        "trainset.warmup_days + one horizon)")  # fmt: skip
+    mature["label"] = mature["label"].astype("int8")
+    placed, _ = _place_windows(mature, data.settings)
+    short = _too_little(_windows({w: placed[placed["window"] == w] for w in WINDOWS}),
+                        data.settings)  # fmt: skip
+    if short:
+        raise ColdStart(f"cold start: {short}")
+    return placed[placed["window"].notna()].reset_index(drop=True)
+
+
+def _windows(parts: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    rows = {
+        w: {
+            "rows": len(p),
+            "positives": int(p["label"].sum()) if len(p) else 0,
+            "first_snapshot": p["as_of"].min() if len(p) else pd.NaT,
+            "last_snapshot": p["as_of"].max() if len(p) else pd.NaT,
+        }
+        for w, p in parts.items()
+    }
+    return pd.DataFrame(rows).T
+
+
+def rule_path(
+    X: sp.csr_matrix,
+    y: np.ndarray,
+    signs: np.ndarray,
+    max_rules: int,
+    random_state: int = 0,
+    weight: np.ndarray | None = None,
+) -> list[list[int]]:
+    """The distinct sets of columns an L1 logistic regression keeps along a path of penalties,
+    from the strongest, while they hold at most ``max_rules`` columns with the signs their
+    meaning demands (``signs``: +1, -1 or 0 for free); the last is the largest.
+
+    At each penalty, columns with a forbidden sign are dropped and the fit repeated until none is
+    left: what remains is the best sparse fit among the rules that mean what they say.
+    """
+    path: list[list[int]] = []
+    # Standardised columns: otherwise the penalty favours rules that fire often, and a rare,
+    # strong one (a demo request this week) never enters before the budget of rules is spent.
+    spread = np.sqrt(np.asarray(X.multiply(X).mean(axis=0)).ravel() - np.square(X.mean(axis=0).A1))
+    X = (X @ sp.diags(1.0 / np.where(spread > 0, spread, 1.0))).tocsr()
+
+    def fit(C: float) -> bool:
+        kept = _signed_support(X, y, signs, C, random_state, weight)
+        log.debug("C %.4g: %d rules", C, len(kept))
+        if len(kept) > max_rules:
+            return False
+        if kept and kept not in path:
+            path.append(kept)
+        return True
+
+    low = high = None
+    for C in l1_min_c(X, y, loss="log") * np.logspace(0.1, 4, 16):
+        if not fit(C):
+            high = C
+            break
+        low = C
+    # Between the last penalty under max_rules and the first over it, halve the gap (in log
+    # space): the count of rules jumps by several from one step of the grid to the next.
+    for _ in range(6 if low and high else 0):
+        middle = np.sqrt(low * high)
+        low, high = (middle, high) if fit(middle) else (low, middle)
+    return path
+
+
+def choose_rules(path, X, y, signs, X_valid, y_valid) -> tuple[list[int], np.ndarray]:
+    """The set of ``path`` whose refitted weights (:func:`refit`) rank the later window
+    (``X_valid``) best, and those weights; without a later window, the largest set. ROC AUC,
+    because a points table ranks: a log loss there would also judge the intercept, which moves
+    with the base rate."""
+    if not path:
+        return [], np.zeros(0)
+    if X_valid.shape[0] == 0 or len(np.unique(y_valid)) < 2:
+        chosen = max(path, key=len)
+        return chosen, refit(X[:, chosen], y, signs[chosen])
+    best, best_auc = (path[-1], None), -np.inf
+    for columns in path:
+        weights = refit(X[:, columns], y, signs[columns])
+        auc = roc_auc_score(y_valid, X_valid[:, columns] @ weights)
+        if auc > best_auc:
+            best, best_auc = (columns, weights), auc
+    return best
+
+
+def _signed_support(X, y, signs, C: float, random_state: int, weight=None) -> list[int]:
+    columns = np.arange(X.shape[1])
+    while True:
+        model = LogisticRegression(C=C, l1_ratio=1.0, solver="liblinear", intercept_scaling=10,
+                                   random_state=random_state, max_iter=500)  # fmt: skip
+        coef = model.fit(X[:, columns], y, sample_weight=weight).coef_[0]
+        wrong = (signs[columns] * coef) < 0
+        if not wrong.any():
+            return [int(c) for c, w in zip(columns, coef, strict=True) if w != 0]
+        columns = columns[~wrong]
+
+
+def refit(X: sp.csr_matrix, y: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    """Log-odds weights of the chosen columns, refitted without the L1 shrinkage (a light ridge
+    only); a weight of forbidden sign is set to 0 and the rest fitted again."""
+    weights = np.zeros(X.shape[1])
+    columns = np.arange(X.shape[1])
+    while len(columns):
+        model = LogisticRegression(C=1.0, max_iter=2_000).fit(X[:, columns].toarray(), y)
+        coef = model.coef_[0]
+        wrong = (signs[columns] * coef) < 0
+        if not wrong.any():
+            weights[columns] = coef
+            break
+        columns = columns[~wrong]
+    return weights
+
+
+def _round_trip(text: str, raw: dict, settings: Settings) -> Rules:
+    """The written file, loaded by the rules loader: it must be the rules that were learned."""
+    import yaml
+
+    loaded = load_rules(yaml.safe_load(text), settings)
+    if loaded != load_rules(raw, settings):  # pragma: no cover - a bug in the writer
+        raise AssertionError("the learned rules file does not load back to the learned rules")
+    return loaded
+
+
+# --- hand vs learned on the test window ---------------------------------------------------------
+
+
+def compare(
+    data: LeadData, test: pd.DataFrame, hand: Rules, learned: Rules
+) -> tuple[pd.DataFrame, dict[str, float], pd.DataFrame]:
+    """Both rule scores on the test rows, flat metrics and a two-row comparison table."""
+    a = rule_scores(data, test[KEYS], hand, explain=False)
+    b = rule_scores(data, test[KEYS], learned, explain=False)
+    scores = (
+        test[[*KEYS, "label"]]
+        .merge(a[[*KEYS, "rule_score", "rule_mql"]], on=KEYS, how="left")
+        .merge(
+            b[[*KEYS, "rule_score", "rule_mql"]].rename(
+                columns={"rule_score": "learned_score", "rule_mql": "learned_mql"}
+            ),
+            on=KEYS,
+            how="left",
+        )
+    )
+    y = scores["label"].to_numpy(dtype=int)
+    duel = head_to_head(y, scores["learned_score"].to_numpy(), scores["rule_mql"].to_numpy())
+    rows = {}
+    for who, score, mql in (("hand", "rule_score", "rule_mql"),
+                            ("learned", "learned_score", "learned_mql")):  # fmt: skip
+        sent = scores[mql].to_numpy(dtype=bool)
+        rows[who] = {
+            "rules": len(hand.all_rules() if who == "hand" else learned.all_rules()),
+            "roc_auc": ranking_metrics(y, scores[score])["roc_auc"],
+            "conversions_at_hand_volume": float(
+                duel.loc["rules" if who == "hand" else "model", "conversions"]
+            ),
+            "mqls": int(sent.sum()),
+            "mql_conversions": int(y[sent].sum()),
+        }
+    comparison = pd.DataFrame(rows).T
+    comparison.index.name = "scored_by"
+    metrics = {f"rules_{who}_{k}": float(v) for who, row in rows.items() for k, v in row.items()}
+    metrics["test_rows"] = float(len(scores))
+    metrics["test_positives"] = float(y.sum())
+    return scores, metrics, comparison
+
+
+def learned_table(data: LeadData, rules: Rules, frame: pd.DataFrame) -> LearnedPoints | None:
+    """For :func:`leadml.modeling.training.train`: the points table learned on the training
+    run's own windows (``frame``: the snapshots with their ``window``), or None when
+    ``evaluation.learned_rules`` is 0."""
+    max_rules = data.settings.evaluation.learned_rules
+    return learn_points(data, rules=rules, max_rules=max_rules, pairs=frame) if max_rules else None
+
+
+def beside_the_model(
+    data: LeadData, points: LearnedPoints | None, mapped: pd.DataFrame, test: pd.DataFrame
+) -> pd.DataFrame:
+    """``test`` (the training run's test rows) with ``learned_score``, that score mapped to a
+    probability on ``mapped`` (where the hand rules' is mapped: ``learned_probability``) and
+    ``learned_mql``; ``test`` as it is without a learned table."""
+    if points is None:
+        return test
+    learned = points.scores[[*KEYS, "learned_score", "learned_mql"]]
+    test = test.merge(learned, on=KEYS, how="left", validate="one_to_one")
+    on_mapped = mapped[[*KEYS, "label"]].merge(
+        rule_scores(data, mapped[KEYS], points.rules, explain=False), on=KEYS
+    )
+    to_probability = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4)
+    to_probability.fit(on_mapped["rule_score"], on_mapped["label"])
+    test["learned_probability"] = to_probability.predict(test["learned_score"])
+    return test

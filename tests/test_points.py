@@ -1,0 +1,249 @@
+"""Learned points: a rules file fitted to outcomes, run by the rules engine, against the hand
+rules on the same test rows."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn.metrics import roc_auc_score
+
+from leadml.modeling.points import learn_points, rule_path, volume_threshold
+from leadml.rules import load_rules, rule_scores
+
+
+@pytest.fixture(scope="module")
+def small(sample_data):
+    return learn_points(sample_data, max_rules=8)
+
+
+def test_the_learned_file_loads_with_the_rules_loader_and_is_what_was_learned(
+    small, sample_data, tmp_path
+):
+    path = small.write(tmp_path / "learned.yaml")
+    rules = load_rules(path, sample_data.settings)
+    assert rules == small.rules
+    assert load_rules(yaml.safe_load(path.read_text())) == rules
+
+
+def test_the_table_is_small_integer_and_monotone(small):
+    rules = small.rules.all_rules()
+    assert 0 < len(rules) <= 8
+    assert all(float(r.points).is_integer() and r.points != 0 for r in rules)
+    for rule in small.rules.engagement.rules:
+        stages = rule.buying_stage or ()
+        negative = rule.event_type is not None and set(rule.event_type) <= {
+            "unsubscribe",
+            "email_bounce",
+        }
+        # More of an action never loses points: positive engagement rules only add.
+        assert (rule.points < 0) == negative, rule.name
+        assert "none" not in stages
+        assert rule.cap is not None and rule.cap >= abs(rule.points)
+    assert float(small.rules.mql.threshold).is_integer()
+
+
+def test_every_rule_carries_its_evidence(small):
+    lines = small.text.splitlines()
+    for rule in small.rules.all_rules():
+        at = next(i for i, line in enumerate(lines) if line.strip() == f"- name: {rule.name}")
+        comment = lines[at - 1]
+        match = re.search(r"# ([\d,]+) leads \(([\d,]+) snapshots\); ([\d.]+) % converted vs "
+                          r"([\d.]+) % overall", comment)  # fmt: skip
+        assert match, comment
+        row = small.table.set_index("rule").loc[rule.name]
+        assert int(match[1].replace(",", "")) == row["leads"]
+        assert float(match[3]) == pytest.approx(100 * row["conversion_rate"], abs=0.051)
+
+
+def test_the_comparison_is_the_engine_on_the_test_rows(small, sample_data):
+    test = small.scores
+    again = rule_scores(sample_data, test[["lead_id", "as_of"]], small.rules, explain=False)
+    merged = test.merge(again, on=["lead_id", "as_of"])
+    np.testing.assert_allclose(merged["learned_score"], merged["rule_score_y"])
+    auc = roc_auc_score(merged["label"], merged["rule_score_y"])
+    assert small.metrics["rules_learned_roc_auc"] == pytest.approx(auc)
+    assert small.comparison.loc["learned", "mqls"] == int(merged["rule_mql_y"].sum())
+
+
+def test_the_threshold_sends_the_volume_asked_for():
+    scores = pd.Series([0, 5, 5, 10, 20, 30, 40, 41.5])
+    assert volume_threshold(scores, 3) == (30, 3)
+    assert volume_threshold(scores, 5) == (10, 5)
+    threshold, sent = volume_threshold(scores, 0)
+    assert sent == 0 and (scores >= threshold).sum() == 0
+
+
+def test_the_path_keeps_the_signs_meaning_demands():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 2, size=(4_000, 4)).astype(float)
+    # Column 0 lowers the odds, but its meaning says it may only add points.
+    logit = -2 - 1.5 * X[:, 0] + 1.0 * X[:, 1] - 1.0 * X[:, 2]
+    y = (rng.random(4_000) < 1 / (1 + np.exp(-logit))).astype(int)
+    import scipy.sparse as sp
+
+    path = rule_path(sp.csr_matrix(X), y, np.array([1, 1, -1, 0]), max_rules=3)
+    assert path and all(0 not in columns for columns in path)
+    assert {1, 2} <= set(path[-1])
+
+
+@pytest.mark.slow
+def test_a_learned_table_ranks_a_generated_history_better_than_the_hand_rules():
+    from leadml import generate_history, load_data
+
+    data = load_data(generate_history(n_leads=5_000, seed=7).tables())
+    learned = learn_points(data)
+    assert len(learned.rules.all_rules()) <= 15
+    m = learned.metrics
+    assert m["rules_learned_roc_auc"] > m["rules_hand_roc_auc"]
+    assert (
+        m["rules_learned_conversions_at_hand_volume"] > m["rules_hand_conversions_at_hand_volume"]
+    )
+
+
+# The command line: learn, then run what was learned with `leadml rules`.
+
+
+def test_rules_learn_writes_a_file_that_leadml_rules_runs(sample_dir, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from conftest import FAST_SETTINGS
+    from leadml.cli import app
+
+    runner = CliRunner()
+    config = tmp_path / "fast.yaml"
+    config.write_text(yaml.safe_dump(FAST_SETTINGS))
+    out = tmp_path / "learned.yaml"
+    args = ["--json", "rules", "learn", "--data", str(sample_dir), "--out", str(out),
+            "--max-rules", "6", "--config", str(config)]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["ok"] and document["path"] == str(out) and 0 < document["rules"] <= 6
+    assert {row["scored_by"] for row in document["comparison"]} == {"hand", "learned"}
+    assert "ROC AUC" in result.stderr and "learned" in result.stderr
+    learned = load_rules(out)
+    assert document["threshold"] == learned.mql.threshold
+
+    scores = tmp_path / "scores.csv"
+    args = ["rules", "--data", str(sample_dir), "--as-of", "2026-03-02", "--out", str(scores),
+            "--rules", str(out)]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    frame = pd.read_csv(scores)
+    assert {f"points__{r.name}" for r in learned.all_rules()} <= set(frame.columns)
+    assert (frame["rule_mql"] == (frame["rule_score"] >= learned.mql.threshold)).all()
+
+
+def test_rules_learn_refuses_an_output_it_cannot_write_before_any_work(sample_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from leadml.cli import app
+
+    runner = CliRunner()
+    for out, code in ((tmp_path / "learned.csv", 8), (tmp_path / "no" / "learned.yaml", 8)):
+        result = runner.invoke(
+            app, ["rules", "learn", "--data", str(sample_dir), "--out", str(out)]
+        )
+        assert result.exit_code == code and "nothing was written" in result.stderr
+        assert not out.exists()
+    result = runner.invoke(app, ["rules", "--data", str(sample_dir), "--as-of", "2026-03-02"])
+    assert result.exit_code == 2 and "--out" in result.output
+
+
+# In `leadml train`: beside the model, and as a candidate model.
+
+
+def test_train_puts_the_learned_rules_beside_the_model_on_the_same_rows(trained_sample):
+    from leadml.modeling.card import comparison_table, model_card
+
+    result = trained_sample
+    test, m = result.test, result.evaluation.metrics
+    assert m["learned_rules_points_roc_auc"] == pytest.approx(
+        roc_auc_score(test["label"], test["learned_score"])
+    )
+    # The table's own comparison (leadml rules learn) measured the same rows.
+    own = result.points.metrics
+    assert m["learned_rules_conversions_at_rule_mql_volume"] == pytest.approx(
+        own["rules_learned_conversions_at_hand_volume"]
+    )
+    assert m["learned_rules_mqls"] == test["learned_mql"].sum() == own["rules_learned_mqls"]
+    ordered = test.sort_values("learned_score")
+    assert ordered["learned_probability"].is_monotonic_increasing  # calibration never reorders
+    table = comparison_table(m)
+    assert list(table.columns) == ["model", "rules", "learned rules"]
+    assert table.loc["ROC AUC", "learned rules"] == m["learned_rules_points_roc_auc"]
+    assert "Learned rules: a points table of" in model_card(result)
+
+
+@pytest.mark.slow
+def test_the_table_as_a_candidate_model_is_preferred_logged_exported_and_scored(
+    sample_data, store, tmp_path
+):
+    from threadpoolctl import threadpool_limits
+
+    from leadml import Settings, load_data, score
+    from leadml.modeling.points_model import PointsClassifier
+    from leadml.modeling.training import train
+    from leadml.tracking import log_training
+
+    values = sample_data.settings.model_dump(mode="json", exclude_unset=True)
+    values["model"]["candidates"] = ["logistic", "points"]
+    values["tracking"] = store.tracking.model_dump(mode="json")
+    # Tolerances wide enough that the table is within them: it must then be the model.
+    values["tracking"]["promotion"]["tolerances"] = {"roc_auc": 0.2, "log_loss": 0.1}
+    settings = Settings.model_validate(values)
+    data = load_data(sample_data, settings)
+    with threadpool_limits(limits=1):
+        result = train(data)
+    assert result.family == "points" and "within the promotion tolerances" in result.points.choice
+    inner = result.model.calibrated_classifiers_[0].estimator.estimator
+    assert isinstance(inner, PointsClassifier)
+    # The features give the engine's points exactly.
+    np.testing.assert_allclose(
+        inner.points(result.frames["test"]), result.test["learned_score"], atol=1e-6
+    )
+    tracked = log_training(result, plots=False, force=True)
+    assert tracked.model_version == 1
+    night = score(data, "2026-03-02", model=tracked.export_path)
+    assert night.scores["mql_probability"].between(0, 1).all()
+
+
+def test_disjoint_fit_rules_give_every_lead_the_same_points():
+    from leadml.modeling.points_file import disjoint
+    from leadml.modeling.points_model import PointsClassifier
+
+    rules = [
+        {"name": "a", "attribute": "seniority", "in": ["vp", "c_level", "director"], "points": 5},
+        {"name": "b", "attribute": "seniority", "in": ["vp", "c_level"], "points": 9},
+        {"name": "c", "attribute": "seniority", "in": ["student"], "points": -20},
+        {"name": "d", "attribute": "employee_count", "range": {"from": 50}, "points": 4},
+        {"name": "e", "attribute": "employee_count", "range": {"from": 200}, "points": 6},
+        {"name": "f", "attribute": "employee_count", "range": {"below": 10}, "points": -7},
+    ]  # fmt: skip
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({
+        "seniority": rng.choice(["vp", "c_level", "director", "student", "manager", None], 500),
+        "employee_count": rng.choice([1, 9, 10, 49, 50, 199, 200, 999, 1000, 5000, np.nan], 500),
+    })  # fmt: skip
+    rewritten = disjoint(rules)
+    assert len(rewritten) == len(rules) and {r["name"] for r in rewritten}.isdisjoint("abcdef")
+    for attribute in ("seniority", "employee_count"):
+        # Per attribute, the rewritten rules never overlap.
+        fired = sum(
+            PointsClassifier({"fit": {"rules": [r | {"points": 1}]}}).points(X) != 0
+            for r in rewritten
+            if r["attribute"] == attribute
+        )
+        assert fired.max() <= 1
+    before = PointsClassifier({"fit": {"rules": rules}}).points(X)
+    after = PointsClassifier({"fit": {"rules": rewritten}}).points(X)
+    np.testing.assert_array_equal(before, after)
+    # Where disjoint rules would be more rules, the rules stay as they were.
+    crossing = [rules[3], rules[4] | {"range": {"from": 200, "below": 1000}}, rules[5]]
+    assert disjoint(crossing) == crossing

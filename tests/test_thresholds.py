@@ -1,0 +1,276 @@
+"""Thresholds by evidence (`leadml rules threshold`): the threshold found meets its target on the
+test window, the figures are what the stages table says, and --write edits one value only."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from conftest import FAST_SETTINGS
+from leadml import Settings, load_data
+from leadml.cli import app
+from leadml.errors import ConfigError
+from leadml.jobs import find_threshold
+from leadml.modeling.thresholds import (
+    ThresholdUnreachable,
+    choose_threshold,
+    gather_evidence,
+    rules_figures,
+    set_threshold,
+    threshold_table,
+)
+from leadml.rules import DEFAULT_RULES, load_rules
+
+runner = CliRunner()
+RULES_FILE = Path(__file__).parents[1] / "configs" / "rules.yaml"
+
+
+@pytest.fixture(scope="module")
+def evidence(sample_data):
+    return gather_evidence(sample_data)
+
+
+@pytest.fixture(scope="module")
+def table(evidence):
+    return threshold_table(evidence)
+
+
+@pytest.fixture
+def no_model(tmp_path, monkeypatch):
+    """A working folder without a tracking store or an export: no champion to compare."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path
+
+
+def test_the_table_counts_each_threshold_as_a_direct_count_does(evidence, table):
+    assert len(table) > 100 and table.index.is_monotonic_increasing
+    for threshold in [table.index[0], -5, 0, 37, 100, 123, 150, table.index[-1]]:
+        direct = rules_figures(evidence, threshold)
+        row = table.loc[threshold]
+        for figure in ("mqls", "accepted", "conversions"):
+            assert row[figure] == direct[figure], (threshold, figure)
+        assert row["mqls_per_week"] == pytest.approx(direct["mqls_per_week"])
+
+
+def test_an_mql_is_counted_the_snapshot_it_first_reaches_the_threshold(evidence):
+    rows = evidence.rows
+    assert rows["as_of"].nunique() == len(evidence.snapshots) == 4  # 28-day snapshots
+    assert evidence.weeks == pytest.approx(16)
+    # A lead open at two snapshots in a row carries its earlier score as its previous one.
+    pairs = rows.merge(rows, on="lead_id", suffixes=("", "_next"))
+    pairs = pairs[pairs["as_of_next"] - pairs["as_of"] == pd.Timedelta(days=28)]
+    assert len(pairs) and (pairs["previous_rule_score_next"] == pairs["rule_score"]).all()
+    # Below every score, the new MQLs are exactly the leads that were not open the snapshot before.
+    lowest = rules_figures(evidence, rows["rule_score"].min())
+    assert lowest["mqls"] == int(np.isinf(rows["previous_rule_score"]).sum()) > 0
+
+
+def test_outcomes_are_what_the_stages_table_says(sample_history, evidence):
+    stages = sample_history.tables()["stages"]
+    rows = evidence.rows.sample(400, random_state=0)
+    horizon = pd.Timedelta(days=90)
+    for row in rows.itertuples():
+        lead = stages[stages["lead_id"] == row.lead_id]
+        until = lead["entered_at"] <= row.as_of + horizon
+        accepted = (lead["stage"].isin(["sal", "sql", "opportunity", "customer"]) & until).any()
+        converted = (
+            lead["stage"].isin(["sql", "opportunity", "customer"])
+            & (lead["entered_at"] > row.as_of)
+            & until
+        ).any()
+        assert (row.accepted, row.converted) == (accepted, converted), row.lead_id
+    assert evidence.accepted_stage == "sal" and evidence.target_stage == "sql"
+
+
+@pytest.mark.parametrize("acceptance", [0.5, 0.8])
+def test_the_threshold_found_meets_the_acceptance_target(evidence, table, acceptance):
+    threshold = choose_threshold(table, acceptance=acceptance)
+    rows = evidence.rows
+    new = (rows["rule_score"] >= threshold) & (rows["previous_rule_score"] < threshold)
+    assert new.sum() >= 20
+    assert rows.loc[new, "accepted"].mean() >= acceptance
+    # No other threshold that meets the target finds more conversions.
+    meets = table[(table["mqls"] >= 20) & (table["acceptance"] >= acceptance)]
+    assert rows.loc[new, "converted"].sum() == meets["conversions"].max()
+    assert threshold == meets.index[meets["conversions"] == meets["conversions"].max()][0]
+
+
+def test_the_threshold_found_fits_the_weekly_capacity(evidence, table):
+    threshold = choose_threshold(table, per_week=4)
+    rows = evidence.rows
+    new = (rows["rule_score"] >= threshold) & (rows["previous_rule_score"] < threshold)
+    assert 0 < new.sum() / evidence.weeks <= 4
+    # A higher acceptance target needs a threshold at least as demanding as a lower one's.
+    assert choose_threshold(table, acceptance=0.8) >= choose_threshold(table, acceptance=0.3)
+
+
+def test_an_unreachable_target_names_the_best_reachable(table):
+    with pytest.raises(ThresholdUnreachable, match="the best reachable is") as caught:
+        choose_threshold(table, acceptance=1.0, min_mqls=50)
+    best = caught.value.best
+    assert best["mqls"] >= 50 and best["acceptance"] == table.loc[table["mqls"] >= 50,
+                                                                   "acceptance"].max()  # fmt: skip
+    assert caught.value.exit_code == 1
+    with pytest.raises(ThresholdUnreachable, match="the fewest is"):
+        choose_threshold(table, per_week=0.001)
+    with pytest.raises(ThresholdUnreachable, match="too little evidence"):
+        choose_threshold(table, acceptance=0.5, min_mqls=10**6)
+
+
+@pytest.mark.parametrize(
+    "targets, message",
+    [({}, "give a target"), ({"acceptance": 0.8, "per_week": 50}, "not both"),
+     ({"acceptance": 80}, "share in"), ({"per_week": 0}, "above 0")],
+)  # fmt: skip
+def test_a_bad_target_is_a_usage_error(table, targets, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        choose_threshold(table, **targets)
+    assert caught.value.exit_code == 2
+
+
+def test_the_job_compares_the_rules_alone_without_a_model(sample_data, no_model):
+    choice = find_threshold(sample_data, acceptance=0.8)
+    assert list(choice.compared.index) == ["rules, chosen", "rules, the file's threshold"]
+    assert choice.compared.loc["rules, the file's threshold", "cut"] == "score >= 100"
+    assert choice.compared.loc["rules, chosen", "acceptance"] >= 0.8
+    assert any("no model to compare" in note for note in choice.notes)
+    text = " ".join(choice.format().split())  # as read, whatever the line breaks
+    assert f"MQL threshold {choice.threshold}" in text and "sales accepted it (SAL" in text
+    assert choice.written is None
+
+
+def test_without_sales_reviews_accepted_means_the_target_stage(sample_history, no_model):
+    tables = sample_history.tables()
+    stages = tables["stages"]
+    tables["stages"] = stages[~stages["stage"].isin(["sal", "srl"])]
+    data = load_data(tables, Settings.model_validate(FAST_SETTINGS))
+    evidence = gather_evidence(data)
+    assert evidence.accepted_stage == "sql"
+    assert (evidence.rows["accepted"] == evidence.rows["converted"]).all()
+    assert "records no sales review" in evidence.describe()
+
+
+@pytest.mark.slow
+def test_the_model_tier_cut_is_compared_on_the_same_test_window(sample_dir, trained_sample):
+    from leadml.scoring import ScoringModel
+
+    result = trained_sample
+    model = ScoringModel(result.model, result.feature_names, "sample-model", "1")
+    # Every tier an MQL tier: the model's new MQLs are the leads new since the snapshot before,
+    # exactly as the rules' below every score.
+    every = {**FAST_SETTINGS, "scoring": {"tiers": {"mql": ["A", "B", "C", "D"]}}}
+    data = load_data(sample_dir, Settings.model_validate(every))
+    choice = find_threshold(data, per_week=5, model=model)
+    assert set(choice.evidence.snapshots) == set(result.test["as_of"].unique())  # train's window
+    assert list(choice.compared.index) == [
+        "rules, chosen", "model sample-model v1, same target", "rules, the file's threshold",
+        "model sample-model v1, tier cut",
+    ]  # fmt: skip
+    same = choice.compared.loc["model sample-model v1, same target"]
+    assert 0 < same["mqls_per_week"] <= 5 and same["cut"].startswith("probability >= ")
+    row = choice.compared.loc["model sample-model v1, tier cut"]
+    assert row["cut"] == "tiers A, B, C, D: probability >= 0"
+    lowest = rules_figures(choice.evidence, choice.evidence.rows["rule_score"].min())
+    assert row["mqls"] == lowest["mqls"] and row["conversions"] == lowest["conversions"]
+    # The default cut (tiers A and B) sends fewer.
+    default = find_threshold(sample_dir, per_week=5, model=model,
+                             settings=Settings.model_validate(FAST_SETTINGS))  # fmt: skip
+    cut = default.compared.loc["model sample-model v1, tier cut"]
+    assert cut["cut"] == "tiers A, B: probability >= 0.15" and cut["mqls"] < row["mqls"]
+
+
+# --- writing the threshold into the rules file --------------------------------------------------
+
+
+def test_write_changes_only_the_threshold_line(sample_dir, tmp_path, no_model):
+    rules = tmp_path / "my-rules.yaml"
+    shutil.copy(RULES_FILE, rules)
+    before = rules.read_text().splitlines()
+    config = tmp_path / "settings.yaml"
+    config.write_text(json.dumps(FAST_SETTINGS))
+    args = ["--json", "rules", "threshold", "--data", str(sample_dir), "--rules", str(rules),
+            "--acceptance", "0.8", "--config", str(config), "--write"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    threshold = document["threshold"]
+    assert document["written"] == str(rules) and threshold != 100
+    after = rules.read_text().splitlines()
+    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert changed == [("  threshold: 100", f"  threshold: {threshold}")]
+    assert load_rules(rules).mql.threshold == threshold
+    assert not list(tmp_path.glob(".tmp-*"))  # written atomically, no staging file left
+
+
+def test_without_write_nothing_is_written(sample_dir, tmp_path, no_model):
+    rules = tmp_path / "my-rules.yaml"
+    shutil.copy(RULES_FILE, rules)
+    original = rules.read_bytes()
+    config = tmp_path / "settings.yaml"
+    config.write_text(json.dumps(FAST_SETTINGS))
+    args = ["rules", "threshold", "--data", str(sample_dir), "--rules", str(rules),
+            "--per-week", "4", "--config", str(config)]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    assert "new MQLs a week" in result.stdout and "rules, the file's threshold" in result.stdout
+    assert rules.read_bytes() == original
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [([], 2, "give a target"), (["--acceptance", "0.8", "--per-week", "9"], 2, "not both"),
+     (["--acceptance", "1", "--min-mqls", "200"], 1, "best reachable"),
+     (["--acceptance", "0.8", "--write"], 2, "needs the rules file")],
+)  # fmt: skip
+def test_the_command_exits_with_a_clear_error(sample_dir, no_model, args, code, message):
+    result = runner.invoke(app, ["rules", "threshold", "--data", str(sample_dir), *args])
+    assert result.exit_code == code, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not list(Path(DEFAULT_RULES).parent.glob(".tmp-*"))
+
+
+def test_rules_still_scores_an_instant_and_wants_its_options(sample_dir, tmp_path):
+    out = tmp_path / "scores.csv"
+    args = ["rules", "--data", str(sample_dir), "--as-of", "2026-03-01", "--out", str(out)]
+    assert runner.invoke(app, args).exit_code == 0 and len(pd.read_csv(out))
+    missing = runner.invoke(app, ["rules", "--data", str(sample_dir)])
+    assert missing.exit_code == 2 and "'--as-of', '--out'" in missing.stderr
+
+
+def test_set_threshold_keeps_comments_and_refuses_what_it_cannot_edit(tmp_path):
+    rules = tmp_path / "rules.yaml"
+    text = RULES_FILE.read_text().replace("  threshold: 100", "  threshold: 100   # agreed in Q1")
+    rules.write_text(text)
+    assert set_threshold(rules, 85) == "  threshold: 100   # agreed in Q1"
+    assert rules.read_text() == text.replace("threshold: 100 ", "threshold: 85 ")
+    assert load_rules(rules).mql.threshold == 85
+    # A flow-style section has no line of its own to edit: say so, change nothing.
+    flow = tmp_path / "flow.yaml"
+    head = RULES_FILE.read_text().split("\nmql:")[0]
+    flow.write_text(head + "\nmql: {threshold: 100}\n")
+    before = flow.read_bytes()
+    with pytest.raises(ConfigError, match=r"set mql\.threshold to 85 by hand"):
+        set_threshold(flow, 85)
+    assert flow.read_bytes() == before
+
+
+def test_a_model_asked_for_must_be_found_and_fit_the_data(sample_data, no_model):
+    from sklearn.linear_model import LogisticRegression
+
+    from leadml.errors import ModelMismatchError, TrackingError
+
+    with pytest.raises(TrackingError, match="no model to score with") as caught:
+        find_threshold(sample_data, per_week=4, model="models:/leadml-mql@champion")
+    assert caught.value.exit_code == 5  # asked for by name: not silently left out
+    X = pd.DataFrame({"not_a_feature": [0.0, 1.0, 2.0, 3.0]})
+    alien = LogisticRegression().fit(X, [0, 0, 1, 1])
+    with pytest.raises(ModelMismatchError, match="not_a_feature") as caught:
+        find_threshold(sample_data, per_week=4, model=alien)
+    assert caught.value.exit_code == 4
