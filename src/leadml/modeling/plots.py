@@ -99,37 +99,37 @@ def _scored(evaluation: Evaluation) -> tuple[str, ...]:
 
 def gains_figure(evaluation: Evaluation) -> Figure:
     """Lift by decile (left) and cumulative gains (right), model and rule score."""
+    tables = {who: evaluation.tables[f"gains_{who}"] for who in _scored(evaluation)}
+    return gains_chart(tables, LABELS, PALETTE, "leads")
+
+
+def gains_chart(tables: dict, labels: dict, colours: dict, rows: str) -> Figure:
+    """Lift by decile (left) and cumulative gains (right) of each score's gains table (see
+    :func:`leadml.modeling.evaluation.gains_table`), side by side; ``rows``: what a row is."""
     fig, (lift_ax, gain_ax) = figure(11.0, 4.5, ncols=2)
-    scored = _scored(evaluation)
-    width = 0.8 / len(scored)
-    for offset, who in zip((-width / 2, width / 2) if len(scored) == 2 else (0.0,), scored,
-                           strict=True):  # fmt: skip
-        table = evaluation.tables[f"gains_{who}"]
-        lift_ax.bar(
-            table["decile"] + offset,
-            table["lift"],
-            width=width,
-            color=PALETTE[who],
-            label=LABELS[who],
-        )
+    width = 0.8 / max(len(tables), 1)
+    for i, (who, table) in enumerate(tables.items()):
+        offset = (i - (len(tables) - 1) / 2) * width
+        lift_ax.bar(table["decile"] + offset, table["lift"], width=width, color=colours[who],
+                    label=labels[who])  # fmt: skip
         share = np.concatenate([[0.0], table["cumulative_share_of_leads"]])
         gain = np.concatenate([[0.0], table["cumulative_gain"]])
-        gain_ax.plot(share, gain, marker="o", color=PALETTE[who], label=LABELS[who])
+        gain_ax.plot(share, gain, marker="o", color=colours[who], label=labels[who])
     lift_ax.axhline(1.0, linestyle="--", color=PALETTE["reference"], label="No better than random")
-    lift_ax.set_xticks(range(1, int(table["decile"].max()) + 1))
-    lift_ax.set_xlabel("Decile of score (1 = highest-scored 10% of leads)")
+    lift_ax.set_xticks(range(1, 11))
+    lift_ax.set_xlabel(f"Decile of score (1 = highest-scored 10% of {rows})")
     lift_ax.set_ylabel("Lift (× the average conversion rate)")
     lift_ax.set_title("Lift by decile")
-    lift_ax.legend()
+    lift_ax.legend(fontsize=8)
     gain_ax.plot([0, 1], [0, 1], linestyle="--", color=PALETTE["reference"], label="Random order")
     gain_ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     gain_ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     gain_ax.set_xlim(0, 1)
     gain_ax.set_ylim(0, 1.02)
-    gain_ax.set_xlabel("Share of leads worked, highest score first (%)")
+    gain_ax.set_xlabel(f"Share of {rows} worked, highest score first (%)")
     gain_ax.set_ylabel("Share of all conversions captured (%)")
     gain_ax.set_title("Cumulative gains")
-    gain_ax.legend(loc="lower right")
+    gain_ax.legend(loc="lower right", fontsize=8)
     return fig
 
 

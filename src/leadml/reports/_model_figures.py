@@ -9,10 +9,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter
 
 from leadml.modeling.evaluation import Evaluation
-from leadml.modeling.plots import PALETTE, figure, importance_figure, reliability_figure
+from leadml.modeling.plots import (
+    figure,
+    gains_chart,
+    importance_figure,
+    reliability_figure,
+)
 from leadml.reports._figures import COLOURS, thousands
 
 _SCORE_LABELS = {"model": "Model (calibrated)", "rules": "Rule score", "learned": "Learned rules"}
@@ -29,31 +34,7 @@ def model_reliability_figure(reliability: pd.DataFrame, ece: float, where: str) 
 def gains_figure(gains: dict[str, pd.DataFrame]) -> Figure:
     """Lift by decile (left) and cumulative gains (right) of each score (``gains_table`` per
     ``model``, ``rules``, ``learned``) on the same (lead, night) pairs."""
-    fig, (lift_ax, gain_ax) = figure(11.0, 4.5, ncols=2)
-    width = 0.8 / max(len(gains), 1)
-    for i, (who, table) in enumerate(gains.items()):
-        offset = (i - (len(gains) - 1) / 2) * width
-        lift_ax.bar(table["decile"] + offset, table["lift"], width=width, color=COLOURS[who],
-                    label=_SCORE_LABELS[who])  # fmt: skip
-        share = np.concatenate([[0.0], table["cumulative_share_of_leads"]])
-        gain = np.concatenate([[0.0], table["cumulative_gain"]])
-        gain_ax.plot(share, gain, marker="o", color=COLOURS[who], label=_SCORE_LABELS[who])
-    lift_ax.axhline(1.0, linestyle="--", color=PALETTE["reference"], label="No better than random")
-    lift_ax.set_xticks(range(1, 11))
-    lift_ax.set_xlabel("Decile of score (1 = highest-scored 10% of lead-nights)")
-    lift_ax.set_ylabel("Lift (× the average conversion rate)")
-    lift_ax.set_title("Lift by decile")
-    lift_ax.legend(fontsize=8)
-    gain_ax.plot([0, 1], [0, 1], linestyle="--", color=PALETTE["reference"], label="Random order")
-    gain_ax.xaxis.set_major_formatter(PercentFormatter(1.0))
-    gain_ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    gain_ax.set_xlim(0, 1)
-    gain_ax.set_ylim(0, 1.02)
-    gain_ax.set_xlabel("Share of lead-nights worked, highest score first (%)")
-    gain_ax.set_ylabel("Share of all conversions captured (%)")
-    gain_ax.set_title("Cumulative gains")
-    gain_ax.legend(loc="lower right", fontsize=8)
-    return fig
+    return gains_chart(gains, _SCORE_LABELS, COLOURS, "lead-nights")
 
 
 def tier_figure(histogram: pd.DataFrame) -> Figure:
