@@ -89,15 +89,18 @@ def test_the_union_of_the_shards_is_the_unsharded_night(count, noisy_dir, sample
     assert sorted(history["lead_id"]) == expected_rows["lead_id"].tolist()
 
 
-def test_every_input_row_is_in_exactly_one_shard(tiny_tables, tmp_path):
-    """A shard reads its leads, their events, stages and accounts; shard 0 also what belongs
-    to no lead, so its validation reports it as the whole history's does."""
+@pytest.mark.parametrize("kind", ["files", "frames"])
+def test_every_input_row_is_in_exactly_one_shard(kind, tiny_tables, tmp_path):
+    """A shard reads its leads, their events, stages and accounts (files through a filtering
+    view, frames copied); shard 0 also what belongs to no lead, so its validation reports it as
+    the whole history's does."""
     accounts = tiny_tables["accounts"]
     lonely = accounts.iloc[[0]].assign(account_id="A9")  # an account without leads
     tables = {**tiny_tables, "accounts": pd.concat([accounts, lonely], ignore_index=True)}
     folder = write_tables(tables, tmp_path / "data", "parquet")
-    whole = load_data(folder)
-    parts = [load_data(folder, shard=Shard(i, 3)) for i in range(3)]
+    source = folder if kind == "files" else tables
+    whole = load_data(source)
+    parts = [load_data(source, shard=Shard(i, 3)) for i in range(3)]
     for name in ("accounts", "leads", "events", "stages"):
         assert sum(len(p.table(name)) for p in parts) == len(whole.table(name)), name
     for part in parts:  # an account's leads stay together, with their events
