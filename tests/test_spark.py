@@ -23,7 +23,7 @@ from shard_helpers import night_of, rounded
 from tracking_helpers import tracking_uri
 
 pytest.importorskip("pyspark")
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a Spark session: seconds each
 
 NIGHT = "2026-03-02"
 NAME = "leadml-mql"

@@ -125,12 +125,12 @@ def score_night(
         The first task's error, of its class (a shard's invalid data is a ``DataError``);
         nothing is written to the partition then.
     """
+    from leadml.rules import load_rules
+
     settings = settings or Settings()
     as_of, out = to_utc(as_of), Path(out)
     count = shards or spark.sparkContext.defaultParallelism
     resolved = resolve_model(model, settings)
-    from leadml.rules import load_rules
-
     checked_rules = load_rules(rules, settings)
     # This run's own, and no '=' in its name: a file: URI would escape it.
     staged = out / f".spark-input-{as_of:%Y-%m-%d}-{uuid.uuid4().hex[:8]}"
