@@ -84,8 +84,8 @@ def shard_keys(con: duckdb.DuckDBPyConnection, leads: str, lead_ids: pd.Series) 
 
 
 def restrict(raw: RawTables, shard: Shard) -> None:
-    """Replace the input views ``raw_<table>`` of ``raw`` by their rows in ``shard``, held in
-    temporary tables."""
+    """Replace the input views ``raw_<table>`` of ``raw`` by their rows in ``shard``: a view
+    filtering a file, or a temporary table of rows given in memory."""
     con, columns = raw.con, raw.columns
     leads = columns.get("leads", [])
     if "lead_id" not in leads:
