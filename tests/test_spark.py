@@ -61,6 +61,18 @@ def unsharded(sample_dir, registered, tmp_path_factory):
     return score_to(sample_dir, NIGHT, out, f"models:/{NAME}/1", registered, track=False).path
 
 
+def test_spark_cuts_shards_as_leadml_does(spark):
+    """Spark's own crc32 of a key gives leadml's shard: a lake laid out by Spark is cut alike."""
+    from pyspark.sql import functions as F
+
+    from leadml.data.shards import shard_numbers
+
+    keys = ["ACC-000123", "L0000001", "société-é1", "客户-7", "", " spaced "]
+    frame = spark.createDataFrame([(k,) for k in keys], "key string")
+    crc = frame.select((F.crc32(F.col("key").cast("binary")) % 7).alias("shard")).toPandas()
+    assert crc["shard"].tolist() == shard_numbers(keys, 7).tolist()
+
+
 def test_spark_writes_the_night_one_process_writes(spark, sample_dir, registered, unsharded,
                                                    tmp_path):  # fmt: skip
     from mlflow import MlflowClient

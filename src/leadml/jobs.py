@@ -304,8 +304,7 @@ def write_trainset(
     if spark is not None:
         from leadml.spark import build_trainset as build_on_spark
 
-        source = str(data) if isinstance(data, Path) else data
-        ts = build_on_spark(spark, source, settings, shards=shards, start=start, end=end, now=now)
+        ts = build_on_spark(spark, data, settings, shards=shards, start=start, end=end, now=now)
         write_table(ts.frame, out)
         return ts
     from leadml.modeling.trainset import build_trainset

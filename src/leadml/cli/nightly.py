@@ -208,7 +208,7 @@ def _score_on_spark(data, as_of, out: Path, model, settings, rules, now, *, mast
 
     # The session ends with the process (and one already running in it is reused).
     spark = session(master or "local[*]")
-    night = score_night(spark, str(data), as_of, out, model, settings, rules=rules,
+    night = score_night(spark, data, as_of, out, model, settings, rules=rules,
                         shards=shards, track=track, now=now)  # fmt: skip
     _print_night(night)
 

@@ -45,7 +45,9 @@ class LeadData:
     report: ValidationReport
     extra_columns: dict[str, list[str]]
     missing_inputs: list[MissingInput] = field(default_factory=list)
-    # (first lead created, end) of the whole input, when this is a shard of it.
+    # The shard of the input these tables hold (load_data's ``shard``), and the whole input's
+    # (first lead created, end), by which outcomes are known.
+    shard: Shard | None = None
     span: tuple[pd.Timestamp, pd.Timestamp] | None = None
 
     @property
@@ -172,13 +174,13 @@ def load_data(
         return dataclasses.replace(source, settings=settings)
     settings = settings or Settings()
     raw = read_raw(source, tables=settings.data.tables)
-    span = None
+    span, shard = None, None if shard is None else Shard.parse(shard)
     if shard is not None:
         # Outcomes are known until the whole history's end, not the shard's; input that cannot
         # be read this far is for validation to describe.
         with contextlib.suppress(duckdb.Error):
             span = input_span(raw.con)
-        restrict(raw, Shard.parse(shard))
+        restrict(raw, shard)
     report = validate_raw(raw, settings, now=now)
     if not report.ok:
         raise DataValidationError(report)
@@ -190,7 +192,7 @@ def load_data(
     extra = {
         name: [c for c in cols if c not in contract[name]] for name, cols in raw.columns.items()
     }
-    return LeadData(raw.con, settings, report, extra, list(report.missing_inputs), span)
+    return LeadData(raw.con, settings, report, extra, list(report.missing_inputs), shard, span)
 
 
 def input_span(con: duckdb.DuckDBPyConnection) -> tuple[pd.Timestamp, pd.Timestamp]:

@@ -289,8 +289,7 @@ def score_rows(
 
 
 def _notes(prepared: Prepared) -> Notes:
-    # Data read as a shard keeps the whole input's span: its validation saw the shard's rows.
-    cut = prepared.data.span is not None
+    cut = prepared.data.shard is not None  # its validation saw a shard's rows
     return Notes.of(prepared.data.report.warnings, prepared.warnings, cut=cut)
 
 

@@ -40,7 +40,7 @@ from leadml.config import Settings, load_settings
 from leadml.data import LeadData
 from leadml.data.readers import Source, parse_instant
 from leadml.data.shards import Shard, shard_keys, shard_numbers
-from leadml.errors import DataError, OutputError
+from leadml.errors import ConfigError, DataError, OutputError
 from leadml.scoring import _output
 from leadml.scoring._core import (
     NIGHT_COLUMNS,
@@ -58,6 +58,11 @@ log = logging.getLogger("leadml.scoring")
 
 def in_shard(data: LeadData, spine: pd.DataFrame, shard: Shard) -> np.ndarray:
     """Which leads of ``spine`` are in ``shard`` (a boolean mask)."""
+    if data.shard == shard:  # read as this shard: every lead is
+        return np.ones(len(spine), dtype=bool)
+    if data.shard is not None:
+        raise ConfigError(f"the data holds shard {data.shard} of its input, not {shard}: read "
+                          "it whole or as this shard")  # fmt: skip
     keys = shard_keys(data.con, "leads", spine["lead_id"])
     return shard_numbers(keys, shard.count) == shard.index
 
