@@ -44,7 +44,7 @@ from leadml.modeling.points_file import (
     rules_mapping,
     volume_threshold,
 )
-from leadml.modeling.training import WINDOWS, _place_windows, _sample_by_lead, _too_little
+from leadml.modeling.training import WINDOWS, place_windows, sample_by_lead, too_little
 from leadml.modeling.trainset import snapshot_dates
 from leadml.rules import Rules, load_rules, rule_scores
 
@@ -130,7 +130,7 @@ def learn_points(
     X, X_valid = X_all[: len(train)], X_all[len(train) :]
     y = train["label"].to_numpy(dtype=int)
     rows = train.assign(row=np.arange(len(train)))
-    sample = _sample_by_lead(rows, settings.model.search_max_rows, settings)["row"].to_numpy()
+    sample = sample_by_lead(rows, settings.model.search_max_rows, settings)["row"].to_numpy()
     signs = np.array([rule_sign(candidates[n], settings) for n in names])
     # Each lead weighs the same, however many snapshots it is open for: a lead open for months
     # would otherwise teach the path its own attributes many times over.
@@ -196,8 +196,8 @@ def windowed_pairs(data: LeadData) -> pd.DataFrame:
         raise ColdStart("cold start: no mature snapshot (the history is shorter than "
                         "trainset.warmup_days + one horizon)")  # fmt: skip
     mature["label"] = mature["label"].astype("int8")
-    placed, _ = _place_windows(mature, data.settings)
-    short = _too_little(_windows({w: placed[placed["window"] == w] for w in WINDOWS}),
+    placed, _ = place_windows(mature, data.settings)
+    short = too_little(_windows({w: placed[placed["window"] == w] for w in WINDOWS}),
                         data.settings)  # fmt: skip
     if short:
         raise ColdStart(f"cold start: {short}")

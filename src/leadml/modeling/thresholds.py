@@ -108,7 +108,7 @@ def gather_evidence(data: LeadData, rules: Rules | str | Path | None = None) -> 
         No snapshot is mature, or the test window holds no open lead.
     """
     # The windows as training places them (same part of the package, so its helper is ours).
-    from leadml.modeling.training import _place_windows
+    from leadml.modeling.training import place_windows
     from leadml.modeling.trainset import snapshot_dates
 
     settings = data.settings
@@ -121,7 +121,7 @@ def gather_evidence(data: LeadData, rules: Rules | str | Path | None = None) -> 
             f"{settings.target.horizon_days}-day horizon; a longer history is needed"
         )
     mature = labelled[labelled["mature"]].astype({"label": "int8"})
-    placed, _ = _place_windows(mature[[*KEYS, "label"]], settings)
+    placed, _ = place_windows(mature[[*KEYS, "label"]], settings)
     test = placed[placed["window"] == "test"]
     if test.empty:
         raise DataError("the test window holds no open lead: a longer history is needed")

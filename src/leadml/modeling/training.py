@@ -179,7 +179,7 @@ def train(
     trainset = build_trainset(data) if trainset is None else trainset
     clock.lap("trainset", "%s rows, %s conversions", f"{len(trainset.frame):,}",
               f"{int(trainset.frame['label'].sum()):,}")  # fmt: skip
-    frame, layout = _place_windows(trainset.frame, settings)
+    frame, layout = place_windows(trainset.frame, settings)
     windows = _describe_windows(frame)
     features = [c for c in frame.columns if c not in (*KEYS, "label", "window")]
     leakage = _guard(frame[frame["window"] == "train"], features, settings, allow)
@@ -195,7 +195,7 @@ def train(
         notes=data.notes,
         inputs=EventSummary.of(settings),
     )
-    short = _too_little(windows, settings)
+    short = too_little(windows, settings)
     if short:
         result.cold_start = (
             f"{short}: no model was trained or registered; the rule score remains the answer"
@@ -205,7 +205,7 @@ def train(
         uninformative.insert(0, layout)
 
     parts = {w: frame[frame["window"] == w].reset_index(drop=True) for w in WINDOWS}
-    train_part = _sample_by_lead(parts["train"], settings.model.search_max_rows, settings)
+    train_part = sample_by_lead(parts["train"], settings.model.search_max_rows, settings)
     horizon = pd.Timedelta(days=settings.target.horizon_days)
     found = search(
         train_part[features], train_part["label"], train_part["as_of"], settings.model, horizon
@@ -387,7 +387,7 @@ def informative(train: pd.DataFrame, features: list[str]) -> tuple[list[str], li
     return kept, notes
 
 
-def _place_windows(frame: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, str | None]:
+def place_windows(frame: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, str | None]:
     """The snapshots with their window (:func:`assign_windows`), and a note when they are not
     the calendar windows. In order, the first that holds the evidence (``split.placement``
     ``auto``): the calendar windows; windows sized by conversions; train | test with
@@ -405,7 +405,7 @@ def _place_windows(frame: pd.DataFrame, settings: Settings) -> tuple[pd.DataFram
         windows = _describe_windows(placed)
         held = windows.loc["calibration", ["positives", "rows"]]
         enough = min(held["positives"], held["rows"] - held["positives"]) >= needed
-        if (enough or not calibration) and not _too_little(windows, settings):
+        if (enough or not calibration) and not too_little(windows, settings):
             break
     if by == "days" and calibration:
         return placed, None
@@ -428,7 +428,7 @@ def _place_windows(frame: pd.DataFrame, settings: Settings) -> tuple[pd.DataFram
     )
 
 
-def _too_little(windows: pd.DataFrame, settings: Settings) -> str | None:
+def too_little(windows: pd.DataFrame, settings: Settings) -> str | None:
     """Why the windows are too small to train and test on, naming the setting, or None."""
     short = insufficiency(
         int(windows.loc["train", "rows"]),
@@ -489,7 +489,7 @@ def with_base_rates(windows: pd.DataFrame) -> pd.DataFrame:
     return windows.assign(base_rate=rate, rate_vs_train=rate / rate.get("train", np.nan))
 
 
-def _sample_by_lead(frame: pd.DataFrame, max_rows: int, settings: Settings) -> pd.DataFrame:
+def sample_by_lead(frame: pd.DataFrame, max_rows: int, settings: Settings) -> pd.DataFrame:
     """At most about ``max_rows`` rows, keeping whole leads so folds stay honest."""
     if len(frame) <= max_rows:
         return frame
