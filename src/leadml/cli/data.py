@@ -330,10 +330,11 @@ def learn(
 
     Fitted on the training window `leadml train` uses (same snapshots, same time split): fit,
     engagement and negative rules with integer points, grade bands and an MQL threshold that
-    sends as many MQLs as the hand rules on the calibration window. Each rule carries its
-    evidence as a comment. Prints the hand rules against the learned ones on the test window
-    (ROC AUC, conversions at the hand rules' MQL volume, MQLs at each threshold). Run the file
-    with `leadml rules --rules FILE`.
+    sends as many new MQLs as the hand rules on the calibration window (a lead is sent once,
+    when its score reaches the threshold). Each rule carries its evidence as a comment. Prints
+    the hand rules against the learned ones on the test window (ROC AUC, conversions at the
+    hand rules' MQL volume, new MQLs a week and their conversions at each table's own
+    threshold). Run the file with `leadml rules --rules FILE`.
     """
     from leadml.data.readers import parse_instant
     from leadml.jobs import learn_rules
@@ -351,11 +352,13 @@ def learn(
     say(f"{len(learned.rules.all_rules())} rules learned from {learned.candidates} candidates, "
         f"MQL threshold {learned.rules.mql.threshold:g} -> {out}")  # fmt: skip
     m = learned.metrics
-    say(f"test window: {int(m['test_rows']):,} snapshots of open leads, "
-        f"{int(m['test_positives']):,} conversions")  # fmt: skip
-    say(f"{'':<9}{'rules':>6}{'ROC AUC':>9}{'conversions at hand MQL volume':>32}{'MQLs':>8}"
-        f"{'their conversions':>19}")  # fmt: skip
+    say(f"test window: {int(m['test_rows']):,} snapshots of open leads over "
+        f"{m['test_weeks']:.1f} weeks, {int(m['test_positives']):,} conversions")  # fmt: skip
+    say(f"{'':<9}{'rules':>6}{'ROC AUC':>9}{'conversions at hand MQL volume':>32}"
+        f"{'new MQLs':>10}{'a week':>8}{'their conversions':>19}")  # fmt: skip
     for who, row in table.iterrows():
         say(f"{who:<9}{int(row['rules']):>6}{row['roc_auc']:>9.3f}"
-            f"{int(row['conversions_at_hand_volume']):>32,}{int(row['mqls']):>8,}"
-            f"{int(row['mql_conversions']):>19,}")  # fmt: skip
+            f"{int(row['conversions_at_hand_volume']):>32,}{int(row['new_mqls']):>10,}"
+            f"{row['new_mqls_per_week']:>8.1f}{int(row['new_mql_conversions']):>19,}")  # fmt: skip
+    say("new MQLs: a lead is sent once, when its score reaches the table's own threshold; its "
+        "conversion: within the horizon after")  # fmt: skip

@@ -297,12 +297,13 @@ def _learned(result) -> list[str]:
     return [
         f"Learned rules: a points table of {len(points.rules.all_rules())} rules learned from the "
         f"training window (MQL threshold {points.rules.mql.threshold:g}, set on the calibration "
-        "window to send the hand rules' MQL volume; `learned_rules.yaml` among the run's "
-        "artifacts runs with `leadml rules --rules`). On the test window it sends "
-        f"{m.get('learned_rules_mqls', math.nan):,.0f} MQLs at its threshold, of which "
-        f"{m.get('learned_rules_mql_conversions', math.nan):,.0f} converted (hand rules: "
-        f"{m.get('rules_mqls', math.nan):,.0f} and "
-        f"{m.get('rules_conversions_at_rule_mql_volume', math.nan):,.0f}).",
+        "window to send as many new MQLs as the hand rules; `learned_rules.yaml` among the "
+        "run's artifacts runs with `leadml rules --rules`). On the test window it sends "
+        f"{m.get('learned_rules_new_mqls', math.nan):,.0f} new MQLs at its threshold (a lead is "
+        "sent once, when its score reaches it), of which "
+        f"{m.get('learned_rules_new_mql_conversions', math.nan):,.0f} converted within the "
+        f"horizon (hand rules at theirs: {m.get('rules_new_mqls', math.nan):,.0f} and "
+        f"{m.get('rules_new_mql_conversions', math.nan):,.0f}).",
         "",
         *([f"As a candidate model: {points.choice}.", ""] if points.choice else []),
     ]

@@ -312,8 +312,10 @@ def by_segment(
 def learned_metrics(test: pd.DataFrame, bins: int = 10) -> dict[str, float]:
     """The learned points table's metrics (``learned_rules_*``), named as the hand rules'
     (``rules_*``): ranking by its points, probabilities by its points mapped on the calibration
-    window (``learned_probability``), conversions at the hand rules' MQL volume, and the MQLs and
-    conversions at its own threshold (``learned_mql``)."""
+    window (``learned_probability``), conversions at the hand rules' MQL volume, and the new MQLs
+    and their conversions of each table at its own threshold (``learned_new_mql``,
+    ``rule_new_mql``: a lead is sent once, when its score reaches the threshold, and converts
+    within the horizon after; :func:`leadml.modeling.points.compare`)."""
     y = test["label"].to_numpy(dtype=int)
     score = test["learned_score"].to_numpy(dtype=float)
     metrics = {
@@ -326,10 +328,10 @@ def learned_metrics(test: pd.DataFrame, bins: int = 10) -> dict[str, float]:
         duel.loc["model", "conversions"]
     )
     metrics["learned_rules_mql_conversion_rate"] = float(duel.loc["model", "mql_conversion_rate"])
-    sent = test["learned_mql"].to_numpy(dtype=bool)
-    metrics["learned_rules_mqls"] = float(sent.sum())
-    metrics["learned_rules_mql_conversions"] = float(y[sent].sum())
-    metrics["rules_mqls"] = float(test["rule_mql"].sum())
+    for who, column in (("learned_rules", "learned_new_mql"), ("rules", "rule_new_mql")):
+        sent = test[column].to_numpy(dtype=bool)
+        metrics[f"{who}_new_mqls"] = float(sent.sum())
+        metrics[f"{who}_new_mql_conversions"] = float(y[sent].sum())
     return metrics
 
 

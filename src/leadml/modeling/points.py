@@ -10,8 +10,10 @@ sign contradicts their meaning (points for an unsubscribe, fewer points for more
 are dropped and the rest refitted, so every engagement rule is monotone; the set is chosen by how
 well it ranks the calibration window. The log-odds are then scaled to integer points (the best
 training lead scores about 100), the MQL threshold set on the calibration window to send as many
-MQLs as the hand rules, grade bands cut at quantiles of the training window, and the file written
-as text with each rule's evidence as a comment (:mod:`leadml.modeling.points_file`). The
+new MQLs as the hand rules (a lead is sent once, when its score reaches the threshold, as
+:mod:`leadml.modeling.thresholds` counts them), grade bands cut at quantiles of the training
+window, and the file written as text with each rule's evidence as a comment
+(:mod:`leadml.modeling.points_file`). The
 candidates are in :mod:`leadml.modeling.points_candidates`; the table as a candidate model in
 :mod:`leadml.modeling.points_model`.
 """
@@ -37,12 +39,13 @@ from leadml.data.readers import Source
 from leadml.errors import ColdStart
 from leadml.modeling.evaluation import head_to_head, ranking_metrics
 from leadml.modeling.points_candidates import candidate_rules, firing_matrix, rule_sign
-from leadml.modeling.points_file import (
-    evidence,
-    grade_bands,
-    render_rules,
-    rules_mapping,
+from leadml.modeling.points_file import evidence, grade_bands, render_rules, rules_mapping
+from leadml.modeling.thresholds import (
+    rescored,
+    rules_figures,
+    threshold_table,
     volume_threshold,
+    window_evidence,
 )
 from leadml.modeling.training import WINDOWS, place_windows, sample_by_lead, too_little
 from leadml.modeling.trainset import snapshot_dates
@@ -62,8 +65,8 @@ class LearnedPoints:
     points, leads and snapshots it fires for, their conversion rate, the base rate);
     ``mapping``: the rules as a plain mapping (what the model file stores); ``metrics``
     and ``comparison``: hand rules vs learned rules on the test window (ROC AUC, conversions at
-    the hand rules' MQL volume, MQLs and conversions at each threshold); ``scores``: the test
-    rows with both scores.
+    the hand rules' MQL volume, new MQLs and their conversions at each table's own
+    threshold); ``scores``: the test rows with both scores and the new MQLs (:func:`compare`).
     """
 
     rules: Rules
@@ -102,8 +105,8 @@ def learn_points(
     source
         The history (a folder, tables or :class:`~leadml.data.LeadData`).
     rules
-        The hand rules (default: ``configs/rules.yaml``): their MQL volume on the calibration
-        window sets the learned threshold, and they are the comparison on the test window.
+        The hand rules (default: ``configs/rules.yaml``): their new MQLs on the calibration
+        window set the learned threshold, and they are the comparison on the test window.
     max_rules
         At most this many rules in the learned table.
     pairs
@@ -154,15 +157,19 @@ def learn_points(
     on_train = train[[*KEYS, "label"]].merge(rule_scores(data, train[KEYS], draft), on=KEYS)
     table = evidence(on_train, draft)
     raw["grades"] = grade_bands(on_train["rule_fit_score"], on_train["rule_engagement_score"])
-    hand_tuning = rule_scores(data, tuning[KEYS], hand, explain=False)
-    draft = rule_scores(data, tuning[KEYS], draft, explain=False)
-    threshold, sent = volume_threshold(draft["rule_score"], int(hand_tuning["rule_mql"].sum()))
+    # The threshold sends as many new MQLs as the hand rules on the tuning window, counted as
+    # `leadml rules threshold` counts them: a lead is sent once, when its score reaches it.
+    window = "calibration" if len(parts["calibration"]) else "training"
+    on_tuning = window_evidence(data, tuning[KEYS], hand, window=window)
+    hand_mqls = rules_figures(on_tuning, hand.mql.threshold)["mqls"]
+    on_tuning = rescored(data, on_tuning, draft)
+    threshold = volume_threshold(threshold_table(on_tuning), hand_mqls)
     raw["mql"] = {"threshold": threshold}
     context = {
         "train": train,
-        "tuning_window": "calibration" if len(parts["calibration"]) else "training",
-        "hand_mqls": int(hand_tuning["rule_mql"].sum()),
-        "learned_mqls": sent,
+        "tuning_window": window,
+        "hand_mqls": hand_mqls,
+        "learned_mqls": rules_figures(on_tuning, threshold)["mqls"],
         "candidates": len(candidates),
         "horizon": settings.target.horizon_days,
         "target": settings.target.stage,
@@ -324,40 +331,46 @@ def _round_trip(text: str, raw: dict, settings: Settings) -> Rules:
 def compare(
     data: LeadData, test: pd.DataFrame, hand: Rules, learned: Rules
 ) -> tuple[pd.DataFrame, dict[str, float], pd.DataFrame]:
-    """Both rule scores on the test rows, flat metrics and a two-row comparison table."""
-    a = rule_scores(data, test[KEYS], hand, explain=False)
-    b = rule_scores(data, test[KEYS], learned, explain=False)
-    scores = (
-        test[[*KEYS, "label"]]
-        .merge(a[[*KEYS, "rule_score", "rule_mql"]], on=KEYS, how="left")
-        .merge(
-            b[[*KEYS, "rule_score", "rule_mql"]].rename(
-                columns={"rule_score": "learned_score", "rule_mql": "learned_mql"}
-            ),
-            on=KEYS,
-            how="left",
-        )
-    )
+    """Both rule scores on the test rows, flat metrics and a two-row comparison table.
+
+    ROC AUC and the conversions at the hand rules' MQL volume rank the snapshots (every open
+    lead at each). At each table's own threshold, MQLs are *new* MQLs, counted as ``leadml rules
+    threshold`` counts them (:mod:`leadml.modeling.thresholds`): a lead is sent once, at the
+    snapshot its score reaches the threshold, and converts if it reaches the target stage within
+    the horizon after. ``scores`` flags them (``rule_new_mql``, ``learned_new_mql``).
+    """
+    on_hand = window_evidence(data, test[KEYS], hand)
+    on_learned = rescored(data, on_hand, learned)
+    scores = test[[*KEYS, "label"]].reset_index(drop=True)
+    figures = {}
+    for who, prefix, rules, found in (("hand", "rule", hand, on_hand),
+                                      ("learned", "learned", learned, on_learned)):  # fmt: skip
+        rows, threshold = found.rows, rules.mql.threshold  # rows: in the order of test
+        scores[f"{prefix}_score"] = rows["rule_score"].to_numpy()
+        scores[f"{prefix}_mql"] = (rows["rule_score"] >= threshold).to_numpy()
+        crossed = (rows["previous_rule_score"] < threshold).to_numpy()
+        scores[f"{prefix}_new_mql"] = scores[f"{prefix}_mql"] & crossed
+        figures[who] = rules_figures(found, threshold)
     y = scores["label"].to_numpy(dtype=int)
     duel = head_to_head(y, scores["learned_score"].to_numpy(), scores["rule_mql"].to_numpy())
     rows = {}
-    for who, score, mql in (("hand", "rule_score", "rule_mql"),
-                            ("learned", "learned_score", "learned_mql")):  # fmt: skip
-        sent = scores[mql].to_numpy(dtype=bool)
+    for who, score in (("hand", "rule_score"), ("learned", "learned_score")):
         rows[who] = {
             "rules": len(hand.all_rules() if who == "hand" else learned.all_rules()),
             "roc_auc": ranking_metrics(y, scores[score])["roc_auc"],
             "conversions_at_hand_volume": float(
                 duel.loc["rules" if who == "hand" else "model", "conversions"]
             ),
-            "mqls": int(sent.sum()),
-            "mql_conversions": int(y[sent].sum()),
+            "new_mqls": figures[who]["mqls"],
+            "new_mqls_per_week": figures[who]["mqls_per_week"],
+            "new_mql_conversions": figures[who]["conversions"],
         }
     comparison = pd.DataFrame(rows).T
     comparison.index.name = "scored_by"
     metrics = {f"rules_{who}_{k}": float(v) for who, row in rows.items() for k, v in row.items()}
     metrics["test_rows"] = float(len(scores))
     metrics["test_positives"] = float(y.sum())
+    metrics["test_weeks"] = float(on_hand.weeks)
     return scores, metrics, comparison
 
 
@@ -373,11 +386,13 @@ def beside_the_model(
     data: LeadData, points: LearnedPoints | None, mapped: pd.DataFrame, test: pd.DataFrame
 ) -> pd.DataFrame:
     """``test`` (the training run's test rows) with ``learned_score``, that score mapped to a
-    probability on ``mapped`` (where the hand rules' is mapped: ``learned_probability``) and
-    ``learned_mql``; ``test`` as it is without a learned table."""
+    probability on ``mapped`` (where the hand rules' is mapped: ``learned_probability``),
+    ``learned_mql`` and the new MQLs of each table at its own threshold (``learned_new_mql``,
+    ``rule_new_mql``: :func:`compare`); ``test`` as it is without a learned table."""
     if points is None:
         return test
-    learned = points.scores[[*KEYS, "learned_score", "learned_mql"]]
+    learned = points.scores[[*KEYS, "learned_score", "learned_mql", "learned_new_mql",
+                             "rule_new_mql"]]  # fmt: skip
     test = test.merge(learned, on=KEYS, how="left", validate="one_to_one")
     on_mapped = mapped[[*KEYS, "label"]].merge(
         rule_scores(data, mapped[KEYS], points.rules, explain=False), on=KEYS

@@ -23,7 +23,7 @@ ENGAGEMENT_KEYS = ("event_type", "buying_stage", "points", "cap", "window_days",
 def render_rules(raw: dict, table: pd.DataFrame, context: dict) -> str:
     """The rules file of ``raw`` (a rules mapping) with a header and one evidence comment per
     rule from ``table`` (:func:`leadml.modeling.points.evidence`); ``context`` holds the training
-    window (``train``), the MQL volumes and the target."""
+    window (``train``), the new MQLs of each table on the tuning window and the target."""
     train = context["train"]
     base = float(train["label"].mean()) if len(train) else float("nan")
     evidence = table.set_index("rule") if len(table) else table
@@ -69,9 +69,10 @@ def render_rules(raw: dict, table: pd.DataFrame, context: dict) -> str:
     threshold = raw["mql"]["threshold"]
     lines += [
         "",
-        f"# MQL: set on the {context['tuning_window']} window to send as many MQLs as the hand "
-        f"rules ({context['learned_mqls']:,}",
-        f"# against their {context['hand_mqls']:,}).",
+        f"# MQL: set on the {context['tuning_window']} window to send as many new MQLs as the "
+        f"hand rules ({context['learned_mqls']:,}",
+        f"# against their {context['hand_mqls']:,}; a lead is sent once, when its score first "
+        "reaches the threshold).",
         "mql:",
         f"  threshold: {_value(threshold)}",
         "",
@@ -251,15 +252,3 @@ def _bands(values: np.ndarray, labels: str) -> dict:
         bands[label] = band
     return bands
 
-
-def volume_threshold(scores: pd.Series, volume: int) -> tuple[int, int]:
-    """The integer threshold whose MQL count (``scores >= threshold``) is closest to
-    ``volume`` (the highest of equals), and that count."""
-    values = np.sort(scores.to_numpy(dtype=float))[::-1]
-    if volume <= 0 or not len(values):
-        return int(np.floor(values.max())) + 1 if len(values) else 0, 0
-    candidates = np.arange(int(np.floor(values.min())), int(np.ceil(values.max())) + 2)
-    counts = len(values) - np.searchsorted(values[::-1], candidates, side="left")
-    gap = np.abs(counts - volume)
-    best = int(np.flatnonzero(gap == gap.min())[-1])  # the highest of equals: a score reached
-    return int(candidates[best]), int(counts[best])

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import re
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +71,7 @@ class Evidence:
     accepted_stage: str  # "sal" (SAL or later), or the target stage
     target_stage: str
     horizon_days: int
+    window: str = "test"  # which window of the training set: train, calibration or test
 
     @property
     def weeks(self) -> float:
@@ -87,7 +88,7 @@ class Evidence:
             f"{_stage(self.target_stage)} within the horizon"
         )
         return (
-            f"test window: {len(self.snapshots)} snapshots from {first:%Y-%m-%d} to "
+            f"{self.window} window: {len(self.snapshots)} snapshots from {first:%Y-%m-%d} to "
             f"{last:%Y-%m-%d} ({self.weeks:.1f} weeks), {len(self.rows):,} open-lead rows. "
             f"An MQL is counted at the snapshot its score first reaches the threshold; accepted: "
             f"{accepted}; converted: reached {_stage(self.target_stage)} within "
@@ -125,13 +126,32 @@ def gather_evidence(data: LeadData, rules: Rules | str | Path | None = None) -> 
     test = placed[placed["window"] == "test"]
     if test.empty:
         raise DataError("the test window holds no open lead: a longer history is needed")
-    snapshots = pd.DatetimeIndex(sorted(test["as_of"].unique()))
+    return window_evidence(data, test[KEYS], rules)
+
+
+def window_evidence(
+    data: LeadData,
+    pairs: pd.DataFrame,
+    rules: Rules | str | Path | None = None,
+    window: str = "test",
+) -> Evidence:
+    """One window of snapshots with rule scores and outcomes: ``pairs`` (``lead_id``,
+    ``as_of``) holds every open lead at each of the window's snapshots, as a window of the
+    training set does; ``window`` names it in :meth:`Evidence.describe`.
+
+    Raises
+    ------
+    DataError
+        ``pairs`` is empty.
+    """
+    settings = data.settings
+    rules = load_rules(rules, settings)
+    if pairs.empty:
+        raise DataError(f"the {window} window holds no open lead: a longer history is needed")
+    snapshots = pd.DatetimeIndex(sorted(pairs["as_of"].unique()))
     cadence = settings.trainset.cadence_days
-    before = snapshots.min() - pd.Timedelta(days=cadence)
-    previous = open_leads(data, before)
-    spine = pd.concat([previous, test[KEYS]], ignore_index=True)
-    scored = rule_scores(data, spine, rules, explain=False)[[*KEYS, "rule_score"]]
-    rows = with_previous(test[KEYS], scored, cadence).fillna({"previous_rule_score": -np.inf})
+    previous = open_leads(data, snapshots.min() - pd.Timedelta(days=cadence))
+    rows = _scored(data, pairs[KEYS].reset_index(drop=True), previous, rules, cadence)
     outcomes = follow_up(data, rows[KEYS], settings.target.horizon_days)  # in the rows' order
     # fetchall: a result left half-read would block the connection's next query.
     reviewed = data.con.execute(
@@ -141,7 +161,26 @@ def gather_evidence(data: LeadData, rules: Rules | str | Path | None = None) -> 
     rows["accepted"] = outcomes["accepted" if reviewed else "converted"].to_numpy(dtype=bool)
     rows["converted"] = outcomes["converted"].to_numpy(dtype=bool)
     return Evidence(rows, previous, snapshots, cadence, stage, settings.target.stage,
-                    settings.target.horizon_days)  # fmt: skip
+                    settings.target.horizon_days, window)  # fmt: skip
+
+
+def rescored(data: LeadData, evidence: Evidence, rules: Rules | str | Path | None) -> Evidence:
+    """``evidence`` with the scores of other ``rules``: the same window, leads and outcomes,
+    so two sets of rules are compared on exactly the same rows."""
+    rules = load_rules(rules, data.settings)
+    scored = _scored(data, evidence.rows[KEYS], evidence.previous, rules, evidence.cadence_days)
+    rows = evidence.rows.assign(
+        rule_score=scored["rule_score"].to_numpy(),
+        previous_rule_score=scored["previous_rule_score"].to_numpy(),
+    )
+    return replace(evidence, rows=rows)
+
+
+def _scored(data, keys: pd.DataFrame, previous: pd.DataFrame, rules: Rules, cadence: int):
+    """``keys`` with ``rule_score`` and ``previous_rule_score`` (-inf: not open then)."""
+    spine = pd.concat([previous[KEYS], keys], ignore_index=True)
+    scored = rule_scores(data, spine, rules, explain=False)[[*KEYS, "rule_score"]]
+    return with_previous(keys, scored, cadence).fillna({"previous_rule_score": -np.inf})
 
 
 def with_previous(rows: pd.DataFrame, scored: pd.DataFrame, cadence_days: int) -> pd.DataFrame:
@@ -398,6 +437,26 @@ def choose_threshold(
             fewest,
         )
     return _most_conversions(meets)
+
+
+def volume_threshold(table: pd.DataFrame, mqls: int) -> int:
+    """The threshold of ``table`` (:func:`threshold_table`) whose new MQLs come closest to
+    ``mqls`` (of equals, the highest: the fewest leads sent at creation); above the highest
+    threshold when ``mqls`` is 0 or the table is empty.
+
+    New MQLs rather than leads above the threshold: leads cross in and out from one snapshot
+    to the next, so matching the count of snapshots above it would not match what sales gets.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"mqls": [50, 31, 29, 12]}, index=[10, 20, 30, 40])
+    >>> volume_threshold(t, 30), volume_threshold(t, 35), volume_threshold(t, 0)
+    (30, 20, 41)
+    """
+    if mqls <= 0 or table.empty:
+        return int(table.index.max()) + 1 if len(table) else 0
+    gap = (table["mqls"] - mqls).abs().to_numpy()
+    return int(table.index[np.flatnonzero(gap == gap.min())[-1]])
 
 
 def _most_conversions(meets: pd.DataFrame):

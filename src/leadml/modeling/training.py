@@ -266,7 +266,8 @@ def train(
     test["rule_probability"] = rule_to_probability.predict(test["rule_score"])
     test = beside_the_model(data, result.points, mapped, test)
     segments = [s for s in settings.evaluation.segments if s in test.columns]
-    learned = [c for c in ("learned_score", "learned_probability", "learned_mql") if c in test]
+    learned = [c for c in ("learned_score", "learned_probability", "learned_mql",
+                           "learned_new_mql", "rule_new_mql") if c in test]  # fmt: skip
     result.test = test[[*KEYS, "label", "model_probability", "rule_score", "rule_probability",
                         "rule_mql", *learned, *segments]]  # fmt: skip
     result.model = shift_log_odds(calibrated, shift_of(shifts["registered"]))
