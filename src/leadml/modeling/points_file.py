@@ -251,4 +251,3 @@ def _bands(values: np.ndarray, labels: str) -> dict:
             band["below"] = high
         bands[label] = band
     return bands
-
