@@ -11,8 +11,11 @@ import pytest
 import yaml
 from sklearn.metrics import roc_auc_score
 
-from leadml.modeling.points import learn_points, rule_path, volume_threshold
+from leadml.data.asof import open_leads
+from leadml.modeling.points import learn_points, rule_path, windowed_pairs
 from leadml.rules import load_rules, rule_scores
+
+KEYS = ["lead_id", "as_of"]
 
 
 @pytest.fixture(scope="module")
@@ -61,20 +64,64 @@ def test_every_rule_carries_its_evidence(small):
 
 def test_the_comparison_is_the_engine_on_the_test_rows(small, sample_data):
     test = small.scores
-    again = rule_scores(sample_data, test[["lead_id", "as_of"]], small.rules, explain=False)
-    merged = test.merge(again, on=["lead_id", "as_of"])
+    again = rule_scores(sample_data, test[KEYS], small.rules, explain=False)
+    merged = test.merge(again, on=KEYS)
     np.testing.assert_allclose(merged["learned_score"], merged["rule_score_y"])
     auc = roc_auc_score(merged["label"], merged["rule_score_y"])
     assert small.metrics["rules_learned_roc_auc"] == pytest.approx(auc)
-    assert small.comparison.loc["learned", "mqls"] == int(merged["rule_mql_y"].sum())
+    assert (merged["learned_mql"] == merged["rule_mql_y"]).all()
+    # At each table's own threshold: new MQLs (a lead sent once, when it crosses) and the
+    # conversions among them, as counted snapshot by snapshot here.
+    hand = load_rules(None, sample_data.settings)
+    for who, rules, flag in (("hand", hand, "rule_new_mql"),
+                             ("learned", small.rules, "learned_new_mql")):  # fmt: skip
+        sent = _new_mqls(sample_data, test, rules, rules.mql.threshold)
+        row = small.comparison.loc[who]
+        assert row["new_mqls"] == len(sent) == test[flag].sum() > 0
+        flagged = test.loc[test[flag], KEYS].sort_values(KEYS, ignore_index=True)
+        pd.testing.assert_frame_equal(flagged, sent.sort_values(KEYS, ignore_index=True))
+        assert row["new_mql_conversions"] == test.loc[test[flag], "label"].sum()
+        weeks = test["as_of"].nunique() * sample_data.settings.trainset.cadence_days / 7
+        assert row["new_mqls_per_week"] == pytest.approx(len(sent) / weeks)
 
 
-def test_the_threshold_sends_the_volume_asked_for():
-    scores = pd.Series([0, 5, 5, 10, 20, 30, 40, 41.5])
-    assert volume_threshold(scores, 3) == (30, 3)
-    assert volume_threshold(scores, 5) == (10, 5)
-    threshold, sent = volume_threshold(scores, 0)
-    assert sent == 0 and (scores >= threshold).sum() == 0
+def _new_mqls(data, window: pd.DataFrame, rules, threshold: float) -> pd.DataFrame:
+    """The (lead, snapshot) pairs of ``window`` (every open lead at each of its snapshots) where
+    the lead's score reaches ``threshold`` and, one snapshot before, it was below or not open."""
+    cadence = pd.Timedelta(days=data.settings.trainset.cadence_days)
+    start = window["as_of"].min()
+    before = open_leads(data, start - cadence)[KEYS]
+    spine = pd.concat([before, window[KEYS]], ignore_index=True)
+    scored = rule_scores(data, spine, rules, explain=False).sort_values(KEYS, ignore_index=True)
+    above = scored["rule_score"] >= threshold
+    same_lead = scored["lead_id"].eq(scored["lead_id"].shift())
+    just_before = same_lead & (scored["as_of"] - scored["as_of"].shift()).eq(cadence)
+    crossed = above & ~(above.shift(fill_value=False) & just_before)
+    return scored.loc[crossed & (scored["as_of"] >= start), KEYS]
+
+
+def test_the_threshold_sends_as_many_new_mqls_as_the_hand_rules_on_the_calibration_window(
+    small, sample_data
+):
+    # Leads cross in and out of a threshold from one snapshot to the next: sales gets a lead
+    # once, so the learned threshold matches the hand rules' new MQLs, not their count of
+    # snapshots above it.
+    pairs = windowed_pairs(sample_data)
+    window = pairs[pairs["window"] == "calibration"]
+    hand = load_rules(None, sample_data.settings)
+    hand_mqls = len(_new_mqls(sample_data, window, hand, hand.mql.threshold))
+    threshold = small.rules.mql.threshold
+    learned_mqls = len(_new_mqls(sample_data, window, small.rules, threshold))
+    assert hand_mqls >= 20
+    assert abs(learned_mqls - hand_mqls) <= 0.1 * hand_mqls
+    assert f"rules ({learned_mqls:,}\n# against their {hand_mqls:,};" in small.text
+    # Matching the snapshots above the threshold instead (as it once did) sends far more here.
+    scores = rule_scores(sample_data, window[KEYS], small.rules, explain=False)["rule_score"]
+    rows_above = (rule_scores(sample_data, window[KEYS], hand, explain=False)["rule_mql"]).sum()
+    by_rows = min(range(int(scores.max()) + 2),
+                  key=lambda t: (abs((scores >= t).sum() - rows_above), -t))  # fmt: skip
+    assert by_rows != threshold
+    assert len(_new_mqls(sample_data, window, small.rules, by_rows)) > 1.1 * hand_mqls
 
 
 def test_the_path_keeps_the_signs_meaning_demands():
@@ -172,7 +219,11 @@ def test_train_puts_the_learned_rules_beside_the_model_on_the_same_rows(trained_
     assert m["learned_rules_conversions_at_rule_mql_volume"] == pytest.approx(
         own["rules_learned_conversions_at_hand_volume"]
     )
-    assert m["learned_rules_mqls"] == test["learned_mql"].sum() == own["rules_learned_mqls"]
+    # New MQLs at each table's own threshold: the same rows, the same count.
+    for who, flag in (("learned_rules", "learned_new_mql"), ("rules", "rule_new_mql")):
+        mine = "rules_learned" if who == "learned_rules" else "rules_hand"
+        assert m[f"{who}_new_mqls"] == test[flag].sum() == own[f"{mine}_new_mqls"] > 0
+        assert m[f"{who}_new_mql_conversions"] == own[f"{mine}_new_mql_conversions"]
     ordered = test.sort_values("learned_score")
     assert ordered["learned_probability"].is_monotonic_increasing  # calibration never reorders
     table = comparison_table(m)
