@@ -39,14 +39,14 @@ from leadml.data.readers import Source
 from leadml.errors import ColdStart
 from leadml.modeling.evaluation import head_to_head, ranking_metrics
 from leadml.modeling.points_candidates import candidate_rules, firing_matrix, rule_sign
-from leadml.modeling.points_file import evidence, grade_bands, render_rules, rules_mapping
-from leadml.modeling.thresholds import (
-    rescored,
-    rules_figures,
-    threshold_table,
+from leadml.modeling.points_file import (
+    evidence,
+    grade_bands,
+    render_rules,
+    rules_mapping,
     volume_threshold,
-    window_evidence,
 )
+from leadml.modeling.thresholds import rescored, rules_figures, threshold_table, window_evidence
 from leadml.modeling.training import WINDOWS, place_windows, sample_by_lead, too_little
 from leadml.modeling.trainset import snapshot_dates
 from leadml.rules import Rules, load_rules, rule_scores

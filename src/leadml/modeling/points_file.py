@@ -251,3 +251,23 @@ def _bands(values: np.ndarray, labels: str) -> dict:
             band["below"] = high
         bands[label] = band
     return bands
+
+
+def volume_threshold(table: pd.DataFrame, mqls: int) -> int:
+    """The threshold of ``table`` (:func:`leadml.modeling.thresholds.threshold_table`: new MQLs
+    by threshold) whose new MQLs come closest to ``mqls`` (of equals, the highest); above the
+    highest threshold when ``mqls`` is 0 or the table is empty.
+
+    New MQLs rather than snapshots above the threshold: leads cross in and out from one
+    snapshot to the next, so matching the snapshots above it would not match what sales gets.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"mqls": [50, 31, 29, 12]}, index=[10, 20, 30, 40])
+    >>> volume_threshold(t, 30), volume_threshold(t, 35), volume_threshold(t, 0)
+    (30, 20, 41)
+    """
+    if mqls <= 0 or table.empty:
+        return int(table.index.max()) + 1 if len(table) else 0
+    gap = (table["mqls"] - mqls).abs().to_numpy()
+    return int(table.index[np.flatnonzero(gap == gap.min())[-1]])

@@ -137,13 +137,8 @@ def window_evidence(
 ) -> Evidence:
     """One window of snapshots with rule scores and outcomes: ``pairs`` (``lead_id``,
     ``as_of``) holds every open lead at each of the window's snapshots, as a window of the
-    training set does; ``window`` names it in :meth:`Evidence.describe`.
-
-    Raises
-    ------
-    DataError
-        ``pairs`` is empty.
-    """
+    training set does; ``window`` names it in :meth:`Evidence.describe`. A
+    :class:`~leadml.errors.DataError` when ``pairs`` is empty."""
     settings = data.settings
     rules = load_rules(rules, settings)
     if pairs.empty:
@@ -169,10 +164,7 @@ def rescored(data: LeadData, evidence: Evidence, rules: Rules | str | Path | Non
     so two sets of rules are compared on exactly the same rows."""
     rules = load_rules(rules, data.settings)
     scored = _scored(data, evidence.rows[KEYS], evidence.previous, rules, evidence.cadence_days)
-    rows = evidence.rows.assign(
-        rule_score=scored["rule_score"].to_numpy(),
-        previous_rule_score=scored["previous_rule_score"].to_numpy(),
-    )
+    rows = evidence.rows.assign(**{c: scored[c].to_numpy() for c in scored if c not in KEYS})
     return replace(evidence, rows=rows)
 
 
@@ -437,26 +429,6 @@ def choose_threshold(
             fewest,
         )
     return _most_conversions(meets)
-
-
-def volume_threshold(table: pd.DataFrame, mqls: int) -> int:
-    """The threshold of ``table`` (:func:`threshold_table`) whose new MQLs come closest to
-    ``mqls`` (of equals, the highest: the fewest leads sent at creation); above the highest
-    threshold when ``mqls`` is 0 or the table is empty.
-
-    New MQLs rather than leads above the threshold: leads cross in and out from one snapshot
-    to the next, so matching the count of snapshots above it would not match what sales gets.
-
-    Examples
-    --------
-    >>> t = pd.DataFrame({"mqls": [50, 31, 29, 12]}, index=[10, 20, 30, 40])
-    >>> volume_threshold(t, 30), volume_threshold(t, 35), volume_threshold(t, 0)
-    (30, 20, 41)
-    """
-    if mqls <= 0 or table.empty:
-        return int(table.index.max()) + 1 if len(table) else 0
-    gap = (table["mqls"] - mqls).abs().to_numpy()
-    return int(table.index[np.flatnonzero(gap == gap.min())[-1]])
 
 
 def _most_conversions(meets: pd.DataFrame):
