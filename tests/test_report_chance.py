@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadml.reports import build_report
+from leadml.reports import build_report, write_report
 from leadml.reports._chance import difference_interval
 from test_report_mqls import oracle_history
 
@@ -83,3 +83,14 @@ def test_the_report_says_how_sure_it_is_and_what_it_cannot_credit(oracle):
     )  # fmt: skip
     assert by_hand > 0 and d.head_start == by_hand
     assert f"{by_hand:,} of the rules' conversions are leads the model had sent" in c.headline()
+
+
+def test_the_difference_is_written_with_the_report(oracle, sample_data, tmp_path):
+    history, c = oracle
+    write_report(build_report(sample_data, history), tmp_path)
+    table = pd.read_csv(tmp_path / "tables" / "mql_difference.csv", index_col="definition")
+    d = c.differences["model_at_volume"]
+    row = table.loc["model_at_volume"]
+    assert (row["difference"], row["low"], row["high"], row["head_start"]) == (
+        d.difference, d.low, d.high, d.head_start)  # fmt: skip
+    assert "tables/mql_difference.csv" in (tmp_path / "index.html").read_text()

@@ -119,6 +119,12 @@ def differences(
     return found
 
 
+def difference_table(found: dict[str, Difference]) -> pd.DataFrame:
+    """:func:`differences` as a table, one row per definition (``tables/mql_difference.csv``)."""
+    rows = [d.__dict__ | {"settled": d.settled} for d in found.values()]
+    return pd.DataFrame(rows).set_index("definition")
+
+
 _WHO = {"model_at_volume": "the model", "learned_at_volume": "the learned rules"}
 
 

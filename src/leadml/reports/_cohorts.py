@@ -461,9 +461,15 @@ def compare_mqls(
     if immature:
         notes.append(f"{immature:,} MQL(s) flagged less than {days} days before the end of the "
                      "data are left out: their outcomes are not known yet.")  # fmt: skip
+    found = differences(outcomes, first_sent)
+    if found:
+        notes.append("Why training's test window can read otherwise at the same volume: it "
+                     "counts the MQLs standing on each snapshot (a lead every week it stays an "
+                     "MQL), this page each lead once, when it becomes a new MQL, converting "
+                     f"within {days} days of that night (docs/reports.md).")  # fmt: skip
     return MqlComparison(
         period, days, settings.target.stage, sources, outcomes, summary,
-        agreement_table(outcomes), notes, nights, rows, differences(outcomes, first_sent),
+        agreement_table(outcomes), notes, nights, rows, found,
     )  # fmt: skip
 
 
