@@ -30,8 +30,8 @@ class Difference:
     definition: str
     versus: str
     difference: int
-    low: float  # 95 % bootstrap interval over the leads
-    high: float
+    low: int  # 95 % bootstrap interval over the leads, in whole conversions
+    high: int
     leads: int  # leads in either cohort (mature)
     #: ``versus``'s conversions among leads ``definition`` had sent on an earlier night (the
     #: baseline night included) and that count as no conversion of ``definition``'s.
@@ -84,8 +84,11 @@ def difference_interval(
     shares = [float((step == 1).mean()), float((step == -1).mean())] if n else [0.0, 0.0]
     shares.append(max(0.0, 1.0 - sum(shares)))
     counts = np.random.default_rng(seed).multinomial(n, shares, size=draws)
-    low, high = np.percentile(counts[:, 0] - counts[:, 1], [2.5, 97.5])
-    return Difference(definition, versus, int(step.sum()), float(low), float(high), n)
+    drawn = counts[:, 0] - counts[:, 1]
+    # Whole conversions, the interval widened rather than narrowed to reach them.
+    low = np.percentile(drawn, 2.5, method="lower")
+    high = np.percentile(drawn, 97.5, method="higher")
+    return Difference(definition, versus, int(step.sum()), int(low), int(high), n)
 
 
 def head_start(outcomes: pd.DataFrame, first_sent: pd.Series, definition: str, versus: str) -> int:
@@ -131,10 +134,11 @@ _WHO = {"model_at_volume": "the model", "learned_at_volume": "the learned rules"
 def difference_words(d: Difference, days: int) -> str:
     """One sentence: how sure the difference is, and what the count cannot credit."""
     sign = f"{d.difference:+,}"
-    interval = (f"95 % interval {d.low:+.0f} to {d.high:+.0f} by a bootstrap over the "
+    interval = (f"95 % interval {d.low:+,} to {d.high:+,} by a bootstrap over the "
                 f"{d.leads:,} leads either sent")  # fmt: skip
     if d.settled:
-        words = f"The difference, {sign} conversions ({interval}), is beyond chance."
+        words = (f"The difference, {sign} conversions ({interval}), is beyond chance for "
+                 "this count of new MQLs.")  # fmt: skip
     else:
         words = (f"The difference, {sign} conversions ({interval}), is within what chance "
                  "gives on counts this small: no verdict either way.")  # fmt: skip
