@@ -4,9 +4,9 @@ what became of the leads; as tables and figures for notebooks, or as a static HT
 
 Layers: :mod:`._funnel` (each lead's journey, funnel metrics), :mod:`._scores` (reading nightly
 scores), :mod:`._nights` (new MQLs on scored nights, a score at another's volume),
-:mod:`._cohorts` (MQL definitions and their outcomes), :mod:`._model` (the model on the scored
-nights), :mod:`._figures` and :mod:`._model_figures`, :mod:`._report` (the report's tables) and
-:mod:`._html` (the page).
+:mod:`._cohorts` (MQL definitions and their outcomes), :mod:`._chance` (how sure the comparison
+at equal volume is), :mod:`._model` (the model on the scored nights), :mod:`._figures` and
+:mod:`._model_figures`, :mod:`._report` (the report's tables) and :mod:`._html` (the page).
 """
 
 from leadml.reports._cohorts import (

@@ -21,6 +21,7 @@ import pandas as pd
 
 from leadml.data import LeadData
 from leadml.data.asof import follow_up
+from leadml.reports._chance import Difference, difference_words, differences
 from leadml.reports._nights import at_volume, new_mqls, night_window
 from leadml.reports._scores import ScoreHistory
 from leadml.rules import load_rules, rule_mql_history, rule_scores
@@ -271,6 +272,9 @@ class MqlComparison:
     #: the scores the history has, ``learned_score``/``learned_mql`` with learned rules.
     nights: pd.DatetimeIndex | None = None
     rows: pd.DataFrame | None = None
+    #: Each score at the rules' volume against the rules: the difference of conversions with
+    #: its bootstrap interval and head start (:mod:`leadml.reports._chance`).
+    differences: dict[str, Difference] = field(default_factory=dict)
 
     @property
     def weeks(self) -> float:
@@ -309,6 +313,8 @@ class MqlComparison:
                     f"{_of('model_at_volume')} would have reached {target}, against "
                     f"{_of('rules')} of the rules' MQLs{learned}."
                 )  # fmt: skip
+                parts += [difference_words(d, self.follow_up_days)
+                          for d in self.differences.values()]  # fmt: skip
             elif self.rows is not None and "mql_probability" in self.rows:
                 parts.append(f"From {span}, the rules made no new MQLs on the scored nights: "
                              "nothing to compare at their volume.")  # fmt: skip
@@ -381,12 +387,18 @@ def _scored_nights(data: LeadData, scores: ScoreHistory, period: Period, learned
         rows["learned_mql"] = rows["learned_mql"].fillna(False).astype(bool)
     parts = [new_mqls(rows, "rule_mql", nights, "rules"),
              new_mqls(rows, "model_mql", nights, "model")]  # fmt: skip
-    if "mql_probability" in rows:
-        parts.append(at_volume(rows, "mql_probability", "rule_mql", nights, "model_at_volume"))
+    # Each lead's first night sent, the baseline night included, by definition.
+    flagged = rows[rows["rule_mql"].astype(bool)]
+    first_sent = {"rules": flagged.groupby("lead_id")["as_of"].min()}
+    scores = {"model_at_volume": "mql_probability"} if "mql_probability" in rows else {}
     if learned is not None:
         parts.append(new_mqls(rows, "learned_mql", nights, "learned"))
-        parts.append(at_volume(rows, "learned_score", "rule_mql", nights, "learned_at_volume"))
-    return nights, rows, parts, note
+        scores["learned_at_volume"] = "learned_score"
+    for definition, score in scores.items():
+        sent = at_volume(rows, score, "rule_mql", nights, definition, baseline=True)
+        first_sent[definition] = sent.groupby("lead_id")["flagged_at"].min()
+        parts.append(sent[sent["flagged_at"] > nights[0]])
+    return nights, rows, parts, note, first_sent
 
 
 def compare_mqls(
@@ -418,8 +430,9 @@ def compare_mqls(
     parts = [recorded_flags(data, period.start, period.end)]
     notes = [period.note] if period.note else []
     nights = rows = None
+    first_sent: dict[str, pd.Series] = {}
     if period.nights is not None and len(period.nights):
-        nights, rows, flags, note = _scored_nights(data, scores, period, learned)
+        nights, rows, flags, note, first_sent = _scored_nights(data, scores, period, learned)
         parts += flags
         notes += [note] if note else []
         read = f"{len(nights) - 1} scored night(s) after {nights[0]:%Y-%m-%d}, from {scores.source}"
@@ -448,9 +461,15 @@ def compare_mqls(
     if immature:
         notes.append(f"{immature:,} MQL(s) flagged less than {days} days before the end of the "
                      "data are left out: their outcomes are not known yet.")  # fmt: skip
+    found = differences(outcomes, first_sent)
+    if found:
+        notes.append("Why training's test window can read otherwise at the same volume: it "
+                     "counts the MQLs standing on each snapshot (a lead every week it stays an "
+                     "MQL), this page each lead once, when it becomes a new MQL, converting "
+                     f"within {days} days of that night (docs/reports.md).")  # fmt: skip
     return MqlComparison(
         period, days, settings.target.stage, sources, outcomes, summary,
-        agreement_table(outcomes), notes, nights, rows,
+        agreement_table(outcomes), notes, nights, rows, found,
     )  # fmt: skip
 
 

@@ -76,12 +76,13 @@ def at_volume(
     nights: pd.DatetimeIndex,
     definition: str,
     seed: int = 0,
+    baseline: bool = False,
 ) -> pd.DataFrame:
     """``score``'s MQLs at the volume of the ``reference`` flag: on the baseline night, its top
-    leads as many as the reference's MQLs then (already sent, not new); on each later night,
-    its top open leads not sent yet, as many as the reference's new MQLs that night
-    (:func:`new_mqls`). Ties are broken at random (``seed``), so a coarse score (points) is
-    neither flattered nor punished by the order of the rows.
+    leads as many as the reference's MQLs then (already sent, not new: returned only with
+    ``baseline``); on each later night, its top open leads not sent yet, as many as the
+    reference's new MQLs that night (:func:`new_mqls`). Ties are broken at random (``seed``),
+    so a coarse score (points) is neither flattered nor punished by the order of the rows.
 
     Examples
     --------
@@ -107,7 +108,7 @@ def at_volume(
         ranked = tonight.sort_values([score, "tiebreak"], ascending=False)
         picked = ranked.loc[~ranked["lead_id"].isin(sent), "lead_id"].head(wanted)
         sent.update(picked)
-        if position:
+        if position or baseline:
             parts.append(pd.DataFrame({"lead_id": picked.astype("str").to_numpy(),
                                        "definition": definition, "flagged_at": night}))  # fmt: skip
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(_EMPTY)

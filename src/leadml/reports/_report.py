@@ -23,6 +23,7 @@ from leadml.data import LeadData, load_data
 from leadml.data.readers import Source
 from leadml.reports import _figures as figures
 from leadml.reports import _model_figures as model_figures
+from leadml.reports._chance import difference_table
 from leadml.reports._cohorts import MqlComparison, cohort_table, compare_mqls
 from leadml.reports._funnel import funnel_table, lead_journeys
 from leadml.reports._model import ModelEvidence, model_evidence
@@ -99,6 +100,8 @@ class FunnelReport:
         }
         if self.comparison.agreement is not None:
             tables["mql_agreement"] = self.comparison.agreement
+        if self.comparison.differences:
+            tables["mql_difference"] = difference_table(self.comparison.differences)
         if self.model is not None:
             tables["model_reliability"] = self.model.reliability
             tables["model_tiers"] = self.model.tiers
