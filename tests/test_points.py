@@ -113,7 +113,12 @@ def test_the_threshold_sends_as_many_new_mqls_as_the_hand_rules_on_the_calibrati
     threshold = small.rules.mql.threshold
     learned_mqls = len(_new_mqls(sample_data, window, small.rules, threshold))
     assert hand_mqls >= 20
-    assert abs(learned_mqls - hand_mqls) <= 0.1 * hand_mqls
+    # Within 15 % on this small sample, where one point of threshold moves several new MQLs; and
+    # no neighbouring threshold comes closer.
+    assert abs(learned_mqls - hand_mqls) <= 0.15 * hand_mqls
+    for neighbour in (threshold - 1, threshold + 1):
+        sent = len(_new_mqls(sample_data, window, small.rules, neighbour))
+        assert abs(sent - hand_mqls) >= abs(learned_mqls - hand_mqls)
     assert f"rules ({learned_mqls:,}\n# against their {hand_mqls:,};" in small.text
     # Matching the snapshots above the threshold instead (as it once did) sends far more here.
     scores = rule_scores(sample_data, window[KEYS], small.rules, explain=False)["rule_score"]
