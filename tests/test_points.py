@@ -12,7 +12,7 @@ import yaml
 from sklearn.metrics import roc_auc_score
 
 from leadml.data.asof import open_leads
-from leadml.modeling.points import learn_points, rule_path, windowed_pairs
+from leadml.modeling.points import forward_rules, learn_points, refit, windowed_pairs
 from leadml.rules import load_rules, rule_scores
 
 KEYS = ["lead_id", "as_of"]
@@ -129,7 +129,7 @@ def test_the_threshold_sends_as_many_new_mqls_as_the_hand_rules_on_the_calibrati
     assert len(_new_mqls(sample_data, window, small.rules, by_rows)) > 1.1 * hand_mqls
 
 
-def test_the_path_keeps_the_signs_meaning_demands():
+def test_forward_selection_keeps_the_signs_meaning_demands():
     rng = np.random.default_rng(0)
     X = rng.integers(0, 2, size=(4_000, 4)).astype(float)
     # Column 0 lowers the odds, but its meaning says it may only add points.
@@ -137,9 +137,11 @@ def test_the_path_keeps_the_signs_meaning_demands():
     y = (rng.random(4_000) < 1 / (1 + np.exp(-logit))).astype(int)
     import scipy.sparse as sp
 
-    path = rule_path(sp.csr_matrix(X), y, np.array([1, 1, -1, 0]), max_rules=3)
-    assert path and all(0 not in columns for columns in path)
-    assert {1, 2} <= set(path[-1])
+    chosen = forward_rules(sp.csr_matrix(X), y, np.array([1, 1, -1, 0]), max_rules=3)
+    # Column 0 has the wrong sign; 1 and 2 carry the signal and come first, 3 carries nothing.
+    assert set(chosen[:2]) == {1, 2} and 0 not in chosen
+    weights, _ = refit(sp.csr_matrix(X)[:, chosen], y, np.array([1, 1, -1, 0])[chosen])
+    assert weights[0] > 0 and weights[1] < 0
 
 
 @pytest.mark.slow
