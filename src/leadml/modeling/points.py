@@ -128,18 +128,18 @@ def learn_points(
     tuning = parts["calibration"] if len(parts["calibration"]) else train
     candidates = candidate_rules(data, train)
     log.info("%d candidate rules on %s training rows", len(candidates), f"{len(train):,}")
-    valid = parts["calibration"]
-    X_all, names = firing_matrix(data, pd.concat([train, valid], ignore_index=True), candidates)
-    X, X_valid = X_all[: len(train)], X_all[len(train) :]
-    y = train["label"].to_numpy(dtype=int)
-    rows = train.assign(row=np.arange(len(train)))
-    sample = sample_by_lead(rows, settings.model.search_max_rows, settings)["row"].to_numpy()
+    # The rules are chosen and weighed on at most model.search_max_rows rows of each window,
+    # whole leads, as the model's search is: the engine scores every candidate on every row.
+    fitted, valid = (sample_by_lead(parts[w], settings.model.search_max_rows, settings)
+                     for w in ("train", "calibration"))  # fmt: skip
+    X_all, names = firing_matrix(data, pd.concat([fitted, valid], ignore_index=True), candidates)
+    X, X_valid = X_all[: len(fitted)], X_all[len(fitted) :]
+    y = fitted["label"].to_numpy(dtype=int)
     signs = np.array([rule_sign(candidates[n], settings) for n in names])
     # Every snapshot weighs the same, as in the model's fit and in the test window's ranking.
     # Weighing each lead the same instead (1 / its snapshots) ranked the test window 0.016 to
     # 0.026 lower (ROC AUC) on each of the three 20,000-lead histories of bench/bench_points.py.
-    chosen = forward_rules(X[sample], y[sample], signs, max_rules, X_valid,
-                           valid["label"].to_numpy(dtype=int))  # fmt: skip
+    chosen = forward_rules(X, y, signs, max_rules, X_valid, valid["label"].to_numpy(dtype=int))
     weights, _ = refit(X[:, chosen], y, signs[chosen])
     kept = [i for i, w in zip(chosen, weights, strict=True) if w != 0]
     weights = weights[weights != 0]
