@@ -35,8 +35,9 @@ def render_rules(raw: dict, table: pd.DataFrame, context: dict) -> str:
         f"{len(train):,} snapshots of open leads,",
         f"# {int(train['label'].sum()):,} of them reached {context['target']} within "
         f"{context['horizon']} days ({_pct(base)}: the base rate).",
-        f"# {len(table)} rules chosen from {context['candidates']} candidates by an L1-penalised "
-        "logistic regression;",
+        f"# {len(table)} rules chosen from {context['candidates']} candidates one at a time, "
+        "each the one adding most",
+        "# to a logistic regression of those already in;",
         "# engagement rules only add points (negative ones only take them away), so more of an",
         "# action never lowers a score. Points are log-odds scaled so the best training lead",
         "# scores about 100. Each rule's comment: the leads it fires for in the training window",
