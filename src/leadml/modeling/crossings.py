@@ -33,7 +33,7 @@ def highest_before(rows: pd.DataFrame, score, previous) -> np.ndarray:
     """
     lead = pd.factorize(rows["lead_id"])[0].astype(np.int64)
     at = pd.factorize(rows["as_of"], sort=True)[0]
-    order = np.argsort(lead * (at.max(initial=0) + 1) + at)  # by lead, then time
+    order = np.argsort(lead * (at.max(initial=0) + 1) + at, kind="stable")  # by lead, then time
     lead = lead[order]
     before = np.roll(np.asarray(score, dtype=float)[order], 1)  # the row before, in that order
     start = np.diff(lead, prepend=-1) != 0  # a lead's first row: its score the snapshot before
