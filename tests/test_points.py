@@ -70,8 +70,8 @@ def test_the_comparison_is_the_engine_on_the_test_rows(small, sample_data):
     auc = roc_auc_score(merged["label"], merged["rule_score_y"])
     assert small.metrics["rules_learned_roc_auc"] == pytest.approx(auc)
     assert (merged["learned_mql"] == merged["rule_mql_y"]).all()
-    # At each table's own threshold: new MQLs (a lead sent once, when it crosses) and the
-    # conversions among them, as counted snapshot by snapshot here.
+    # At each table's own threshold: new MQLs (a lead sent once, when it first crosses) and the
+    # conversions among them, as counted lead by lead here.
     hand = load_rules(None, sample_data.settings)
     for who, rules, flag in (("hand", hand, "rule_new_mql"),
                              ("learned", small.rules, "learned_new_mql")):  # fmt: skip
@@ -87,17 +87,17 @@ def test_the_comparison_is_the_engine_on_the_test_rows(small, sample_data):
 
 def _new_mqls(data, window: pd.DataFrame, rules, threshold: float) -> pd.DataFrame:
     """The (lead, snapshot) pairs of ``window`` (every open lead at each of its snapshots) where
-    the lead's score reaches ``threshold`` and, one snapshot before, it was below or not open."""
+    a lead is sent: its first snapshot with a score at or above ``threshold``, unless it was at
+    or above it the snapshot before the window already (sent then)."""
     cadence = pd.Timedelta(days=data.settings.trainset.cadence_days)
     start = window["as_of"].min()
     before = open_leads(data, start - cadence)[KEYS]
     spine = pd.concat([before, window[KEYS]], ignore_index=True)
     scored = rule_scores(data, spine, rules, explain=False).sort_values(KEYS, ignore_index=True)
     above = scored["rule_score"] >= threshold
-    same_lead = scored["lead_id"].eq(scored["lead_id"].shift())
-    just_before = same_lead & (scored["as_of"] - scored["as_of"].shift()).eq(cadence)
-    crossed = above & ~(above.shift(fill_value=False) & just_before)
-    return scored.loc[crossed & (scored["as_of"] >= start), KEYS]
+    already = scored.loc[above & (scored["as_of"] < start), "lead_id"]
+    sent = scored[above & (scored["as_of"] >= start) & ~scored["lead_id"].isin(already)]
+    return sent.drop_duplicates("lead_id")[KEYS]  # by lead, then time: its first
 
 
 def test_the_threshold_sends_as_many_new_mqls_as_the_hand_rules_on_the_calibration_window(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,12 @@ from leadml import Settings, load_data
 from leadml.cli import app
 from leadml.errors import ConfigError
 from leadml.jobs import find_threshold
+from leadml.modeling.crossings import first_crossings
 from leadml.modeling.thresholds import (
+    Evidence,
     ThresholdUnreachable,
     choose_threshold,
+    cut_table,
     gather_evidence,
     rules_figures,
     set_threshold,
@@ -29,6 +33,7 @@ from leadml.rules import DEFAULT_RULES, load_rules
 
 runner = CliRunner()
 RULES_FILE = Path(__file__).parents[1] / "configs" / "rules.yaml"
+KEYS = ["lead_id", "as_of"]
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +54,17 @@ def no_model(tmp_path, monkeypatch):
     return tmp_path
 
 
+def _sent_once(rows: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """Counted here, lead by lead: the rows of ``rows`` (a window of evidence) where a lead is
+    sent, its first snapshot at or above ``threshold``, unless it was at or above it already the
+    snapshot before its first in the window."""
+    ordered = rows.sort_values(["lead_id", "as_of"])
+    before = ordered.groupby("lead_id")["previous_rule_score"].transform("first")
+    return ordered[(ordered["rule_score"] >= threshold) & (before < threshold)].drop_duplicates(
+        "lead_id"
+    )
+
+
 def test_the_table_counts_each_threshold_as_a_direct_count_does(evidence, table):
     assert len(table) > 100 and table.index.is_monotonic_increasing
     for threshold in [table.index[0], -5, 0, 37, 100, 123, 150, table.index[-1]]:
@@ -67,9 +83,63 @@ def test_an_mql_is_counted_the_snapshot_it_first_reaches_the_threshold(evidence)
     pairs = rows.merge(rows, on="lead_id", suffixes=("", "_next"))
     pairs = pairs[pairs["as_of_next"] - pairs["as_of"] == pd.Timedelta(days=28)]
     assert len(pairs) and (pairs["previous_rule_score_next"] == pairs["rule_score"]).all()
-    # Below every score, the new MQLs are exactly the leads that were not open the snapshot before.
+    # Below every score, the new MQLs are exactly the leads that were not open the snapshot
+    # before their first one in the window.
     lowest = rules_figures(evidence, rows["rule_score"].min())
-    assert lowest["mqls"] == int(np.isinf(rows["previous_rule_score"]).sum()) > 0
+    first = rows.sort_values("as_of").drop_duplicates("lead_id")
+    assert lowest["mqls"] == int(np.isinf(first["previous_rule_score"]).sum()) > 0
+
+
+def _evidence(rows: list[tuple], previous: float = -np.inf) -> Evidence:
+    """Evidence of a few leads: (lead, snapshot, score, accepted, converted) rows, weekly."""
+    snapshots = pd.date_range("2026-01-05", periods=4, freq="7D", tz="UTC")
+    frame = pd.DataFrame(rows, columns=["lead_id", "at", "rule_score", "accepted", "converted"])
+    frame["as_of"] = snapshots[frame.pop("at")]
+    frame = frame.sample(frac=1, random_state=0)  # the rows in no particular order
+    earlier = frame.sort_values("as_of").groupby("lead_id")["rule_score"].shift()
+    frame["previous_rule_score"] = earlier.fillna(previous).astype(float)
+    return Evidence(frame, frame[KEYS].iloc[:0], snapshots, 7, "sal", "sql", 90)
+
+
+def test_a_lead_that_dips_and_crosses_again_is_sent_once_with_its_first_outcome():
+    evidence = _evidence([
+        ("A", 0, 10, False, False), ("A", 1, 60, True, False), ("A", 2, 20, False, False),
+        ("A", 3, 70, True, True),  # crosses 50 at 1, dips, crosses again at 3
+        ("B", 1, 30, False, False), ("B", 2, 55, False, True),  # new at 2
+        ("C", 0, 80, True, True),  # new at 0: not open the snapshot before
+    ])  # fmt: skip
+    figures = rules_figures(evidence, 50)
+    assert (figures["mqls"], figures["accepted"], figures["conversions"]) == (3, 2, 2)
+    assert figures["mqls_per_week"] == pytest.approx(3 / 4)
+    row = threshold_table(evidence).loc[50]
+    assert (row["mqls"], row["accepted"], row["conversions"]) == (3, 2, 2)
+    rows = evidence.rows
+    new = first_crossings(rows, rows["rule_score"], rows["previous_rule_score"], 50)
+    sent = rows.loc[new, ["lead_id", "as_of"]].sort_values("lead_id")
+    assert sent["lead_id"].tolist() == ["A", "B", "C"]
+    assert sent["as_of"].tolist() == list(evidence.snapshots[[1, 2, 0]])
+    # A lead at or above the threshold the snapshot before the window was sent already.
+    already = _evidence([("A", 0, 40, False, False), ("A", 1, 90, True, True)], previous=60)
+    assert rules_figures(already, 50)["mqls"] == 0 == threshold_table(already).loc[50, "mqls"]
+    assert rules_figures(already, 70)["mqls"] == 1  # but not yet at a higher threshold
+
+
+def test_every_cut_counts_each_lead_once_as_a_lead_by_lead_count_does(evidence):
+    rows = evidence.rows
+    leads = rows["lead_id"].drop_duplicates().sample(300, random_state=1)
+    small = replace(evidence, rows=rows[rows["lead_id"].isin(leads)].reset_index(drop=True))
+    score = small.rows["rule_score"]
+    cuts = np.arange(np.floor(score.min()) - 1, score.max() + 2)
+    previous = small.rows["previous_rule_score"]
+    table = cut_table(small, score, previous, cuts)
+    again = 0
+    for cut in cuts:
+        sent = _sent_once(small.rows, cut)
+        assert table.loc[cut, "mqls"] == len(sent) == rules_figures(small, cut)["mqls"], cut
+        assert table.loc[cut, "accepted"] == sent["accepted"].sum(), cut
+        assert table.loc[cut, "conversions"] == sent["converted"].sum(), cut
+        again += ((score >= cut) & (previous < cut)).sum() - len(sent)
+    assert again > 0  # leads cross, dip and cross again here: counting crossings counts more
 
 
 def test_outcomes_are_what_the_stages_table_says(sample_history, evidence):
@@ -92,21 +162,18 @@ def test_outcomes_are_what_the_stages_table_says(sample_history, evidence):
 @pytest.mark.parametrize("acceptance", [0.5, 0.8])
 def test_the_threshold_found_meets_the_acceptance_target(evidence, table, acceptance):
     threshold = choose_threshold(table, acceptance=acceptance)
-    rows = evidence.rows
-    new = (rows["rule_score"] >= threshold) & (rows["previous_rule_score"] < threshold)
-    assert new.sum() >= 20
-    assert rows.loc[new, "accepted"].mean() >= acceptance
+    sent = _sent_once(evidence.rows, threshold)
+    assert len(sent) >= 20
+    assert sent["accepted"].mean() >= acceptance
     # No other threshold that meets the target finds more conversions.
     meets = table[(table["mqls"] >= 20) & (table["acceptance"] >= acceptance)]
-    assert rows.loc[new, "converted"].sum() == meets["conversions"].max()
+    assert sent["converted"].sum() == meets["conversions"].max()
     assert threshold == meets.index[meets["conversions"] == meets["conversions"].max()][0]
 
 
 def test_the_threshold_found_fits_the_weekly_capacity(evidence, table):
     threshold = choose_threshold(table, per_week=4)
-    rows = evidence.rows
-    new = (rows["rule_score"] >= threshold) & (rows["previous_rule_score"] < threshold)
-    assert 0 < new.sum() / evidence.weeks <= 4
+    assert 0 < len(_sent_once(evidence.rows, threshold)) / evidence.weeks <= 4
     # A higher acceptance target needs a threshold at least as demanding as a lower one's.
     assert choose_threshold(table, acceptance=0.8) >= choose_threshold(table, acceptance=0.3)
 

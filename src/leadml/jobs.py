@@ -367,6 +367,7 @@ def find_threshold(
 
     from leadml.errors import ConfigError
     from leadml.modeling import thresholds as th
+    from leadml.modeling.crossings import first_crossings
     from leadml.rules import load_rules
 
     target = th.check_target(acceptance, per_week)
@@ -393,7 +394,7 @@ def find_threshold(
     except _NoChampion as exc:
         notes.append(f"no model to compare, the rules are shown alone: {exc}")
     else:
-        new = (scores["mql"] & ~scores["previous_mql"]).to_numpy()
+        new = first_crossings(evidence.rows, scores["mql"], scores["previous_mql"], 1)
         outcomes = evidence.rows["accepted"], evidence.rows["converted"]
         later[f"model {name}, tier cut"] = {
             "cut": cut,

@@ -37,6 +37,7 @@ from leadml.data import LeadData, load_data
 from leadml.data.asof import label_pairs, open_leads
 from leadml.data.readers import Source
 from leadml.errors import ColdStart
+from leadml.modeling.crossings import first_crossings
 from leadml.modeling.evaluation import head_to_head, ranking_metrics
 from leadml.modeling.points_candidates import candidate_rules, firing_matrix, rule_sign
 from leadml.modeling.points_file import (
@@ -309,9 +310,9 @@ def compare(
 
     ROC AUC and the conversions at the hand rules' MQL volume rank the snapshots (every open
     lead at each). At each table's own threshold, MQLs are *new* MQLs, counted as ``leadml rules
-    threshold`` counts them (:mod:`leadml.modeling.thresholds`): a lead is sent once, at the
-    snapshot its score reaches the threshold, and converts if it reaches the target stage within
-    the horizon after. ``scores`` flags them (``rule_new_mql``, ``learned_new_mql``).
+    threshold`` counts them (:mod:`leadml.modeling.thresholds`): a lead is sent once per window,
+    at the first snapshot its score reaches the threshold, and converts if it reaches the target
+    stage within the horizon after. ``scores`` flags them (``rule_new_mql``, ``learned_new_mql``).
     """
     on_hand = window_evidence(data, test[KEYS], hand)
     on_learned = rescored(data, on_hand, learned)
@@ -322,8 +323,9 @@ def compare(
         rows, threshold = found.rows, rules.mql.threshold  # rows: in the order of test
         scores[f"{prefix}_score"] = rows["rule_score"].to_numpy()
         scores[f"{prefix}_mql"] = (rows["rule_score"] >= threshold).to_numpy()
-        crossed = (rows["previous_rule_score"] < threshold).to_numpy()
-        scores[f"{prefix}_new_mql"] = scores[f"{prefix}_mql"] & crossed
+        scores[f"{prefix}_new_mql"] = first_crossings(
+            rows, rows["rule_score"], rows["previous_rule_score"], threshold
+        )
         figures[who] = rules_figures(found, threshold)
     y = scores["label"].to_numpy(dtype=int)
     duel = head_to_head(y, scores["learned_score"].to_numpy(), scores["rule_mql"].to_numpy())

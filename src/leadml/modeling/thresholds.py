@@ -6,10 +6,11 @@ The evidence
 The test window is the one ``leadml train`` tests on: the latest snapshots of the open leads,
 placed by the same code (:func:`leadml.modeling.training.assign_windows`). At each snapshot every
 open lead has its rule score, as of that instant. A lead becomes an MQL at a threshold at the
-snapshot where its score is at or above it while, at the previous snapshot, it was not (or the
-lead was not open then): a lead that stays above is already with sales and is not sent again,
-so a weekly capacity is compared with *new* MQLs. Each MQL is followed for one horizon from the
-snapshot that made it one:
+first snapshot of the window where its score is at or above it while, at the previous snapshot,
+it was not (or the lead was not open then). A lead is sent once per window: one that stays
+above, dips and comes back, or was above at the snapshot before the window, is already with
+sales (:mod:`leadml.modeling.crossings`); a weekly capacity is compared with *new* MQLs, each a
+different lead. Each MQL is followed for one horizon from the snapshot that made it one:
 
 - **accepted**: sales accepted it (SAL or any later stage) by the end of the horizon, when the
   data records sales reviews (SAL or SRL rows); when it does not, accepted means the target
@@ -38,6 +39,7 @@ import yaml
 from leadml.data import LeadData
 from leadml.data.asof import follow_up, label_pairs, open_leads
 from leadml.errors import ConfigError, DataError, LeadmlError, OutputError
+from leadml.modeling.crossings import first_crossings, highest_before
 from leadml.rules import Rules, load_rules, rule_scores
 
 KEYS = ["lead_id", "as_of"]
@@ -90,9 +92,9 @@ class Evidence:
         return (
             f"{self.window} window: {len(self.snapshots)} snapshots from {first:%Y-%m-%d} to "
             f"{last:%Y-%m-%d} ({self.weeks:.1f} weeks), {len(self.rows):,} open-lead rows. "
-            f"An MQL is counted at the snapshot its score first reaches the threshold; accepted: "
-            f"{accepted}; converted: reached {_stage(self.target_stage)} within "
-            f"{self.horizon_days} days."
+            f"An MQL is counted once a lead, at the snapshot its score first reaches the "
+            f"threshold; accepted: {accepted}; converted: reached "
+            f"{_stage(self.target_stage)} within {self.horizon_days} days."
         )
 
 
@@ -222,8 +224,8 @@ def mql_figures(
 def rules_figures(evidence: Evidence, threshold: float) -> dict[str, float]:
     """The :data:`FIGURES` of the rule score at ``threshold`` on the window."""
     rows = evidence.rows
-    new = (rows["rule_score"] >= threshold) & (rows["previous_rule_score"] < threshold)
-    return mql_figures(new.to_numpy(), rows["accepted"], rows["converted"], evidence.weeks)
+    new = first_crossings(rows, rows["rule_score"], rows["previous_rule_score"], threshold)
+    return mql_figures(new, rows["accepted"], rows["converted"], evidence.weeks)
 
 
 @dataclass
@@ -300,12 +302,14 @@ def cut_table(evidence: Evidence, score, previous, cuts) -> pd.DataFrame:
     """The :data:`FIGURES` of each of the increasing ``cuts`` of a score of ``evidence.rows``
     (``score`` now and at the snapshot before: ``previous``, -inf when the lead was not open).
 
-    A row is a new MQL at cut c when ``previous < c <= score``: each row adds itself to that
-    run of cuts, so the whole table is one pass over the rows.
+    A lead is a new MQL at cut c once, at its row where ``highest < c <= score`` (``highest``:
+    :func:`~leadml.modeling.crossings.highest_before`): each row adds itself to that run of
+    cuts, so the whole table is one pass over the rows.
     """
     rows, cuts = evidence.rows, np.asarray(cuts, dtype=float)
-    score, previous = np.asarray(score, dtype=float), np.asarray(previous, dtype=float)
-    first = np.searchsorted(cuts, previous, side="right")  # the first cut above previous
+    score = np.asarray(score, dtype=float)
+    highest = highest_before(rows, score, previous)
+    first = np.searchsorted(cuts, highest, side="right")  # the first cut above highest
     last = np.searchsorted(cuts, score, side="right") - 1  # the last cut at or below score
     counted = first <= last
     size = len(cuts) + 1
