@@ -14,7 +14,7 @@ Issue 20's figures: on each of three 20,000-lead histories (seeds 1, 2, 3, as `l
 A quality benchmark, not a timing one, so it is a script rather than a ``bench/run.py`` case
 (those time one function in a fresh process). Run from the project root::
 
-    python -m bench.bench_points            # ~15 minutes on 2 cores
+    python -m bench.bench_points            # about 20 minutes on 2 cores
     python -m bench.bench_points --leads 5000 --seeds 7   # a quick look
 """
 
