@@ -137,11 +137,13 @@ def test_forward_selection_keeps_the_signs_meaning_demands():
     y = (rng.random(4_000) < 1 / (1 + np.exp(-logit))).astype(int)
     import scipy.sparse as sp
 
-    chosen = forward_rules(sp.csr_matrix(X), y, np.array([1, 1, -1, 0]), max_rules=3)
+    chosen, weights = forward_rules(sp.csr_matrix(X), y, np.array([1, 1, -1, 0]), max_rules=3)
     # Column 0 has the wrong sign; 1 and 2 carry the signal and come first, 3 carries nothing.
     assert set(chosen[:2]) == {1, 2} and 0 not in chosen
-    weights, _ = refit(sp.csr_matrix(X)[:, chosen], y, np.array([1, 1, -1, 0])[chosen])
-    assert weights[0] > 0 and weights[1] < 0
+    assert weights[chosen.index(1)] > 0 and weights[chosen.index(2)] < 0
+    assert np.allclose(
+        weights, refit(sp.csr_matrix(X)[:, chosen], y, np.array([1, 1, -1, 0])[chosen])[0]
+    )
 
 
 @pytest.mark.slow

@@ -140,8 +140,8 @@ def learn_points(
     # Every snapshot weighs the same, as in the model's fit and in the test window's ranking.
     # Weighing each lead the same instead (1 / its snapshots) ranked the test window 0.016 to
     # 0.026 lower (ROC AUC) on each of the three 20,000-lead histories of bench/bench_points.py.
-    chosen = forward_rules(X, y, signs, max_rules, X_valid, valid["label"].to_numpy(dtype=int))
-    weights, _ = refit(X[:, chosen], y, signs[chosen])
+    chosen, weights = forward_rules(X, y, signs, max_rules, X_valid,
+                                    valid["label"].to_numpy(dtype=int))  # fmt: skip
     kept = [i for i, w in zip(chosen, weights, strict=True) if w != 0]
     weights = weights[weights != 0]
     linear = X[:, kept] @ weights
@@ -228,14 +228,15 @@ def forward_rules(
     max_rules: int,
     X_valid: sp.csr_matrix | None = None,
     y_valid: np.ndarray | None = None,
-) -> list[int]:
+) -> tuple[list[int], np.ndarray]:
     """At most ``max_rules`` columns of ``X``, chosen one at a time by forward selection with
     the score test (as ``SELECTION=FORWARD`` of SAS's PROC LOGISTIC): at each step the column
     whose score statistic at the current fit (the squared gradient of the log-likelihood over
     its information) is largest joins, among those whose sign their meaning allows (``signs``:
     +1 may only add points, -1 only take them away, 0 either), and the weights are refitted
     (:func:`refit`). Of the first 1, 2, ... ``max_rules`` columns, the set whose weights rank
-    the later window (``X_valid``) best is kept; without one, all of them.
+    the later window (``X_valid``) best is kept; without one, all of them. Returns the columns
+    and their weights (log-odds per firing).
 
     Chosen over scikit-learn's L1 path, which it replaced: with the same candidates and at most
     15 rules it ranked each test window of bench/bench_points.py's three 20,000-lead histories
@@ -243,7 +244,7 @@ def forward_rules(
     already in, where the L1 penalty spends the budget on correlated variants of one signal.
     """
     chosen: list[int] = []
-    prefixes: list[list[int]] = []
+    prefixes: list[tuple[list[int], np.ndarray]] = []
     squared = X.multiply(X).tocsr()
     p = np.full(len(y), y.mean())
     for _ in range(min(max_rules, X.shape[1])):
@@ -260,17 +261,19 @@ def forward_rules(
         chosen.append(best)
         weights, intercept = refit(X[:, chosen], y, signs[chosen])
         p = expit(X[:, chosen] @ weights + intercept)
-        prefixes.append(list(chosen))
+        prefixes.append((list(chosen), weights))
+    if not prefixes:
+        return [], np.zeros(0)
     if X_valid is None or X_valid.shape[0] == 0 or len(np.unique(y_valid)) < 2:
-        return chosen
+        return prefixes[-1]
 
-    def ranks_valid(columns: list[int]) -> float:
-        weights, _ = refit(X[:, columns], y, signs[columns])
+    def ranks_valid(prefix: tuple[list[int], np.ndarray]) -> float:
+        columns, weights = prefix
         return roc_auc_score(y_valid, X_valid[:, columns] @ weights)
 
     # ROC AUC, because a points table ranks: a log loss would also judge the intercept, which
     # moves with the base rate from one window to the next.
-    return max(prefixes, key=ranks_valid) if prefixes else chosen
+    return max(prefixes, key=ranks_valid)
 
 
 def refit(X: sp.csr_matrix, y: np.ndarray, signs: np.ndarray) -> tuple[np.ndarray, float]:
