@@ -124,6 +124,18 @@ def test_a_lead_that_dips_and_crosses_again_is_sent_once_with_its_first_outcome(
     assert rules_figures(already, 70)["mqls"] == 1  # but not yet at a higher threshold
 
 
+def test_points_in_the_billions_give_a_table_of_the_scores_own_thresholds():
+    # A table of every integer from the lowest score to the highest would need 443 GiB here.
+    evidence = _evidence([
+        ("A", 0, -3e10, False, False), ("A", 1, 5e10, True, True),
+        ("B", 1, 12.5, False, False), ("B", 2, 2e9, True, False),
+    ])  # fmt: skip
+    table = threshold_table(evidence)
+    assert table.index.tolist() == [-30_000_000_000, 12, 2_000_000_000, 50_000_000_000]
+    assert table.loc[2_000_000_000, "mqls"] == 2 == rules_figures(evidence, 2e9)["mqls"]
+    assert table.loc[50_000_000_000, "conversions"] == 1
+
+
 def test_every_cut_counts_each_lead_once_as_a_lead_by_lead_count_does(evidence):
     rows = evidence.rows
     leads = rows["lead_id"].drop_duplicates().sample(300, random_state=1)

@@ -145,7 +145,11 @@ def learn_points(
     kept = [i for i, w in zip(chosen, weights, strict=True) if w != 0]
     weights = weights[weights != 0]
     linear = X[:, kept] @ weights
-    scale = 100.0 / max(float(np.max(linear)), 1e-9)
+    # The best training lead scores 100; or, when rules mostly take points away (outcomes that
+    # nothing predicts), the worst scores -100: never a scale that blows tiny weights up to
+    # billions of points.
+    span = max(float(np.max(linear, initial=0.0)), -float(np.min(linear, initial=0.0)))
+    scale = 100.0 / span if span > 0 else 0.0
     points = np.round(weights * scale).astype(int)
     learned = [(names[i], int(p)) for i, p in zip(kept, points, strict=True) if p != 0]
     raw = rules_mapping(candidates, learned)

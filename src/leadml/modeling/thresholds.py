@@ -289,10 +289,13 @@ def _percent(value: float) -> str:
 
 def threshold_table(evidence: Evidence) -> pd.DataFrame:
     """The :data:`FIGURES` of every integer threshold of the rule score, from the lowest score
-    to the highest (:func:`cut_table`)."""
+    to the highest (:func:`cut_table`); of the scores' own (rounded down) when they span more
+    integers than there are rows and a hundred thousand (points in the millions)."""
     rows = evidence.rows
     score = rows["rule_score"].to_numpy(dtype=float)
-    cuts = np.arange(np.floor(score.min()), np.floor(score.max()) + 1) if len(score) else []
+    low, high = (np.floor(score.min()), np.floor(score.max())) if len(score) else (0, -1)
+    many = high - low > max(len(score), 100_000)
+    cuts = np.unique(np.floor(score)) if many else np.arange(low, high + 1)
     table = cut_table(evidence, score, rows["previous_rule_score"], cuts)
     table.index = table.index.astype("int64").rename("threshold")
     return table
