@@ -145,11 +145,12 @@ def learn_points(
     kept = [i for i, w in zip(chosen, weights, strict=True) if w != 0]
     weights = weights[weights != 0]
     linear = X[:, kept] @ weights
-    # The best training lead scores 100; or, when rules mostly take points away (outcomes that
-    # nothing predicts), the worst scores -100: never a scale that blows tiny weights up to
-    # billions of points.
-    span = max(float(np.max(linear, initial=0.0)), -float(np.min(linear, initial=0.0)))
-    scale = 100.0 / span if span > 0 else 0.0
+    # The best training lead scores 100, and no rule is worth more than 100 points: when
+    # nothing predicts the outcomes, the best lead's log-odds are near 0 and scaling them to 100
+    # alone would give tens of billions of points.
+    top = float(np.max(linear, initial=0.0))
+    largest = float(np.max(np.abs(weights), initial=0.0))
+    scale = min(100.0 / top if top > 0 else np.inf, 100.0 / largest if largest > 0 else 0.0)
     points = np.round(weights * scale).astype(int)
     learned = [(names[i], int(p)) for i, p in zip(kept, points, strict=True) if p != 0]
     raw = rules_mapping(candidates, learned)
