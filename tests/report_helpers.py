@@ -183,3 +183,19 @@ def measure_in_browser(page: Path, width: int = 1280) -> dict:
 
 def parse_strict_text(html: str):
     return html5lib.HTMLParser(namespaceHTMLElements=False).parse(html)
+
+
+def oracle_report(sample_history, sample_data):
+    """The generator's exact probabilities as the 'model', the rules next to them, on its
+    monthly as-of dates: a score history whose flags persist from one night to the next; and
+    the report's comparison built on it."""
+    from leadml import rule_scores
+    from leadml.reports import build_report
+
+    truth = sample_history.truth
+    rules = rule_scores(sample_data, truth[["lead_id", "as_of"]], explain=False)
+    history = truth.merge(rules[["lead_id", "as_of", "rule_mql", "rule_score"]],
+                          on=["lead_id", "as_of"])  # fmt: skip
+    history["model_mql"] = history["p_true"] >= 0.15
+    history = history.rename(columns={"p_true": "mql_probability"})
+    return history, build_report(sample_data, history).comparison

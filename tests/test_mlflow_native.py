@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -25,7 +24,6 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
 from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
@@ -34,7 +32,7 @@ from leadml.cli import app
 from leadml.config import Settings
 from leadml.features import features_as_of
 from leadml.tracking import log_training, promote
-from tracking_helpers import tracking_uri
+from tracking_helpers import store_for_sample, tracking_uri
 
 runner = CliRunner()
 AS_OF = "2026-03-02"
@@ -64,14 +62,8 @@ def _read(out: Path) -> pd.DataFrame:
 def native(trained_sample, sample_dir, mlflow_template, tmp_path_factory) -> Native:
     """The sample's model logged, registered (version 1) and promoted to champion."""
     folder = tmp_path_factory.mktemp("native")
-    shutil.copyfile(mlflow_template, folder / "mlflow.db")
-    # Only what was set: the sample's own settings (its domains) must still come with its data.
-    values = trained_sample.settings.model_dump(mode="json", exclude_unset=True)
-    values["tracking"] = {"uri": f"sqlite:///{folder / 'mlflow.db'}",
-                          "export_dir": str(folder / "models")}  # fmt: skip
-    settings = Settings.model_validate(values)
+    settings = store_for_sample(trained_sample, mlflow_template, folder)
     config = folder / "leadml.yaml"
-    config.write_text(yaml.safe_dump(values))
     tracked = log_training(dataclasses.replace(trained_sample, settings=settings), plots=False)
     assert tracked.model_version == 1
     promote(settings, version=1)

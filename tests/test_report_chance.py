@@ -10,7 +10,7 @@ import pytest
 
 from leadml.reports import build_report, write_report
 from leadml.reports._chance import difference_interval
-from test_report_mqls import oracle_history
+from report_helpers import oracle_report
 
 
 def cohorts(model: list[bool], rules: list[bool], shared: int = 0) -> pd.DataFrame:
@@ -53,8 +53,7 @@ def test_counts_this_small_are_no_verdict_and_a_large_gap_is_one(model, rules, s
 
 @pytest.fixture(scope="module")
 def oracle(sample_history, sample_data):
-    history = oracle_history(sample_history, sample_data)
-    return history, build_report(sample_data, history).comparison
+    return oracle_report(sample_history, sample_data)
 
 
 def test_the_report_says_how_sure_it_is_and_what_it_cannot_credit(oracle):

@@ -13,18 +13,13 @@ import yaml
 
 from leadml import rule_scores
 from leadml.reports import build_report, write_report
-from report_helpers import browser, check_static_page, measure_in_browser, tables_by_caption
-
-
-def oracle_history(sample_history, sample_data) -> pd.DataFrame:
-    """The generator's exact probabilities as the 'model', the rules next to them, on its
-    monthly as-of dates: a score history whose flags persist from one night to the next."""
-    truth = sample_history.truth
-    rules = rule_scores(sample_data, truth[["lead_id", "as_of"]], explain=False)
-    history = truth.merge(rules[["lead_id", "as_of", "rule_mql", "rule_score"]],
-                          on=["lead_id", "as_of"])  # fmt: skip
-    history["model_mql"] = history["p_true"] >= 0.15
-    return history.rename(columns={"p_true": "mql_probability"})
+from report_helpers import (
+    browser,
+    check_static_page,
+    measure_in_browser,
+    oracle_report,
+    tables_by_caption,
+)
 
 
 def expected_new(history: pd.DataFrame, flag: str, nights: list) -> set[str]:
@@ -36,8 +31,7 @@ def expected_new(history: pd.DataFrame, flag: str, nights: list) -> set[str]:
 
 @pytest.fixture(scope="module")
 def oracle(sample_history, sample_data):
-    history = oracle_history(sample_history, sample_data)
-    return history, build_report(sample_data, history).comparison
+    return oracle_report(sample_history, sample_data)
 
 
 def test_leads_already_mql_when_the_period_starts_are_not_new_mqls(oracle):

@@ -20,7 +20,7 @@ from leadml.errors import DataError
 from leadml.features import features_as_of
 from leadml.scoring import score_to
 from shard_helpers import night_of, rounded
-from tracking_helpers import tracking_uri
+from tracking_helpers import store_for_sample, tracking_uri
 
 pytest.importorskip("pyspark")
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a Spark session: seconds each
@@ -42,14 +42,10 @@ def spark():
 @pytest.fixture(scope="module")
 def registered(trained_sample, mlflow_template, tmp_path_factory) -> Settings:
     """The sample's model logged and registered as version 1 of NAME."""
-    folder = tmp_path_factory.mktemp("spark-store")
-    shutil.copyfile(mlflow_template, folder / "mlflow.db")
-    values = trained_sample.settings.model_dump(mode="json", exclude_unset=True)
-    values["tracking"] = {"uri": f"sqlite:///{folder / 'mlflow.db'}",
-                          "export_dir": str(folder / "models")}  # fmt: skip
-    settings = Settings.model_validate(values)
-    (folder / "leadml.yaml").write_text(yaml.safe_dump(values))
     from leadml.tracking import log_training
+
+    folder = tmp_path_factory.mktemp("spark-store")
+    settings = store_for_sample(trained_sample, mlflow_template, folder)
 
     log_training(dataclasses.replace(trained_sample, settings=settings), plots=False)
     return settings

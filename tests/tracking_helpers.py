@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 from sklearn.isotonic import IsotonicRegression
 from threadpoolctl import threadpool_limits
 
@@ -155,6 +156,18 @@ def cold_result(settings: Settings) -> TrainingResult:
 def fresh_store(template: Path, folder: Path) -> None:
     """Copy an initialised MLflow database (creating one costs ~10 s of migrations)."""
     shutil.copyfile(template, folder / "mlflow.db")
+
+
+def store_for_sample(trained, template: Path, folder: Path) -> Settings:
+    """The trained sample's own settings (only what was set: its domains must still come with its
+    data) with a fresh MLflow store and export in ``folder``, also written to
+    ``folder/leadml.yaml`` for the command line."""
+    fresh_store(template, folder)
+    values = trained.settings.model_dump(mode="json", exclude_unset=True)
+    values["tracking"] = {"uri": f"sqlite:///{folder / 'mlflow.db'}",
+                          "export_dir": str(folder / "models")}  # fmt: skip
+    (folder / "leadml.yaml").write_text(yaml.safe_dump(values))
+    return Settings.model_validate(values)
 
 
 def scan_for_emails(*roots: Path) -> list[str]:
