@@ -45,3 +45,13 @@ def test_feature_importance_is_log_loss_based_and_finds_the_signal(drawn):
         max_rows=300, n_repeats=2,
     )  # fmt: skip
     assert sample.attrs["rows"] == 300 and len(sample) == len(result.feature_names)
+
+
+def test_an_importance_table_given_is_drawn_as_it_is(drawn):
+    # The training job computes it once for its report and hands it to MLflow's logging.
+    result, _, importance = drawn
+    given = importance.assign(importance=importance["importance"][::-1].to_numpy())
+    figures, returned = training_figures(result, importance=given)
+    assert returned is given
+    labels = [t.get_text() for t in figures["feature_importance"].axes[0].get_yticklabels()]
+    assert set(labels) <= set(given["feature"]) and labels

@@ -123,7 +123,7 @@ def train_and_log(
         raise LeadmlError("give either data (an event history) or flat (a flat export)")
     start = time.perf_counter()
     with scratch_dir("report") as folder:
-        written = None
+        written = importance = None
         if flat is not None:
             from leadml.flat import train_flat
 
@@ -139,8 +139,9 @@ def train_and_log(
             result = train(loaded, rules=rules, allow=allow, progress=progress)
             if report and result.trained:
                 scores = training_scores(result)
-                page = build_report(loaded, scores, importance=_importance(result) if plots
-                                    else None, title="Training run: test window")  # fmt: skip
+                importance = _importance(result) if plots else None
+                page = build_report(loaded, scores, importance=importance,
+                                    title="Training run: test window")  # fmt: skip
                 written = write_report(page, folder / "report").parent
         source = flat if flat is not None else data
         # Lineage names a file or a folder; a database URI is no dataset source MLflow knows
@@ -153,6 +154,7 @@ def train_and_log(
             plots=plots,
             report=written,
             force=force,
+            importance=importance,
         )
         registered = f"version {tracked.model_version}" if tracked.model_version else "none"
         clock.lap("mlflow", "run %s, registered %s", tracked.run_id, registered)

@@ -316,12 +316,15 @@ def feature_importance(
 
 
 def training_figures(
-    result: TrainingResult, test_features: pd.DataFrame | None = None
+    result: TrainingResult,
+    test_features: pd.DataFrame | None = None,
+    importance: pd.DataFrame | None = None,
 ) -> tuple[dict[str, Figure], pd.DataFrame | None]:
     """Every figure of a trained run, by file stem, and the feature-importance table.
 
     ``test_features`` (features and ``label`` of the test window) enables the importance plot;
-    by default it is taken from ``result.frames["test"]`` when present.
+    by default it is taken from ``result.frames["test"]`` when present. An ``importance`` table
+    already computed (:func:`permutation_importance_table`) is drawn as it is.
     """
     if not result.trained or result.evaluation is None or result.test is None:
         return {}, None
@@ -333,8 +336,9 @@ def training_figures(
     frames = getattr(result, "frames", None) or {}
     if test_features is None:
         test_features = frames.get("test")
-    importance = None
-    if test_features is not None and len(test_features):
+    if importance is not None:
+        figures["feature_importance"] = importance_figure(importance)
+    elif test_features is not None and len(test_features):
         figures["feature_importance"], importance = feature_importance(
             result.model,
             test_features[result.feature_names],

@@ -224,6 +224,7 @@ def log_training(
     plots: bool = True,
     report: str | os.PathLike | None = None,
     force: bool = False,
+    importance: pd.DataFrame | None = None,
 ) -> TrackedRun:
     """Record a training run in MLflow; register and export its model unless it is a cold start
     or failed the fitness gate (:mod:`leadml.modeling.fitness`).
@@ -253,6 +254,10 @@ def log_training(
         Register and export a model that failed the fitness gate, and replace an export of
         the same version number that another run (another tracking store's) wrote; without
         it that is refused before anything is logged.
+    importance
+        The test window's permutation importance when the caller has computed it already
+        (:func:`leadml.modeling.plots.permutation_importance_table`), so it is not computed
+        twice.
 
     Returns
     -------
@@ -294,7 +299,7 @@ def log_training(
             with timer("champion"):
                 score_champion(client, result, tracked)
         with timer("plots"):
-            artifacts = _write_artifacts(result, tmp / "artifacts", plots=plots)
+            artifacts = _write_artifacts(result, tmp / "artifacts", plots, importance)
         with timer("log"):
             run = stack.enter_context(
                 mlflow.start_run(
@@ -373,7 +378,9 @@ def _run_name(result: TrainingResult) -> str:
     return f"{result.family} {target}"
 
 
-def _write_artifacts(result: TrainingResult, folder: Path, plots: bool = True) -> Path:
+def _write_artifacts(
+    result: TrainingResult, folder: Path, plots: bool = True, importance=None
+) -> Path:
     """Plots (PNG) and tables (CSV) in ``folder``; no lead ids, e-mails or names."""
     (folder / "tables").mkdir(parents=True)
     _table(result.windows, folder / "tables" / "windows.csv", index=True)
@@ -382,7 +389,7 @@ def _write_artifacts(result: TrainingResult, folder: Path, plots: bool = True) -
         return folder
     from leadml.modeling.plots import training_figures
 
-    figures, importance = training_figures(result) if plots else ({}, None)
+    figures, importance = training_figures(result, importance=importance) if plots else ({}, None)
     (folder / "plots").mkdir()
     for stem, figure in figures.items():
         figure.savefig(folder / "plots" / f"{stem}.png", dpi=110)
