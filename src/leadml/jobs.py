@@ -307,11 +307,10 @@ def write_trainset(
         from leadml.spark import build_trainset as build_on_spark
 
         ts = build_on_spark(spark, data, settings, shards=shards, start=start, end=end, now=now)
-        write_table(ts.frame, out)
-        return ts
-    from leadml.modeling.trainset import build_trainset
+    else:
+        from leadml.modeling.trainset import build_trainset
 
-    ts = build_trainset(load_data(data, settings, now=now), start=start, end=end)
+        ts = build_trainset(load_data(data, settings, now=now), start=start, end=end)
     write_table(ts.frame, out)
     return ts
 

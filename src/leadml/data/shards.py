@@ -107,17 +107,17 @@ def restrict(raw: RawTables, shard: Shard) -> None:
 
     # The ids of this shard, and (shard 0) of every lead and account, held apart: the input
     # views are pointed at this shard's rows next.
-    def ids(table: str, column: str, source: str) -> None:
+    def save_ids(table: str, column: str, source: str) -> None:
         con.execute(f"CREATE TEMP TABLE {table} AS SELECT DISTINCT CAST({column} AS VARCHAR) "
                     f"AS id FROM {source} WHERE {column} IS NOT NULL")  # fmt: skip
 
-    ids("shard_lead_ids", "lead_id", "shard_leads")
+    save_ids("shard_lead_ids", "lead_id", "shard_leads")
     if first:
-        ids("all_lead_ids", "lead_id", "raw_leads")
+        save_ids("all_lead_ids", "lead_id", "raw_leads")
     if "account_id" in leads:
-        ids("shard_account_ids", "account_id", "shard_leads")
+        save_ids("shard_account_ids", "account_id", "shard_leads")
         if first:
-            ids("all_account_ids", "account_id", "raw_leads")
+            save_ids("all_account_ids", "account_id", "raw_leads")
     kept = {"leads": "shard_leads"}
     for name, column, ids in (("events", "lead_id", "lead"), ("stages", "lead_id", "lead"),
                               ("accounts", "account_id", "account")):  # fmt: skip

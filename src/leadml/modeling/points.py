@@ -76,7 +76,6 @@ class LearnedPoints:
     mapping: dict
     metrics: dict[str, float]
     comparison: pd.DataFrame
-    windows: pd.DataFrame
     scores: pd.DataFrame
     candidates: int = 0
     # As a candidate model of `leadml train`: whether it was preferred, and why (a sentence).
@@ -188,7 +187,6 @@ def learn_points(
         raw,
         metrics,
         comparison,
-        _windows(parts),
         scores,
         candidates=len(candidates),
     )

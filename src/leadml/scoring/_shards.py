@@ -189,7 +189,7 @@ def finish_night(
         _output.recover(out, name)
         manifests = _complete_shards(folder, settings)
         clock.lap("shards", "%d shards of %s", len(manifests), name)
-        files = [folder / f"shard-{m['shard']}-of-{m['shards']}.parquet" for m in manifests]
+        files = [folder / f"{Shard(m['shard'], m['shards']).stem}.parquet" for m in manifests]
         narrow = [_narrow(f, m) for f, m in zip(files, manifests, strict=True)]
         night = pd.concat(narrow, ignore_index=True)
         if not len(night):
@@ -204,8 +204,7 @@ def finish_night(
         # In lead-id order, the unsharded run's: the same sums to the last bit.
         order = night["lead_id"].argsort(kind="stable").to_numpy()
         night = night.iloc[order].reset_index(drop=True)
-        for column, values in night_columns(night, settings).items():
-            night[column] = values
+        night = night.assign(**night_columns(night, settings))
         clock.lap("rank", "%s leads", f"{len(night):,}")
 
         stats = NightStats.merge([NightStats.from_dict(m["stats"]) for m in manifests])

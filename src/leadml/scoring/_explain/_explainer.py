@@ -59,7 +59,6 @@ class Explainer:
         self._checked = False
         self._parts = parts_of(model)
         self._effect_sum: np.ndarray | None = None
-        self._rows = 0
         if self._parts is not None:
             owners = output_features(self._parts.columns, self.feature_names)
             final = self._parts.final
@@ -109,7 +108,6 @@ class Explainer:
         out = self.explain_method(X)
         size = np.abs(out.effects).sum(axis=0, dtype="float64")
         self._effect_sum = size if self._effect_sum is None else self._effect_sum + size
-        self._rows += len(X)
         return out
 
     @property
@@ -118,12 +116,6 @@ class Explainer:
         if self._effect_sum is None:
             return pd.Series(dtype="float64")
         return pd.Series(self._effect_sum, index=self.features)
-
-    @property
-    def importance(self) -> pd.Series:
-        """Mean absolute effect (probability points) of each explained feature so far."""
-        mean = self.effect_sums / max(self._rows, 1)
-        return mean.sort_values(ascending=False)
 
     def _check(self, X: pd.DataFrame) -> None:
         self._checked = True
