@@ -22,7 +22,7 @@ import pandas as pd
 from leadml.data import LeadData
 from leadml.data.asof import follow_up
 from leadml.reports._chance import Difference, difference_words, differences
-from leadml.reports._nights import at_volume, new_mqls, night_window
+from leadml.reports._nights import NO_FLAGS, at_volume, new_mqls, night_window
 from leadml.reports._scores import ScoreHistory
 from leadml.rules import load_rules, rule_mql_history, rule_scores
 
@@ -454,7 +454,7 @@ def compare_mqls(
             parts.append(rules_flags(data, period.start, period.end, learned, "learned"))
             sources["learned"] = f"the learned rules file: {exact}no new MQL)"
     parts = [p for p in parts if len(p)]
-    flags = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(_NO_FLAGS)
+    flags = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(NO_FLAGS)
     outcomes = mql_outcomes(data, flags, days, journeys)
     summary = cohort_table(outcomes)
     immature = int(summary["immature"].sum()) if len(summary) else 0
@@ -471,6 +471,3 @@ def compare_mqls(
         period, days, settings.target.stage, sources, outcomes, summary,
         agreement_table(outcomes), notes, nights, rows, found,
     )  # fmt: skip
-
-
-_NO_FLAGS = {"lead_id": [], "definition": [], "flagged_at": []}

@@ -17,7 +17,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-_EMPTY = {"lead_id": [], "definition": [], "flagged_at": []}
+from leadml.modeling.crossings import first_crossings
+
+NO_FLAGS = {"lead_id": [], "definition": [], "flagged_at": []}
 
 
 def night_window(
@@ -58,11 +60,12 @@ def new_mqls(
     >>> new_mqls(rows, "mql", nights, "rules")["lead_id"].tolist()  # A was an MQL already
     ['C', 'B']
     """
-    flagged = pd.DataFrame({"lead_id": rows["lead_id"], "at": _positions(rows, nights)})
-    flagged = flagged[rows[flag].astype(bool).to_numpy()]
-    already = flagged.loc[flagged["at"] == 0, "lead_id"]
-    new = flagged[(flagged["at"] > 0) & ~flagged["lead_id"].isin(already)]
-    first = new.sort_values(["at", "lead_id"]).drop_duplicates("lead_id")
+    # Sent once, as leadml rules threshold counts it (modeling.crossings): on the first night
+    # the flag is up, unless it was up on an earlier night, the baseline included.
+    flag_up = rows[flag].astype(float).to_numpy()
+    sent = first_crossings(rows, flag_up, np.full(len(rows), -np.inf), cut=1.0)
+    first = pd.DataFrame({"lead_id": rows["lead_id"], "at": _positions(rows, nights)})[sent]
+    first = first[first["at"] > 0].sort_values(["at", "lead_id"])
     return pd.DataFrame({
         "lead_id": first["lead_id"].astype("str").to_numpy(), "definition": definition,
         "flagged_at": nights[first["at"].to_numpy(dtype=int)],
@@ -111,4 +114,4 @@ def at_volume(
         if position or baseline:
             parts.append(pd.DataFrame({"lead_id": picked.astype("str").to_numpy(),
                                        "definition": definition, "flagged_at": night}))  # fmt: skip
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(_EMPTY)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(NO_FLAGS)
