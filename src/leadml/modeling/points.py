@@ -34,7 +34,6 @@ from sklearn.metrics import roc_auc_score
 
 from leadml.config import Settings
 from leadml.data import LeadData, load_data
-from leadml.data.asof import label_pairs, open_leads
 from leadml.data.readers import Source
 from leadml.errors import ColdStart
 from leadml.modeling.crossings import first_crossings
@@ -48,8 +47,14 @@ from leadml.modeling.points_file import (
     volume_threshold,
 )
 from leadml.modeling.thresholds import rescored, rules_figures, threshold_table, window_evidence
-from leadml.modeling.training import WINDOWS, place_windows, sample_by_lead, too_little
-from leadml.modeling.trainset import snapshot_dates
+from leadml.modeling.training import (
+    WINDOWS,
+    describe_windows,
+    place_windows,
+    sample_by_lead,
+    too_little,
+)
+from leadml.modeling.trainset import mature_pairs
 from leadml.rules import Rules, load_rules, rule_scores
 
 log = logging.getLogger("leadml.points")
@@ -195,33 +200,15 @@ def learn_points(
 def windowed_pairs(data: LeadData) -> pd.DataFrame:
     """The training set's pairs (``lead_id``, ``as_of``, ``label``) and their ``window``, as
     ``leadml train`` places them, without building the features."""
-    dates = snapshot_dates(data)
-    spine = open_leads(data, list(dates)) if len(dates) else pd.DataFrame(columns=KEYS)
-    labelled = label_pairs(data, spine)
-    mature = labelled[labelled["mature"]][[*KEYS, "label"]].reset_index(drop=True)
+    mature = mature_pairs(data)
     if mature.empty:
         raise ColdStart("cold start: no mature snapshot (the history is shorter than "
                         "trainset.warmup_days + one horizon)")  # fmt: skip
-    mature["label"] = mature["label"].astype("int8")
     placed, _ = place_windows(mature, data.settings)
-    short = too_little(_windows({w: placed[placed["window"] == w] for w in WINDOWS}),
-                        data.settings)  # fmt: skip
+    short = too_little(describe_windows(placed), data.settings)
     if short:
         raise ColdStart(f"cold start: {short}")
     return placed[placed["window"].notna()].reset_index(drop=True)
-
-
-def _windows(parts: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    rows = {
-        w: {
-            "rows": len(p),
-            "positives": int(p["label"].sum()) if len(p) else 0,
-            "first_snapshot": p["as_of"].min() if len(p) else pd.NaT,
-            "last_snapshot": p["as_of"].max() if len(p) else pd.NaT,
-        }
-        for w, p in parts.items()
-    }
-    return pd.DataFrame(rows).T
 
 
 def forward_rules(

@@ -37,7 +37,7 @@ import pandas as pd
 import yaml
 
 from leadml.data import LeadData
-from leadml.data.asof import follow_up, label_pairs, open_leads
+from leadml.data.asof import follow_up, open_leads
 from leadml.errors import ConfigError, DataError, LeadmlError, OutputError
 from leadml.modeling.crossings import first_crossings, highest_before
 from leadml.rules import Rules, load_rules, rule_scores
@@ -112,19 +112,17 @@ def gather_evidence(data: LeadData, rules: Rules | str | Path | None = None) -> 
     """
     # The windows as training places them (same part of the package, so its helper is ours).
     from leadml.modeling.training import place_windows
-    from leadml.modeling.trainset import snapshot_dates
+    from leadml.modeling.trainset import mature_pairs
 
     settings = data.settings
     rules = load_rules(rules, settings)
-    dates = snapshot_dates(data)
-    labelled = label_pairs(data, open_leads(data, list(dates))) if len(dates) else None
-    if labelled is None or not labelled["mature"].any():
+    mature = mature_pairs(data)
+    if mature.empty:
         raise DataError(
             f"no mature snapshot: outcomes are known until {data.end():%Y-%m-%d} and each needs a "
             f"{settings.target.horizon_days}-day horizon; a longer history is needed"
         )
-    mature = labelled[labelled["mature"]].astype({"label": "int8"})
-    placed, _ = place_windows(mature[[*KEYS, "label"]], settings)
+    placed, _ = place_windows(mature, settings)
     test = placed[placed["window"] == "test"]
     if test.empty:
         raise DataError("the test window holds no open lead: a longer history is needed")

@@ -180,7 +180,7 @@ def train(
     clock.lap("trainset", "%s rows, %s conversions", f"{len(trainset.frame):,}",
               f"{int(trainset.frame['label'].sum()):,}")  # fmt: skip
     frame, layout = place_windows(trainset.frame, settings)
-    windows = _describe_windows(frame)
+    windows = describe_windows(frame)
     features = [c for c in frame.columns if c not in (*KEYS, "label", "window")]
     leakage = _guard(frame[frame["window"] == "train"], features, settings, allow)
     features = [f for f in features if f not in leakage.excluded]
@@ -403,7 +403,7 @@ def place_windows(frame: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame
                 frame["as_of"], frame["label"], settings, by=by, calibration=calibration
             )
         )
-        windows = _describe_windows(placed)
+        windows = describe_windows(placed)
         held = windows.loc["calibration", ["positives", "rows"]]
         enough = min(held["positives"], held["rows"] - held["positives"]) >= needed
         if (enough or not calibration) and not too_little(windows, settings):
@@ -467,21 +467,19 @@ def _guard(
     )
 
 
-def _describe_windows(frame: pd.DataFrame) -> pd.DataFrame:
-    rows = []
+def describe_windows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per window of ``frame`` (:func:`place_windows`): snapshots, rows, positives, base rate."""
+    rows = {}
     for window in WINDOWS:
         part = frame[frame["window"] == window]
-        rows.append(
-            {
-                "window": window,
-                "first_snapshot": part["as_of"].min(),
-                "last_snapshot": part["as_of"].max(),
-                "snapshots": part["as_of"].nunique(),
-                "rows": len(part),
-                "positives": int(part["label"].sum()),
-            }
-        )
-    return with_base_rates(pd.DataFrame(rows).set_index("window"))
+        rows[window] = {
+            "first_snapshot": part["as_of"].min(),
+            "last_snapshot": part["as_of"].max(),
+            "snapshots": part["as_of"].nunique(),
+            "rows": len(part),
+            "positives": int(part["label"].sum()),
+        }
+    return with_base_rates(pd.DataFrame.from_dict(rows, orient="index").rename_axis("window"))
 
 
 def with_base_rates(windows: pd.DataFrame) -> pd.DataFrame:

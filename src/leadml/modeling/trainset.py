@@ -77,6 +77,16 @@ def snapshot_dates(
     return pd.DatetimeIndex(sorted(dates)).as_unit("us")
 
 
+def mature_pairs(data: LeadData) -> pd.DataFrame:
+    """The training set's mature pairs (``lead_id``, ``as_of``, ``label`` as int8) at every
+    snapshot (:func:`snapshot_dates`), without their features; empty when none is mature."""
+    dates = snapshot_dates(data)
+    spine = open_leads(data, list(dates)) if len(dates) else pd.DataFrame(columns=KEYS)
+    labelled = label_pairs(data, spine)
+    mature = labelled[labelled["mature"]][[*KEYS, "label"]].reset_index(drop=True)
+    return mature.astype({"label": "int8"})
+
+
 def build_trainset(
     source: Source | LeadData,
     *,
