@@ -148,6 +148,22 @@ def test_window_keeps_events_of_the_last_n_days_boundary_included():
     assert row["points__views"] == 10
 
 
+def test_inactivity_takes_points_from_a_lead_gone_quiet_but_not_from_one_never_engaged():
+    """'No page view in 30 days: -10': the latest view 30 days old is inside the window (as a
+    window counts it), one a moment older is not; a lead with no view at all is not inactive,
+    and other event types do not count."""
+    quiet = make_rules(engagement=[eng_rule("quiet", -10, inactive_days=30)])
+    leads = [{"lead_id": lead} for lead in ("L1", "L2", "L3", "L4")]
+    data = make_data(leads, events=[
+        ("L1", ago(30), "page_view"), ("L1", ago(90), "page_view"),
+        ("L2", ago(30.001), "page_view"), ("L2", ago(60), "page_view"),
+        ("L4", ago(1), "demo_request"), ("L4", ago(45), "page_view"),
+    ])  # fmt: skip
+    points = {lead: score(data, quiet, lead=lead)["points__quiet"] for lead in ("L1", "L2", "L3",
+                                                                                 "L4")}  # fmt: skip
+    assert points == {"L1": 0, "L2": -10, "L3": 0, "L4": -10}
+
+
 def test_a_type_counted_within_a_window_by_one_rule_and_always_by_another():
     """Events no rule counts are skipped before grouping; one rule's window must not hide an
     event from another rule counting the same type over all of the past."""
@@ -367,6 +383,8 @@ _PROPERTY_RULES = make_rules(
         {"name": "hand", "buying_stage": "decision", "points": 50, "cap": 80},
         eng_rule("unsub", -30, "unsubscribe", decay="none"),
         eng_rule("webinar", 15, "webinar_attended"),
+        {"name": "quiet", "buying_stage": ["awareness", "consideration"], "inactive_days": 15,
+         "points": -12},
     ],
     groups={"web": {"cap": 25}}, decay={"half_life_days": 10}, threshold=60,
 )  # fmt: skip

@@ -168,7 +168,8 @@ def reference_candidates(data, rules, start, end):
         return f"TIMESTAMPTZ '{value.isoformat()}'"
 
     window = f"occurred_at >= {ts(start)} AND occurred_at < {ts(end)}"
-    rising = [r for r in rules.engagement.rules if r.points > 0]
+    rising = [r for r in rules.engagement.rules
+              if (r.points < 0 if r.inactive_days is not None else r.points > 0)]  # fmt: skip
     parts = [
         f"SELECT lead_id, {ts(start)}, {ts(start)}, 'start', 0 "
         f"FROM leads WHERE created_at < {ts(start)}",
@@ -213,7 +214,8 @@ _TYPES = ["page_view", "pricing_page_view", "demo_request", "webinar_attended", 
 
 
 def _linear_rules(rises_without_events: bool) -> dict:
-    """Every kind of kernel (window, half-life, lifespan, none), caps per rule, group and section;
+    """Every kind of kernel (window, half-life, lifespan, none) and an inactivity rule, caps per
+    rule, group and section;
     windows of whole days, so that events on a 6-hour grid often sit exactly on their edges."""
     unsub = {"name": "unsub", "event_type": "unsubscribe", "points": -30, "decay": "none"}
     fit = [FIT[0]]
@@ -232,6 +234,9 @@ def _linear_rules(rises_without_events: bool) -> dict:
              "decay": {"half_life_days": 2}, "cap": 60},
             {"name": "webinar", "event_type": "webinar_attended", "points": 15},
             unsub,
+            # Views revive a lead gone quiet: an event that raises the score by ending a penalty.
+            {"name": "quiet", "event_type": ["page_view", "pricing_page_view"],
+             "inactive_days": 4, "points": -10},
         ],
         groups={"web": {"cap": 12}}, decay={"half_life_days": 4}, engagement_cap=50, threshold=50,
     )  # fmt: skip

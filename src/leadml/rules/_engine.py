@@ -329,11 +329,18 @@ def _engagement_sql(
     widest = widest_window(kernels)
     types = {r.name: event_types_of(r, settings) for r in rules.engagement.rules}
     sums = ", ".join(f"{_kernel_sum(k)} AS {name}" for k, name in kernels.items())
+    if any(r.inactive_days is not None for r in rules.engagement.rules):
+        sums += ", min(age_days) AS youngest"
     per_rule = []
     for rule in rules.engagement.rules:
         kernel = kernels[kernel_of(rules, rule)]
         counted = _in("event_type", types[rule.name])
-        raw = f"{rule.points!r} * sum(CASE WHEN {counted} THEN {kernel} ELSE 0.0 END)"
+        if rule.inactive_days is not None:
+            # Inside a window means age <= window, so inactive means the latest event is older.
+            latest = f"min(CASE WHEN {counted} THEN youngest END)"
+            raw = f"CASE WHEN {latest} > {rule.inactive_days!r} THEN {rule.points!r} ELSE 0.0 END"
+        else:
+            raw = f"{rule.points!r} * sum(CASE WHEN {counted} THEN {kernel} ELSE 0.0 END)"
         if rule.cap is not None:
             raw = _clip(raw, rule.cap)
         per_rule.append(f"{raw} AS points__{rule.name}")

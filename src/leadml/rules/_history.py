@@ -8,12 +8,13 @@ applies, drops when points leave a window, and starts, with the fit points, when
 created. The lead *crosses* the threshold at T when ``S`` is below the threshold just before T
 and at or above it from T on. It is evaluated
 
-* exactly at each event that a positive rule counts: ``S`` just before the event (as of its
-  timestamp) against ``S`` just after it (as of its timestamp + 1 µs); ``crossed_at`` is the
-  event's timestamp, ``trigger`` is ``"event"``;
+* exactly at each event that a positive rule counts or that ends a negative rule's inactivity:
+  ``S`` just before the event (as of its timestamp) against ``S`` just after it (as of its
+  timestamp + 1 µs); ``crossed_at`` is the event's timestamp, ``trigger`` is ``"event"``;
 * exactly at the lead's creation, if its fit points alone reach the threshold (``"created"``);
 * once a day, at midnight UTC, when the rules let a score rise with nothing happening (a negative
-  engagement rule that decays or has a window, or a fit rule on ``lead_age_days``): such a rise is
+  engagement rule that decays or has a window, a positive ``inactive_days`` rule, or a fit rule on
+  ``lead_age_days``): such a rise is
   reported at the first midnight that sees it (``"time"``), so at daily granularity.
 
 Every up-crossing in ``[start, end)`` is reported (a lead that falls below the threshold as its
@@ -169,7 +170,10 @@ def _candidates(leads: pd.DataFrame, events, rules: Rules, settings, start, end)
     add(code[old], np.full(old.sum(), s), np.full(old.sum(), s), _START)
     new = (created >= s) & (created < e)
     add(code[new], created[new] + 1, created[new], _CREATED)
-    rising = [r for r in rules.engagement.rules if r.points > 0]
+    # An event raises the score through a positive rule counting it, or by ending the inactivity
+    # a negative rule takes points for.
+    rising = [r for r in rules.engagement.rules
+              if (r.points < 0 if r.inactive_days is not None else r.points > 0)]  # fmt: skip
     if rising and events is not None:
         types = {t for r in rising for t in event_types_of(r, settings)}
         mine = np.isin(events.type, [events.types.index(t) for t in types])

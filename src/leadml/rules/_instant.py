@@ -6,7 +6,8 @@ For a spine of many instants, :mod:`leadml.rules._engine` sums the events' weigh
 type, the time) costs ~2.2 s and one compiled loop adds each event's weight to every rule that
 counts its type in ~0.3 s. The weights, windows and caps are the same: an event of age ``a`` days
 counts within a ``w``-day window when ``a <= w`` (:func:`leadml.data.asof.in_window`), weighs
-``0.5 ** (a / half_life)`` or ``max(0, 1 - a / lifespan)``, and each rule's sum is capped.
+``0.5 ** (a / half_life)`` or ``max(0, 1 - a / lifespan)``, and each rule's sum is capped; an
+``inactive_days`` rule fires when the pair's latest event of its types is older than that.
 A test checks that both plans give the same scores.
 """
 
@@ -43,12 +44,14 @@ def engagement_points(
         f"FROM ({visible_at('events', as_of, window_days=widest)}) v "
         f"JOIN {spine} s USING (lead_id) WHERE {counted_events(rules, types)}"
     ).fetchnumpy()
+    age = age_days(found["us"], as_of)
     # The rules counting each type, flattened: type c has members[start[c]:start[c + 1]].
-    members = [[j for j, r in enumerate(engagement) if t in types[r.name]] for t in counted]
+    members = [[j for j, r in enumerate(engagement)
+                if t in types[r.name] and r.inactive_days is None] for t in counted]  # fmt: skip
     start = np.cumsum([0, *map(len, members)])
     sums = np.zeros((len(engagement), len(pairs)))
     _add_weights(
-        found["pos"], found["code"], age_days(found["us"], as_of),
+        found["pos"], found["code"], age,
         start, np.array([j for m in members for j in m], dtype=np.int64),
         np.array([math.inf if w is None else w for w in windows], dtype=np.float64),
         np.array([k[1] or 0.0 for k in kernels]), np.array([k[2] or 0.0 for k in kernels]),
@@ -56,6 +59,11 @@ def engagement_points(
     )  # fmt: skip
     points = {}
     for j, rule in enumerate(engagement):
+        if rule.inactive_days is not None:  # the age of the pair's latest event of its types
+            mine = np.isin(found["code"], [counted.index(t) for t in types[rule.name]])
+            youngest = np.full(len(pairs), np.inf)
+            np.minimum.at(youngest, found["pos"][mine], age[mine])
+            sums[j] = np.isfinite(youngest) & (youngest > rule.inactive_days)
         value = rule.points * sums[j]
         points[f"points__{rule.name}"] = (
             value if rule.cap is None else np.clip(value, -rule.cap, rule.cap)

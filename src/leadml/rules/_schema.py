@@ -165,7 +165,10 @@ class FitRule(_Strict):
 
 
 class EngagementRule(_Strict):
-    """Points per event of the given canonical types or buying stages, with caps and decay."""
+    """Points per event of the given canonical types or buying stages, with caps and decay; or,
+    with ``inactive_days``, points once when the lead has had such events but none in the last
+    ``inactive_days`` days (a CRM's "no activity in 90 days": a lead never engaged is not
+    inactive)."""
 
     name: str
     event_type: tuple[str, ...] | None = None
@@ -174,6 +177,7 @@ class EngagementRule(_Strict):
     cap: Positive | None = None
     window_days: Positive | None = None
     decay: Decay | None = None  # None: the section's default decay
+    inactive_days: Positive | None = None
     group: str | None = None
 
     @field_validator("name", "group")
@@ -210,6 +214,15 @@ class EngagementRule(_Strict):
         if (self.event_type is None) == (self.buying_stage is None):
             raise ValueError("an engagement rule needs exactly one of 'event_type' and "
                              "'buying_stage'")  # fmt: skip
+        return self
+
+    @model_validator(mode="after")
+    def _inactivity_counts_nothing(self) -> EngagementRule:
+        counting = [k for k, v in (("cap", self.cap), ("window_days", self.window_days),
+                                   ("decay", self.decay)) if v is not None]  # fmt: skip
+        if self.inactive_days is not None and counting:
+            raise ValueError(f"an 'inactive_days' rule gives its points once, so "
+                             f"{' and '.join(counting)} cannot apply: leave them out")  # fmt: skip
         return self
 
 
@@ -322,17 +335,21 @@ class Rules(_Strict):
         raise KeyError(f"no rule or group named {name!r}")
 
     def decay_of(self, rule: EngagementRule) -> Decay:
+        if rule.inactive_days is not None:
+            return Decay()  # it counts no events: it looks for the latest one
         return self.engagement.decay if rule.decay is None else rule.decay
 
     @property
     def rises_without_events(self) -> bool:
         """Whether a lead's score can go up with nothing happening: a negative engagement rule
-        whose points fade or leave a window, or a fit rule on the lead's age."""
-        negative_fades = any(
-            r.points < 0 and (r.window_days is not None or self.decay_of(r).active)
+        whose points fade or leave a window, a positive ``inactive_days`` rule, or a fit rule on
+        the lead's age."""
+        rises = any(
+            (r.points > 0 and r.inactive_days is not None)
+            or (r.points < 0 and (r.window_days is not None or self.decay_of(r).active))
             for r in self.engagement.rules
         )
-        return negative_fades or any(r.attribute == "lead_age_days" for r in self.fit.rules)
+        return rises or any(r.attribute == "lead_age_days" for r in self.fit.rules)
 
 
 def _settings(info: ValidationInfo) -> Settings:

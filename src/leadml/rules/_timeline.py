@@ -8,7 +8,8 @@ holds and their summed weight, aged from one instant to the next (times ``0.5 **
 or minus ``d / lifespan`` per event; nothing without decay). The weights, windows and caps are
 those of the SQL plan and of the nightly pass (:mod:`leadml.rules._instant`): an event of age
 ``a`` days counts when ``0 < a <= window`` (strictly before the instant), weighs
-``0.5 ** (a / half_life)`` or ``max(0, 1 - a / lifespan)``, and each rule's sum is capped.
+``0.5 ** (a / half_life)`` or ``max(0, 1 - a / lifespan)``, and each rule's sum is capped; an
+``inactive_days`` rule fires when the lead's latest event of its types is older than that.
 """
 
 from __future__ import annotations
@@ -73,6 +74,11 @@ def rule_points(
         codes = [events.types.index(t) for t in event_types_of(rule, settings)]
         mine = np.isin(events.type, codes)
         sums = np.empty(len(at))
+        if rule.inactive_days is not None:
+            _latest_before(events.lead[mine], events.us[mine], lead, at, sums)
+            sums = ((at - sums) / 86400e6 > rule.inactive_days).astype(float)  # never: at - inf
+            yield rule, rule.points * sums
+            continue
         _sums_at(
             events.lead[mine], events.us[mine], lead, at,
             math.inf if window is None else window, half_life or 0.0, lifespan or 0.0, sums,
@@ -148,3 +154,20 @@ def _sums_at(ev_lead, ev_us, at_lead, at_us, window, half_life, lifespan, out):
                 total += _weight((now - ev_us[i]) / 86400e6, half_life, lifespan)
             updates = 0
         out[k] = total
+
+
+@numba.njit(cache=True)
+def _latest_before(ev_lead, ev_us, at_lead, at_us, out):
+    """``out[k]``: the time (µs) of lead ``at_lead[k]``'s latest event strictly before
+    ``at_us[k]``, or ``inf`` if it has none; sorted as :func:`_sums_at`'s arguments."""
+    n = len(ev_us)
+    first = hi = 0  # the lead's events: ev[first:]; those before the instant: ev[first:hi]
+    for k in range(len(at_us)):
+        lead, now = at_lead[k], at_us[k]
+        if k == 0 or lead != at_lead[k - 1]:
+            while hi < n and ev_lead[hi] < lead:
+                hi += 1
+            first = hi
+        while hi < n and ev_lead[hi] == lead and ev_us[hi] < now:
+            hi += 1
+        out[k] = ev_us[hi - 1] if hi > first else np.inf
