@@ -37,6 +37,9 @@ def test_the_table_is_small_integer_and_monotone(small):
     assert 0 < len(rules) <= 8
     assert all(float(r.points).is_integer() and r.points != 0 for r in rules)
     for rule in small.rules.engagement.rules:
+        if rule.inactive_days is not None:  # going quiet only loses points; an event ends it
+            assert rule.points < 0 and rule.cap is None, rule.name
+            continue
         stages = rule.buying_stage or ()
         negative = rule.event_type is not None and set(rule.event_type) <= {
             "unsubscribe",
@@ -307,3 +310,27 @@ def test_disjoint_fit_rules_give_every_lead_the_same_points():
     # Where disjoint rules would be more rules, the rules stay as they were.
     crossing = [rules[3], rules[4] | {"range": {"from": 200, "below": 1000}}, rules[5]]
     assert disjoint(crossing) == crossing
+
+
+def test_inactivity_from_the_features_is_the_engines(sample_data):
+    """A points table's inactivity rules read the feature days_since_last_event: the same points
+    as the rule engine's, at window edges and for leads never engaged."""
+    from leadml.features import build_features
+    from leadml.modeling.points_candidates import candidate_rules
+    from leadml.modeling.points_model import PointsClassifier
+
+    spine = pd.concat(open_leads(sample_data, d) for d in ("2026-01-05", "2026-03-02"))
+    candidates = candidate_rules(sample_data, spine.assign(label=0))
+    quiet = [r | {"points": -(i + 1)} for i, r in enumerate(candidates.values())
+             if "inactive_days" in r]  # fmt: skip
+    assert len(quiet) >= 4
+    mapping = {"engagement": {"rules": quiet}}
+    rules = load_rules(mapping | {"grades": {"fit": {"a": {}}, "engagement": {"1": {}}},
+                                  "mql": {"threshold": 0}})  # fmt: skip
+    engine = rule_scores(sample_data, spine, rules)
+    features = engine[KEYS].merge(build_features(sample_data, spine), on=KEYS)
+    stage_of = sample_data.settings.data.buying_stage_lookup()
+    from_features = PointsClassifier(mapping, stage_of).points(features)
+    np.testing.assert_allclose(from_features, engine["rule_score"], atol=1e-9)
+    # Both kinds of lead are there: quiet ones, and ones never engaged or recently active.
+    assert (engine["rule_score"] < 0).any() and (engine["rule_score"] == 0).any()

@@ -17,7 +17,15 @@ import pandas as pd
 from leadml.modeling.points_candidates import rule_name, short_number
 
 FIT_KEYS = ("attribute", "in", "range", "is", "points")
-ENGAGEMENT_KEYS = ("event_type", "buying_stage", "points", "cap", "window_days", "decay")
+ENGAGEMENT_KEYS = (
+    "event_type",
+    "buying_stage",
+    "points",
+    "cap",
+    "window_days",
+    "decay",
+    "inactive_days",
+)
 
 
 def render_rules(raw: dict, table: pd.DataFrame, context: dict) -> str:
@@ -35,13 +43,13 @@ def render_rules(raw: dict, table: pd.DataFrame, context: dict) -> str:
         f"{len(train):,} snapshots of open leads,",
         f"# {int(train['label'].sum()):,} of them reached {context['target']} within "
         f"{context['horizon']} days ({_pct(base)}: the base rate).",
-        f"# {len(table)} rules chosen from {context['candidates']} candidates one at a time, "
-        "each the one adding most",
-        "# to a logistic regression of those already in;",
-        "# engagement rules only add points (negative ones only take them away), so more of an",
-        "# action never lowers a score. Points are log-odds scaled so the best training lead",
-        "# scores about 100. Each rule's comment: the leads it fires for in the training window",
-        "# and how often those snapshots converted, against the base rate.",
+        f"# {len(table)} rules chosen from {context['candidates']} candidates one at a time: "
+        "of the 20 adding most",
+        "# to a logistic regression of those already in, the one ranking the leads best;",
+        "# engagement rules only add points (negative ones only take them away, as does going",
+        "# quiet), so more of an action never lowers a score. Points are log-odds scaled so the",
+        "# best training lead scores about 100. Each rule's comment: the leads it fires for in",
+        "# the training window and how often those snapshots converted, against the base rate.",
         "",
     ]
     for kind, keys in (("fit", FIT_KEYS), ("engagement", ENGAGEMENT_KEYS)):
@@ -139,7 +147,8 @@ def rules_mapping(candidates: dict[str, dict], learned: list[tuple[str, int]]) -
         if "attribute" in rule:
             fit.append(rule)
         else:
-            rule["cap"] = abs(points) * rule["cap"]
+            if "cap" in rule:  # an inactivity rule has none: it fires once
+                rule["cap"] = abs(points) * rule["cap"]
             engagement.append(rule)
     return {"fit": {"rules": disjoint(fit)}, "engagement": {"decay": "none", "rules": engagement}}
 

@@ -28,8 +28,9 @@ class PointsClassifier(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     rules
-        The learned rules mapping (``LearnedPoints.mapping``): fit rules on attributes, and
-        engagement rules on one window of the features, without decay.
+        The learned rules mapping (``LearnedPoints.mapping``): fit rules on attributes,
+        engagement rules on one window of the features, without decay, and inactivity rules
+        over every event (``days_since_last_event``).
     stage_of
         Canonical event type -> buying stage (``settings.data.buying_stage_lookup()``), to
         count the types of a buying stage.
@@ -65,6 +66,12 @@ class PointsClassifier(ClassifierMixin, BaseEstimator):
         for rule in rules.get("fit", {}).get("rules", []):
             total += rule["points"] * _condition(X[rule["attribute"]], rule)
         for rule in rules.get("engagement", {}).get("rules", []):
+            if "inactive_days" in rule:
+                (column,) = _count_columns(rule, self.stage_of or {})
+                since = pd.to_numeric(X[column], errors="coerce").to_numpy(dtype=float)
+                with np.errstate(invalid="ignore"):  # NaN: never engaged, so not inactive
+                    total += rule["points"] * (since > rule["inactive_days"])
+                continue
             count = sum(
                 pd.to_numeric(X[c], errors="coerce").fillna(0).to_numpy(dtype=float)
                 for c in _count_columns(rule, self.stage_of or {})
@@ -94,6 +101,11 @@ def required_columns(rules: dict, stage_of: dict) -> list[str]:
 
 
 def _count_columns(rule: dict, stage_of: dict) -> list[str]:
+    if "inactive_days" in rule:
+        if set(rule.get("buying_stage") or ()) != {*stage_of.values(), "none"}:
+            raise ValueError(f"rule {rule['name']!r}: the features hold the days since the "
+                             "latest event of any kind, not of some types")  # fmt: skip
+        return ["days_since_last_event"]
     window = int(rule["window_days"])
     if rule.get("event_type"):
         return [f"{t}_{window}d" for t in rule["event_type"]]
