@@ -149,6 +149,24 @@ def test_forward_selection_keeps_the_signs_meaning_demands():
     )
 
 
+def test_forward_selection_takes_the_rule_that_ranks_over_the_one_most_likely():
+    """A rare hand-raise (0.5 % of rows, 90 % convert) adds far more likelihood than "gone quiet"
+    (70 % of rows, 0.1 % convert), but ranks far fewer leads: the quiet rule joins first."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    raised, quiet = rng.random(20_000) < 0.005, rng.random(20_000) < 0.7
+    y = (rng.random(20_000) < np.where(raised, 0.9, np.where(quiet, 0.001, 0.05))).astype(int)
+    X = sp.csr_matrix(np.column_stack([raised, quiet]).astype(float))
+    p = np.full(len(y), y.mean())
+    centred = X.toarray() - X.toarray().T @ (p * (1 - p)) / (p * (1 - p)).sum()
+    statistic = (X.T @ (y - p)) ** 2 / ((centred**2).T @ (p * (1 - p)))
+    assert statistic[0] > 5 * statistic[1]  # the score test alone would take the hand-raise
+    assert roc_auc_score(y, -X[:, [1]].toarray().ravel()) > roc_auc_score(y, raised)
+    chosen, weights = forward_rules(X, y, np.array([0, -1]), max_rules=1)
+    assert chosen == [1] and weights[0] < 0
+
+
 @pytest.mark.slow
 def test_a_learned_table_ranks_a_generated_history_better_than_the_hand_rules():
     from leadml import generate_history, load_data
