@@ -19,6 +19,7 @@ from leadml.cli.shared import (
     OptionalDataOption,
     RulesOption,
     ShardsOption,
+    check_spark_options,
     command,
     record,
     say,
@@ -201,8 +202,7 @@ def trainset(
     )
     _check_out(out)
     spark = None
-    if engine is not Engine.spark and (master is not None or shards is not None):
-        raise typer.BadParameter("--master and --shards apply with --engine spark")
+    check_spark_options(engine, master, shards)
     if engine is Engine.spark:
         from leadml.spark import session
 

@@ -19,6 +19,7 @@ from leadml.cli.shared import (
     OptionalDataOption,
     RulesOption,
     ShardsOption,
+    check_spark_options,
     command,
     flat_only,
     one_input,
@@ -151,8 +152,7 @@ def score(
         out = Path(out)
         if out.exists() and not out.is_dir():
             raise typer.BadParameter(f"--out {out} is a file; with --data it names a folder")
-    if engine is not Engine.spark and (master is not None or shards is not None):
-        raise typer.BadParameter("--master and --shards apply with --engine spark")
+    check_spark_options(engine, master, shards)
     if shard is not None or engine is Engine.spark:
         if not isinstance(out, Path) or csv or (shard is not None and engine is Engine.spark):
             raise typer.BadParameter("--shard and --engine spark write into an output folder, "

@@ -211,3 +211,9 @@ ShardsOption = Annotated[
         min=1, help="With --engine spark: shards (tasks); default: Spark's default parallelism."
     ),
 ]
+
+
+def check_spark_options(engine: Engine, master: str | None, shards: int | None) -> None:
+    """--master and --shards mean nothing without --engine spark: say so rather than ignore them."""
+    if engine is not Engine.spark and (master is not None or shards is not None):
+        raise typer.BadParameter("--master and --shards apply with --engine spark")
