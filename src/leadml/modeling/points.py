@@ -5,10 +5,11 @@ are written in the rules file's own form (a fit attribute ``in`` a list of value
 ``range`` or ``is`` true; so many events of a type or buying stage within a window, counted up
 to a cap) and evaluated by leadml's rule engine on the training window the model uses
 (:func:`leadml.rules.rule_scores`, so what is learned is exactly what runs). Forward selection
-with the score test keeps at most ``max_rules`` of them, one at a time, refitting a logistic
-regression after each; a rule may only join with the sign its meaning allows (no points for an
-unsubscribe, no fewer points for more demo requests), so every engagement rule is monotone; how
-many is chosen by how well they rank the calibration window. The log-odds are then scaled to
+keeps at most ``max_rules`` of them, one at a time (the score test shortlists, the ranking of the
+training window chooses), refitting a logistic regression after each; a rule may only join with
+the sign its meaning allows (no points for an unsubscribe or for going quiet, no fewer points
+for more demo requests), so every engagement rule is monotone; how many is chosen by how well
+they rank the calibration window. The log-odds are then scaled to
 integer points (the best training lead scores about 100), the MQL threshold set on the
 calibration window to send as many new MQLs as the hand rules (a lead is sent once, when its
 score reaches the threshold, as :mod:`leadml.modeling.thresholds` counts them), grade bands cut

@@ -4,8 +4,9 @@ Fit points read :func:`leadml.data.attributes.lead_attributes`, engagement point
 :func:`leadml.data.asof.visible`, so a rule sees exactly what a feature sees: rows strictly before
 as_of. Events are first reduced to one row per (pair, event type) holding, for each distinct
 (window, decay) "kernel" the rules use, the sum of the events' decay weights; rules are then
-sums over that small table. 50 M events are never materialised. A spine of one instant (the
-nightly run) sums the same weights in a compiled pass instead (:mod:`leadml.rules._instant`).
+sums over that small table (an ``inactive_days`` rule reads the age of the youngest event
+instead). 50 M events are never materialised. A spine of one instant (the nightly run) sums the
+same weights in a compiled pass instead (:mod:`leadml.rules._instant`).
 
 A fit rule on an attribute the input cannot supply (``industry`` without an accounts table, see
 :func:`leadml.config.contract.missing_inputs`) is skipped (:func:`usable_rules`): it has no points
