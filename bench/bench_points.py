@@ -81,9 +81,10 @@ def measure(leads: int, seed: int, model_seeds: tuple[int, ...]) -> dict:
 
 
 def snapshot_volume(data, points) -> dict:
-    """The learned table at a threshold set on the calibration window to hold as many
-    snapshots at or above it as the hand rules (the ``volume``-th highest learned score), and
-    both on the test window (``points.scores``): snapshots at or above, and their conversions."""
+    """The learned table at a threshold set on the calibration window to hold at least as many
+    snapshots at or above it as the hand rules (the ``volume``-th highest learned score; scores
+    tie), and both on the test window (``points.scores``): snapshots at or above, and their
+    conversions."""
     from leadml.modeling.points import windowed_pairs
     from leadml.rules import load_rules, rule_scores
 
@@ -91,6 +92,8 @@ def snapshot_volume(data, points) -> dict:
     calibration = pairs.loc[pairs["window"] == "calibration", ["lead_id", "as_of"]]
     hand = rule_scores(data, calibration, load_rules(None, data.settings), explain=False)
     volume = int(hand["rule_mql"].sum())
+    if volume == 0:
+        raise ValueError("the hand rules make no MQL snapshot on the calibration window")
     learned = rule_scores(data, calibration, points.rules, explain=False)["rule_score"]
     threshold = float(np.sort(learned.to_numpy())[::-1][volume - 1])
     test = points.scores

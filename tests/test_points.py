@@ -332,7 +332,7 @@ def test_disjoint_fit_rules_give_every_lead_the_same_points():
 
 def test_inactivity_from_the_features_is_the_engines(sample_data):
     """A points table's inactivity rules read the feature days_since_last_event: the same points
-    as the rule engine's, at window edges and for leads never engaged."""
+    as the rule engine's, for quiet leads, active ones and leads never engaged."""
     from leadml.features import build_features
     from leadml.modeling.points_candidates import candidate_rules
     from leadml.modeling.points_model import PointsClassifier
@@ -350,5 +350,6 @@ def test_inactivity_from_the_features_is_the_engines(sample_data):
     stage_of = sample_data.settings.data.buying_stage_lookup()
     from_features = PointsClassifier(mapping, stage_of).points(features)
     np.testing.assert_allclose(from_features, engine["rule_score"], atol=1e-9)
-    # Both kinds of lead are there: quiet ones, and ones never engaged or recently active.
+    # Every kind of lead is there: quiet ones, active ones and ones never engaged.
     assert (engine["rule_score"] < 0).any() and (engine["rule_score"] == 0).any()
+    assert features["days_since_last_event"].isna().any()

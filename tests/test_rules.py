@@ -151,17 +151,20 @@ def test_window_keeps_events_of_the_last_n_days_boundary_included():
 def test_inactivity_takes_points_from_a_lead_gone_quiet_but_not_from_one_never_engaged():
     """'No page view in 30 days: -10': the latest view 30 days old is inside the window (as a
     window counts it), one a moment older is not; a lead with no view at all is not inactive,
-    and other event types do not count."""
+    and other event types do not count. The same tonight (one instant: the compiled pass) and
+    over several instants (the SQL plan)."""
     quiet = make_rules(engagement=[eng_rule("quiet", -10, inactive_days=30)])
-    leads = [{"lead_id": lead} for lead in ("L1", "L2", "L3", "L4")]
-    data = make_data(leads, events=[
+    leads = ("L1", "L2", "L3", "L4")
+    data = make_data([{"lead_id": lead} for lead in leads], events=[
         ("L1", ago(30), "page_view"), ("L1", ago(90), "page_view"),
         ("L2", ago(30.001), "page_view"), ("L2", ago(60), "page_view"),
         ("L4", ago(1), "demo_request"), ("L4", ago(45), "page_view"),
     ])  # fmt: skip
-    points = {lead: score(data, quiet, lead=lead)["points__quiet"] for lead in ("L1", "L2", "L3",
-                                                                                 "L4")}  # fmt: skip
-    assert points == {"L1": 0, "L2": -10, "L3": 0, "L4": -10}
+    expected = [0, -10, 0, -10]
+    tonight = spine(*((lead, AS_OF) for lead in leads))
+    assert rule_scores(data, tonight, quiet)["points__quiet"].tolist() == expected
+    several = rule_scores(data, pd.concat([tonight, spine(("L1", AS_OF - DAY))]), quiet)
+    assert several.loc[several["as_of"] == AS_OF, "points__quiet"].tolist() == expected
 
 
 def test_a_type_counted_within_a_window_by_one_rule_and_always_by_another():

@@ -311,6 +311,20 @@ def test_one_pass_per_lead_finds_the_crossings_of_scoring_every_instant(
         )
 
 
+def test_a_lead_gone_quiet_crosses_again_at_the_event_that_revives_it():
+    """Going quiet takes 30 points and nothing else gives them back but a page view, which
+    earns no points of its own: the view is the crossing, at its exact instant."""
+    quiet = {"name": "quiet", "event_type": "page_view", "inactive_days": 5, "points": -30}
+    demo = {"name": "demo", "event_type": "demo_request", "points": 40, "decay": "none"}
+    rules = make_rules(fit=[FIT[0]], engagement=[demo, quiet], threshold=50)
+    views = [("L1", START + DAY, "page_view"), ("L1", START + 20 * DAY + HOUR, "page_view")]
+    data = make_data([vp("L1")], events=[*views, ("L1", START + 2 * DAY, "demo_request")])
+    history = rule_mql_history(data, START, END, rules)
+    assert history["crossed_at"].tolist() == [START + 2 * DAY, START + 20 * DAY + HOUR]
+    assert history["trigger"].tolist() == ["event", "event"]
+    assert history["rule_score"].tolist() == [60.0, 60.0]
+
+
 def test_the_example_crosses_several_times_at_window_edges():
     """The explicit example above does what it says: L1 crosses three times, its second demo
     exactly one window after the first."""

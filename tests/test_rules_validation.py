@@ -76,7 +76,7 @@ def test_the_good_file_and_the_default_file_are_valid():
         ({"engagement__rules__0": {"name": "x", "points": 1}},
          "engagement.rules[0] (rule x): an engagement rule needs exactly one of 'event_type' and 'buying_stage'"),
         ({"engagement__rules__0": {"name": "q", "buying_stage": "awareness", "inactive_days": 90, "cap": 5, "points": -5}},
-         "engagement.rules[0] (rule q): an 'inactive_days' rule gives its points once, so cap cannot apply: leave them out"),
+         "engagement.rules[0] (rule q): an 'inactive_days' rule counts no events, it gives its points once: leave out cap"),
         ({"engagement__rules__0__inactive_days": 0}, "engagement.rules[0].inactive_days (rule views): Input should be greater than 0 (got 0)"),
         # bad ranges and numbers
         ({"fit__rules__0": {"name": "r", "attribute": "employee_count", "range": {"from": 500, "below": 200}, "points": 1}},

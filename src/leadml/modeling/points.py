@@ -181,6 +181,7 @@ def learn_points(
         "hand_mqls": hand_mqls,
         "learned_mqls": rules_figures(on_tuning, threshold)["mqls"],
         "candidates": len(candidates),
+        "shortlist": SHORTLIST,
         "horizon": settings.target.horizon_days,
         "target": settings.target.stage,
     }

@@ -44,10 +44,11 @@ def render_rules(raw: dict, table: pd.DataFrame, context: dict) -> str:
         f"# {int(train['label'].sum()):,} of them reached {context['target']} within "
         f"{context['horizon']} days ({_pct(base)}: the base rate).",
         f"# {len(table)} rules chosen from {context['candidates']} candidates one at a time: "
-        "of the 20 adding most",
+        f"of the {context['shortlist']} adding most",
         "# to a logistic regression of those already in, the one ranking the leads best;",
         "# engagement rules only add points (negative ones only take them away, as does going",
-        "# quiet), so more of an action never lowers a score. Points are log-odds scaled so the",
+        "# quiet: no event of any kind, a bounce or an unsubscribe included, for so many days),",
+        "# so more of an action never lowers a score. Points are log-odds scaled so the",
         "# best training lead scores about 100. Each rule's comment: the leads it fires for in",
         "# the training window and how often those snapshots converted, against the base rate.",
         "",

@@ -206,12 +206,11 @@ def score_sql(
     rules = usable_rules(rules, data)
     fit_cols = [(f"points__{r.name}", _fit_points(r)) for r in rules.fit.rules]
     eng_cols = [f"points__{r.name}" for r in rules.engagement.rules]
-    kernels = _kernels(rules)
     fit_select = "".join(f", {expr} AS {col}" for col, expr in fit_cols)
     eng_join, eng_select = "", ""
     if rules.engagement.rules:
         if engagement is None:
-            engagement = f"({_engagement_sql(spine, rules, kernels, data.settings)})"
+            engagement = f"({_engagement_sql(spine, rules, data.settings)})"
         eng_join = f"LEFT JOIN {engagement} e USING (lead_id, as_of)"
         eng_select = "".join(f", coalesce(e.{c}, 0.0) AS {c}" for c in eng_cols)
     # Caps: a group's adjustment is its clipped total minus its total; a section's applies after.
@@ -321,27 +320,28 @@ def _in(column: str, values: Sequence[str]) -> str:
     return f"{column} IN ({', '.join(sql_str(v) for v in values)})" if values else "false"
 
 
-def _engagement_sql(
-    spine: str,
-    rules: Rules,
-    kernels: dict[Kernel, str],
-    settings: Settings,
-) -> str:
+def _engagement_sql(spine: str, rules: Rules, settings: Settings) -> str:
+    counting, quiet = split_inactivity(rules)
+    parts = []
+    if counting.engagement.rules:
+        parts.append(_counting_sql(spine, counting, settings))
+    if quiet:
+        parts.append(inactivity_sql(visible("events", spine), quiet, settings, "lead_id, as_of"))
+    if len(parts) == 1:
+        return parts[0]
+    return f"SELECT * FROM ({parts[0]}) FULL JOIN ({parts[1]}) USING (lead_id, as_of)"
+
+
+def _counting_sql(spine: str, rules: Rules, settings: Settings) -> str:
+    kernels = _kernels(rules)
     widest = widest_window(kernels)
     types = {r.name: event_types_of(r, settings) for r in rules.engagement.rules}
     sums = ", ".join(f"{_kernel_sum(k)} AS {name}" for k, name in kernels.items())
-    if any(r.inactive_days is not None for r in rules.engagement.rules):
-        sums += ", min(age_days) AS youngest"
     per_rule = []
     for rule in rules.engagement.rules:
         kernel = kernels[kernel_of(rules, rule)]
         counted = _in("event_type", types[rule.name])
-        if rule.inactive_days is not None:
-            # Inside a window means age <= window, so inactive means the latest event is older.
-            latest = f"min(CASE WHEN {counted} THEN youngest END)"
-            raw = f"CASE WHEN {latest} > {rule.inactive_days!r} THEN {rule.points!r} ELSE 0.0 END"
-        else:
-            raw = f"{rule.points!r} * sum(CASE WHEN {counted} THEN {kernel} ELSE 0.0 END)"
+        raw = f"{rule.points!r} * sum(CASE WHEN {counted} THEN {kernel} ELSE 0.0 END)"
         if rule.cap is not None:
             raw = _clip(raw, rule.cap)
         per_rule.append(f"{raw} AS points__{rule.name}")
@@ -355,6 +355,37 @@ def _engagement_sql(
         FROM ({per_type})
         GROUP BY lead_id, as_of
     """
+
+
+def split_inactivity(rules: Rules) -> tuple[Rules, tuple[EngagementRule, ...]]:
+    """``rules`` with only the engagement rules that count events, and the ``inactive_days``
+    rules apart: they read the age of the latest event of their types, however old, so they
+    neither widen the counting rules' window nor join their sums."""
+    quiet = tuple(r for r in rules.engagement.rules if r.inactive_days is not None)
+    if not quiet:
+        return rules, ()
+    counting = tuple(r for r in rules.engagement.rules if r.inactive_days is None)
+    section = rules.engagement.model_copy(update={"rules": counting})
+    return rules.model_copy(update={"engagement": section}), quiet
+
+
+def inactivity_sql(
+    events: str, quiet: Sequence[EngagementRule], settings: Settings, keys: str
+) -> str:
+    """SQL: each inactivity rule's points, ``points__<rule>``, per ``keys`` of ``events`` (the
+    visible events, with ``age_days``): its points when the latest event of its types is older
+    than ``inactive_days`` days. Older, because an event exactly N days old is inside an N-day
+    window (:func:`~leadml.data.asof.in_window`). Keys without such events have no row."""
+    types = {r.name: event_types_of(r, settings) for r in quiet}
+    every = sorted({t for ts in types.values() for t in ts})
+    columns = ", ".join(
+        f"CASE WHEN min(age_days) FILTER (WHERE {_in('event_type', types[r.name])}) > "
+        f"{r.inactive_days!r} THEN {r.points!r} ELSE 0.0 END AS points__{r.name}"
+        for r in quiet
+    )
+    return (
+        f"SELECT {keys}, {columns} FROM ({events}) WHERE {_in('event_type', every)} GROUP BY {keys}"
+    )
 
 
 def counted_events(rules: Rules, types: dict[str, tuple[str, ...]]) -> str:

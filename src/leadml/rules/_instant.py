@@ -6,8 +6,9 @@ For a spine of many instants, :mod:`leadml.rules._engine` sums the events' weigh
 type, the time) costs ~2.2 s and one compiled loop adds each event's weight to every rule that
 counts its type in ~0.3 s. The weights, windows and caps are the same: an event of age ``a`` days
 counts within a ``w``-day window when ``a <= w`` (:func:`leadml.data.asof.in_window`), weighs
-``0.5 ** (a / half_life)`` or ``max(0, 1 - a / lifespan)``, and each rule's sum is capped; an
-``inactive_days`` rule fires when the pair's latest event of its types is older than that.
+``0.5 ** (a / half_life)`` or ``max(0, 1 - a / lifespan)``, and each rule's sum is capped. An
+``inactive_days`` rule reads, per lead, the age of its latest event of the rule's types, in SQL
+as the SQL plan does (:func:`leadml.rules._engine.inactivity_sql`).
 A test checks that both plans give the same scores.
 """
 
@@ -22,7 +23,14 @@ import pandas as pd
 from leadml.common.sql import sql_str
 from leadml.data import LeadData
 from leadml.data.asof import age_days, visible_at
-from leadml.rules._engine import counted_events, event_types_of, kernel_of, widest_window
+from leadml.rules._engine import (
+    counted_events,
+    event_types_of,
+    inactivity_sql,
+    kernel_of,
+    split_inactivity,
+    widest_window,
+)
 from leadml.rules._schema import Rules
 
 
@@ -32,6 +40,23 @@ def engagement_points(
     """Each pair's points per engagement rule, after the rule's own cap: ``lead_id``,
     ``as_of``, ``points__<rule>``, for the pairs ``pairs`` of the registered spine ``spine``,
     all at ``as_of``."""
+    counting, quiet = split_inactivity(rules)
+    points = _counted(data, spine, pairs, counting, as_of) if counting.engagement.rules else {}
+    frame = pairs[["lead_id", "as_of"]].assign(**points)
+    if not quiet:
+        return frame
+    # Per lead, then joined: every event of their types is read, however old.
+    found = data.con.execute(
+        inactivity_sql(visible_at("events", as_of), quiet, data.settings, "lead_id")
+    ).df()
+    frame = frame.merge(found, on="lead_id", how="left")
+    return frame.fillna({f"points__{r.name}": 0.0 for r in quiet})
+
+
+def _counted(
+    data: LeadData, spine: str, pairs: pd.DataFrame, rules: Rules, as_of: pd.Timestamp
+) -> dict[str, np.ndarray]:
+    """The points of the rules that count events, by column, in the order of ``pairs``."""
     engagement = rules.engagement.rules
     types = {r.name: event_types_of(r, data.settings) for r in engagement}
     counted = sorted({t for ts in types.values() for t in ts})
@@ -44,14 +69,12 @@ def engagement_points(
         f"FROM ({visible_at('events', as_of, window_days=widest)}) v "
         f"JOIN {spine} s USING (lead_id) WHERE {counted_events(rules, types)}"
     ).fetchnumpy()
-    age = age_days(found["us"], as_of)
     # The rules counting each type, flattened: type c has members[start[c]:start[c + 1]].
-    members = [[j for j, r in enumerate(engagement)
-                if t in types[r.name] and r.inactive_days is None] for t in counted]  # fmt: skip
+    members = [[j for j, r in enumerate(engagement) if t in types[r.name]] for t in counted]
     start = np.cumsum([0, *map(len, members)])
     sums = np.zeros((len(engagement), len(pairs)))
     _add_weights(
-        found["pos"], found["code"], age,
+        found["pos"], found["code"], age_days(found["us"], as_of),
         start, np.array([j for m in members for j in m], dtype=np.int64),
         np.array([math.inf if w is None else w for w in windows], dtype=np.float64),
         np.array([k[1] or 0.0 for k in kernels]), np.array([k[2] or 0.0 for k in kernels]),
@@ -59,16 +82,11 @@ def engagement_points(
     )  # fmt: skip
     points = {}
     for j, rule in enumerate(engagement):
-        if rule.inactive_days is not None:  # the age of the pair's latest event of its types
-            mine = np.isin(found["code"], [counted.index(t) for t in types[rule.name]])
-            youngest = np.full(len(pairs), np.inf)
-            np.minimum.at(youngest, found["pos"][mine], age[mine])
-            sums[j] = np.isfinite(youngest) & (youngest > rule.inactive_days)
         value = rule.points * sums[j]
         points[f"points__{rule.name}"] = (
             value if rule.cap is None else np.clip(value, -rule.cap, rule.cap)
         )
-    return pairs[["lead_id", "as_of"]].assign(**points)
+    return points
 
 
 @numba.njit(cache=True)

@@ -221,8 +221,8 @@ class EngagementRule(_Strict):
         counting = [k for k, v in (("cap", self.cap), ("window_days", self.window_days),
                                    ("decay", self.decay)) if v is not None]  # fmt: skip
         if self.inactive_days is not None and counting:
-            raise ValueError(f"an 'inactive_days' rule gives its points once, so "
-                             f"{' and '.join(counting)} cannot apply: leave them out")  # fmt: skip
+            raise ValueError(f"an 'inactive_days' rule counts no events, it gives its points "
+                             f"once: leave out {' and '.join(counting)}")  # fmt: skip
         return self
 
 

@@ -9,7 +9,8 @@ or minus ``d / lifespan`` per event; nothing without decay). The weights, window
 those of the SQL plan and of the nightly pass (:mod:`leadml.rules._instant`): an event of age
 ``a`` days counts when ``0 < a <= window`` (strictly before the instant), weighs
 ``0.5 ** (a / half_life)`` or ``max(0, 1 - a / lifespan)``, and each rule's sum is capped; an
-``inactive_days`` rule fires when the lead's latest event of its types is older than that.
+``inactive_days`` rule fires when the lead's latest event of its types is older than
+``inactive_days``.
 """
 
 from __future__ import annotations
