@@ -9,8 +9,8 @@ inactivity rules (no event of any kind in the last 7 to 180 days: the model's
 learned table can compete as a model (:class:`leadml.modeling.points_model.PointsClassifier`).
 Counts ever and fading counts were tried and added nothing on the sample histories.
 :func:`firing_matrix` scores them all with leadml's rule engine (:func:`leadml.rules.rule_scores`),
-so a learned weight multiplies exactly what the engine
-computes: ``points * min(weighted count, cap)`` scales with the points when the cap does.
+so a learned weight multiplies exactly what the engine computes: ``points * min(weighted count,
+cap)`` scales with the points when the cap does.
 """
 
 from __future__ import annotations
