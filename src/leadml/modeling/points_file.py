@@ -110,8 +110,10 @@ def _value(value) -> str:
         return str(int(value)) if float(value).is_integer() else repr(float(value))
     if isinstance(value, str):
         return "none" if value == "none" else json.dumps(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
+    if isinstance(value, list | tuple):  # in a list, the stage "none" is quoted like the rest
+        return (
+            "[" + ", ".join(json.dumps(v) if isinstance(v, str) else _value(v) for v in value) + "]"
+        )
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {_value(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"cannot write {value!r} in a rules file")
