@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from scipy.special import expit
+from scipy.stats import rankdata
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -252,7 +253,7 @@ def forward_rules(
 
     def ranks_after_a_step(j: int) -> float:
         step = gradient[j] / information[j]  # one Newton step of the candidate's weight
-        return roc_auc_score(y, linear + step * columns[:, j].toarray().ravel())
+        return _roc_auc(y, linear + step * columns[:, j].toarray().ravel())
 
     for _ in range(min(max_rules, X.shape[1])):
         w = p * (1 - p)
@@ -283,6 +284,16 @@ def forward_rules(
     # ROC AUC, because a points table ranks: a log loss would also judge the intercept, which
     # moves with the base rate from one window to the next.
     return max(prefixes, key=ranks_valid)
+
+
+def _roc_auc(y: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC as the Mann-Whitney statistic over average ranks (ties count half): the value of
+    :func:`sklearn.metrics.roc_auc_score`, without its checks, which took half of its 10 ms on
+    25,000 rows, called 300 times by one :func:`forward_rules`."""
+    positives = int(y.sum())
+    ranks = rankdata(score)
+    return float((ranks[y == 1].sum() - positives * (positives + 1) / 2)
+                 / (positives * (len(y) - positives)))  # fmt: skip
 
 
 def refit(X: sp.csr_matrix, y: np.ndarray, signs: np.ndarray) -> tuple[np.ndarray, float]:
