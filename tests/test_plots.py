@@ -53,5 +53,9 @@ def test_an_importance_table_given_is_drawn_as_it_is(drawn):
     given = importance.assign(importance=importance["importance"][::-1].to_numpy())
     figures, returned = training_figures(result, importance=given)
     assert returned is given
-    labels = [t.get_text() for t in figures["feature_importance"].axes[0].get_yticklabels()]
+    axes = figures["feature_importance"].axes[0]
+    labels = [t.get_text() for t in axes.get_yticklabels()]
     assert set(labels) <= set(given["feature"]) and labels
+    # The bars are the given (reversed) values, not a table computed afresh.
+    widths = sorted(bar.get_width() for bar in axes.patches)
+    assert widths == sorted(given.set_index("feature").loc[labels, "importance"])

@@ -164,8 +164,7 @@ def store_for_sample(trained, template: Path, folder: Path) -> Settings:
     ``folder/leadml.yaml`` for the command line."""
     fresh_store(template, folder)
     values = trained.settings.model_dump(mode="json", exclude_unset=True)
-    values["tracking"] = {"uri": f"sqlite:///{folder / 'mlflow.db'}",
-                          "export_dir": str(folder / "models")}  # fmt: skip
+    values["tracking"] = settings_for(folder).tracking.model_dump(mode="json", exclude_unset=True)
     (folder / "leadml.yaml").write_text(yaml.safe_dump(values))
     return Settings.model_validate(values)
 

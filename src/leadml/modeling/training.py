@@ -264,7 +264,7 @@ def train(
     test = test_part.merge(rules_test, on=KEYS, how="left", validate="one_to_one")
     test["model_probability"] = expit(log_odds[~before] + shift_of(shifts["test"]))
     test["rule_probability"] = rule_to_probability.predict(test["rule_score"])
-    test = beside_the_model(data, result.points, mapped, test)
+    test = beside_the_model(result.points, mapped, test)
     segments = [s for s in settings.evaluation.segments if s in test.columns]
     learned = [c for c in ("learned_score", "learned_probability", "learned_mql",
                            "learned_new_mql", "rule_new_mql") if c in test]  # fmt: skip
