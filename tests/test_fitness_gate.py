@@ -112,6 +112,9 @@ def test_shuffled_event_history_labels_fail_the_gate(sample_data, store):
         result = train(sample_data, trainset=shuffled)
     assert not result.fitness.passed
     assert "ranks the test window" in [c.name for c in result.fitness.failures]
+    # The points table learned beside it, from the same shuffled labels, fails too and says so.
+    assert any(n.startswith("the learned points table failed the fitness gate: ranks the test")
+               for n in result.notes)  # fmt: skip
     result.settings = result.settings.model_copy(update={"tracking": store.tracking})
     tracked = log_training(result, plots=False)
     assert tracked.model_version is None and tracked.unfit

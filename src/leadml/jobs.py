@@ -467,14 +467,25 @@ def learn_rules(
     rules: Any = None,
     max_rules: int = 15,
     now: pd.Timestamp | str | None = None,
+    force: bool = False,
 ) -> LearnedPoints:
     """Learn a points table from ``data``'s outcomes (see :func:`leadml.learn_points`), write it
     to ``out`` as a rules file (atomically) and return it, with its comparison against the hand
-    ``rules`` on the test window."""
+    ``rules`` on the test window.
+
+    Raises
+    ------
+    ModelUnfit
+        (exit 10) When the table fails, on the test window, the fitness gate a model must pass
+        to be registered (it ranks better than chance by a margin, and at least as well as the
+        hand rules): nothing is written and a file at ``out`` stays as it was, unless ``force``.
+    """
     from leadml.errors import OutputError
     from leadml.modeling.points import learn_points
 
     learned = learn_points(load_data(data, settings, now=now), rules=rules, max_rules=max_rules)
+    if learned.unfit and not force:
+        raise ModelUnfit(f"{learned.unfit}; {out} was not written (--force writes it anyway)")
     try:
         learned.write(out)
     except OSError as exc:

@@ -325,6 +325,10 @@ def learn(
     ] = None,
     config: ConfigOption = None,
     now: NowOption = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Write the table even if it failed the fitness gate."),
+    ] = False,
 ) -> None:
     """Learn a points table from the history's outcomes and write it as a rules file.
 
@@ -335,6 +339,10 @@ def learn(
     the hand rules against the learned ones on the test window (ROC AUC, conversions at the
     hand rules' MQL volume, new MQLs a week and their conversions at each table's own
     threshold). Run the file with `leadml rules --rules FILE`.
+
+    The table is held to the model's fitness gate (settings: model.fitness): it must rank the
+    test window better than chance by a margin and at least as well as the hand rules, or
+    nothing is written and the exit status is 10 (--force writes it anyway).
     """
     from leadml.data.readers import parse_instant
     from leadml.jobs import learn_rules
@@ -344,10 +352,12 @@ def learn(
     hand = load_rules(rules, settings)
     _check_out(out, (".yaml", ".yml"))
     now_instant = parse_instant(now, "--now") if now is not None else None
-    learned = learn_rules(data, out, settings, rules=hand, max_rules=max_rules, now=now_instant)
+    learned = learn_rules(data, out, settings, rules=hand, max_rules=max_rules, now=now_instant,
+                          force=force)  # fmt: skip
     table = learned.comparison
     record(path=out, rules=len(learned.rules.all_rules()), candidates=learned.candidates,
            threshold=learned.rules.mql.threshold, metrics=learned.metrics,
+           fitness=learned.fitness.passed,
            comparison=table.reset_index().to_dict("records"))  # fmt: skip
     say(f"{len(learned.rules.all_rules())} rules learned from {learned.candidates} candidates, "
         f"MQL threshold {learned.rules.mql.threshold:g} -> {out}")  # fmt: skip
@@ -362,3 +372,6 @@ def learn(
             f"{row['new_mqls_per_week']:>8.1f}{int(row['new_mql_conversions']):>19,}")  # fmt: skip
     say("new MQLs: a lead is sent once, when its score reaches the table's own threshold; its "
         "conversion: within the horizon after")  # fmt: skip
+    say("Fitness gate:\n" + learned.fitness.format())
+    if learned.unfit:
+        say("written although it failed the fitness gate (--force)")

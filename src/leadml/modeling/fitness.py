@@ -80,7 +80,8 @@ def assess_fitness(
     calibration_note: str | None = None,
     random_state: int = 0,
 ) -> Fitness:
-    """Check the model's test-window figures against the gate.
+    """Check the model's test-window figures against the gate: :func:`ranking_fitness`, and
+    whether the calibration window could be ranked (a warning only).
 
     Parameters
     ----------
@@ -105,11 +106,40 @@ def assess_fitness(
     >>> assess_fitness(noise, FitnessSettings()).failures[0].name
     'ranks the test window'
     """
-    y = test["label"].to_numpy(dtype="int64")
+    fitness = ranking_fitness(
+        test["label"], test["model_probability"], test.get("rule_score"), settings,
+        groups=groups, random_state=random_state,
+    )  # fmt: skip
+    fitness.checks.append(
+        Check(
+            "calibration window ranked",
+            calibration_note is None,
+            calibration_note or "the model ranks the calibration window better than chance",
+            blocking=False,
+        )
+    )
+    return fitness
+
+
+def ranking_fitness(
+    label: pd.Series | np.ndarray,
+    score: pd.Series | np.ndarray,
+    rule_score: pd.Series | np.ndarray | None,
+    settings: FitnessSettings,
+    *,
+    groups: pd.Series | np.ndarray | None = None,
+    random_state: int = 0,
+    scored_by: str = "model",
+) -> Fitness:
+    """The gate's blocking checks, for any ``score`` of the test rows (a model's probability, a
+    learned points table's points): it ranks them better than chance by a margin, and at least
+    as well as the ``rule_score`` on the same rows where there is one (None: a flat export).
+    ``scored_by`` names the score in the checks' details."""
+    y = np.asarray(label, dtype="int64")
     level = settings.interval_level
     auc, low, high = auc_interval(
         y,
-        test["model_probability"].to_numpy(),
+        np.asarray(score),
         groups,
         resamples=settings.bootstrap_resamples,
         level=level,
@@ -133,15 +163,15 @@ def assess_fitness(
             f"must exceed {bound:.2f}",
         )
     checks = [ranks]
-    if "rule_score" in test.columns:
-        rules = ranking_metrics(y, test["rule_score"].to_numpy())["roc_auc"]
+    if rule_score is not None:
+        rules = ranking_metrics(y, np.asarray(rule_score))["roc_auc"]
         margin = settings.min_roc_auc_over_rules
         metrics["rules_points_roc_auc"] = rules
         checks.append(
             Check(
                 "beats the rule score",
                 bool(auc >= rules + margin) if not np.isnan(rules) else None,
-                f"model ROC AUC {auc:.3f} vs rules {rules:.3f} on the same rows"
+                f"{scored_by} ROC AUC {auc:.3f} vs rules {rules:.3f} on the same rows"
                 + (f" (must be ahead by {margin:.3f})" if margin else ""),
             )
         )
@@ -149,12 +179,4 @@ def assess_fitness(
         checks.append(
             Check("beats the rule score", None, "no rule score on these rows (flat export)")
         )
-    checks.append(
-        Check(
-            "calibration window ranked",
-            calibration_note is None,
-            calibration_note or "the model ranks the calibration window better than chance",
-            blocking=False,
-        )
-    )
     return Fitness(checks, metrics)

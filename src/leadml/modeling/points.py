@@ -40,6 +40,7 @@ from leadml.data.readers import Source
 from leadml.errors import ColdStart
 from leadml.modeling.crossings import first_crossings
 from leadml.modeling.evaluation import head_to_head, ranking_metrics
+from leadml.modeling.fitness import Fitness, ranking_fitness
 from leadml.modeling.points_candidates import candidate_rules, firing_matrix, rule_sign
 from leadml.modeling.points_file import (
     evidence,
@@ -77,7 +78,9 @@ class LearnedPoints:
     ``mapping``: the rules as a plain mapping (what the model file stores); ``metrics``
     and ``comparison``: hand rules vs learned rules on the test window (ROC AUC, conversions at
     the hand rules' MQL volume, new MQLs and their conversions at each table's own
-    threshold); ``scores``: the test rows with both scores and the new MQLs (:func:`compare`).
+    threshold); ``scores``: the test rows with both scores and the new MQLs (:func:`compare`);
+    ``fitness``: the model's fitness gate applied to the table's points on the test window (it
+    ranks better than chance by a margin, and at least as well as the hand rules).
     """
 
     rules: Rules
@@ -88,10 +91,18 @@ class LearnedPoints:
     comparison: pd.DataFrame
     scores: pd.DataFrame
     candidates: int = 0
+    fitness: Fitness | None = None
     # The tuning window's rows (calibration; training without one) and the table's rule_score.
     tuning_scores: pd.DataFrame | None = None
     # As a candidate model of `leadml train`: whether it was preferred, and why (a sentence).
     choice: str | None = None
+
+    @property
+    def unfit(self) -> str | None:
+        """Why the table failed the fitness gate (a sentence for the run's notes), or None."""
+        if self.fitness is None or self.fitness.passed:
+            return None
+        return f"the learned points table failed the fitness gate: {self.fitness.reasons()}"
 
     def write(self, out: str | Path) -> Path:
         """Write :attr:`text` to ``out`` atomically."""
@@ -193,6 +204,15 @@ def learn_points(
     scores, metrics, comparison = compare(data, parts["test"], hand, learned_rules)
     metrics["rules_learned_count"] = float(len(learned_rules.all_rules()))
     metrics["rules_learned_threshold"] = float(threshold)
+    # A table is held to the model's gate: one learned from outcomes that history does not
+    # predict (or from a past unlike the test window) must not replace the hand rules unseen.
+    fitness = ranking_fitness(
+        scores["label"], scores["learned_score"], scores["rule_score"], settings.model.fitness,
+        groups=scores["lead_id"], random_state=settings.model.random_state,
+        scored_by="learned table",
+    )  # fmt: skip
+    metrics |= {f"rules_learned_roc_auc_{end}": fitness.metrics[f"model_roc_auc_{end}"]
+                for end in ("low", "high")}  # fmt: skip
     return LearnedPoints(
         learned_rules,
         text,
@@ -202,6 +222,7 @@ def learn_points(
         comparison,
         scores,
         candidates=len(candidates),
+        fitness=fitness,
         tuning_scores=on_tuning.rows[[*KEYS, "rule_score"]],
     )
 

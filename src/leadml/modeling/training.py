@@ -336,6 +336,7 @@ def assess_result(
             if shift is not None
         ],
         *filter(None, [base_rate_note(result.windows, shifts.get("registered"))]),
+        *filter(None, [result.points and result.points.unfit]),  # a learned table's gate
     ]
 
 
