@@ -9,11 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
 from leadml.data.asof import open_leads
 from leadml.modeling.points import forward_rules, learn_points, windowed_pairs
+from leadml.modeling.points_candidates import _fit_candidates, rule_name, unique_name
+from leadml.modeling.points_file import _value
 from leadml.rules import load_rules, rule_scores
+from leadml.rules._checks import check_name
 
 KEYS = ["lead_id", "as_of"]
 
@@ -411,3 +416,62 @@ def test_the_tuning_scores_kept_are_the_engines_scores_of_the_learned_file(small
     merged = kept.merge(engine[[*KEYS, "rule_score"]], on=KEYS, validate="1:1")
     assert len(merged) == len(kept)
     np.testing.assert_array_equal(merged["rule_score_x"], merged["rule_score_y"])
+
+
+# Values from the data, whatever they hold, are written so they read back as themselves.
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(), st.floats(allow_nan=False, allow_infinity=False), st.integers(),
+                 st.booleans(), st.lists(st.text(), max_size=4)))  # fmt: skip
+def test_any_value_the_learned_file_writes_reads_back_as_itself(value):
+    assert yaml.safe_load(f"key: {_value(value)}")["key"] == value
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(), min_size=1, max_size=4))
+def test_any_parts_make_a_valid_rule_name(parts):
+    assert check_name(rule_name(*parts))
+
+
+def test_values_in_any_script_or_alike_once_named_stay_distinct_candidates():
+    values = ["ソフトウェア", "金融", "télécom", "telecom", "a-b", "a b", "retail"]
+    attrs = pd.DataFrame({
+        "industry": pd.array(np.repeat(values, 40), dtype="str"),
+        "label": np.tile([0, 0, 0, 1], 70),
+        "lead_id": np.arange(280),
+    })  # fmt: skip
+    rules = _fit_candidates(attrs, "industry")
+    assert sorted(r["in"][0] for r in rules if len(r["in"]) == 1) == sorted(values)
+    found: dict[str, dict] = {}
+    for rule in rules:  # as candidate_rules names them
+        found[unique_name(rule["name"], found)] = rule
+    assert len(found) == len(rules) and all(check_name(name) for name in found)
+    assert "industry_telecom" in found and "industry_telecom_2" in found
+
+
+def test_a_history_written_in_other_scripts_learns_a_file_that_keeps_its_values(sample_history):
+    from conftest import FAST_SETTINGS
+    from leadml import Settings, load_data
+    from leadml.modeling.points_candidates import candidate_rules
+
+    tables = {name: frame.copy() for name, frame in sample_history.tables().items()}
+    accounts = tables["accounts"]
+    industries = accounts["industry"].dropna().unique()
+    names = {
+        v: f"業種{'一二三四五六七八九十'[i % 10] * (1 + i // 10)} 🚀"
+        for i, v in enumerate(industries)
+    }
+    accounts["industry"] = accounts["industry"].map(names)
+    data = load_data(tables, Settings.model_validate(FAST_SETTINGS))
+    # Every industry common enough is a candidate of its own (named by a digest of its text).
+    pairs = windowed_pairs(data)
+    candidates = candidate_rules(data, pairs[pairs["window"] == "train"])
+    single = {r["in"][0] for r in candidates.values()
+              if r.get("attribute") == "industry" and len(r["in"]) == 1}  # fmt: skip
+    assert len(single) >= 5 and single <= set(names.values())
+    # The file written reads back as the table learned, the values as they were.
+    learned = learn_points(data, max_rules=15)
+    assert load_rules(yaml.safe_load(learned.text), data.settings) == learned.rules
+    written = [v for r in learned.rules.fit.rules if r.attribute == "industry" for v in r.in_]
+    assert all(f'"{v}"' in learned.text and v in names.values() for v in written)

@@ -15,7 +15,10 @@ cap)`` scales with the points when the cap does.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
+from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
@@ -61,7 +64,8 @@ def candidate_rules(data: LeadData, train: pd.DataFrame) -> dict[str, dict]:
         if attribute in data.unavailable or attribute not in attrs:
             continue
         for rule in _fit_candidates(attrs, attribute):
-            found.setdefault(rule["name"], rule)
+            rule["name"] = unique_name(rule["name"], found)
+            found[rule["name"]] = rule
     stage_of = settings.data.buying_stage_lookup()
     stages = sorted({s for s in stage_of.values() if s != "none"})
     selectors = [(t, "event_type", [t]) for t in stage_of]
@@ -140,9 +144,27 @@ def _count_word(count: int) -> str:
 
 
 def rule_name(*parts: str) -> str:
-    text = "_".join(re.sub(r"[^a-z0-9]+", "_", str(p).lower()).strip("_") for p in parts)
-    text = re.sub(r"_+", "_", text).strip("_")
+    """A valid rule name from its parts: accents dropped (télécom: telecom), anything else but
+    letters and digits an underscore, and a part in another script named by a digest of it
+    (ソフトウェア: v followed by 6 hex digits), so distinct values keep distinct names."""
+    words = []
+    for part in map(str, parts):
+        folded = unicodedata.normalize("NFKD", part).encode("ascii", "ignore").decode().lower()
+        word = re.sub(r"[^a-z0-9]+", "_", folded).strip("_")
+        if not word and part.strip():
+            word = "v" + hashlib.sha1(part.encode()).hexdigest()[:6]
+        words.append(word)
+    text = re.sub(r"_+", "_", "_".join(words)).strip("_") or "rule"
     return text if re.match(r"^[a-z]", text) else f"r_{text}"
+
+
+def unique_name(name: str, taken: Collection[str]) -> str:
+    """``name``, else ``name_2``, ``name_3``... the first not ``taken``: values that read alike
+    once made a name ("a-b" and "a b") stay two rules."""
+    number = 1
+    while (found := name if number == 1 else f"{name}_{number}") in taken:
+        number += 1
+    return found
 
 
 def _round(value: float) -> float:

@@ -10,11 +10,12 @@ text back with the rules loader and checks it is the table it learned
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
 
-from leadml.modeling.points_candidates import rule_name, short_number
+from leadml.modeling.points_candidates import rule_name, short_number, unique_name
 
 FIT_KEYS = ("attribute", "in", "range", "is", "points")
 ENGAGEMENT_KEYS = (
@@ -101,19 +102,32 @@ def _pct(value: float) -> str:
     return "n/a" if pd.isna(value) else f"{100 * value:.1f} %"
 
 
+#: Characters YAML reads as line breaks or does not allow unescaped in a file.
+_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
+
+
+def _quoted(text: str) -> str:
+    """A double-quoted YAML string that reads back as ``text`` and shows it as written
+    (télécom, 🚀): JSON's escapes for quotes, backslashes and control characters, ``\\u`` for
+    the characters in :data:`_UNSAFE`."""
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", json.dumps(text, ensure_ascii=False))
+
+
 def _value(value) -> str:
     """A YAML flow value: quoted text, plain numbers and booleans, lists and mappings."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
-        # 5e+07 would read back as text: integral numbers are written in full.
-        return str(int(value)) if float(value).is_integer() else repr(float(value))
+        # YAML reads 5e+07 and 5e-05 as text: integral numbers are written in full, and a
+        # mantissa without a point gets one (5.0e-05).
+        if float(value).is_integer():
+            return str(int(value))
+        mantissa, exponent, power = repr(float(value)).partition("e")
+        return f"{mantissa}{'' if '.' in mantissa else '.0'}{exponent}{power}"
     if isinstance(value, str):
-        return "none" if value == "none" else json.dumps(value)
+        return "none" if value == "none" else _quoted(value)
     if isinstance(value, list | tuple):  # in a list, the stage "none" is quoted like the rest
-        return (
-            "[" + ", ".join(json.dumps(v) if isinstance(v, str) else _value(v) for v in value) + "]"
-        )
+        return "[" + ", ".join(_quoted(v) if isinstance(v, str) else _value(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {_value(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"cannot write {value!r} in a rules file")
@@ -199,6 +213,7 @@ def _disjoint_values(attribute: str, group: list[dict]) -> list[dict]:
         if len(name) > 48:
             name = rule_name(attribute, f"{len(values)} values", "plus" if total > 0 else "minus",
                              str(abs(total)))  # fmt: skip
+        name = unique_name(name, {r["name"] for r in rules})
         rules.append({"name": name, "attribute": attribute, "in": sorted(values), "points": total})
     return rules
 
