@@ -57,7 +57,9 @@ class ColdStart(LeadmlError):
 class ModelUnfit(LeadmlError):
     """The trained model failed the fitness gate (it does not rank the test window better than
     chance by a margin, or not better than the rule score); it was logged with the reasons but
-    not registered under an alias or exported. ``leadml train --force`` registers it anyway."""
+    not registered under an alias or exported. ``leadml train --force`` registers it anyway.
+    Also a learned points table that failed the same gate: nothing was written (``leadml rules
+    learn --force`` writes it)."""
 
     exit_code = 10
 

@@ -41,7 +41,8 @@ class SplitSettings(Strict):
 
 class FitnessSettings(Strict):
     """The fitness gate at training time: a model that fails it is logged with the reasons but
-    not registered or exported (``leadml train`` exits 10; ``--force`` registers it anyway)."""
+    not registered or exported (``leadml train`` exits 10; ``--force`` registers it anyway). A
+    learned points table is held to it too (``leadml rules learn`` writes none that fails)."""
 
     # The lower bound of the bootstrap interval of the test ROC AUC must exceed this.
     min_roc_auc_lower_bound: float = Field(default=0.5, ge=0, lt=1)

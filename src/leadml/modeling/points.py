@@ -90,8 +90,8 @@ class LearnedPoints:
     metrics: dict[str, float]
     comparison: pd.DataFrame
     scores: pd.DataFrame
+    fitness: Fitness
     candidates: int = 0
-    fitness: Fitness | None = None
     # The tuning window's rows (calibration; training without one) and the table's rule_score.
     tuning_scores: pd.DataFrame | None = None
     # As a candidate model of `leadml train`: whether it was preferred, and why (a sentence).
@@ -100,7 +100,7 @@ class LearnedPoints:
     @property
     def unfit(self) -> str | None:
         """Why the table failed the fitness gate (a sentence for the run's notes), or None."""
-        if self.fitness is None or self.fitness.passed:
+        if self.fitness.passed:
             return None
         return f"the learned points table failed the fitness gate: {self.fitness.reasons()}"
 
@@ -221,8 +221,8 @@ def learn_points(
         metrics,
         comparison,
         scores,
+        fitness,
         candidates=len(candidates),
-        fitness=fitness,
         tuning_scores=on_tuning.rows[[*KEYS, "rule_score"]],
     )
 

@@ -145,8 +145,9 @@ def _count_word(count: int) -> str:
 
 def rule_name(*parts: str) -> str:
     """A valid rule name from its parts: accents dropped (télécom: telecom), anything else but
-    letters and digits an underscore, and a part in another script named by a digest of it
-    (ソフトウェア: v followed by 6 hex digits), so distinct values keep distinct names."""
+    letters and digits an underscore, and a part with nothing left named by a digest of it
+    (ソフトウェア: v and 6 hex digits). Values can still read alike ("a-b", "a b"; "IT サービス",
+    "IT ソフト"): :func:`unique_name` keeps their rules apart."""
     words = []
     for part in map(str, parts):
         folded = unicodedata.normalize("NFKD", part).encode("ascii", "ignore").decode().lower()
