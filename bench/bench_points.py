@@ -15,6 +15,11 @@ Issue 20's figures: on each of three 20,000-lead histories (seeds 1, 2, 3, as `l
   calibration window so that as many snapshots are at or above it as the hand rules', and on
   the test window its snapshots and their conversions against the hand rules'.
 
+And how far 15 rules are from what could be said at all, on the same test rows: every candidate
+rule at once (a ridge-penalised logistic regression, no limit on their number, on the rows
+learn_points fits on), and an additive model of the model's own features (gradient boosting of
+single-split trees: each tree reads one feature).
+
 A quality benchmark, not a timing one, so it is a script rather than a ``bench/run.py`` case
 (those time one function in a fresh process). Run from the project root::
 
@@ -52,32 +57,88 @@ def measure(leads: int, seed: int, model_seeds: tuple[int, ...]) -> dict:
     models = [r.evaluation.metrics for r, _ in runs]
     learned_mqls, hand_mqls = m["learned_rules_new_mqls"], m["rules_new_mqls"]
     weeks = first.points.metrics["test_weeks"]
-    return {
-        "history": f"{leads:,} leads, seed {seed}",
-        "test_rows": int(m["test_rows"]),
-        "test_conversions": int(m["test_positives"]),
-        "learned_rules": len(first.points.rules.all_rules()),
-        "learned_threshold": first.points.rules.mql.threshold,
-        "model_family": first.family,
-        "model_roc_auc": float(np.mean([x["model_roc_auc"] for x in models])),
-        "model_roc_auc_by_seed": [round(x["model_roc_auc"], 4) for x in models],
-        "learned_roc_auc": m["learned_rules_points_roc_auc"],
-        "hand_roc_auc": m["rules_points_roc_auc"],
-        "model_conversions_at_hand_volume": float(
-            np.mean([x["model_conversions_at_rule_mql_volume"] for x in models])
-        ),
-        "learned_conversions_at_hand_volume": m["learned_rules_conversions_at_rule_mql_volume"],
-        "hand_conversions_at_hand_volume": m["rules_conversions_at_rule_mql_volume"],
-        "test_weeks": weeks,
-        "learned_new_mqls": int(learned_mqls),
-        "hand_new_mqls": int(hand_mqls),
-        "learned_new_mqls_per_week": learned_mqls / weeks,
-        "hand_new_mqls_per_week": hand_mqls / weeks,
-        "learned_new_mql_conversions": int(m["learned_rules_new_mql_conversions"]),
-        "hand_new_mql_conversions": int(m["rules_new_mql_conversions"]),
-        "learned_volume_vs_hand": learned_mqls / hand_mqls - 1 if hand_mqls else float("nan"),
-        "train_seconds": [round(s, 1) for _, s in runs],
-    } | snapshot_volume(data, first.points)
+    return (
+        {
+            "history": f"{leads:,} leads, seed {seed}",
+            "test_rows": int(m["test_rows"]),
+            "test_conversions": int(m["test_positives"]),
+            "learned_rules": len(first.points.rules.all_rules()),
+            "learned_threshold": first.points.rules.mql.threshold,
+            "model_family": first.family,
+            "model_roc_auc": float(np.mean([x["model_roc_auc"] for x in models])),
+            "model_roc_auc_by_seed": [round(x["model_roc_auc"], 4) for x in models],
+            "learned_roc_auc": m["learned_rules_points_roc_auc"],
+            "hand_roc_auc": m["rules_points_roc_auc"],
+            "model_conversions_at_hand_volume": float(
+                np.mean([x["model_conversions_at_rule_mql_volume"] for x in models])
+            ),
+            "learned_conversions_at_hand_volume": m["learned_rules_conversions_at_rule_mql_volume"],
+            "hand_conversions_at_hand_volume": m["rules_conversions_at_rule_mql_volume"],
+            "test_weeks": weeks,
+            "learned_new_mqls": int(learned_mqls),
+            "hand_new_mqls": int(hand_mqls),
+            "learned_new_mqls_per_week": learned_mqls / weeks,
+            "hand_new_mqls_per_week": hand_mqls / weeks,
+            "learned_new_mql_conversions": int(m["learned_rules_new_mql_conversions"]),
+            "hand_new_mql_conversions": int(m["rules_new_mql_conversions"]),
+            "learned_volume_vs_hand": learned_mqls / hand_mqls - 1 if hand_mqls else float("nan"),
+            "train_seconds": [round(s, 1) for _, s in runs],
+        }
+        | snapshot_volume(data, first.points)
+        | ceilings(data, trainset.frame, first.points)
+    )
+
+
+def ceilings(data, frame, points) -> dict:
+    """ROC AUC and conversions at the hand rules' volume on the test rows (``points.scores``) of
+    every candidate rule at once and of an additive model of the features (``frame``: the
+    training set, features and label)."""
+    import pandas as pd
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    from leadml.modeling.evaluation import head_to_head, ranking_metrics
+    from leadml.modeling.points_candidates import candidate_rules, firing_matrix
+    from leadml.modeling.training import place_windows, sample_by_lead
+
+    keys = ["lead_id", "as_of"]
+    placed, _ = place_windows(frame, data.settings)
+    train = placed[placed["window"] == "train"].reset_index(drop=True)
+    test = points.scores[[*keys, "label", "rule_mql"]]
+    y, rule_mql = test["label"].to_numpy(), test["rule_mql"].to_numpy()
+
+    candidates = candidate_rules(data, train)
+    fitted = sample_by_lead(train, data.settings.model.search_max_rows, data.settings)
+    X, _ = firing_matrix(data, fitted, candidates)
+    ridge = LogisticRegression(C=1.0, max_iter=3_000).fit(X, fitted["label"])
+    every = ridge.decision_function(firing_matrix(data, test, candidates)[0])
+
+    features = [c for c in frame.columns if c not in (*keys, "label", "window")]
+
+    on_test = test[keys].merge(placed, on=keys, how="left", validate="one_to_one")
+    both = pd.concat([train[features], on_test[features]], ignore_index=True)
+    for c in features:  # text as categories (the same for both windows), flags as numbers
+        if pd.api.types.is_bool_dtype(both[c]):
+            both[c] = both[c].astype(float)
+        elif not pd.api.types.is_numeric_dtype(both[c]):
+            both[c] = both[c].astype("category")
+
+    stumps = HistGradientBoostingClassifier(
+        max_depth=1,
+        max_iter=600,
+        learning_rate=0.1,
+        categorical_features="from_dtype",
+        random_state=0,
+    )
+    stumps.fit(both.iloc[: len(train)], train["label"])
+    additive = stumps.predict_proba(both.iloc[len(train) :])[:, 1]
+    found = {}
+    for name, score in (("all_candidates", every), ("additive_features", additive)):
+        found[f"{name}_roc_auc"] = ranking_metrics(y, score)["roc_auc"]
+        found[f"{name}_conversions_at_hand_volume"] = float(
+            head_to_head(y, score, rule_mql).loc["model", "conversions"]
+        )
+    return found | {"candidates": len(candidates)}
 
 
 def snapshot_volume(data, points) -> dict:
@@ -161,6 +222,18 @@ def main() -> None:
             f"{r['learned_new_mql_conversions']:,} / {r['hand_new_mql_conversions']:,} | "
             f"{r['learned_snapshot_mqls']:,} / {r['hand_snapshot_mqls']:,} | "
             f"{r['learned_snapshot_conversions']:,} / {r['hand_snapshot_conversions']:,} |"
+        )
+    header = ("history", "ROC AUC: learned / all candidates / additive / model",
+              "conv. at hand volume: learned / all candidates / additive / model")  # fmt: skip
+    print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+    for r in rows:
+        print(
+            f"| {r['history']} | {r['learned_roc_auc']:.3f} / {r['all_candidates_roc_auc']:.3f} / "
+            f"{r['additive_features_roc_auc']:.3f} / {r['model_roc_auc']:.3f} | "
+            f"{r['learned_conversions_at_hand_volume']:,.0f} / "
+            f"{r['all_candidates_conversions_at_hand_volume']:,.0f} / "
+            f"{r['additive_features_conversions_at_hand_volume']:,.0f} / "
+            f"{r['model_conversions_at_hand_volume']:,.1f} |"
         )
 
 
