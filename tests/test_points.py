@@ -466,3 +466,21 @@ def test_a_history_written_in_other_scripts_learns_a_file_that_keeps_its_values(
     assert load_rules(yaml.safe_load(learned.text), data.settings) == learned.rules
     written = [v for r in learned.rules.fit.rules if r.attribute == "industry" for v in r.in_]
     assert written and all(f'"{v}"' in learned.text for v in written)
+
+
+def test_scoring_every_candidate_warns_of_nothing(sample_data):
+    """The engine scores ~250 candidate rules at once without pandas' fragmentation warning,
+    which `leadml rules learn` printed dozens of times on a 20,000-lead history."""
+    import warnings
+
+    from leadml.modeling.points_candidates import candidate_rules, firing_matrix
+
+    pairs = windowed_pairs(sample_data)
+    train = pairs[pairs["window"] == "train"]
+    candidates = candidate_rules(sample_data, train)
+    night = train[train["as_of"] == train["as_of"].max()]  # one instant: the compiled pass
+    assert len(candidates) > 100
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.PerformanceWarning)
+        X, _ = firing_matrix(sample_data, night, candidates)
+    assert X.shape == (len(night), len(candidates)) and X.nnz

@@ -42,7 +42,10 @@ def engagement_points(
     all at ``as_of``."""
     counting, quiet = split_inactivity(rules)
     points = _counted(data, spine, pairs, counting, as_of) if counting.engagement.rules else {}
-    frame = pairs[["lead_id", "as_of"]].assign(**points)
+    # One frame at once: a column per rule, added one by one, fragments it (pandas warns when a
+    # learned table's ~250 candidates are scored).
+    frame = pd.concat([pairs[["lead_id", "as_of"]], pd.DataFrame(points, index=pairs.index)],
+                      axis=1)  # fmt: skip
     if not quiet:
         return frame
     # Per lead, then joined: every event of their types is read, however old.
