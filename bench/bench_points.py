@@ -206,35 +206,41 @@ def main() -> None:
         rows.append(measure(args.leads, seed, tuple(args.model_seeds)))
         print(json.dumps(rows[-1]), flush=True)
     print(json.dumps(verdict(rows), indent=2))
-    header = ("history", "rules", "ROC AUC learned / model / hand",
-              "conv. at hand volume learned / model / hand",
-              "new MQLs a week learned / hand", "their conv. learned / hand",
-              "MQL snapshots learned / hand", "their conv. learned / hand")  # fmt: skip
-    print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
-    for r in rows:
-        print(
-            f"| {r['history']} | {r['learned_rules']} | {r['learned_roc_auc']:.3f} / "
-            f"{r['model_roc_auc']:.3f} / {r['hand_roc_auc']:.3f} | "
-            f"{r['learned_conversions_at_hand_volume']:,.0f} / "
-            f"{r['model_conversions_at_hand_volume']:,.1f} / "
-            f"{r['hand_conversions_at_hand_volume']:,.0f} | "
-            f"{r['learned_new_mqls_per_week']:.1f} / {r['hand_new_mqls_per_week']:.1f} | "
-            f"{r['learned_new_mql_conversions']:,} / {r['hand_new_mql_conversions']:,} | "
-            f"{r['learned_snapshot_mqls']:,} / {r['hand_snapshot_mqls']:,} | "
-            f"{r['learned_snapshot_conversions']:,} / {r['hand_snapshot_conversions']:,} |"
-        )
-    header = ("history", "ROC AUC: learned / all candidates / additive / model",
-              "conv. at hand volume: learned / all candidates / additive / model")  # fmt: skip
-    print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
-    for r in rows:
-        print(
-            f"| {r['history']} | {r['learned_roc_auc']:.3f} / {r['all_candidates_roc_auc']:.3f} / "
-            f"{r['additive_features_roc_auc']:.3f} / {r['model_roc_auc']:.3f} | "
-            f"{r['learned_conversions_at_hand_volume']:,.0f} / "
-            f"{r['all_candidates_conversions_at_hand_volume']:,.0f} / "
-            f"{r['additive_features_conversions_at_hand_volume']:,.0f} / "
-            f"{r['model_conversions_at_hand_volume']:,.1f} |"
-        )
+    print(markdown(
+        ("history", "rules", "ROC AUC learned / model / hand",
+         "conv. at hand volume learned / model / hand", "new MQLs a week learned / hand",
+         "their conv. learned / hand", "MQL snapshots learned / hand",
+         "their conv. learned / hand"),
+        [[r["history"], str(r["learned_rules"]),
+          f"{r['learned_roc_auc']:.3f} / {r['model_roc_auc']:.3f} / {r['hand_roc_auc']:.3f}",
+          f"{r['learned_conversions_at_hand_volume']:,.0f} / "
+          f"{r['model_conversions_at_hand_volume']:,.1f} / "
+          f"{r['hand_conversions_at_hand_volume']:,.0f}",
+          f"{r['learned_new_mqls_per_week']:.1f} / {r['hand_new_mqls_per_week']:.1f}",
+          f"{r['learned_new_mql_conversions']:,} / {r['hand_new_mql_conversions']:,}",
+          f"{r['learned_snapshot_mqls']:,} / {r['hand_snapshot_mqls']:,}",
+          f"{r['learned_snapshot_conversions']:,} / {r['hand_snapshot_conversions']:,}"]
+         for r in rows],
+    ))  # fmt: skip
+    print()
+    print(markdown(
+        ("history", "ROC AUC: learned / all candidates / additive / model",
+         "conv. at hand volume: learned / all candidates / additive / model"),
+        [[r["history"],
+          f"{r['learned_roc_auc']:.3f} / {r['all_candidates_roc_auc']:.3f} / "
+          f"{r['additive_features_roc_auc']:.3f} / {r['model_roc_auc']:.3f}",
+          f"{r['learned_conversions_at_hand_volume']:,.0f} / "
+          f"{r['all_candidates_conversions_at_hand_volume']:,.0f} / "
+          f"{r['additive_features_conversions_at_hand_volume']:,.0f} / "
+          f"{r['model_conversions_at_hand_volume']:,.1f}"]
+         for r in rows],
+    ))  # fmt: skip
+
+
+def markdown(header: tuple[str, ...], rows: list[list[str]]) -> str:
+    """A Markdown table: the header, its rule, a line per row."""
+    lines = [header, ["---"] * len(header), *rows]
+    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
 
 
 if __name__ == "__main__":
