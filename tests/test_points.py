@@ -484,3 +484,17 @@ def test_scoring_every_candidate_warns_of_nothing(sample_data):
         warnings.simplefilter("error", pd.errors.PerformanceWarning)
         X, _ = firing_matrix(sample_data, night, candidates)
     assert X.shape == (len(night), len(candidates)) and X.nnz
+
+
+def test_an_event_type_named_like_a_buying_stage_keeps_its_own_candidates(sample_dir):
+    from leadml import Settings, load_data
+    from leadml.modeling.points_candidates import candidate_rules
+
+    event_types = Settings().model_dump(mode="json")["data"]["event_types"]
+    event_types["activity"] = {"stage": "consideration"}  # a CRM's own "activity" events
+    data = load_data(sample_dir, Settings.model_validate({"data": {"event_types": event_types}}))
+    pairs = windowed_pairs(data)
+    candidates = candidate_rules(data, pairs[pairs["window"] == "train"])
+    by_what = {n: r.get("event_type") or r.get("buying_stage") for n, r in candidates.items()}
+    assert by_what["activity_any_7d"] == ["activity"]  # the event type, then the stages
+    assert "consideration" in by_what["activity_any_7d_2"]

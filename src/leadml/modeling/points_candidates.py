@@ -75,12 +75,13 @@ def candidate_rules(data: LeadData, train: pd.DataFrame) -> dict[str, dict]:
         negative = key == "event_type" and stage_of[label] == "none"
         for window in settings.features.windows_days:
             for count in (1,) if negative else COUNTS:
-                name = rule_name(label, _count_word(count), f"{window}d")
+                # An event type may read like a buying stage ("activity"): unique_name.
+                name = unique_name(rule_name(label, _count_word(count), f"{window}d"), found)
                 found[name] = {"name": name, key: values, "points": 1, "cap": count,
                                "window_days": window, "decay": "none"}  # fmt: skip
     every_stage = sorted({*stages, "none"})  # as the feature days_since_last_event counts
     for days in INACTIVE_DAYS:
-        name = rule_name("inactive", f"{days}d")
+        name = unique_name(rule_name("inactive", f"{days}d"), found)
         found[name] = {"name": name, "buying_stage": every_stage, "points": 1,
                        "inactive_days": days}  # fmt: skip
     return {n: r for n, r in found.items() if _valid(r, settings)}
