@@ -112,6 +112,14 @@ FAST_SETTINGS = {
         "min_training_positives": 50,
     },
 }
+
+
+def with_gate(settings: dict, **gate) -> dict:
+    """``settings`` with the fitness gate's values in ``gate`` changed (model.fitness)."""
+    model = settings.get("model", {})
+    return {**settings, "model": {**model, "fitness": {**model.get("fitness", {}), **gate}}}
+
+
 #: Nights the sample's model scores: every other Monday of the quarter whose outcomes are known
 #: (its test window, so out of sample), and the last night of the data.
 SCORED_NIGHTS = ("2026-01-05", "2026-01-19", "2026-02-02", "2026-02-16", "2026-03-02",

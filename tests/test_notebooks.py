@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 from nbclient import NotebookClient
 
 import leadml
-from conftest import FAST_SETTINGS
+from conftest import FAST_SETTINGS, with_gate
 from tracking_helpers import fresh_store
 
 NOTEBOOKS = Path(__file__).parents[1] / "notebooks"
@@ -140,10 +140,9 @@ def test_04_learns_reads_tests_compares_and_sets_the_points(sample_dir, tmp_path
     # No tracking store: the notebook compares the model it trains, and looks nothing up. On the
     # sample's 63 test conversions the table trails the hand rules within noise: the gate lets
     # it trail by 0.1 (test_points tests the gate itself).
-    model = {**FAST_SETTINGS["model"], "fitness": {"min_roc_auc_over_rules": -0.1}}
-    settings = {**FAST_SETTINGS, "model": model,
-                "tracking": {"uri": f"sqlite:///{tmp_path}/none.db",
-                             "export_dir": str(tmp_path / "models")}}  # fmt: skip
+    settings = with_gate(FAST_SETTINGS, min_roc_auc_over_rules=-0.1) | {
+        "tracking": {"uri": f"sqlite:///{tmp_path}/none.db", "export_dir": str(tmp_path / "models")}
+    }
     config = tmp_path / "settings.yaml"
     config.write_text(yaml.safe_dump(settings))
     out = tmp_path / "learned-rules.yaml"

@@ -194,14 +194,14 @@ def test_rules_learn_writes_a_file_that_leadml_rules_runs(sample_dir, tmp_path):
 
     from typer.testing import CliRunner
 
-    from conftest import FAST_SETTINGS
+    from conftest import FAST_SETTINGS, with_gate
     from leadml.cli import app
 
     runner = CliRunner()
     config = tmp_path / "fast.yaml"
     # On the sample's 63 test conversions the table trails the hand rules within noise (0.83
     # against 0.86): this test is about the file; the gate has its own below.
-    config.write_text(yaml.safe_dump(_with_gate(FAST_SETTINGS, min_roc_auc_over_rules=-0.1)))
+    config.write_text(yaml.safe_dump(with_gate(FAST_SETTINGS, min_roc_auc_over_rules=-0.1)))
     out = tmp_path / "learned.yaml"
     args = ["--json", "rules", "learn", "--data", str(sample_dir), "--out", str(out),
             "--max-rules", "6", "--config", str(config)]  # fmt: skip
@@ -241,22 +241,17 @@ def test_rules_learn_refuses_an_output_it_cannot_write_before_any_work(sample_di
     assert result.exit_code == 2 and "--out" in result.output
 
 
-def _with_gate(settings: dict, **gate) -> dict:
-    model = settings.get("model", {})
-    return {**settings, "model": {**model, "fitness": {**model.get("fitness", {}), **gate}}}
-
-
 def test_rules_learn_writes_nothing_when_the_table_fails_the_gate_unless_forced(
     sample_dir, tmp_path
 ):
     from typer.testing import CliRunner
 
-    from conftest import FAST_SETTINGS
+    from conftest import FAST_SETTINGS, with_gate
     from leadml.cli import app
 
     runner = CliRunner()
     config = tmp_path / "strict.yaml"  # no table beats the hand rules by 0.5
-    config.write_text(yaml.safe_dump(_with_gate(FAST_SETTINGS, min_roc_auc_over_rules=0.5)))
+    config.write_text(yaml.safe_dump(with_gate(FAST_SETTINGS, min_roc_auc_over_rules=0.5)))
     out = tmp_path / "rules.yaml"
     out.write_text("# the rules in use\n")
     args = ["rules", "learn", "--data", str(sample_dir), "--out", str(out), "--max-rules", "4",

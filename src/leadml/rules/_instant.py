@@ -48,10 +48,9 @@ def engagement_points(
                       axis=1)  # fmt: skip
     if not quiet:
         return frame
-    # Per lead, then joined: every event of their types is read, however old.
-    found = data.con.execute(
-        inactivity_sql(visible_at("events", as_of), quiet, data.settings, "lead_id")
-    ).df()
+    # Per lead of the spine, then joined: every event of their types is read, however old.
+    events = f"SELECT v.* FROM ({visible_at('events', as_of)}) v JOIN {spine} s USING (lead_id)"
+    found = data.con.execute(inactivity_sql(events, quiet, data.settings, "lead_id")).df()
     frame = frame.merge(found, on="lead_id", how="left")
     return frame.fillna({f"points__{r.name}": 0.0 for r in quiet})
 
