@@ -126,6 +126,20 @@ def test_engagement_counts_and_window_edges(features):
     assert l1["days_since_first_event"] == pytest.approx(120)
     assert l1["days_since_last_decision_action"] == pytest.approx(1 / 86400, rel=1e-3)
     assert l1["days_since_last_negative_action"] == pytest.approx(120)
+    assert l1["days_since_last_action"] == pytest.approx(1 / 86400, rel=1e-3)
+
+
+def test_an_unsubscribe_or_a_bounce_is_an_event_but_not_an_action(tables):
+    """Going quiet is measured in actions: a bounce yesterday does not make a lead quiet for
+    ten days active again."""
+    bounce = pd.DataFrame({"lead_id": ["L2"], "occurred_at": at(DAY),
+                           "event_type": ["email_bounce"], "content_id": [None]})  # fmt: skip
+    tables["events"] = pd.concat([tables["events"], bounce], ignore_index=True)
+    frame = build_features(tables, pd.DataFrame({"lead_id": ["L2", "L3"], "as_of": [T] * 2}))
+    l2, l3 = frame.set_index("lead_id").loc[["L2", "L3"]].to_dict("records")
+    assert l2["days_since_last_event"] == pytest.approx(1)
+    assert l2["days_since_last_action"] == pytest.approx(10)  # the webinar
+    assert math.isnan(l3["days_since_last_action"])  # never engaged
 
 
 def test_the_window_of_a_fetched_event_follows_the_sql_rule_to_the_microsecond():

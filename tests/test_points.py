@@ -37,24 +37,49 @@ def test_the_learned_file_loads_with_the_rules_loader_and_is_what_was_learned(
     assert load_rules(yaml.safe_load(path.read_text())) == rules
 
 
-def test_the_table_is_small_integer_and_monotone(small):
+def test_the_table_is_small_integer_and_monotone(small, sample_data):
     rules = small.rules.all_rules()
     assert 0 < len(rules) <= 8
     assert all(float(r.points).is_integer() and r.points != 0 for r in rules)
+    stage_of = sample_data.settings.data.buying_stage_lookup()
     for rule in small.rules.engagement.rules:
-        if rule.inactive_days is not None:  # going quiet only loses points; an event ends it
-            assert rule.points < 0, rule.name
+        stages = set(rule.buying_stage or ()) | {stage_of[t] for t in rule.event_type or ()}
+        if rule.inactive_days is not None:  # going quiet only loses points; an action ends it
+            assert rule.points < 0 and "none" not in stages, rule.name
             continue
-        stages = rule.buying_stage or ()
-        negative = rule.event_type is not None and set(rule.event_type) <= {
-            "unsubscribe",
-            "email_bounce",
-        }
         # More of an action never loses points: positive engagement rules only add.
-        assert (rule.points < 0) == negative, rule.name
-        assert "none" not in stages
+        assert (rule.points < 0) == (stages == {"none"}), rule.name
         assert rule.cap is not None and rule.cap >= abs(rule.points)
     assert float(small.rules.mql.threshold).is_integer()
+
+
+def test_an_unsubscribe_or_a_bounce_never_raises_a_candidate_s_points(sample_dir, sample_data):
+    """Every candidate, with points of the sign its meaning allows, scores no lead higher after
+    one more unsubscribe or bounce: not even a quiet lead, whose spell such an event does not
+    end. Candidates over every event made a quiet lead's bounce worth the points going quiet had
+    taken away."""
+    from leadml import load_data
+    from leadml.modeling.points_candidates import candidate_rules, rule_sign
+
+    settings = sample_data.settings
+    spine = open_leads(sample_data, "2026-03-02")
+    candidates = candidate_rules(sample_data, spine.assign(label=0))
+    signed = [r | {"points": sign} for r in candidates.values()
+              if (sign := rule_sign(r, settings)) != 0]  # fmt: skip
+    table = {"engagement": {"rules": signed}, "mql": {"threshold": 0},
+             "grades": {"fit": {"a": {}}, "engagement": {"1": {}}}}  # fmt: skip
+    before = rule_scores(sample_data, spine, table, explain=False)["rule_score"]
+    tables = {t: pd.read_parquet(sample_dir / f"{t}.parquet")
+              for t in ("accounts", "leads", "events", "stages")}  # fmt: skip
+    for event_type in ("email_bounce", "unsubscribe"):
+        extra = spine.assign(
+            event_type=event_type, occurred_at=spine["as_of"] - pd.Timedelta(hours=1)
+        )
+        events = pd.concat([tables["events"], extra.drop(columns="as_of")], ignore_index=True)
+        after = rule_scores(load_data(tables | {"events": events}, settings), spine, table,
+                            explain=False)["rule_score"]  # fmt: skip
+        assert (after <= before).all(), event_type
+        assert (after < before).any()  # the candidates for these events took points away
 
 
 def test_every_rule_carries_its_evidence(small):
@@ -381,8 +406,8 @@ def test_disjoint_fit_rules_give_every_lead_the_same_points():
 
 
 def test_inactivity_from_the_features_is_the_engines(sample_data):
-    """A points table's inactivity rules read the feature days_since_last_event: the same points
-    as the rule engine's, for quiet leads, active ones and leads never engaged."""
+    """A points table's inactivity rules read the feature days_since_last_action: the same
+    points as the rule engine's, for quiet leads, active ones and leads never engaged."""
     from leadml.features import build_features
     from leadml.modeling.points_candidates import candidate_rules
     from leadml.modeling.points_model import PointsClassifier
@@ -401,7 +426,7 @@ def test_inactivity_from_the_features_is_the_engines(sample_data):
     from_features = PointsClassifier(mapping, stage_of).points(features)
     np.testing.assert_allclose(from_features, engine["rule_score"], atol=1e-9)
     # Every kind of lead is there: quiet ones, active ones and ones never engaged.
-    engaged = features["days_since_last_event"].notna().to_numpy()
+    engaged = features["days_since_last_action"].notna().to_numpy()
     assert (engine["rule_score"] < 0).any() and ((engine["rule_score"] == 0) & engaged).any()
     assert not engaged.all()
 

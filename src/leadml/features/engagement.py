@@ -83,6 +83,10 @@ def catalogue(settings: Settings) -> list[Feature]:
             "days since the latest unsubscribe/bounce (missing: none yet)",
         ),
         Feature(
+            "days_since_last_action",
+            "days since the latest event but an unsubscribe/bounce (missing: none yet)",
+        ),
+        Feature(
             f"events_prev_{trend}d", f"events in the {trend} days before the last {trend}", fill=0
         ),
         Feature(
@@ -123,7 +127,8 @@ def compute(
     history = data.con.execute(
         f"SELECT i.row, a.* EXCLUDE (lead_id) FROM ("
         f"  SELECT lead_id, count(*) AS n, min(age_days) AS youngest, max(age_days) AS oldest,"
-        f"  {_by_stage('decision')}, {_by_stage('none')}"
+        f"  {_by_stage('decision')}, {_by_stage('none')},"
+        f"  min(age_days) FILTER (buying_stage <> 'none') AS youngest_action"
         f"  FROM ({visible_at('events', as_of)}) v GROUP BY lead_id"
         f") a JOIN {leads.name} i USING (lead_id)"
     ).fetchnumpy()
@@ -163,6 +168,7 @@ def compute(
     out["days_since_first_event"] = per_row(history, "oldest", np.nan)
     out["days_since_last_decision_action"] = per_row(history, "youngest_decision", np.nan)
     out["days_since_last_negative_action"] = per_row(history, "youngest_none", np.nan)
+    out["days_since_last_action"] = per_row(history, "youngest_action", np.nan)
     last = counts[:, at(trend)].sum(axis=0)
     previous = counts[:, at(2 * trend)].sum(axis=0) - last
     out[f"events_prev_{trend}d"] = previous

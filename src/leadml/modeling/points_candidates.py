@@ -4,9 +4,10 @@ Each candidate gives 1 point: a fit rule when its condition holds (a value, a ru
 worst converting values, a range cut at a quantile, a flag), an engagement rule per event of its
 type, buying stage or any action (all stages but 'none') within one of the feature windows
 (``features.windows_days``: 7, 30 and 90 days), counted once or up to 3 times, without decay, and
-inactivity rules (no event of any kind in the last 7 to 180 days: the model's
-``days_since_last_event``): so every candidate is also a function of the model's features, and a
-learned table can compete as a model (:class:`leadml.modeling.points_model.PointsClassifier`).
+inactivity rules (no action, any event but an unsubscribe or a bounce, in the last 7 to 180
+days: the model's ``days_since_last_action``): so every candidate is also a function of the
+model's features, and a learned table can compete as a model
+(:class:`leadml.modeling.points_model.PointsClassifier`).
 Counts ever and fading counts were tried and added nothing on the sample histories.
 :func:`firing_matrix` scores them all with leadml's rule engine (:func:`leadml.rules.rule_scores`),
 so a learned weight multiplies exactly what the engine computes: ``points * min(weighted count,
@@ -33,7 +34,7 @@ from leadml.rules import load_rules, rule_problems, rule_scores
 KEYS = ["lead_id", "as_of"]
 #: How many events a candidate engagement rule counts at most.
 COUNTS = (1, 3)
-#: Days without any event after which a candidate inactivity rule takes points away.
+#: Days without any action after which a candidate inactivity rule takes points away.
 INACTIVE_DAYS = (7, 14, 30, 60, 90, 180)
 #: Quantiles of a numeric attribute that become ``from``/``below`` edges.
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
@@ -79,10 +80,11 @@ def candidate_rules(data: LeadData, train: pd.DataFrame) -> dict[str, dict]:
                 name = unique_name(rule_name(label, _count_word(count), f"{window}d"), found)
                 found[name] = {"name": name, key: values, "points": 1, "cap": count,
                                "window_days": window, "decay": "none"}  # fmt: skip
-    every_stage = sorted({*stages, "none"})  # as the feature days_since_last_event counts
     for days in INACTIVE_DAYS:
+        # Quiet means no action: a bounce or an unsubscribe must not end the spell and so give
+        # back the points it took (the feature days_since_last_action counts the same events).
         name = unique_name(rule_name("inactive", f"{days}d"), found)
-        found[name] = {"name": name, "buying_stage": every_stage, "points": 1,
+        found[name] = {"name": name, "buying_stage": stages, "points": 1,
                        "inactive_days": days}  # fmt: skip
     return {n: r for n, r in found.items() if _valid(r, settings)}
 

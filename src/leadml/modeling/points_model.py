@@ -30,7 +30,8 @@ class PointsClassifier(ClassifierMixin, BaseEstimator):
     rules
         The learned rules mapping (``LearnedPoints.mapping``): fit rules on attributes,
         engagement rules on one window of the features, without decay, and inactivity rules
-        over every event (``days_since_last_event``).
+        over every action (``days_since_last_action``) or every event
+        (``days_since_last_event``).
     stage_of
         Canonical event type -> buying stage (``settings.data.buying_stage_lookup()``), to
         count the types of a buying stage.
@@ -102,10 +103,15 @@ def required_columns(rules: dict, stage_of: dict) -> list[str]:
 
 def _count_columns(rule: dict, stage_of: dict) -> list[str]:
     if "inactive_days" in rule:
-        if set(rule.get("buying_stage") or ()) != {*stage_of.values(), "none"}:
+        # The features hold the days since the latest action and since the latest event.
+        actions = set(stage_of.values()) - {"none"}
+        since = {frozenset(actions): "days_since_last_action",
+                 frozenset({*actions, "none"}): "days_since_last_event"}  # fmt: skip
+        stages = frozenset(rule.get("buying_stage") or ())
+        if stages not in since:
             raise ValueError(f"rule {rule['name']!r}: the features hold the days since the "
-                             "latest event of any kind, not of some types")  # fmt: skip
-        return ["days_since_last_event"]
+                             "latest action or event, not of some types")  # fmt: skip
+        return [since[stages]]
     window = int(rule["window_days"])
     if rule.get("event_type"):
         return [f"{t}_{window}d" for t in rule["event_type"]]

@@ -151,7 +151,7 @@ class Phrasebook:
             return "never asked for a demo, trial or contact"
         if feature.startswith("days_since_last_negative"):
             return "never unsubscribed or bounced"
-        if feature in ("days_since_last_event", "days_since_first_event"):
+        if feature in ("days_since_last_event", "days_since_first_event", "days_since_last_action"):
             return "no activity yet"
         if feature == "days_since_mql":
             return "never an MQL"
@@ -198,6 +198,8 @@ class Phrasebook:
             return lambda v: f"last demo, trial or contact request {_days(v)}"
         if feature == "days_since_last_negative_action":
             return lambda v: f"unsubscribed or bounced {_days(v)}"
+        if feature == "days_since_last_action":
+            return lambda v: f"last action {_days(v)}"
         if feature == f"events_prev_{self.trend}d":
             t = self.trend
             return lambda v: (
