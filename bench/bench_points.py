@@ -146,16 +146,15 @@ def snapshot_volume(data, points) -> dict:
     snapshots at or above it as the hand rules (the ``volume``-th highest learned score; scores
     tie), and both on the test window (``points.scores``): snapshots at or above, and their
     conversions."""
-    from leadml.modeling.points import windowed_pairs
     from leadml.rules import load_rules, rule_scores
 
-    pairs = windowed_pairs(data)
-    calibration = pairs.loc[pairs["window"] == "calibration", ["lead_id", "as_of"]]
-    hand = rule_scores(data, calibration, load_rules(None, data.settings), explain=False)
+    calibration = points.tuning_scores  # the calibration window, scored by the table
+    hand = rule_scores(data, calibration[["lead_id", "as_of"]], load_rules(None, data.settings),
+                       explain=False)  # fmt: skip
     volume = int(hand["rule_mql"].sum())
     if volume == 0:
         raise ValueError("the hand rules make no MQL snapshot on the calibration window")
-    learned = rule_scores(data, calibration, points.rules, explain=False)["rule_score"]
+    learned = calibration["rule_score"]
     threshold = float(np.sort(learned.to_numpy())[::-1][volume - 1])
     test = points.scores
     sent, hand_sent = test["learned_score"] >= threshold, test["rule_mql"]

@@ -304,6 +304,17 @@ def test_a_table_learned_from_noise_cannot_rank_and_says_so(sample_data):
     assert "learned table ROC AUC" in noise.fitness.format()
 
 
+def test_pairs_without_conversions_to_learn_from_are_a_cold_start(sample_data):
+    """Pairs a caller passes meet the limits ``leadml train`` applies to its own: no
+    conversion in the training window says so, where scikit-learn would fail on one class."""
+    from leadml.errors import ColdStart
+
+    pairs = windowed_pairs(sample_data)
+    none_converted = pairs.assign(label=pairs["label"].where(pairs["window"] != "train", 0))
+    with pytest.raises(ColdStart, match="only 0 conversions in the training window"):
+        learn_points(sample_data, pairs=none_converted)
+
+
 # In `leadml train`: beside the model, and as a candidate model.
 
 

@@ -334,11 +334,11 @@ def learn(
 
     Fitted on the training window `leadml train` uses (same snapshots, same time split): fit,
     engagement and negative rules with integer points, grade bands and an MQL threshold that
-    sends as many new MQLs as the hand rules on the calibration window (a lead is sent once,
-    when its score reaches the threshold). Each rule carries its evidence as a comment. Prints
-    the hand rules against the learned ones on the test window (ROC AUC, conversions at the
-    hand rules' MQL volume, new MQLs a week and their conversions at each table's own
-    threshold). Run the file with `leadml rules --rules FILE`.
+    sends as many new MQLs as the hand rules on the calibration window (the training window
+    when there is none; a lead is sent once, when its score reaches the threshold). Each rule
+    carries its evidence as a comment. Prints the hand rules against the learned ones on the
+    test window (ROC AUC, conversions at the hand rules' MQL volume, new MQLs a week and their
+    conversions at each table's own threshold). Run the file with `leadml rules --rules FILE`.
 
     The table is held to the model's fitness gate (settings: model.fitness): it must rank the
     test window better than chance by a margin and at least as well as the hand rules, or

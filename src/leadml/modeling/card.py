@@ -296,8 +296,9 @@ def _learned(result) -> list[str]:
     m = result.evaluation.metrics
     return [
         f"Learned rules: a points table of {len(points.rules.all_rules())} rules learned from the "
-        f"training window (MQL threshold {points.rules.mql.threshold:g}, set on the calibration "
-        "window to send as many new MQLs as the hand rules; `learned_rules.yaml` among the "
+        f"training window (MQL threshold {points.rules.mql.threshold:g}, set on the "
+        f"{points.tuning_window} window to send as many new MQLs as the hand rules; "
+        "`learned_rules.yaml` among the "
         "run's artifacts runs with `leadml rules --rules`). On the test window it sends "
         f"{m.get('learned_rules_new_mqls', math.nan):,.0f} new MQLs at its threshold (a lead is "
         "sent once, when its score reaches it), of which "

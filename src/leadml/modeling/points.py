@@ -92,7 +92,9 @@ class LearnedPoints:
     scores: pd.DataFrame
     fitness: Fitness
     candidates: int = 0
-    # The tuning window's rows (calibration; training without one) and the table's rule_score.
+    # Where the number of rules and the threshold were chosen: "calibration", or "training"
+    # when there is none; its rows and the table's rule_score there.
+    tuning_window: str = "calibration"
     tuning_scores: pd.DataFrame | None = None
     # As a candidate model of `leadml train`: whether it was preferred, and why (a sentence).
     choice: str | None = None
@@ -140,12 +142,15 @@ def learn_points(
     Raises
     ------
     ColdStart
-        When the history is too short for a training and a test window.
+        When the history (or ``pairs``) is too short for a training and a test window, or they
+        hold too few conversions (``leadml train``'s own limits).
     """
     data = load_data(source, settings)
     settings = data.settings
     hand = load_rules(rules, settings)
     pairs = windowed_pairs(data) if pairs is None else pairs[[*KEYS, "label", "window"]]
+    if short := too_little(describe_windows(pairs), settings):
+        raise ColdStart(f"cold start: {short}")
     parts = {w: pairs[pairs["window"] == w].reset_index(drop=True) for w in WINDOWS}
     train = parts["train"]
     tuning = parts["calibration"] if len(parts["calibration"]) else train
@@ -175,6 +180,9 @@ def learn_points(
     scale = min(100.0 / top if top > 0 else np.inf, 100.0 / largest if largest > 0 else 0.0)
     points = np.round(weights * scale).astype(int)
     learned = [(names[i], int(p)) for i, p in zip(kept, points, strict=True) if p != 0]
+    if len(learned) < len(chosen):
+        log.info("%d of %d chosen rules dropped: weighed 0 by the refit or rounded to 0 points",
+                 len(chosen) - len(learned), len(chosen))  # fmt: skip
     raw = rules_mapping(candidates, learned)
     raw |= {"grades": {"fit": {"a": {}}, "engagement": {"1": {}}}, "mql": {"threshold": 0}}
     draft = load_rules(raw, settings)  # the points; grades and threshold come next
@@ -214,15 +222,16 @@ def learn_points(
     metrics |= {f"rules_learned_roc_auc_{end}": fitness.metrics[f"model_roc_auc_{end}"]
                 for end in ("low", "high")}  # fmt: skip
     return LearnedPoints(
-        learned_rules,
-        text,
-        table,
-        raw,
-        metrics,
-        comparison,
-        scores,
-        fitness,
+        rules=learned_rules,
+        text=text,
+        table=table,
+        mapping=raw,
+        metrics=metrics,
+        comparison=comparison,
+        scores=scores,
+        fitness=fitness,
         candidates=len(candidates),
+        tuning_window=window,
         tuning_scores=on_tuning.rows[[*KEYS, "rule_score"]],
     )
 
@@ -235,9 +244,6 @@ def windowed_pairs(data: LeadData) -> pd.DataFrame:
         raise ColdStart("cold start: no mature snapshot (the history is shorter than "
                         "trainset.warmup_days + one horizon)")  # fmt: skip
     placed, _ = place_windows(mature, data.settings)
-    short = too_little(describe_windows(placed), data.settings)
-    if short:
-        raise ColdStart(f"cold start: {short}")
     return placed[placed["window"].notna()].reset_index(drop=True)
 
 

@@ -118,7 +118,8 @@ def _fit_candidates(attrs: pd.DataFrame, attribute: str) -> list[dict]:
         .groupby(text)
         .agg(leads=("lead", "nunique"), rate=("y", "mean"))
     )
-    rate = rate[rate["leads"] >= minimum].nlargest(MAX_VALUES, "leads").sort_values("rate")
+    rate = rate[rate["leads"] >= minimum].nlargest(MAX_VALUES, "leads")
+    rate = rate.sort_values("rate", kind="stable")  # equal rates: the more leads first
     ordered = list(rate.index[::-1])  # best converting first
     groups = [[v] for v in ordered]
     if len(ordered) <= MAX_GROUPED:

@@ -52,7 +52,6 @@ class PointsClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y) -> PointsClassifier:
         """Fit the map from points to log-odds (one slope, one intercept) on ``X``, ``y``."""
-        self.columns_ = required_columns(self.rules or {}, self.stage_of or {})
         score = self.points(X)
         fitted = LogisticRegression(C=1e6).fit(score.reshape(-1, 1), np.asarray(y))
         self.classes_ = fitted.classes_
@@ -136,7 +135,9 @@ def _condition(values: pd.Series, rule: dict) -> np.ndarray:
 def prefer_points(points, best, parts: dict, features: list[str], settings, calibrate_like):
     """The calibrated points table when it is within the promotion tolerances of ``best`` (the
     calibrated searched model) on the calibration window, else None; and a sentence saying which
-    and why.
+    and why. The table's number of rules was chosen on that window too (the model's
+    hyper-parameters were not), which favours the table slightly; the test window judges both
+    without favour.
 
     ``calibrate_like(model)`` calibrates a fitted model as ``best`` was (same window, methods),
     returning ``(calibrated, table)``.
