@@ -132,15 +132,12 @@ def _condition(values: pd.Series, rule: dict) -> np.ndarray:
     return (flag == rule["is"]).to_numpy(dtype=float)
 
 
-def prefer_points(points, best, parts: dict, features: list[str], settings, calibrate_like):
-    """The calibrated points table when it is within the promotion tolerances of ``best`` (the
-    calibrated searched model) on the calibration window, else None; and a sentence saying which
-    and why. The table's number of rules was chosen on that window too (the model's
-    hyper-parameters were not), which favours the table slightly; the test window judges both
-    without favour.
-
-    ``calibrate_like(model)`` calibrates a fitted model as ``best`` was (same window, methods),
-    returning ``(calibrated, table)``.
+def prefer_points(points, best, parts: dict, features: list[str], settings):
+    """The points table, calibrated as ``best`` (the calibrated searched model) was, when it is
+    within the promotion tolerances of ``best`` on the calibration window, else None; and a
+    sentence saying which and why. The table's number of rules was chosen on that window too
+    (the model's hyper-parameters were not), which favours the table slightly; the test window
+    judges both without favour.
     """
     calibration = parts["calibration"]
     stage_of = settings.data.buying_stage_lookup()
@@ -153,8 +150,17 @@ def prefer_points(points, best, parts: dict, features: list[str], settings, cali
     model = PointsClassifier(points.mapping, stage_of).fit(
         parts["train"][features], parts["train"]["label"]
     )
-    calibrated, table = calibrate_like(model)
     X, y = calibration[features], calibration["label"].to_numpy()
+    calibrated, table = calibrate(
+        model,
+        X,
+        calibration["label"],
+        calibration["as_of"],
+        settings.model.calibration_methods,
+        settings.model.isotonic_min_positives,
+        groups=calibration["lead_id"],
+        random_state=settings.model.random_state,
+    )
     measured = {}
     for who, candidate in (("best", best), ("points", calibrated)):
         p = np.clip(candidate.predict_proba(X)[:, 1], 1e-6, 1 - 1e-6)
@@ -187,21 +193,7 @@ def points_as_candidate(points, calibrated, calibration_table, found, parts, fea
     saying which and why goes to ``points.choice`` and the run's notes."""
     if points is None or "points" not in settings.model.candidates:
         return calibrated, calibration_table
-    window, model_settings = parts["calibration"], settings.model
-
-    def like(model):
-        return calibrate(
-            model,
-            window[features],
-            window["label"],
-            window["as_of"],
-            model_settings.calibration_methods,
-            model_settings.isotonic_min_positives,
-            groups=window["lead_id"],
-            random_state=model_settings.random_state,
-        )
-
-    chosen, points.choice = prefer_points(points, calibrated, parts, features, settings, like)
+    chosen, points.choice = prefer_points(points, calibrated, parts, features, settings)
     found.skipped.append(points.choice)
     if chosen is None:
         return calibrated, calibration_table
