@@ -83,6 +83,19 @@ def test_cold_start_trains_nothing_and_says_why(sample_history):
     assert "rule score remains the answer" in result.cold_start
 
 
+def test_a_history_without_a_conversion_is_a_cold_start_that_says_so(sample_history):
+    """No lead reached the target stage: the windows sized by conversions leave the training
+    window empty, and the leakage guard, which weighs columns against the outcomes, has none
+    to weigh. It was a traceback from the guard (exit 1), not a cold start (exit 9)."""
+    tables = sample_history.tables()
+    stages = tables["stages"]
+    tables["stages"] = stages[~stages["stage"].isin(["sql", "srl", "opportunity", "customer"])]
+    result = train(tables, Settings(trainset=TrainsetSettings(cadence_days=28)))
+    assert not result.trained and result.leakage is None
+    assert result.cold_start.startswith("no conversion in the history's ")
+    assert "no lead reached 'sql' or a later stage within 90 days" in result.cold_start
+
+
 def test_windows_are_in_time_order_with_a_horizon_between_them():
     dates = pd.Series(pd.date_range("2024-01-01", "2025-12-29", freq="7D", tz="UTC"))
     # Conversions grow over time, as in a young CRM: windows follow them, not the calendar.

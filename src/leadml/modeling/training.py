@@ -182,11 +182,18 @@ def train(
     frame, layout = place_windows(trainset.frame, settings)
     windows = describe_windows(frame)
     features = [c for c in frame.columns if c not in (*KEYS, "label", "window")]
-    leakage = _guard(frame[frame["window"] == "train"], features, settings, allow)
-    features = [f for f in features if f not in leakage.excluded]
-    features, uninformative = informative(frame[frame["window"] == "train"], features)
+    train_rows = frame[frame["window"] == "train"]
+    # The guard weighs each column against the outcomes: with one outcome it has nothing to
+    # weigh, and training is a cold start below.
+    leakage = (
+        _guard(train_rows, features, settings, allow)
+        if train_rows["label"].nunique() == 2
+        else None
+    )
+    features = [f for f in features if f not in (leakage.excluded if leakage else ())]
+    features, uninformative = informative(train_rows, features)
     clock.lap("leakage guard", "%d features kept, %d left out", len(features),
-              len(leakage.excluded))  # fmt: skip
+              len(leakage.excluded) if leakage else 0)  # fmt: skip
     result = TrainingResult(
         settings,
         windows,
@@ -195,8 +202,7 @@ def train(
         notes=data.notes,
         inputs=EventSummary.of(settings),
     )
-    short = too_little(windows, settings)
-    if short:
+    if short := too_little(windows, settings):
         result.cold_start = (
             f"{short}: no model was trained or registered; the rule score remains the answer"
         )
@@ -432,6 +438,13 @@ def place_windows(frame: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame
 
 def too_little(windows: pd.DataFrame, settings: Settings) -> str | None:
     """Why the windows are too small to train and test on, naming the setting, or None."""
+    if windows["rows"].sum() and not windows["positives"].sum():  # windows sized by conversions
+        target = settings.target
+        return (
+            f"no conversion in the history's {int(windows['rows'].sum()):,} mature snapshots: "
+            f"no lead reached {target.stage!r} or a later stage within "
+            f"{target.horizon_days} days of one. Check target.stage against the stages table"
+        )
     short = insufficiency(
         int(windows.loc["train", "rows"]),
         int(windows.loc["train", "positives"]),
