@@ -99,7 +99,8 @@ def ceilings(data, frame, points) -> dict:
 
     from leadml.modeling.evaluation import head_to_head, ranking_metrics
     from leadml.modeling.points_candidates import candidate_rules, firing_matrix
-    from leadml.modeling.training import place_windows, sample_by_lead
+    from leadml.modeling.training import sample_by_lead
+    from leadml.modeling.windows import place_windows
 
     keys = ["lead_id", "as_of"]
     placed, _ = place_windows(frame, data.settings)

@@ -187,7 +187,7 @@ def test_a_history_whose_first_months_never_convert_places_windows_by_conversion
     """The calendar training window holds no conversion (a CRM whose first deal is won months
     after its first lead): the windows follow the conversions instead of a cold start."""
     from leadml.config import Settings
-    from leadml.modeling.training import describe_windows, place_windows
+    from leadml.modeling.windows import describe_windows, place_windows
 
     rng = np.random.default_rng(0)
     dates = pd.date_range("2024-01-01", periods=104, freq="7D", tz="UTC").repeat(200)

@@ -9,7 +9,8 @@ from sklearn.metrics import roc_auc_score
 
 from leadml import Settings, generate_history
 from leadml.config import ModelSettings, TrainsetSettings
-from leadml.modeling.training import assign_windows, train
+from leadml.modeling.training import train
+from leadml.modeling.windows import assign_windows
 
 SEED, LEADS = 7, 5_000  # the demo's sample
 # A lighter search than the default, so the test takes seconds; the pipeline is the same. The

@@ -49,7 +49,8 @@ from leadml.modeling.evaluation import evaluate
 from leadml.modeling.leakage import LeakageReport, check_leakage, name_words
 from leadml.modeling.models import fit_robustly, search_folds, time_folds
 from leadml.modeling.sufficiency import insufficiency
-from leadml.modeling.training import WINDOWS, TrainingResult, assess_result, with_base_rates
+from leadml.modeling.training import TrainingResult, assess_result
+from leadml.modeling.windows import WINDOWS, with_base_rates
 
 # An export has no horizon: folds by time need only keep a date out of both sides.
 _NO_GAP = pd.Timedelta(microseconds=1)

@@ -50,14 +50,9 @@ from leadml.modeling.points_file import (
     volume_threshold,
 )
 from leadml.modeling.thresholds import rescored, rules_figures, threshold_table, window_evidence
-from leadml.modeling.training import (
-    WINDOWS,
-    describe_windows,
-    place_windows,
-    sample_by_lead,
-    too_little,
-)
+from leadml.modeling.training import sample_by_lead
 from leadml.modeling.trainset import mature_pairs
+from leadml.modeling.windows import WINDOWS, describe_windows, place_windows, too_little
 from leadml.rules import Rules, load_rules, rule_scores
 
 log = logging.getLogger("leadml.points")

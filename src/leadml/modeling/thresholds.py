@@ -4,7 +4,7 @@ capacity, read off the test window.
 The evidence
 ------------
 The test window is the one ``leadml train`` tests on: the latest snapshots of the open leads,
-placed by the same code (:func:`leadml.modeling.training.assign_windows`). At each snapshot every
+placed by the same code (:func:`leadml.modeling.windows.assign_windows`). At each snapshot every
 open lead has its rule score, as of that instant. A lead becomes an MQL at a threshold at the
 first snapshot of the window where its score is at or above it while, at the previous snapshot,
 it was not (or the lead was not open then). A lead is sent once per window: one that stays
@@ -111,8 +111,8 @@ def gather_evidence(data: LeadData, rules: Rules | str | Path | None = None) -> 
         No snapshot is mature, or the test window holds no open lead.
     """
     # The windows as training places them (same part of the package, so its helper is ours).
-    from leadml.modeling.training import place_windows
     from leadml.modeling.trainset import mature_pairs
+    from leadml.modeling.windows import place_windows
 
     settings = data.settings
     rules = load_rules(rules, settings)
