@@ -21,6 +21,8 @@ from leadml.cli.shared import (
     ShardsOption,
     check_spark_options,
     command,
+    load_checked,
+    named,
     record,
     say,
 )
@@ -110,10 +112,9 @@ def synth(
 @command
 def summary(data: DataOption, config: ConfigOption = None, now: NowOption = None) -> None:
     """Print row counts, the time span and the funnel (lead → MQL → SAL → SQL → … → won)."""
-    from leadml.data import load_data
     from leadml.reports import funnel_counts
 
-    loaded = load_data(data, load_settings(config), now=now)
+    loaded = load_checked(data, load_settings(config), now=now)
     for name, n in loaded.row_counts().items():
         say(f"{name:<9} {n:>12,} rows")
     say(f"data ends {loaded.end():%Y-%m-%d %H:%M} UTC\n")
@@ -162,7 +163,7 @@ def features(
     instant = parse_instant(as_of, "--as-of")
     now_instant = parse_instant(now, "--now") if now is not None else None
     _check_out(out)
-    frame = write_features(data, instant, out, load_settings(config), now=now_instant)
+    frame = write_features(load_checked(data, load_settings(config), now_instant), instant, out)
     record(path=out, rows=len(frame), features=frame.shape[1] - 2, as_of=instant)
     say(f"{len(frame):,} open leads x {frame.shape[1] - 2} features as of {as_of} -> {out}")
 
@@ -207,7 +208,10 @@ def trainset(
         from leadml.spark import session
 
         spark = session(master or "local[*]")  # it ends with the process
-    ts = write_trainset(data, out, load_settings(config), start=first, end=last, now=now_instant,
+    settings = load_settings(config)
+    # On Spark each task loads (and validates) its own shard.
+    source = data if spark is not None else load_checked(data, settings, now_instant)
+    ts = write_trainset(source, out, settings, start=first, end=last, now=now_instant,
                         spark=spark, shards=shards)  # fmt: skip
     s = ts.summary()
     record(path=out, **s)
@@ -286,8 +290,8 @@ def rules(
     instant = parse_instant(as_of, "--as-of")
     now_instant = parse_instant(now, "--now") if now is not None else None
     _check_out(out)
-    scores = write_rule_scores(data, instant, out, settings, rules=checked, explain=explain,
-                               now=now_instant)  # fmt: skip
+    loaded = load_checked(data, settings, now_instant)
+    scores = write_rule_scores(loaded, instant, out, rules=checked, explain=explain)
     n = len(scores)
     mql = int(scores["rule_mql"].sum())
     grades = scores["rule_grade"].astype(str).value_counts().sort_index()
@@ -302,7 +306,7 @@ score_rules = rules  # the group's callback runs it when no subcommand is given
 
 
 @rules_app.command("learn")
-@command
+@named("rules learn")
 def learn(
     data: DataOption,
     out: Annotated[
@@ -352,8 +356,8 @@ def learn(
     hand = load_rules(rules, settings)
     _check_out(out, (".yaml", ".yml"))
     now_instant = parse_instant(now, "--now") if now is not None else None
-    learned = learn_rules(data, out, settings, rules=hand, max_rules=max_rules, now=now_instant,
-                          force=force)  # fmt: skip
+    loaded = load_checked(data, settings, now_instant)
+    learned = learn_rules(loaded, out, rules=hand, max_rules=max_rules, force=force)
     table = learned.comparison
     record(path=out, rules=len(learned.rules.all_rules()), candidates=learned.candidates,
            threshold=learned.rules.mql.threshold, metrics=learned.metrics,

@@ -116,7 +116,8 @@ def train(
     if flat is not None:
         say(job.result.inputs.quality.format() + "\n")
         say(_roles_line(job.result.inputs.columns) + "\n")
-    say(job.result.leakage.format() + "\n")
+    if job.result.leakage is not None:  # a cold start with one outcome has nothing to guard
+        say(job.result.leakage.format() + "\n")
     record(**job.summary())
     _report_training(job.result, job.tracked, job.seconds, flat=flat is not None)
     job.raise_for_outcome()

@@ -22,6 +22,7 @@ from leadml.cli.shared import (
     check_spark_options,
     command,
     flat_only,
+    load_checked,
     one_input,
     record,
     say,
@@ -307,8 +308,8 @@ def report(
     """
     from leadml.jobs import write_funnel_report
 
-    job = write_funnel_report(data, out, scores, load_settings(config), rules=rules,
-                              learned_rules=learned_rules, now=now)  # fmt: skip
+    loaded = load_checked(data, load_settings(config), now)
+    job = write_funnel_report(loaded, out, scores, rules=rules, learned_rules=learned_rules)
     record(page=job.page, headline=job.report.comparison.headline(),
            notes=job.report.comparison.notes)  # fmt: skip
     say(f"{job.report.comparison.headline()}\n\nreport: {job.page}")

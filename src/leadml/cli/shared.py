@@ -153,11 +153,36 @@ FlatOption = Annotated[
 ]
 
 
-def command(func: Callable) -> Callable:
+def load_checked(data, settings, now=None):
+    """``data`` loaded (:func:`leadml.load_data`), and validation's warnings printed on stderr
+    as `leadml validate` prints them (under ``--json`` also ``data_warnings``): a command that
+    reads a history says what it found wrong with it (event types it does not know, attributes
+    it lacks), rather than work around it in silence."""
+    from leadml.data import load_data
+
+    loaded = load_data(data, settings, now=now)
+    warnings = [p.format() for p in loaded.report.warnings]
+    for line in warnings:
+        warn(line)
+    record(data_warnings=warnings)
+    return loaded
+
+
+def named(name: str) -> Callable[[Callable], Callable]:
+    """:func:`command` under ``name`` (a subcommand: "rules learn"): its errors read
+    ``leadml NAME: ...`` and its JSON object names it."""
+
+    def wrap(func: Callable) -> Callable:
+        return command(func, name)
+
+    return wrap
+
+
+def command(func: Callable, name: str | None = None) -> Callable:
     """Wrap the command ``func`` so that it reports leadml's errors instead of raising them: a
     message on stderr and the error's exit code; under ``--json`` also the result object, with
     ``ok``, ``exit_code`` and ``error``."""
-    name = func.__name__.replace("_", "-")
+    name = name or func.__name__.replace("_", "-")
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):

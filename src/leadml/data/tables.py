@@ -62,8 +62,9 @@ class LeadData:
 
     @property
     def notes(self) -> list[str]:
-        """What the input lacks and what is left out for it, one sentence per cause."""
-        return [m.message for m in self.missing_inputs]
+        """Validation's warnings, one sentence each: what the input lacks and what is left out
+        for it, values counted otherwise (an unknown event type as 'other'), and the like."""
+        return [p.describe() for p in self.report.warnings]
 
     def table(self, name: str) -> pd.DataFrame:
         """One canonical table as a DataFrame (for notebooks and tests; avoid on 50 M events).

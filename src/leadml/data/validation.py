@@ -39,10 +39,14 @@ class Problem:
     example: object = None
 
     def format(self) -> str:
+        return f"{self.severity:<7} {self.describe()}"
+
+    def describe(self) -> str:
+        """Where, how many rows, what, and an example: the problem without its severity."""
         where = f"{self.table}.{self.column}" if self.column else self.table
         rows = "" if self.rows is None else f" {self.rows:,} row{'s' if self.rows != 1 else ''}:"
         example = "" if self.example is None else f" (e.g. {self.example!r})"
-        return f"{self.severity:<7} {where}:{rows} {self.message}{example}"
+        return f"{where}:{rows} {self.message}{example}"
 
 
 @dataclass
