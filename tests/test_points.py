@@ -241,6 +241,7 @@ def test_rules_learn_writes_a_file_that_leadml_rules_runs(sample_dir, tmp_path):
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["ok"] and document["path"] == str(out) and 0 < document["rules"] <= 6
+    assert document["command"] == "rules learn" and document["data_warnings"] == []
     assert {row["scored_by"] for row in document["comparison"]} == {"hand", "learned"}
     assert "ROC AUC" in result.stderr and "learned" in result.stderr
     assert document["fitness"] is True and "ranks the test window: passed" in result.stderr
