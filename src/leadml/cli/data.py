@@ -349,10 +349,11 @@ def learn(
     from leadml.rules import load_rules
 
     settings = load_settings(config)
-    hand = load_rules(rules, settings)
+    load_rules(rules, settings)  # a bad rules file is refused before any work
     _check_out(out, (".yaml", ".yml"))
     now_instant = parse_instant(now, "--now") if now is not None else None
-    learned = learn_rules(data, out, settings, rules=hand, max_rules=max_rules, now=now_instant,
+    # The path, not the loaded rules: learn_rules refuses an --out that is the rules file itself.
+    learned = learn_rules(data, out, settings, rules=rules, max_rules=max_rules, now=now_instant,
                           force=force)  # fmt: skip
     table = learned.comparison
     record(path=out, rules=len(learned.rules.all_rules()), candidates=learned.candidates,
