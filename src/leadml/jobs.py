@@ -31,12 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from leadml.common.atomic import scratch_dir
+from leadml.common.atomic import same_file, scratch_dir
 from leadml.common.steps import Progress, StepClock
 from leadml.config import Settings
 from leadml.data import LeadData, load_data
 from leadml.data.readers import Source
-from leadml.errors import ColdStart, LeadmlError, ModelUnfit
+from leadml.errors import ColdStart, ConfigError, LeadmlError, ModelUnfit
 
 log = logging.getLogger("leadml.jobs")
 
@@ -475,6 +475,8 @@ def learn_rules(
 
     Raises
     ------
+    ConfigError
+        (exit 2) Before any work, when ``out`` is the hand ``rules`` file (by any path or link).
     ModelUnfit
         (exit 10) When the table fails, on the test window, the fitness gate a model must pass
         to be registered (it ranks better than chance by a margin, and at least as well as the
@@ -483,6 +485,7 @@ def learn_rules(
     from leadml.errors import OutputError
     from leadml.modeling.points import learn_points
 
+    check_learned_out(out, rules)
     learned = learn_points(load_data(data, settings, now=now), rules=rules, max_rules=max_rules)
     if learned.unfit and not force:
         raise ModelUnfit(f"{learned.unfit}; {out} was not written (--force writes it anyway)")
@@ -491,3 +494,14 @@ def learn_rules(
     except OSError as exc:
         raise OutputError(f"cannot write {out}: {exc}; nothing was written") from None
     return learned
+
+
+def check_learned_out(out: str | Path, rules: Any) -> None:
+    """Refuse (ConfigError, exit 2) an ``out`` that is the hand ``rules`` file (by any path or
+    link; None: the shipped rules): the learned table would replace it."""
+    from leadml.rules import DEFAULT_RULES
+
+    hand = DEFAULT_RULES if rules is None else rules
+    if isinstance(hand, str | Path) and same_file(out, hand):
+        raise ConfigError(f"--out {out} is the hand rules file --rules {hand}: the "
+                          "learned table would replace it; nothing was written")  # fmt: skip

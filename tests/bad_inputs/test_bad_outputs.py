@@ -161,6 +161,54 @@ def test_a_writer_that_fails_midway_leaves_the_previous_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["scores.csv"]  # no staging file either
 
 
+@pytest.mark.parametrize("link", ["beside", "elsewhere", "chain"])
+def test_a_write_through_a_symlink_replaces_its_target_and_the_link_stays(tmp_path, link):
+    target = tmp_path / "shared" / "rules.yaml"
+    target.parent.mkdir()
+    target.write_text("threshold: 71\n")
+    path = (tmp_path if link == "beside" else tmp_path / "deploy") / "link.yaml"
+    path.parent.mkdir(exist_ok=True)
+    if link == "beside":
+        path.symlink_to("shared/rules.yaml")  # relative, as `ln -s` usually makes them
+    elif link == "elsewhere":
+        path.symlink_to(target)
+    else:  # a link to a link beside the target
+        (target.parent / "current.yaml").symlink_to("rules.yaml")
+        path.symlink_to(target.parent / "current.yaml")
+    pointing = os.readlink(path)
+    stagings = []
+
+    def write(staging: Path) -> None:
+        stagings.append(staging)
+        staging.write_text("threshold: 83\n")
+
+    assert write_atomic(path, write) == path
+    assert target.read_text() == path.read_text() == "threshold: 83\n"
+    assert path.is_symlink() and os.readlink(path) == pointing
+    assert stagings[0].parent == target.parent  # beside the target: one file system, one rename
+    names = {p.name for folder in {path.parent, target.parent} for p in folder.iterdir()}
+    assert not [name for name in names if name.startswith(".tmp-")]
+
+
+@pytest.mark.parametrize("mode", [0o664, 0o444, 0o600], ids=oct)
+def test_a_replaced_file_keeps_its_permission_bits(tmp_path, mode):
+    from leadml.jobs import write_table
+
+    text, table = tmp_path / "rules.yaml", tmp_path / "data" / "scores.parquet"
+    table.parent.mkdir()
+    link = tmp_path / "scores.parquet"
+    link.symlink_to(table)  # a Parquet writer, through a link
+    text.write_text("threshold: 71\n")
+    write_table(pd.DataFrame({"lead_id": ["L1"]}), table)
+    for path in (text, table):
+        path.chmod(mode)  # a read-only file is replaced all the same (as `sed -i` does)
+    with umask(0o022):
+        write_atomic(text, lambda staging: staging.write_text("threshold: 83\n"))
+        write_table(pd.DataFrame({"lead_id": ["L1", "L2"]}), link)
+    assert text.read_text() == "threshold: 83\n" and len(pd.read_parquet(table)) == 2
+    assert _mode(text) == _mode(table) == mode and link.is_symlink()
+
+
 def test_an_output_that_cannot_be_written_is_exit_8_and_names_the_file(tiny_folder, tmp_path):
     folder, config = tiny_folder
     blocker = tmp_path / "not-a-folder"

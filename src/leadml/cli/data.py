@@ -349,15 +349,16 @@ def learn(
     nothing is written and the exit status is 10 (--force writes it anyway).
     """
     from leadml.data.readers import parse_instant
-    from leadml.jobs import learn_rules
+    from leadml.jobs import check_learned_out, learn_rules
     from leadml.rules import load_rules
 
     settings = load_settings(config)
-    hand = load_rules(rules, settings)
+    load_rules(rules, settings)  # a bad rules file is refused before any work
     _check_out(out, (".yaml", ".yml"))
     now_instant = parse_instant(now, "--now") if now is not None else None
+    check_learned_out(out, rules)  # before the data is read
     loaded = load_checked(data, settings, now_instant)
-    learned = learn_rules(loaded, out, rules=hand, max_rules=max_rules, force=force)
+    learned = learn_rules(loaded, out, rules=rules, max_rules=max_rules, force=force)
     table = learned.comparison
     record(path=out, rules=len(learned.rules.all_rules()), candidates=learned.candidates,
            threshold=learned.rules.mql.threshold, metrics=learned.metrics,

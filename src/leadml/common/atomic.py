@@ -4,7 +4,9 @@
   its own folder, flushed to disk, then renamed over the final name (``os.replace``, atomic on
   one file system). A reader, or a ``kill -9`` at any instant, sees the previous file or the new
   one, never half of either. The staging name carries the writer's pid, so the staging file of a
-  killed writer is removed by the next write of the same file.
+  killed writer is removed by the next write of the same file. A path that is a symbolic link
+  is written where the link leads (the staging file beside that final target), and the link
+  stays a link.
 - :func:`new_dir`: a staging folder (like :func:`tempfile.mkdtemp`) for writers that swap whole
   folders in.
 - :func:`scratch_dir`: a private working folder in the system's temporary folder, named
@@ -13,7 +15,9 @@
 
 Files and folders that stay behind get the modes an ordinary ``open`` or ``mkdir`` gives (0666
 and 0777 less the umask: 0644 and 0755 under the usual 022), not the private 0600 and 0700 of
-:mod:`tempfile`: a BI tool running as another user must be able to read the scores.
+:mod:`tempfile`: a BI tool running as another user must be able to read the scores. A file that
+is replaced keeps its permission bits (a shared 0664 stays 0664, a read-only 0444 stays 0444 and
+is replaced, as ``sed -i`` does); its owner and group become the writer's.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -79,6 +84,15 @@ def _sweep(path: Path) -> None:
                 staged.unlink()
 
 
+def _keep_mode(path: Path, staging: Path) -> None:
+    """Give ``staging`` the permission bits of the file ``path`` it replaces, if there is one."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return  # a new file: the umask's mode
+    os.chmod(staging, mode)
+
+
 def fsync(path: Path) -> None:
     """Flush ``path`` (a file or a folder) to the disk."""
     fd = os.open(path, os.O_RDONLY)
@@ -94,7 +108,8 @@ def replacing(path: str | os.PathLike) -> Iterator[Path]:
 
     The staging file exists (empty, with the umask's mode) when the block starts; anything
     that writes to a path may (re)write it. If the block raises, the staging file is removed
-    and ``path`` is untouched. The final folder must exist.
+    and ``path`` is untouched. The final folder must exist. If ``path`` is a symbolic link, the
+    file it leads to is replaced and the link stays; a replaced file keeps its permission bits.
 
     Examples
     --------
@@ -108,7 +123,10 @@ def replacing(path: str | os.PathLike) -> Iterator[Path]:
     >>> target.read_text()
     'lead_id\\nL1\\n'
     """
-    path = Path(path)
+    # Through a symlink (or a chain of them) to its final target: renaming over the link itself
+    # would cut it, leaving the target with the old content. Beside the target, the rename stays
+    # on one file system.
+    path = Path(os.path.realpath(path))
     _sweep(path)
     while True:
         staging = _staging_path(path)
@@ -120,12 +138,22 @@ def replacing(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield staging
         fsync(staging)
+        _keep_mode(path, staging)
         os.replace(staging, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             staging.unlink()
     with contextlib.suppress(OSError):  # durability of the rename; not all file systems allow it
         fsync(path.parent)
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether ``a`` and ``b`` are one existing file (through relative paths, symbolic links or
+    hard links); False when either does not exist. Lets a writer refuse to overwrite its input."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
