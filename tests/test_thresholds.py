@@ -26,9 +26,9 @@ from leadml.modeling.thresholds import (
     cut_table,
     gather_evidence,
     rules_figures,
-    set_threshold,
     threshold_table,
 )
+from leadml.modeling.threshold_file import set_threshold
 from leadml.rules import DEFAULT_RULES, load_rules
 
 runner = CliRunner()
