@@ -423,7 +423,8 @@ def find_threshold(
     rows = {**rows, "rules, the file's threshold": ours, **later}
     compared = pd.DataFrame.from_dict(rows, orient="index").rename_axis("scored_by")
     compared = compared.astype({"mqls": "int64", "accepted": "int64", "conversions": "int64"})
-    choice = th.ThresholdChoice(threshold, target, evidence, table, compared, notes, per_week)
+    choice = th.ThresholdChoice(threshold, target, evidence, table, compared, notes,
+                                per_week=per_week)  # fmt: skip
     if write:
         write_choice(choice, rules, loaded.settings, force=force)
     return choice
