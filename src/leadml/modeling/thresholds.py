@@ -287,7 +287,7 @@ class ThresholdChoice:
             found.append(
                 f"the capacity ({self.per_week:g} new MQLs a week) is more than any threshold "
                 f"sends on the {self.evidence.window} window: the most is {self.most_per_week:.1f} "
-                f"a week (threshold {self.table['mqls_per_week'].idxmax()}), so it does not limit"
+                f"a week (threshold {self.table['mqls_per_week'].idxmax()}): it limits nothing"
             )
         if self.sends_every_lead:
             found.append(
