@@ -11,14 +11,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from conftest import FAST_SETTINGS
 from leadml import Settings, load_data
 from leadml.cli import app
-from leadml.errors import ConfigError
+from leadml.errors import ColdStart, ConfigError
 from leadml.jobs import find_threshold
 from leadml.modeling.crossings import first_crossings
+from leadml.modeling.threshold_file import set_threshold
 from leadml.modeling.thresholds import (
     Evidence,
     ThresholdUnreachable,
@@ -26,7 +28,6 @@ from leadml.modeling.thresholds import (
     cut_table,
     gather_evidence,
     rules_figures,
-    set_threshold,
     threshold_table,
 )
 from leadml.rules import DEFAULT_RULES, load_rules
@@ -206,7 +207,9 @@ def test_an_unreachable_target_names_the_best_reachable(table):
 @pytest.mark.parametrize(
     "targets, message",
     [({}, "give a target"), ({"acceptance": 0.8, "per_week": 50}, "not both"),
-     ({"acceptance": 80}, "share in"), ({"per_week": 0}, "above 0")],
+     ({"acceptance": 80}, "share in"), ({"per_week": 0}, "above 0"),
+     ({"per_week": float("inf")}, "got inf"), ({"per_week": float("nan")}, "got nan"),
+     ({"per_week": -5}, "got -5"), ({"acceptance": float("nan")}, "got nan")],
 )  # fmt: skip
 def test_a_bad_target_is_a_usage_error(table, targets, message):
     with pytest.raises(ConfigError, match=message) as caught:
@@ -353,3 +356,108 @@ def test_a_model_asked_for_must_be_found_and_fit_the_data(sample_data, no_model)
     with pytest.raises(ModelMismatchError, match="not_a_feature") as caught:
         find_threshold(sample_data, per_week=4, model=alien)
     assert caught.value.exit_code == 4
+
+
+# --- a target that does not limit the MQLs, and evidence too thin to measure --------------------
+
+
+def _settings_file(folder: Path) -> Path:
+    config = folder / "settings.yaml"
+    config.write_text(json.dumps(FAST_SETTINGS))
+    return config
+
+
+def test_a_capacity_above_what_any_threshold_sends_is_said_plainly(sample_dir, tmp_path, no_model):
+    rules = tmp_path / "my-rules.yaml"
+    shutil.copy(RULES_FILE, rules)
+    config = _settings_file(tmp_path)
+    args = ["--json", "rules", "threshold", "--data", str(sample_dir), "--rules", str(rules),
+            "--per-week", "10000", "--config", str(config), "--write"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    other = find_threshold(sample_dir, per_week=4, settings=Settings.model_validate(FAST_SETTINGS))
+    most = other.table["mqls_per_week"].max()  # the same window, whatever the target
+    assert document["most_mqls_per_week"] == pytest.approx(most) and most < 10_000
+    assert document["lowest_score"] == other.evidence.rows["rule_score"].min()
+    [warning] = document["warnings"]
+    assert warning.startswith("the capacity (10000 new MQLs a week) is more than any threshold")
+    assert f"the most is {most:.1f} a week" in warning
+    assert f"warning: {warning}" in " ".join(result.stderr.split())  # printed with the choice
+    # The threshold found still tells leads apart: it is written, with the warning.
+    assert not document["sends_every_lead"] and document["threshold"] > document["lowest_score"]
+    assert load_rules(rules).mql.threshold == document["threshold"]
+
+
+@pytest.fixture
+def flat_rules(tmp_path) -> Path:
+    """Rules that score every lead 0: every threshold at or below 0 sends every lead."""
+    document = yaml.safe_load(RULES_FILE.read_text())
+    document.update(fit={"rules": []}, engagement={"rules": []})
+    document.pop("groups", None)
+    path = tmp_path / "flat-rules.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("target", [["--per-week", "10000"], ["--acceptance", "0.01"]])
+def test_write_refuses_a_threshold_that_makes_every_open_lead_an_mql(
+    sample_dir, tmp_path, no_model, flat_rules, target
+):
+    before = flat_rules.read_bytes()
+    args = ["--json", "rules", "threshold", "--data", str(sample_dir), "--rules",
+            str(flat_rules), *target, "--config", str(_settings_file(tmp_path))]  # fmt: skip
+    shown = runner.invoke(app, args)  # without --write: the choice, with the warning
+    assert shown.exit_code == 0, shown.stderr
+    document = json.loads(shown.stdout)
+    assert document["threshold"] == 0 == document["lowest_score"] and document["sends_every_lead"]
+    assert any("every lead scoring at least 0, that is every open lead, would be an MQL" in w
+               for w in document["warnings"])  # fmt: skip
+    refused = runner.invoke(app, [*args, "--write"])
+    assert refused.exit_code == 1 and "Traceback" not in refused.stderr
+    assert "every open lead, would be an MQL" in refused.stderr
+    assert "was not written (--force writes it anyway)" in refused.stderr
+    assert flat_rules.read_bytes() == before and not list(tmp_path.glob(".tmp-*"))
+    forced = runner.invoke(app, [*args, "--write", "--force"])
+    assert forced.exit_code == 0, forced.stderr
+    assert json.loads(forced.stdout)["written"] == str(flat_rules)
+    assert load_rules(flat_rules).mql.threshold == 0
+
+
+def test_a_history_without_conversions_is_a_cold_start(sample_dir, tmp_path, no_model):
+    data = tmp_path / "data"
+    shutil.copytree(sample_dir, data)
+    stages = pd.read_parquet(data / "stages.parquet")
+    kept = stages[~stages["stage"].isin(["sql", "opportunity", "customer"])]
+    kept.to_parquet(data / "stages.parquet", index=False)
+    rules = tmp_path / "my-rules.yaml"
+    shutil.copy(RULES_FILE, rules)
+    before = rules.read_bytes()
+    args = ["rules", "threshold", "--data", str(data), "--rules", str(rules), "--per-week", "20",
+            "--config", str(_settings_file(tmp_path)), "--write"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 9 and "Traceback" not in result.stderr
+    message = " ".join(result.stderr.split())
+    assert "cold start: only 0 conversions (SQL within 90 days)" in message
+    assert "in the test window (" in message and "snapshots from" in message
+    assert "need 30 of each" in message and "split.min_window_positives" in message
+    assert rules.read_bytes() == before
+    with pytest.raises(ColdStart, match="only 0 conversions") as caught:
+        find_threshold(data, acceptance=0.8, settings=Settings.model_validate(FAST_SETTINGS))
+    assert caught.value.exit_code == 9
+
+
+def test_a_too_short_history_is_a_cold_start_for_learn_and_threshold_alike(
+    tiny_tables, tmp_path, no_model
+):
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, table in tiny_tables.items():
+        table.to_parquet(data / f"{name}.parquet", index=False)
+    learn = runner.invoke(
+        app, ["rules", "learn", "--data", str(data), "--out", str(tmp_path / "learned.yaml")]
+    )
+    threshold = runner.invoke(app, ["rules", "threshold", "--data", str(data), "--per-week", "20"])
+    assert learn.exit_code == 9 == threshold.exit_code, (learn.stderr, threshold.stderr)
+    assert "leadml rules threshold: cold start: no mature snapshot" in threshold.stderr
+    assert not (tmp_path / "learned.yaml").exists()

@@ -345,6 +345,7 @@ def find_threshold(
     min_mqls: int = 20,
     settings: Settings | None = None,
     now: pd.Timestamp | str | None = None,
+    force: bool = False,
 ) -> ThresholdChoice:
     """The MQL threshold of the rules file ``rules`` (default: the shipped rules) that meets a
     sales-acceptance rate (``acceptance``, e.g. 0.8) or a weekly capacity (``per_week`` new
@@ -354,21 +355,27 @@ def find_threshold(
     ``model``: the model whose tiers are compared (see :func:`leadml.scoring.resolve_model`);
     ``None`` looks for the registry's champion and, without one, compares the rules alone
     (a note says so). With ``write``, the threshold is written into the rules file ``rules``
-    (only its ``mql: threshold:`` value changes); otherwise nothing is written.
+    (only its ``mql: threshold:`` value changes), but one at or below every score of the window
+    (every open lead an MQL) only with ``force``; otherwise nothing is written.
 
     Raises
     ------
     ConfigError
         Neither or both targets, a target out of range, ``write`` without a rules file, or an
         invalid rules file.
+    ColdStart
+        The test window is missing or holds too few conversions to measure a threshold by.
     ThresholdUnreachable
         No threshold meets the target (exit 1); the message names the best one reachable.
+    ThresholdRefused
+        ``write`` of a threshold that makes every open lead an MQL, without ``force`` (exit 1).
     """
     import pandas as pd
 
     from leadml.errors import ConfigError
     from leadml.modeling import thresholds as th
     from leadml.modeling.crossings import first_crossings
+    from leadml.modeling.threshold_file import write_choice
     from leadml.rules import load_rules
 
     target = th.check_target(acceptance, per_week)
@@ -416,11 +423,10 @@ def find_threshold(
     rows = {**rows, "rules, the file's threshold": ours, **later}
     compared = pd.DataFrame.from_dict(rows, orient="index").rename_axis("scored_by")
     compared = compared.astype({"mqls": "int64", "accepted": "int64", "conversions": "int64"})
-    choice = th.ThresholdChoice(threshold, target, evidence, table, compared, notes)
+    choice = th.ThresholdChoice(threshold, target, evidence, table, compared, notes,
+                                per_week=per_week)  # fmt: skip
     if write:
-        before = th.set_threshold(rules, threshold, loaded.settings)
-        choice.written = Path(rules)
-        choice.notes.append(f"{rules}: '{before.strip()}' -> 'threshold: {threshold}'")
+        write_choice(choice, rules, loaded.settings, force=force)
     return choice
 
 

@@ -9,6 +9,7 @@ import typer
 
 from leadml.cli.data import rules_app
 from leadml.cli.shared import (
+    OUTPUT,
     ConfigOption,
     DataOption,
     NowOption,
@@ -68,6 +69,14 @@ def threshold(
         int,
         typer.Option(min=1, help="Fewest MQLs in the test window for an acceptance rate to count."),
     ] = 20,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="With --write: write the threshold even if it is at or below every score of "
+            "the test window (every open lead an MQL).",
+        ),
+    ] = False,
     config: ConfigOption = None,
     now: NowOption = None,
 ) -> None:
@@ -78,8 +87,12 @@ def threshold(
     horizon. Prints, for the chosen threshold, the rules file's own, the model held to the same
     target and the model's tier cut: new MQLs a week, the share sales accepted and the
     conversions (the target stage within the horizon). Of the thresholds that meet the target,
-    the one that finds the most conversions is chosen. Exit 1 when no threshold meets it (the
-    best reachable is named), 2 for a bad target or rules file.
+    the one that finds the most conversions is chosen. A warning says when the target does not
+    limit the MQLs (a capacity above what any threshold sends; a threshold at or below every
+    score, so every open lead an MQL), and --write then refuses such a threshold unless --force.
+    Exit 1 when no threshold meets it (the best reachable is named) or --write refuses, 2 for a
+    bad target or rules file, 9 (cold start) when the test window is missing or holds too few
+    conversions to measure by (split.min_window_positives).
     """
     from leadml.data.readers import parse_instant
     from leadml.jobs import find_threshold
@@ -88,8 +101,11 @@ def threshold(
     instant = parse_instant(now, "--now") if now is not None else None
     choice = find_threshold(data, rules, acceptance=acceptance, per_week=per_week, model=model,
                             write=write, min_mqls=min_mqls, settings=settings,
-                            now=instant)  # fmt: skip
+                            now=instant, force=force)  # fmt: skip
     record(**choice.summary())
     say(choice.format())
+    if OUTPUT.quiet:  # the printed choice holds them otherwise
+        for text in choice.warnings:
+            warn(f"warning: {text}")
     if choice.written is not None:
         warn(f"threshold {choice.threshold} written into {choice.written}")

@@ -20,25 +20,23 @@ different lead. Each MQL is followed for one horizon from the snapshot that made
 MQLs per week are the window's new MQLs divided by the weeks its snapshots cover (snapshots x
 ``trainset.cadence_days`` / 7). Every figure is exact for the window, for every integer
 threshold at once (:func:`threshold_table`; :func:`cut_table` for any score, e.g. a model's
-probability); :func:`choose_threshold` picks one for a target and :func:`set_threshold` writes
-it into a rules file, editing that one value in its text.
+probability); :func:`choose_threshold` picks one for a target
+(:mod:`leadml.modeling.threshold_file` writes it into a rules file).
 """
 
 from __future__ import annotations
 
 import math
-import re
 import textwrap
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from leadml.data import LeadData
 from leadml.data.asof import follow_up, open_leads
-from leadml.errors import ConfigError, DataError, LeadmlError, OutputError
+from leadml.errors import ColdStart, ConfigError, DataError, LeadmlError
 from leadml.modeling.crossings import first_crossings, highest_before
 from leadml.rules import Rules, load_rules, rule_scores
 
@@ -107,8 +105,10 @@ def gather_evidence(data: LeadData, rules: Rules | str | Path | None = None) -> 
 
     Raises
     ------
-    DataError
-        No snapshot is mature, or the test window holds no open lead.
+    ColdStart
+        No snapshot is mature, the test window holds no open lead, or it holds too few
+        conversions or non-conversions to measure a threshold by (``split.min_window_positives``
+        of each, as ``leadml train`` and ``leadml rules learn`` need on the same window).
     """
     # The windows as training places them (same part of the package, so its helper is ours).
     from leadml.modeling.trainset import mature_pairs
@@ -118,15 +118,31 @@ def gather_evidence(data: LeadData, rules: Rules | str | Path | None = None) -> 
     rules = load_rules(rules, settings)
     mature = mature_pairs(data)
     if mature.empty:
-        raise DataError(
-            f"no mature snapshot: outcomes are known until {data.end():%Y-%m-%d} and each needs a "
-            f"{settings.target.horizon_days}-day horizon; a longer history is needed"
+        raise ColdStart(
+            f"cold start: no mature snapshot: outcomes are known until {data.end():%Y-%m-%d} "
+            f"and each needs a {settings.target.horizon_days}-day horizon; a longer history is "
+            "needed"
         )
     placed, _ = place_windows(mature, settings)
     test = placed[placed["window"] == "test"]
     if test.empty:
-        raise DataError("the test window holds no open lead: a longer history is needed")
-    return window_evidence(data, test[KEYS], rules)
+        raise ColdStart("cold start: the test window holds no open lead: a longer history is "
+                        "needed")  # fmt: skip
+    evidence = window_evidence(data, test[KEYS], rules)
+    hits, needed = int(evidence.rows["converted"].sum()), settings.split.min_window_positives
+    if min(hits, len(evidence.rows) - hits) < needed:
+        # Without conversions every threshold finds none and accepts alike: any pick is noise.
+        first, last = evidence.snapshots.min(), evidence.snapshots.max()
+        raise ColdStart(
+            f"cold start: only {hits:,} conversions ({_stage(evidence.target_stage)} within "
+            f"{evidence.horizon_days} days) and {len(evidence.rows) - hits:,} non-conversions in "
+            f"the test window ({len(evidence.snapshots)} snapshots from {first:%Y-%m-%d} to "
+            f"{last:%Y-%m-%d}, {len(evidence.rows):,} open-lead rows, "
+            f"{int(evidence.rows['accepted'].sum()):,} accepted), need {needed} of each to measure "
+            "conversions and acceptance: lengthen the history, or lower "
+            "split.min_window_positives; no threshold was chosen or written"
+        )
+    return evidence
 
 
 def window_evidence(
@@ -234,7 +250,8 @@ class ThresholdChoice:
     :data:`FIGURES`: the rules at the chosen threshold; when a model was given or found, the
     model held to the same target (its probability cut that meets it with the most
     conversions); the rules at the file's own threshold; the model's tier cut.
-    ``table``: the figures of every threshold of the rules.
+    ``table``: the figures of every threshold of the rules. ``per_week``: the capacity, when
+    that is the target. :attr:`warnings` says when the target does not limit the MQLs.
     """
 
     threshold: int
@@ -244,6 +261,41 @@ class ThresholdChoice:
     compared: pd.DataFrame
     notes: list[str]
     written: Path | None = None
+    per_week: float | None = None
+
+    @property
+    def lowest_score(self) -> float:
+        """The lowest rule score in the window."""
+        return float(self.evidence.rows["rule_score"].min())
+
+    @property
+    def sends_every_lead(self) -> bool:
+        """At or below every score in the window: every open lead would be an MQL."""
+        return self.threshold <= self.lowest_score
+
+    @property
+    def most_per_week(self) -> float:
+        """The most new MQLs a week any threshold sends on the window."""
+        return float(self.table["mqls_per_week"].max())
+
+    @property
+    def warnings(self) -> list[str]:
+        """Why the threshold is no real choice, in plain words: a capacity above what any
+        threshold sends, a threshold at or below every score."""
+        found = []
+        if self.per_week is not None and self.most_per_week < self.per_week:
+            found.append(
+                f"the capacity ({self.per_week:g} new MQLs a week) is more than any threshold "
+                f"sends on the {self.evidence.window} window: the most is {self.most_per_week:.1f} "
+                f"a week (threshold {self.table['mqls_per_week'].idxmax()}): it limits nothing"
+            )
+        if self.sends_every_lead:
+            found.append(
+                f"threshold {self.threshold} is at or below the lowest score in the "
+                f"{self.evidence.window} window ({self.lowest_score:g}): every lead scoring at "
+                f"least {self.threshold}, that is every open lead, would be an MQL"
+            )
+        return found
 
     def summary(self) -> dict:
         """The choice in plain values (``leadml rules threshold --json``)."""
@@ -254,6 +306,10 @@ class ThresholdChoice:
             "target_stage": self.evidence.target_stage,
             "snapshots": len(self.evidence.snapshots),
             "weeks": self.evidence.weeks,
+            "lowest_score": self.lowest_score,
+            "most_mqls_per_week": self.most_per_week,
+            "sends_every_lead": self.sends_every_lead,
+            "warnings": self.warnings,
             "compared": self.compared.reset_index().to_dict(orient="records"),
             "notes": list(self.notes),
             "written": None if self.written is None else str(self.written),
@@ -275,8 +331,10 @@ class ThresholdChoice:
             f"MQL threshold {self.threshold}: of the thresholds with {self.target}, the one "
             "that finds the most conversions on the " + self.evidence.describe()
         )
-        notes = [textwrap.fill(f"note: {n}", 100, subsequent_indent="  ", break_on_hyphens=False)
-                 for n in self.notes]  # fmt: skip
+        notes = [textwrap.fill(f"{kind}: {n}", 100, subsequent_indent="  ",
+                               break_on_hyphens=False)
+                 for kind, texts in (("warning", self.warnings), ("note", self.notes))
+                 for n in texts]  # fmt: skip
         head = textwrap.fill(head, 100, break_on_hyphens=False)
         return "\n".join([head, "", shown.to_string(), *notes])
 
@@ -351,7 +409,7 @@ def probability_cuts(probability, points: int = 400) -> np.ndarray:
 
 def check_target(acceptance: float | None, per_week: float | None) -> str:
     """The target in words; a :class:`~leadml.errors.ConfigError` (exit 2) unless exactly one
-    of ``acceptance`` (a share in (0, 1]) and ``per_week`` (above 0) is given."""
+    of ``acceptance`` (a share in (0, 1]) and ``per_week`` (a finite number above 0) is given."""
     if acceptance is None and per_week is None:
         raise ConfigError(
             "give a target: --acceptance (the share of MQLs sales should accept, e.g. 0.8) or "
@@ -363,8 +421,8 @@ def check_target(acceptance: float | None, per_week: float | None) -> str:
         if not 0 < acceptance <= 1:
             raise ConfigError(f"--acceptance must be a share in (0, 1], e.g. 0.8; got {acceptance}")
         return f"an acceptance of at least {acceptance:.0%}".replace("%", " %")
-    if not per_week > 0:
-        raise ConfigError(f"--per-week must be above 0; got {per_week}")
+    if not (per_week > 0 and math.isfinite(per_week)):  # nan fails both
+        raise ConfigError(f"--per-week must be a number of MQLs above 0, e.g. 100; got {per_week}")
     return f"at most {per_week:g} new MQLs a week"
 
 
@@ -439,60 +497,3 @@ def choose_threshold(
 def _most_conversions(meets: pd.DataFrame):
     """The lowest of the cuts that find the most conversions."""
     return meets.index[meets["conversions"] == meets["conversions"].max()][0].item()
-
-
-def set_threshold(path: str | Path, threshold: float, settings=None) -> str:
-    """Write ``threshold`` into the rules file ``path`` as ``mql: threshold:``, changing only
-    that value in the text: comments, order and layout stay as they are. The file is replaced
-    atomically, and only after the edited text has been loaded back by the rules loader.
-    Returns the line as it was before.
-
-    Raises
-    ------
-    ConfigError
-        The file has no block-style ``mql:`` section with a ``threshold:`` line to edit (the
-        message says what to set by hand), or it is not a valid rules file.
-    OutputError
-        The file could not be written; it is unchanged.
-    """
-    from leadml.common.atomic import write_atomic
-
-    path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    value = f"{threshold:g}" if float(threshold) != int(threshold) else str(int(threshold))
-    lines = text.splitlines(keepends=True)
-    at = _threshold_line(lines)
-    if at is None:
-        raise ConfigError(
-            f"{path}: no 'mql:' section with a 'threshold:' line of its own to edit; set "
-            f"mql.threshold to {value} by hand"
-        )
-    before = lines[at]
-    lines[at] = _VALUE.sub(lambda m: m["key"] + value, before, count=1)
-    edited = "".join(lines)
-    old, new = yaml.safe_load(text), yaml.safe_load(edited)
-    load_rules(new, settings)  # the result must load, or nothing is written
-    old["mql"]["threshold"] = new["mql"]["threshold"]
-    if old != new or new["mql"]["threshold"] != float(threshold):
-        raise ConfigError(f"{path}: editing the threshold line would change more than it; "
-                          f"set mql.threshold to {value} by hand")  # fmt: skip
-    try:
-        write_atomic(path, lambda staging: staging.write_text(edited, encoding="utf-8"))
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc}; it is unchanged") from None
-    return before.rstrip("\n")
-
-
-# `threshold: <value>` keeping the indentation, the spacing and any comment after the value.
-_VALUE = re.compile(r"(?P<key>^\s+threshold:\s*)[^\s#]+")
-
-
-def _threshold_line(lines: list[str]) -> int | None:
-    """The index of the ``threshold:`` line inside the top-level ``mql:`` block, or None."""
-    inside = False
-    for i, line in enumerate(lines):
-        if line[:1] not in (" ", "\t", "#", "\n", "\r", ""):  # a top-level key
-            inside = re.match(r"mql:\s*(#.*)?$", line.rstrip("\r\n")) is not None
-        elif inside and _VALUE.match(line):
-            return i
-    return None
