@@ -54,8 +54,9 @@ def test_a_training_run_notes_what_validation_found(sample_history):
     from leadml import Settings
     from leadml.modeling.training import train
 
-    tables = sample_history.tables()
-    tables["events"].loc[0, "event_type"] = "hologram_call"
+    tables = sample_history.tables()  # the session's own frames: change copies
+    tables["events"] = tables["events"].assign(event_type=lambda e: e["event_type"].where(
+        e.index != 0, "hologram_call"))  # fmt: skip
     tables["accounts"] = tables["accounts"].drop(columns="industry")
     settings = {"model": {"min_training_rows": 10**9}, "trainset": {"cadence_days": 28}}
     result = train(tables, Settings.model_validate(settings))

@@ -14,7 +14,8 @@ from leadml.cli.shared import (
     DataOption,
     NowOption,
     RulesOption,
-    command,
+    load_checked,
+    named,
     record,
     say,
     warn,
@@ -22,19 +23,8 @@ from leadml.cli.shared import (
 from leadml.config import load_settings
 
 
-def _named(name: str):
-    """:func:`~leadml.cli.shared.command` under ``name``: its errors read ``leadml NAME: ...``
-    and its JSON object names it."""
-
-    def wrap(func):
-        func.__name__ = name
-        return command(func)
-
-    return wrap
-
-
 @rules_app.command("threshold")
-@_named("rules threshold")
+@named("rules threshold")
 def threshold(
     data: DataOption,
     rules: RulesOption = None,
@@ -96,12 +86,14 @@ def threshold(
     """
     from leadml.data.readers import parse_instant
     from leadml.jobs import find_threshold
+    from leadml.modeling.thresholds import check_target
 
     settings = load_settings(config)
     instant = parse_instant(now, "--now") if now is not None else None
-    choice = find_threshold(data, rules, acceptance=acceptance, per_week=per_week, model=model,
-                            write=write, min_mqls=min_mqls, settings=settings,
-                            now=instant, force=force)  # fmt: skip
+    check_target(acceptance, per_week)  # before the data is read
+    choice = find_threshold(load_checked(data, settings, instant), rules, acceptance=acceptance,
+                            per_week=per_week, model=model, write=write, min_mqls=min_mqls,
+                            force=force)  # fmt: skip
     record(**choice.summary())
     say(choice.format())
     if OUTPUT.quiet:  # the printed choice holds them otherwise
