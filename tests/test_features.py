@@ -150,6 +150,21 @@ def test_the_window_of_a_fetched_event_follows_the_sql_rule_to_the_microsecond()
     assert first_window(occurred_us, T, [7, 30, 90]).tolist() == [0, 0, 1, 1, 2, 3]
 
 
+def test_a_blank_text_value_is_missing_not_a_category(tables):
+    """A CRM export writes '' or spaces for an unknown value: the attribute is missing (a
+    lead's blank country falls back to its account's), not a category of its own that a
+    learned rule could give points to."""
+    tables["accounts"]["industry"] = ["   ", ""]
+    tables["leads"]["lead_source"] = ["", " ", "organic", "webinar", "event"]
+    tables["leads"]["country"] = ["", "  ", None, "DE", "fr "]
+    spine = pd.DataFrame({"lead_id": ["L1", "L2", "L3", "L4", "L5"], "as_of": [T] * 5})
+    frame = build_features(tables, spine).set_index("lead_id")
+    assert frame["industry"].isna().all()
+    # L4 is created at T: not yet a lead.
+    assert frame["lead_source"].isna().tolist() == [True, True, False, False]
+    assert frame["country"].tolist() == ["US", "US", "GB", "FR"]  # L1, L2: account A1's
+
+
 def test_a_lead_without_events_gets_zero_counts_and_missing_recency(features):
     l3 = features.loc["L3"]
     assert l3["events_90d"] == 0 and l3["events_total"] == 0 and l3["trend_30d"] == 0

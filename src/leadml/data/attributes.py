@@ -52,10 +52,11 @@ def lead_attributes(data: LeadData, spine: str) -> str:
     domain = "l.email_domain"
     seniority = _first_match("job_title", a.seniority)
     department = _first_match("job_title", a.department)
-    country = "upper(trim(coalesce(l.country, acc.country)))"
+    # A blank value is a missing one, not a category of its own ("" or "  " as an industry).
+    country = "upper(coalesce(nullif(trim(l.country), ''), nullif(trim(acc.country), '')))"
     return f"""
         SELECT l.lead_id, l.as_of,
-            lower(trim(l.lead_source)) AS lead_source,
+            nullif(lower(trim(l.lead_source)), '') AS lead_source,
             {country} AS country,
             {_region(country, a.regions)} AS region,
             coalesce(nullif(lower(trim(l.seniority)), ''), titles.seniority) AS seniority,
@@ -65,7 +66,7 @@ def lead_attributes(data: LeadData, spine: str) -> str:
                 AS is_student,
             coalesce({_is_domain_of(domain, settings.domains.competitor)}, false) AS is_competitor,
             l.account_id IS NOT NULL AS has_account,
-            lower(trim(acc.industry)) AS industry,
+            nullif(lower(trim(acc.industry)), '') AS industry,
             acc.employee_count,
             acc.annual_revenue,
             {_band("acc.employee_count", a.company_size_edges, count_label)} AS company_size_band,
