@@ -105,6 +105,19 @@ def test_json_failure_carries_the_exit_code_and_the_error(tiny_tables, tmp_path)
     assert not (tmp_path / "r.csv").exists()
 
 
+@pytest.mark.parametrize("command", ["rules", "features"])
+def test_an_as_of_with_no_open_lead_writes_nothing_and_says_so(tiny_tables, tmp_path, command):
+    """Before the first lead (or a typo in the year) is no night to write: exit 3, as the
+    nightly scores, rather than an empty file that reads as 'nobody qualifies'."""
+    folder = write_csvs(tiny_tables, tmp_path / "data")
+    out = tmp_path / "out.csv"
+    result = runner.invoke(app, [command, "--data", str(folder), "--as-of", "2015-01-01",
+                                 "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 3, result.output
+    assert "no lead is open at 2015-01-01 00:00 UTC" in result.stderr
+    assert not out.exists()
+
+
 def test_quiet_prints_nothing_on_success_and_the_error_on_failure(tiny_tables, tmp_path):
     folder = write_csvs(tiny_tables, tmp_path / "data")
     ok = runner.invoke(app, ["-q", "validate", "--data", str(folder), "--now", "2026-01-01"])

@@ -36,7 +36,7 @@ from leadml.common.steps import Progress, StepClock
 from leadml.config import Settings
 from leadml.data import LeadData, load_data
 from leadml.data.readers import Source
-from leadml.errors import ColdStart, LeadmlError, ModelUnfit
+from leadml.errors import ColdStart, DataError, LeadmlError, ModelUnfit
 
 log = logging.getLogger("leadml.jobs")
 
@@ -283,7 +283,7 @@ def write_features(
     from leadml.features import features_as_of
 
     frame = features_as_of(load_data(data, settings, now=now), as_of)
-    write_table(frame, out)
+    write_table(_some_open(frame, as_of), out)
     return frame
 
 
@@ -328,8 +328,19 @@ def write_rule_scores(
     from leadml.rules import rule_scores_as_of
 
     scores = rule_scores_as_of(load_data(data, settings, now=now), as_of, rules, explain=explain)
-    write_table(scores, out)
+    write_table(_some_open(scores, as_of), out)
     return scores
+
+
+def _some_open(frame: pd.DataFrame, as_of: pd.Timestamp | str) -> pd.DataFrame:
+    """``frame``, the rows of the leads open at ``as_of``; a DataError (exit 3) when there is
+    none, as for the nightly scores: an --as-of before the history, or a typo, is no night."""
+    import pandas as pd
+
+    if frame.empty:
+        raise DataError(f"no lead is open at {pd.Timestamp(as_of):%Y-%m-%d %H:%M} UTC: nothing "
+                        "to write; nothing was written")  # fmt: skip
+    return frame
 
 
 # The rules' jobs (threshold by evidence, learned points) live in leadml.jobs.rules.
