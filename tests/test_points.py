@@ -91,15 +91,31 @@ def test_every_rule_carries_its_evidence(small, sample_data):
     lines = small.text.splitlines()
     for rule in small.rules.all_rules():
         at = next(i for i, line in enumerate(lines) if line.strip() == f"- name: {rule.name}")
-        comment = lines[at - 1]
+        flagged = lines[at - 1].strip().startswith("# (points beside the other rules")
+        comment = lines[at - 1 - flagged]
         match = re.search(r"# ([\d,]+) leads \(([\d,]+) snapshots\); ([\d.]+) % converted vs "
                           r"([\d.]+) % overall", comment)  # fmt: skip
         assert match, comment
+        # Points that go against the rule's own evidence say why.
+        assert flagged == ((rule.points > 0) != (float(match[3]) > float(match[4]))), rule.name
         fires = fired[fired[f"points__{rule.name}"] != 0]
         assert int(match[1].replace(",", "")) == fires["lead_id"].nunique() > 0
         assert int(match[2].replace(",", "")) == len(fires)
         assert float(match[3]) == pytest.approx(100 * fires["label"].mean(), abs=0.051)
         assert float(match[4]) == pytest.approx(100 * fired["label"].mean(), abs=0.051)
+
+
+def test_points_against_a_rule_s_own_evidence_say_why():
+    from leadml.modeling.points_file import _evidence_lines
+
+    def lines(points, rate):
+        row = pd.Series({"leads": 88, "snapshots": 300, "points": points,
+                         "conversion_rate": rate, "base_rate": 0.049})  # fmt: skip
+        return _evidence_lines(row)
+
+    assert len(lines(12, 0.08)) == len(lines(-8, 0.02)) == 1  # with the evidence: one line
+    assert lines(17, 0.029)[1].endswith("they give these leads less than they earn)")
+    assert lines(-8, 0.057)[1].endswith("they give these leads more than they earn)")
 
 
 def test_the_comparison_is_the_engine_on_the_test_rows(small, sample_data):

@@ -48,10 +48,12 @@ def render_rules(raw: dict, table: pd.DataFrame, context: dict) -> str:
         f"of the {context['shortlist']} adding most",
         "# to a logistic regression of those already in, the one ranking the leads best;",
         "# engagement rules only add points (negative ones only take them away, as does going",
-        "# quiet: no event of any kind, a bounce or an unsubscribe included, for so many days),",
-        "# so more of an action never lowers a score. Points are log-odds scaled so the",
-        "# best training lead scores about 100. Each rule's comment: the leads it fires for in",
-        "# the training window and how often those snapshots converted, against the base rate.",
+        "# quiet: no action, any event but a bounce or an unsubscribe, for so many days), so",
+        "# more of an action never lowers a score. Points are log-odds scaled so the best",
+        "# training lead scores about 100. Each rule's comment: the leads it fires for in the",
+        "# training window and how often those snapshots converted, against the base rate. A",
+        "# rule's points are what it adds beside the others: a rule can convert above the base",
+        "# rate and lose points, when the others already give its leads more than they earn.",
         "",
     ]
     for kind, keys in (("fit", FIT_KEYS), ("engagement", ENGAGEMENT_KEYS)):
@@ -92,10 +94,18 @@ def render_rules(raw: dict, table: pd.DataFrame, context: dict) -> str:
 
 
 def _evidence_lines(row: pd.Series) -> list[str]:
-    return [
+    lines = [
         f"    # {int(row['leads']):,} leads ({int(row['snapshots']):,} snapshots); "
         f"{_pct(row['conversion_rate'])} converted vs {_pct(row['base_rate'])} overall"
     ]
+    above = row["conversion_rate"] > row["base_rate"]
+    if (row["points"] > 0) != above:  # points against its own evidence read as a bug unsaid
+        lines.append(
+            "    # (points beside the other rules: "
+            + ("they give these leads more than they earn)" if above
+               else "they give these leads less than they earn)")
+        )  # fmt: skip
+    return lines
 
 
 def _pct(value: float) -> str:
