@@ -133,7 +133,7 @@ def test_train_promote_score_and_report_run_without_accounts(no_accounts, store,
     with threadpool_limits(1):
         trained = _run("train", "--data", str(no_accounts), "-c", config, "--now", "2027-01-01")
     assert trained.exit_code == 0, trained.output
-    assert "Note: no accounts table and no leads.account_id" in trained.stdout
+    assert "Note: accounts: no accounts table and no leads.account_id" in trained.stdout
     assert "registered" in trained.stdout
 
     promoted = _run("promote", "-c", config)
