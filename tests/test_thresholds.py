@@ -305,6 +305,15 @@ def test_without_write_nothing_is_written(sample_dir, tmp_path, no_model):
     assert rules.read_bytes() == original
 
 
+@pytest.mark.parametrize("args", [["--per-week", "10", "--write"], ["--per-week", "inf"]])
+def test_usage_errors_come_before_the_data_is_read(tmp_path, args):
+    """A usage error is exit 2 whatever the data: an empty folder would be exit 3."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = runner.invoke(app, ["rules", "threshold", "--data", str(empty), *args])
+    assert result.exit_code == 2, result.stderr
+
+
 @pytest.mark.parametrize(
     "args, code, message",
     [([], 2, "give a target"), (["--acceptance", "0.8", "--per-week", "9"], 2, "not both"),

@@ -93,7 +93,9 @@ def test_a_history_without_a_conversion_is_a_cold_start_that_says_so(sample_hist
     tables["stages"] = stages[~stages["stage"].isin(["sql", "srl", "opportunity", "customer"])]
     result = train(tables, Settings(trainset=TrainsetSettings(cadence_days=28)))
     assert not result.trained and result.leakage is None
-    assert result.cold_start.startswith("no conversion in the history's ")
+    snapshots, rows = (int(result.windows[c].sum()) for c in ("snapshots", "rows"))
+    assert result.cold_start.startswith(f"no conversion in the history's {snapshots:,} mature "
+                                        f"snapshots ({rows:,} open leads at them)")  # fmt: skip
     assert "no lead reached 'sql' or a later stage within 90 days" in result.cold_start
 
 

@@ -141,11 +141,11 @@ def _report_training(result, tracked, total: float, flat: bool) -> None:
 
     say(result.windows.map(format_value).to_string() + "\n")
     where = f"run {tracked.run_id} in {tracked.tracking_uri} (experiment {tracked.experiment!r})"
+    for note in result.notes:  # the history's warnings among them, cold start or not
+        say(f"Note: {note}")
     if not result.trained:
         say(f"Cold start: {result.cold_start}.\n{where}; no model registered.")
         return
-    for note in result.notes:
-        say(f"Note: {note}")
     table = comparison_table(result.evaluation.metrics, tracked.champion_metrics)
     if tracked.champion_version is not None:
         table = table.rename(columns={"champion": f"champion v{tracked.champion_version}"})

@@ -85,12 +85,11 @@ def threshold(
     conversions to measure by (split.min_window_positives).
     """
     from leadml.data.readers import parse_instant
-    from leadml.jobs import find_threshold
-    from leadml.modeling.thresholds import check_target
+    from leadml.jobs import check_threshold_request, find_threshold
 
     settings = load_settings(config)
     instant = parse_instant(now, "--now") if now is not None else None
-    check_target(acceptance, per_week)  # before the data is read
+    check_threshold_request(acceptance, per_week, rules, write)  # before the data is read
     choice = find_threshold(load_checked(data, settings, instant), rules, acceptance=acceptance,
                             per_week=per_week, model=model, write=write, min_mqls=min_mqls,
                             force=force)  # fmt: skip

@@ -84,7 +84,8 @@ def catalogue(settings: Settings) -> list[Feature]:
         ),
         Feature(
             "days_since_last_action",
-            "days since the latest event but an unsubscribe/bounce (missing: none yet)",
+            "days since the latest action: an event of a buying stage, not an unsubscribe, a "
+            "bounce or an unmapped type (missing: none yet)",
         ),
         Feature(
             f"events_prev_{trend}d", f"events in the {trend} days before the last {trend}", fill=0

@@ -37,6 +37,12 @@ from leadml.config import Settings
 from leadml.data import LeadData, load_data
 from leadml.data.readers import Source
 from leadml.errors import ColdStart, DataError, LeadmlError, ModelUnfit
+from leadml.jobs.rules import (  # the rules' jobs: threshold by evidence, learned points
+    check_learned_out,
+    check_threshold_request,
+    find_threshold,
+    learn_rules,
+)
 
 log = logging.getLogger("leadml.jobs")
 
@@ -343,13 +349,11 @@ def _some_open(frame: pd.DataFrame, as_of: pd.Timestamp | str) -> pd.DataFrame:
     return frame
 
 
-# The rules' jobs (threshold by evidence, learned points) live in leadml.jobs.rules.
-from leadml.jobs.rules import check_learned_out, find_threshold, learn_rules  # noqa: E402
-
 __all__ = [
     "ReportJob",
     "TrainingJob",
     "check_learned_out",
+    "check_threshold_request",
     "find_threshold",
     "learn_rules",
     "score_night",

@@ -65,18 +65,12 @@ def find_threshold(
     """
     import pandas as pd
 
-    from leadml.errors import ConfigError
     from leadml.modeling import thresholds as th
     from leadml.modeling.crossings import first_crossings
     from leadml.modeling.threshold_file import write_choice
     from leadml.rules import load_rules
 
-    target = th.check_target(acceptance, per_week)
-    if write and (rules is None or not isinstance(rules, str | Path)):
-        raise ConfigError(
-            "writing the threshold needs the rules file to write it into (--rules FILE); the "
-            "rules shipped with leadml are not edited"
-        )
+    target = check_threshold_request(acceptance, per_week, rules, write)
     loaded = load_data(data, settings, now=now)
     checked = load_rules(rules, loaded.settings)
     clock = StepClock(log)
@@ -121,6 +115,22 @@ def find_threshold(
     if write:
         write_choice(choice, rules, loaded.settings, force=force)
     return choice
+
+
+def check_threshold_request(
+    acceptance: float | None, per_week: float | None, rules: Any, write: bool
+) -> str:
+    """The target in words, or a ConfigError (exit 2) before any data is read: exactly one
+    target, in range, and a rules file to write into with ``write``."""
+    from leadml.modeling.thresholds import check_target
+
+    target = check_target(acceptance, per_week)
+    if write and (rules is None or not isinstance(rules, str | Path)):
+        raise ConfigError(
+            "writing the threshold needs the rules file to write it into (--rules FILE); the "
+            "rules shipped with leadml are not edited"
+        )
+    return target
 
 
 class _NoChampion(LeadmlError):

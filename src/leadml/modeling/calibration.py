@@ -116,6 +116,24 @@ def calibrate(
     return calibrated, table
 
 
+def calibrate_on_window(
+    model: Pipeline, window: pd.DataFrame, features: Sequence[str], settings: ModelSettings
+) -> tuple[CalibratedClassifierCV, pd.DataFrame]:
+    """:func:`calibrate` on a training set's calibration ``window`` (its ``features``,
+    ``label``, ``as_of`` and ``lead_id``) with ``settings``' methods: how ``leadml train``
+    calibrates the searched model and the learned points table alike."""
+    return calibrate(
+        model,
+        window[list(features)],
+        window["label"],
+        window["as_of"],
+        settings.calibration_methods,
+        settings.isotonic_min_positives,
+        groups=window["lead_id"],
+        random_state=settings.random_state,
+    )
+
+
 def calibrate_cross_fitted(
     model: Pipeline, X: pd.DataFrame, y: pd.Series, groups: pd.Series
 ) -> tuple[CalibratedClassifierCV, pd.DataFrame]:

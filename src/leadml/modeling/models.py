@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
@@ -164,12 +163,13 @@ def search_folds(
     rows = []
     # "points" is learned from the events, not searched (leadml.modeling.points_model).
     for family in (f for f in settings.candidates if f != "points"):
-        base = make_candidate(family, X, settings.random_state)
         for params in GRIDS[family]:
             losses, aucs = [], []
             for number, train, valid in usable:
+                # Built for the fold's own rows: the first time-ordered fold can be small.
+                fold = make_candidate(family, X.iloc[train], settings.random_state)
                 try:
-                    model = clone(base).set_params(**params).fit(X.iloc[train], y.iloc[train])
+                    model = fold.set_params(**params).fit(X.iloc[train], y.iloc[train])
                 except ValueError as exc:  # e.g. early stopping on a fold too small to split
                     skipped.append(
                         f"search fold {number}, {family} {params}: the fit failed on "

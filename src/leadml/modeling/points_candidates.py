@@ -4,10 +4,10 @@ Each candidate gives 1 point: a fit rule when its condition holds (a value, a ru
 worst converting values, a range cut at a quantile, a flag), an engagement rule per event of its
 type, buying stage or any action (all stages but 'none') within one of the feature windows
 (``features.windows_days``: 7, 30 and 90 days), counted once or up to 3 times, without decay, and
-inactivity rules (no action, any event but an unsubscribe or a bounce, in the last 7 to 180
-days: the model's ``days_since_last_action``): so every candidate is also a function of the
-model's features, and a learned table can compete as a model
-(:class:`leadml.modeling.points_model.PointsClassifier`).
+inactivity rules (no action, an event of a buying stage, not an unsubscribe, a bounce or an
+unmapped type, in the last 7 to 180 days: the model's ``days_since_last_action``): so every
+candidate is also a function of the model's features, and a learned table can compete as a
+model (:class:`leadml.modeling.points_model.PointsClassifier`).
 Counts ever and fading counts were tried and added nothing on the sample histories.
 :func:`firing_matrix` scores them all with leadml's rule engine (:func:`leadml.rules.rule_scores`),
 so a learned weight multiplies exactly what the engine computes: ``points * min(weighted count,

@@ -48,7 +48,7 @@ def render_rules(raw: dict, table: pd.DataFrame, context: dict) -> str:
         f"of the {context['shortlist']} adding most",
         "# to a logistic regression of those already in, the one ranking the leads best;",
         "# engagement rules only add points (negative ones only take them away, as does going",
-        "# quiet: no action, any event but a bounce or an unsubscribe, for so many days), so",
+        "# quiet: no action, an event of a buying stage, for so many days), so",
         "# more of an action never lowers a score. Points are log-odds scaled so the best",
         "# training lead scores about 100. Each rule's comment: the leads it fires for in the",
         "# training window and how often those snapshots converted, against the base rate. A",
@@ -99,7 +99,8 @@ def _evidence_lines(row: pd.Series) -> list[str]:
         f"{_pct(row['conversion_rate'])} converted vs {_pct(row['base_rate'])} overall"
     ]
     above = row["conversion_rate"] > row["base_rate"]
-    if (row["points"] > 0) != above:  # points against its own evidence read as a bug unsaid
+    below = row["conversion_rate"] < row["base_rate"]
+    if (row["points"] > 0 and below) or (row["points"] < 0 and above):  # a bug, unless said
         lines.append(
             "    # (points beside the other rules: "
             + ("they give these leads more than they earn)" if above

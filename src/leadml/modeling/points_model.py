@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.utils.validation import check_is_fitted
 
-from leadml.modeling.calibration import calibrate
+from leadml.modeling.calibration import calibrate_on_window
 
 
 class PointsClassifier(ClassifierMixin, BaseEstimator):
@@ -151,16 +151,7 @@ def prefer_points(points, best, parts: dict, features: list[str], settings):
         parts["train"][features], parts["train"]["label"]
     )
     X, y = calibration[features], calibration["label"].to_numpy()
-    calibrated, table = calibrate(
-        model,
-        X,
-        calibration["label"],
-        calibration["as_of"],
-        settings.model.calibration_methods,
-        settings.model.isotonic_min_positives,
-        groups=calibration["lead_id"],
-        random_state=settings.model.random_state,
-    )
+    calibrated, table = calibrate_on_window(model, calibration, features, settings.model)
     measured = {}
     for who, candidate in (("best", best), ("points", calibrated)):
         p = np.clip(candidate.predict_proba(X)[:, 1], 1e-6, 1 - 1e-6)

@@ -25,8 +25,8 @@ from leadml.data.profiles import population_shift
 from leadml.data.readers import Source
 from leadml.modeling.calibration import (
     PriorShift,
-    calibrate,
     calibrate_cross_fitted,
+    calibrate_on_window,
     calibrated_log_odds,
     prior_shift,
     shift_log_odds,
@@ -169,15 +169,8 @@ def train(
     if len(calibration):
         train_x, train_y = parts["train"][features], parts["train"]["label"]
         model, fit_note = fit_robustly(found.best, train_x, train_y)
-        calibrated, calibration_table = calibrate(
-            model,
-            calibration[features],
-            calibration["label"],
-            calibration["as_of"],
-            settings.model.calibration_methods,
-            settings.model.isotonic_min_positives,
-            groups=calibration["lead_id"],
-            random_state=settings.model.random_state,
+        calibrated, calibration_table = calibrate_on_window(
+            model, calibration, features, settings.model
         )
         mapped = calibration  # where the rule score is mapped to a probability
     else:

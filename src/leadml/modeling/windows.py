@@ -111,7 +111,8 @@ def too_little(windows: pd.DataFrame, settings: Settings) -> str | None:
     if windows["rows"].sum() and not windows["positives"].sum():  # windows sized by conversions
         target = settings.target
         return (
-            f"no conversion in the history's {int(windows['rows'].sum()):,} mature snapshots: "
+            f"no conversion in the history's {int(windows['snapshots'].sum()):,} mature "
+            f"snapshots ({int(windows['rows'].sum()):,} open leads at them): "
             f"no lead reached {target.stage!r} or a later stage within "
             f"{target.horizon_days} days of one. Check target.stage against the stages table"
         )
