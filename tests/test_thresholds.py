@@ -305,7 +305,10 @@ def test_without_write_nothing_is_written(sample_dir, tmp_path, no_model):
     assert rules.read_bytes() == original
 
 
-@pytest.mark.parametrize("args", [["--per-week", "10", "--write"], ["--per-week", "inf"]])
+@pytest.mark.parametrize(
+    "args",
+    [["--per-week", "10", "--write"], ["--per-week", "inf"], ["--per-week", "10", "--force"]],
+)
 def test_usage_errors_come_before_the_data_is_read(tmp_path, args):
     """A usage error is exit 2 whatever the data: an empty folder would be exit 3."""
     empty = tmp_path / "empty"

@@ -89,7 +89,7 @@ def threshold(
 
     settings = load_settings(config)
     instant = parse_instant(now, "--now") if now is not None else None
-    check_threshold_request(acceptance, per_week, rules, write)  # before the data is read
+    check_threshold_request(acceptance, per_week, rules, write, force)  # before reading data
     choice = find_threshold(load_checked(data, settings, instant), rules, acceptance=acceptance,
                             per_week=per_week, model=model, write=write, min_mqls=min_mqls,
                             force=force)  # fmt: skip

@@ -70,7 +70,7 @@ def find_threshold(
     from leadml.modeling.threshold_file import write_choice
     from leadml.rules import load_rules
 
-    target = check_threshold_request(acceptance, per_week, rules, write)
+    target = check_threshold_request(acceptance, per_week, rules, write, force)
     loaded = load_data(data, settings, now=now)
     checked = load_rules(rules, loaded.settings)
     clock = StepClock(log)
@@ -118,10 +118,10 @@ def find_threshold(
 
 
 def check_threshold_request(
-    acceptance: float | None, per_week: float | None, rules: Any, write: bool
+    acceptance: float | None, per_week: float | None, rules: Any, write: bool, force: bool = False
 ) -> str:
     """The target in words, or a ConfigError (exit 2) before any data is read: exactly one
-    target, in range, and a rules file to write into with ``write``."""
+    target, in range, a rules file to write into with ``write``, and ``force`` only with it."""
     from leadml.modeling.thresholds import check_target
 
     target = check_target(acceptance, per_week)
@@ -130,6 +130,8 @@ def check_threshold_request(
             "writing the threshold needs the rules file to write it into (--rules FILE); the "
             "rules shipped with leadml are not edited"
         )
+    if force and not write:
+        raise ConfigError("--force applies with --write (it writes a threshold --write refuses)")
     return target
 
 
