@@ -24,10 +24,14 @@ def _settings():
 
 def _trainset(data):
     """Built once and cached under bench/data: the case times training, not the feature build
-    (which has its own case)."""
+    (which has its own case). Built again when the features have changed since."""
+    import pyarrow.parquet as pq
+
+    from leadml.features import feature_specs
     from leadml.modeling.trainset import TrainingSet, build_trainset
 
-    if not TRAINSET.exists():
+    wanted = {spec.name for spec in feature_specs(data.settings, data)}
+    if not TRAINSET.exists() or not wanted <= set(pq.read_schema(TRAINSET).names):
         built = build_trainset(data)
         built.frame.to_parquet(TRAINSET, index=False)
         built.report.to_parquet(TRAINSET.with_suffix(".report.parquet"), index=False)
