@@ -311,3 +311,22 @@ def test_nightly_readers_give_the_latest_night_and_every_summary(nightly_scores)
     )
     ax = nightly_figure(counts).axes[0]
     assert ax.get_title() and "(leads)" in ax.get_ylabel()
+
+
+def test_a_page_long_segment_value_keeps_the_chart_readable():
+    """A CRM's free text as an industry (10,000 characters, a tab inside) is cut on the axis:
+    the chart keeps its layout instead of collapsing it (matplotlib said so, and drew nothing)."""
+    import io
+    import warnings
+
+    from leadml.reports._figures import segment_figure
+
+    values = ["software", "x\t" + "y" * 10_000]
+    table = pd.DataFrame({"leads": [40, 30], "lead_to_mql": [0.3, 0.2], "mql_to_sql": [0.5, 0.4]},
+                         index=pd.Index(values, name="industry"))  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        figure = segment_figure(table, "industry")
+        figure.savefig(io.BytesIO(), format="png")
+    labels = [t.get_text() for t in figure.axes[0].get_yticklabels()]
+    assert max(len(label) for label in labels) < 60 and "\t" not in "".join(labels)

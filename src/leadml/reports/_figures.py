@@ -25,6 +25,8 @@ COLOURS = PALETTE | {"learned": "#009E73", "learned_at_volume": "#66C5AB",
 
 #: Segments shown in a figure (the largest by leads); tables list them all.
 TOP_SEGMENTS = 12
+#: A segment's value is cut to this many characters on an axis: a CRM's free text can be a page.
+LABEL_LIMIT = 40
 _STAGE_NAMES = {
     "leads": "Lead",
     "mql": "MQL",
@@ -169,12 +171,23 @@ def speed_to_lead_figure(hours: pd.Series) -> Figure:
     return fig
 
 
+def tick_label(value: object, limit: int = LABEL_LIMIT) -> str:
+    """A segment value as an axis shows it: on one line, at most ``limit`` characters.
+
+    >>> tick_label("Software\tand services " + "x" * 60)
+    'Software and services xxxxxxxxxxxxxxxxx…'
+    """
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def segment_figure(table: pd.DataFrame, segment: str) -> Figure:
     """Per value of a segment (the largest :data:`TOP_SEGMENTS`): lead → MQL and MQL → SQL."""
     shown = table.sort_values("leads", ascending=False).head(TOP_SEGMENTS).iloc[::-1]
     fig, (mql_ax, sql_ax) = figure(11.0, 1.4 + 0.32 * max(len(shown), 1), ncols=2)
     labels = [
-        f"{value} ({leads:,})" for value, leads in zip(shown.index, shown["leads"], strict=True)
+        f"{tick_label(value)} ({leads:,})"
+        for value, leads in zip(shown.index, shown["leads"], strict=True)
     ]
     y = np.arange(len(shown))
     mql_ax.barh(y, shown["lead_to_mql"], color=PALETTE["recorded"])
@@ -343,7 +356,7 @@ def comparison_segment_figure(table: pd.DataFrame, segment: str, target: str = "
         ):
             if pd.notna(mqls) and mqls:
                 ax.text(rate, position, f" {converted:,.0f}/{mqls:,.0f}", va="center", fontsize=7)
-    ax.set_yticks(y, values)
+    ax.set_yticks(y, [tick_label(v) for v in values])
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_xlim(0, 1)
     ax.set_xlabel(
