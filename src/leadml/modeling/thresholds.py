@@ -38,6 +38,8 @@ from leadml.data import LeadData
 from leadml.data.asof import follow_up, open_leads
 from leadml.errors import ColdStart, ConfigError, DataError, LeadmlError
 from leadml.modeling.crossings import first_crossings, highest_before
+from leadml.modeling.trainset import mature_pairs
+from leadml.modeling.windows import place_windows  # the windows as training places them
 from leadml.rules import Rules, load_rules, rule_scores
 
 KEYS = ["lead_id", "as_of"]
@@ -110,10 +112,6 @@ def gather_evidence(data: LeadData, rules: Rules | str | Path | None = None) -> 
         conversions or non-conversions to measure a threshold by (``split.min_window_positives``
         of each, as ``leadml train`` and ``leadml rules learn`` need on the same window).
     """
-    # The windows as training places them (same part of the package, so its helper is ours).
-    from leadml.modeling.trainset import mature_pairs
-    from leadml.modeling.windows import place_windows
-
     settings = data.settings
     rules = load_rules(rules, settings)
     mature = mature_pairs(data)
